@@ -1,0 +1,20 @@
+"""Wire contracts shared by every clinic service.
+
+This package declares, in one place, what travels between services: the event envelope,
+the typed payloads and the topic names. It holds no behaviour beyond (de)serialisation,
+so producers and consumers can depend on it without depending on each other.
+"""
+
+from clinic.events.envelope import Envelope, UnknownEventTypeError
+from clinic.events.payload import EventPayload, payload_types, registered
+from clinic.events.topics import ALL_TOPICS, Topic
+
+__all__ = [
+    "ALL_TOPICS",
+    "Envelope",
+    "EventPayload",
+    "Topic",
+    "UnknownEventTypeError",
+    "payload_types",
+    "registered",
+]

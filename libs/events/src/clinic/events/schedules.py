@@ -1,0 +1,1 @@
+"""Schedule events, on ``booking.schedules.v1``. Filled in by the booking issue."""

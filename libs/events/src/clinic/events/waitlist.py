@@ -1,0 +1,1 @@
+"""Waitlist events, on ``booking.waitlist.v1``. Filled in by the booking issue."""

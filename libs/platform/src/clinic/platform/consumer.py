@@ -1,0 +1,263 @@
+"""Idempotent projection consumers with an explicit retry and dead-letter policy.
+
+Delivery from Kafka is at-least-once. A projection stays exactly-once in effect because the
+fact ``(aggregate_id, aggregate_version)`` is recorded in ``processed_events`` in the SAME
+transaction as the projection write: a redelivered event finds its row and changes nothing.
+
+Policy, per message:
+1. A message that is not a valid envelope, or names an event type this reader does not know,
+   can never succeed: it is dead-lettered at once.
+2. A handler failure is retried ``RetryPolicy.attempts`` times with exponential backoff (each
+   attempt is a fresh transaction), then the message is dead-lettered.
+3. Dead letters go to the consumer's own ``dead_letters`` table with the error, where ops can
+   see and replay them (``replay_dead_letters``). If even that write fails (the database is
+   down), the error propagates and the message is NOT acknowledged: Kafka redelivers it.
+Nothing is swallowed: every dead letter is logged at error level and counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+
+import psycopg
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from pydantic import ValidationError
+
+from clinic.events import Envelope, UnknownEventTypeError
+from clinic.platform.database import Database
+
+log = logging.getLogger(__name__)
+
+CONSUMER_DDL = [
+    """
+    CREATE TABLE IF NOT EXISTS processed_events (
+        consumer text NOT NULL,
+        aggregate_id uuid NOT NULL,
+        aggregate_version integer NOT NULL,
+        event_id uuid NOT NULL,
+        processed_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (consumer, aggregate_id, aggregate_version)
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS dead_letters (
+        id bigserial PRIMARY KEY,
+        consumer text NOT NULL,
+        topic text NOT NULL,
+        partition integer NOT NULL,
+        "offset" bigint NOT NULL,
+        key bytea,
+        value bytea NOT NULL,
+        error text NOT NULL,
+        attempts integer NOT NULL,
+        failed_at timestamptz NOT NULL DEFAULT now(),
+        replayed_at timestamptz
+    )
+    """,
+]
+
+Handler = Callable[[psycopg.AsyncConnection, Envelope], Awaitable[None]]
+"""Writes one event into the projection, inside the transaction it is given."""
+
+
+class Outcome(StrEnum):
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    DEAD_LETTERED = "dead_lettered"
+
+
+class PermanentError(Exception):
+    """Raised by a handler when retrying cannot help (the event contradicts the projection)."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 5
+    first_delay_seconds: float = 0.05
+    max_delay_seconds: float = 2.0
+
+    def delays(self) -> Iterator[float]:
+        delay = self.first_delay_seconds
+        for _ in range(self.attempts - 1):
+            yield delay
+            delay = min(delay * 2, self.max_delay_seconds)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Where a message came from, so a dead letter can name it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+
+
+class ConsumerMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.events = Counter(
+            "projection_events_total",
+            "Events handled by projection consumers, by outcome.",
+            ["consumer", "outcome"],
+            registry=registry,
+        )
+        self.retries = Counter(
+            "projection_retries_total",
+            "Handler attempts that failed and were retried.",
+            ["consumer"],
+            registry=registry,
+        )
+        self.duration = Histogram(
+            "projection_event_duration_seconds",
+            "Time to apply one event, retries included.",
+            ["consumer"],
+            registry=registry,
+        )
+
+
+class IdempotentConsumer:
+    def __init__(
+        self,
+        database: Database,
+        name: str,
+        handler: Handler,
+        metrics: ConsumerMetrics,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.database = database
+        self.name = name
+        self.handler = handler
+        self.metrics = metrics
+        self.retry = retry or RetryPolicy()
+
+    async def process(self, raw: bytes, delivery: Delivery) -> Outcome:
+        started = time.perf_counter()
+        outcome = await self._process(raw, delivery)
+        self.metrics.events.labels(self.name, outcome).inc()
+        self.metrics.duration.labels(self.name).observe(time.perf_counter() - started)
+        return outcome
+
+    async def _process(self, raw: bytes, delivery: Delivery) -> Outcome:
+        try:
+            envelope = Envelope.from_json(raw)
+            envelope.typed_payload()
+        except (ValidationError, ValueError, UnknownEventTypeError) as error:
+            await self._dead_letter(raw, delivery, f"unreadable message: {error}", attempts=1)
+            return Outcome.DEAD_LETTERED
+
+        delays = self.retry.delays()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self.apply(envelope)
+            except PermanentError:
+                error_text = traceback.format_exc()
+                break
+            except Exception:  # noqa: BLE001 - retried, then dead-lettered, never dropped
+                error_text = traceback.format_exc()
+                delay = next(delays, None)
+                if delay is None:
+                    break
+                self.metrics.retries.labels(self.name).inc()
+                log.warning(
+                    "projection handler failed, retrying",
+                    extra={"consumer": self.name, "attempt": attempt, "event_type": envelope.type},
+                )
+                await asyncio.sleep(delay)
+        await self._dead_letter(raw, delivery, error_text, attempts=attempt)
+        return Outcome.DEAD_LETTERED
+
+    async def apply(self, envelope: Envelope) -> Outcome:
+        """Apply one event exactly once: mark it processed and write the projection together."""
+        async with self.database.transaction() as conn:
+            cursor = await conn.execute(
+                """
+                INSERT INTO processed_events (consumer, aggregate_id, aggregate_version, event_id)
+                VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING
+                """,
+                (self.name, envelope.aggregate_id, envelope.aggregate_version, envelope.event_id),
+            )
+            if cursor.rowcount == 0:
+                return Outcome.DUPLICATE
+            await self.handler(conn, envelope)
+        return Outcome.APPLIED
+
+    async def _dead_letter(self, raw: bytes, delivery: Delivery, error: str, attempts: int) -> None:
+        log.error(
+            "message dead-lettered",
+            extra={
+                "consumer": self.name,
+                "topic": delivery.topic,
+                "partition": delivery.partition,
+                "offset": delivery.offset,
+                "error": error.strip().splitlines()[-1],
+            },
+        )
+        async with self.database.transaction() as conn:
+            await conn.execute(
+                """
+                INSERT INTO dead_letters
+                    (consumer, topic, partition, "offset", key, value, error, attempts)
+                VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+                """,
+                (
+                    self.name,
+                    delivery.topic,
+                    delivery.partition,
+                    delivery.offset,
+                    delivery.key,
+                    raw,
+                    error,
+                    attempts,
+                ),
+            )
+
+    async def replay_dead_letters(self) -> dict[Outcome, int]:
+        """Process this consumer's unreplayed dead letters again, oldest first."""
+        counts = dict.fromkeys(Outcome, 0)
+        async with self.database.pool.connection() as conn:
+            cursor = await conn.execute(
+                """SELECT id, topic, partition, "offset", key, value FROM dead_letters
+                   WHERE consumer = %s AND replayed_at IS NULL ORDER BY id""",
+                (self.name,),
+            )
+            rows = await cursor.fetchall()
+        for row_id, topic, partition, offset, key, value in rows:
+            async with self.database.transaction() as conn:
+                await conn.execute(
+                    "UPDATE dead_letters SET replayed_at = now() WHERE id = %s", (row_id,)
+                )
+            outcome = await self.process(bytes(value), Delivery(topic, partition, offset, key))
+            counts[outcome] += 1
+        return counts
+
+
+def subscribe(
+    broker: KafkaBroker, consumer: IdempotentConsumer, topics: list[str], group_id: str
+) -> None:
+    """Feed ``topics`` into ``consumer``. New groups start from the earliest offset (a
+    projection wants the whole history); a failure that could not even be dead-lettered is
+    not acknowledged, so Kafka delivers the message again."""
+
+    @broker.subscriber(
+        *topics,
+        group_id=group_id,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+    )
+    async def on_message(message: KafkaMessage) -> None:
+        record = message.raw_message
+        await consumer.process(
+            message.body,
+            Delivery(record.topic, record.partition, record.offset, record.key),  # type: ignore[union-attr]
+        )

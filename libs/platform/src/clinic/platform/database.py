@@ -1,0 +1,87 @@
+"""PostgreSQL wiring: a pool per service, scoped to the service's own schema."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg_pool import AsyncConnectionPool
+
+log = logging.getLogger(__name__)
+
+
+def scoped_conninfo(url: str, schema: str, application_name: str) -> str:
+    """The URL with the service's schema first on the search path (quoted as an identifier)."""
+    params = conninfo_to_dict(url)
+    options = params.get("options") or ""
+    params["options"] = f"{options} -c search_path={schema},public".strip()
+    params.setdefault("application_name", application_name)
+    params.setdefault("connect_timeout", "5")
+    return make_conninfo(**params)  # type: ignore[arg-type]
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for logs and error messages."""
+    params = conninfo_to_dict(url)
+    if "password" in params:
+        params["password"] = "***"  # noqa: S105 - a mask, not a secret
+    return " ".join(f"{k}={v}" for k, v in params.items() if k != "options")
+
+
+class Database:
+    """A service's connection pool. Nothing connects until :meth:`open`."""
+
+    def __init__(self, url: str, schema: str, application_name: str, pool_size: int) -> None:
+        self.url = url
+        self.schema = schema
+        self.conninfo = scoped_conninfo(url, schema, application_name)
+        self.pool = AsyncConnectionPool(
+            self.conninfo,
+            min_size=1,
+            max_size=pool_size,
+            open=False,
+            kwargs={"autocommit": True},
+            reconnect_timeout=0,
+        )
+
+    async def open(self) -> None:
+        """Open the pool without waiting: a service starts even while its database is down,
+        and ``/readyz`` says so."""
+        await self.pool.open(wait=False)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    async def ensure_schema(self) -> None:
+        async with await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True) as conn:
+            await conn.execute(
+                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
+            )
+
+    async def migrate(self, statements: list[str]) -> None:
+        """Create the schema and run idempotent DDL, serialised by an advisory lock so several
+        replicas starting at once do not race."""
+        await self.ensure_schema()
+        conn = await psycopg.AsyncConnection.connect(self.conninfo)
+        async with conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.schema,))
+            for statement in statements:
+                await conn.execute(statement)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[psycopg.AsyncConnection]:
+        async with self.pool.connection() as conn, conn.transaction():
+            yield conn
+
+    async def check(self) -> None:
+        """Readiness: a fresh connection answers a query (the pool may hide an outage)."""
+        try:
+            async with await psycopg.AsyncConnection.connect(self.conninfo) as conn:
+                await conn.execute("SELECT 1")
+        except psycopg.OperationalError as error:
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise ConnectionError(f"{redacted(self.url)}: {first_line}") from None

@@ -1,0 +1,112 @@
+"""Kafka wiring: the FastStream broker factory, a supervised connection, topic creation."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from faststream.kafka import KafkaBroker
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import CollectorRegistry
+
+from clinic.platform.settings import ServiceSettings
+from clinic.platform.telemetry import kafka_middleware
+
+log = logging.getLogger(__name__)
+
+
+def create_broker(
+    settings: ServiceSettings, tracer_provider: TracerProvider, registry: CollectorRegistry
+) -> KafkaBroker:
+    """A broker with what real Kafka wants (``acks=all``, idempotence where supported) and
+    the telemetry and Prometheus middlewares. Nothing connects until it is started."""
+    return KafkaBroker(
+        settings.kafka_bootstrap_servers,
+        client_id=settings.service_name,
+        acks="all",
+        enable_idempotence=settings.kafka_enable_idempotence,
+        request_timeout_ms=10_000,
+        middlewares=(
+            kafka_middleware(tracer_provider),
+            KafkaPrometheusMiddleware(registry=registry, app_name=settings.service_name),
+        ),
+        logger=logging.getLogger(f"clinic.{settings.service_name}.kafka"),
+    )
+
+
+async def ensure_topics(bootstrap_servers: str, topics: list[str], partitions: int) -> None:
+    """Create topics that do not exist yet (real Kafka often disables auto-creation)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in topics if t not in existing]
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(
+                    [NewTopic(t, num_partitions=partitions, replication_factor=1) for t in missing]
+                )
+    finally:
+        await admin.close()
+
+
+class BrokerConnection:
+    """Starts the broker in the background and keeps trying until it connects, so the service
+    comes up (and ``/readyz`` explains) while Kafka is unreachable."""
+
+    def __init__(
+        self,
+        broker: KafkaBroker,
+        topics: list[str],
+        partitions: int,
+        bootstrap_servers: str,
+        retry_seconds: float = 2.0,
+    ) -> None:
+        self.broker = broker
+        self.topics = topics
+        self.partitions = partitions
+        self.bootstrap_servers = bootstrap_servers
+        self.retry_seconds = retry_seconds
+        self.connected = asyncio.Event()
+        self.last_error = "not started"
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._connect(), name="broker-connect")
+
+    async def _connect(self) -> None:
+        delay = self.retry_seconds
+        while True:
+            try:
+                if self.topics:
+                    await ensure_topics(self.bootstrap_servers, self.topics, self.partitions)
+                await self.broker.start()
+            except (KafkaError, OSError) as error:
+                self.last_error = f"{type(error).__name__}: {error}"
+                log.warning("kafka not reachable, retrying", extra={"error": self.last_error})
+                with contextlib.suppress(KafkaError, OSError):
+                    await self.broker.stop()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+            else:
+                self.last_error = ""
+                self.connected.set()
+                log.info("kafka connected", extra={"bootstrap": self.bootstrap_servers})
+                return
+
+    async def check(self) -> None:
+        if not self.connected.is_set():
+            raise ConnectionError(f"{self.bootstrap_servers}: {self.last_error}")
+        if not await self.broker.ping(timeout=2.0):
+            raise ConnectionError(f"{self.bootstrap_servers}: broker does not answer")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.broker.stop()

@@ -1,0 +1,160 @@
+"""The composition every service shares: one runtime (settings, telemetry, metrics,
+database, broker) and one FastAPI app whose lifespan opens and closes it.
+
+A service's ``create_app(settings)`` builds a :class:`Runtime`, adds its own routes,
+migrations, subscribers and background tasks, and returns :func:`create_service_app`.
+Nothing connects at import time; nothing connects before the lifespan starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import psycopg
+from fastapi import FastAPI
+from faststream.kafka import KafkaBroker
+from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import CollectorRegistry
+
+from clinic.platform.consumer import CONSUMER_DDL
+from clinic.platform.database import Database
+from clinic.platform.health import Readiness, install_health
+from clinic.platform.kafka import BrokerConnection, create_broker
+from clinic.platform.logs import configure_logging
+from clinic.platform.metrics import create_registry, install_metrics
+from clinic.platform.problems import install_problem_handlers
+from clinic.platform.settings import ServiceSettings
+from clinic.platform.telemetry import create_tracer_provider, install_global, instrument_http
+
+log = logging.getLogger(__name__)
+
+Hook = Callable[[], Awaitable[None]]
+S = TypeVar("S", bound=ServiceSettings)
+
+
+@dataclass
+class Runtime:
+    settings: ServiceSettings
+    tracer_provider: TracerProvider
+    registry: CollectorRegistry
+    database: Database
+    broker: KafkaBroker
+    connection: BrokerConnection
+    readiness: Readiness
+    migrations: list[str] = field(default_factory=list)
+    started: Hook | None = None
+    stopping: list[Hook] = field(default_factory=list)
+    migrated: asyncio.Event = field(default_factory=asyncio.Event)
+    startup_error: str = "starting"
+
+
+def create_runtime(settings: ServiceSettings, topics: list[str] | None = None) -> Runtime:
+    """Everything a service needs, built but not connected. ``topics`` are created on
+    connect if the broker lacks them."""
+    tracer_provider = create_tracer_provider(
+        settings.service_name, settings.otel_exporter_otlp_endpoint
+    )
+    registry = create_registry()
+    database = Database(
+        settings.database_url,
+        settings.schema_name,
+        settings.service_name,
+        settings.database_pool_size,
+    )
+    broker = create_broker(settings, tracer_provider, registry)
+    connection = BrokerConnection(
+        broker, list(topics or []), settings.kafka_partitions, settings.kafka_bootstrap_servers
+    )
+    runtime = Runtime(
+        settings=settings,
+        tracer_provider=tracer_provider,
+        registry=registry,
+        database=database,
+        broker=broker,
+        connection=connection,
+        readiness=Readiness(settings.readiness_timeout_seconds),
+        migrations=list(CONSUMER_DDL),
+    )
+    runtime.readiness.add("database", database.check)
+    runtime.readiness.add("schema", lambda: _migrated(runtime))
+    runtime.readiness.add("broker", connection.check)
+    return runtime
+
+
+async def _migrated(runtime: Runtime) -> None:
+    if not runtime.migrated.is_set():
+        raise RuntimeError(f"migrations not applied yet: {runtime.startup_error}")
+
+
+async def _start(runtime: Runtime) -> None:
+    """Migrate (retrying while the database is unreachable), then connect to Kafka, then run
+    the service's own start hook (consumers, relays)."""
+    delay = 1.0
+    while True:
+        try:
+            await runtime.database.migrate(runtime.migrations)
+        except psycopg.OperationalError as error:
+            runtime.startup_error = (
+                str(error).strip().splitlines()[0] if str(error).strip() else "?"
+            )
+            log.warning("database not reachable, retrying", extra={"error": runtime.startup_error})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 15.0)
+        else:
+            break
+    runtime.migrated.set()
+    runtime.startup_error = ""
+    runtime.connection.start()
+    await runtime.connection.connected.wait()
+    if runtime.started is not None:
+        await runtime.started()
+
+
+def create_service_app(runtime: Runtime, *, title: str, description: str) -> FastAPI:
+    settings = runtime.settings
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.service_name, settings.log_level)
+        install_global(runtime.tracer_provider)
+        await runtime.database.open()
+        starting = asyncio.create_task(_start(runtime), name="service-start")
+        try:
+            yield
+        finally:
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await starting
+            for hook in reversed(runtime.stopping):
+                await hook()
+            await runtime.connection.stop()
+            await runtime.database.close()
+            runtime.tracer_provider.shutdown()
+
+    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    app.state.runtime = runtime
+    install_problem_handlers(app)
+    install_metrics(app, runtime.registry, settings.service_name)
+    install_health(app, runtime.readiness, settings.service_name)
+    instrument_http(app, runtime.tracer_provider)
+    return app
+
+
+def serve(create_app: Callable[[S], FastAPI], settings: S) -> None:
+    """Run a service with uvicorn on its configured host and port (JSON logs, no access log
+    duplication: HTTP requests are already measured and traced)."""
+    import uvicorn
+
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+    )

@@ -1,0 +1,130 @@
+"""One settings base for every service (pydantic-settings, an env prefix per service).
+
+Every field carries a description and a default; ``settings_reference`` turns them into the
+README's table. A few settings are shared across services (``DATABASE_URL``,
+``KAFKA_BOOTSTRAP_SERVERS``, ...): a service reads its prefixed variable first and falls back
+to the shared one, so one variable points the whole platform at existing infrastructure.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, ClassVar
+
+from pydantic import Field, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+def shared(name: str) -> dict[str, Any]:
+    """Mark a field as falling back to the unprefixed environment variable ``name``."""
+    return {"shared_env": name}
+
+
+class _SharedEnvironment(PydanticBaseSettingsSource):
+    """Lowest-priority source: unprefixed platform-wide variables such as ``DATABASE_URL``."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        name = extra.get("shared_env")
+        if isinstance(name, str) and name in os.environ:
+            return os.environ[name], name, False
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for field_name, field in self.settings_cls.model_fields.items():
+            value, _, _ = self.get_field_value(field, field_name)
+            if value is not None:
+                values[field_name] = value
+        return values
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every service has. Subclasses set ``env_prefix`` and ``service_name``."""
+
+    model_config = SettingsConfigDict(env_prefix="CLINIC_", extra="ignore", frozen=True)
+
+    service_name: ClassVar[str] = "clinic"
+
+    host: str = Field("127.0.0.1", description="Interface the HTTP server binds to.")
+    port: int = Field(8000, ge=1, le=65535, description="Port the HTTP server listens on.")
+    database_url: str = Field(
+        "postgresql://clinic@127.0.0.1:5432/clinic",
+        description="PostgreSQL URL of the service's database (falls back to DATABASE_URL).",
+        json_schema_extra=shared("DATABASE_URL"),
+    )
+    database_schema: str = Field(
+        "",
+        description="Schema holding the service's tables; empty means the service's name.",
+        pattern=r"^[a-z_][a-z0-9_]*$|^$",
+    )
+    database_pool_size: int = Field(10, ge=1, description="Connections kept in the pool.")
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092",
+        description="Kafka bootstrap servers, comma-separated (falls back to "
+        "KAFKA_BOOTSTRAP_SERVERS).",
+        json_schema_extra=shared("KAFKA_BOOTSTRAP_SERVERS"),
+    )
+    kafka_enable_idempotence: bool = Field(
+        True,
+        description="Idempotent producer (on for real Kafka; the local Tansu broker lacks it). "
+        "Falls back to KAFKA_ENABLE_IDEMPOTENCE.",
+        json_schema_extra=shared("KAFKA_ENABLE_IDEMPOTENCE"),
+    )
+    kafka_partitions: int = Field(
+        3,
+        ge=1,
+        description="Partitions for topics the service creates (falls back to KAFKA_PARTITIONS).",
+        json_schema_extra=shared("KAFKA_PARTITIONS"),
+    )
+    log_level: str = Field(
+        "INFO",
+        description="Log level (falls back to LOG_LEVEL).",
+        json_schema_extra=shared("LOG_LEVEL"),
+    )
+    otel_exporter_otlp_endpoint: str = Field(
+        "",
+        description="OTLP/HTTP endpoint for traces, e.g. http://otel-collector:4318; empty keeps "
+        "traces in-process (falls back to OTEL_EXPORTER_OTLP_ENDPOINT).",
+        json_schema_extra=shared("OTEL_EXPORTER_OTLP_ENDPOINT"),
+    )
+    readiness_timeout_seconds: float = Field(
+        2.0, gt=0, description="How long /readyz waits for each dependency check."
+    )
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        value = value.upper()
+        if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError(f"unknown log level {value!r}")
+        return value
+
+    @property
+    def schema_name(self) -> str:
+        return self.database_schema or self.service_name.replace("-", "_")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _SharedEnvironment(settings_cls))
+
+
+def settings_reference(settings_cls: type[ServiceSettings]) -> list[tuple[str, str, str]]:
+    """(environment variable, default, description) for every field, for docs."""
+    prefix = settings_cls.model_config.get("env_prefix", "")
+    rows = []
+    for name, field in settings_cls.model_fields.items():
+        env = f"{prefix}{name}".upper()
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        if "shared_env" in extra:
+            env = f"{env} / {extra['shared_env']}"
+        rows.append((env, repr(field.default), field.description or ""))
+    return rows

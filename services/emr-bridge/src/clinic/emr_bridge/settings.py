@@ -1,0 +1,16 @@
+"""Settings of the emr-bridge service, read from `EMR_BRIDGE_*` environment variables."""
+
+from typing import ClassVar
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from clinic.platform.settings import ServiceSettings
+
+
+class EmrBridgeSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="EMR_BRIDGE_", extra="ignore", frozen=True)
+
+    service_name: ClassVar[str] = "emr-bridge"
+
+    port: int = Field(8084, ge=1, le=65535, description="Port the HTTP server listens on.")
