@@ -72,7 +72,7 @@ class BrokerConnection:
         self.bootstrap_servers = bootstrap_servers
         self.retry_seconds = retry_seconds
         self.connected = asyncio.Event()
-        self.last_error = "not started"
+        self.last_error = "not connected yet (the service connects after its database migrations)"
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:

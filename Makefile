@@ -1,0 +1,64 @@
+# Every task a person runs. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.9
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON := 3.11
+export PYTHONDONTWRITEBYTECODE := 1
+LOCAL := .local
+UV := $(shell command -v uv 2>/dev/null || echo $(LOCAL)/uv/bin/uv)
+PY := .venv/bin/python
+STATE_UP := $(LOCAL)/up
+
+.PHONY: help install up down status logs test test-unit test-integration lint format bench contract-snapshot clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(LOCAL)/uv/bin/uv:
+	@echo "installing uv $(UV_VERSION) into $(LOCAL)/uv"
+	@python3 -m venv $(LOCAL)/uv
+	@$(LOCAL)/uv/bin/pip install -q "uv==$(UV_VERSION)"
+
+.venv/.synced: uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml) | $(UV)
+	@$(UV) sync --frozen --all-packages --quiet
+	@touch $@
+
+install: .venv/.synced ## Install uv and every Python dependency from uv.lock
+
+up: install ## Start PostgreSQL, Kafka and all five services with demo data; print where to point a client
+	@$(PY) -m clinic.platform.stack up --state-dir $(STATE_UP)
+
+down: ## Stop everything `make up` started (by pid)
+	@if [ -x $(PY) ]; then $(PY) -m clinic.platform.stack down --state-dir $(STATE_UP); fi
+
+status: install ## Readiness of each running service
+	@$(PY) -m clinic.platform.stack status --state-dir $(STATE_UP)
+
+logs: ## Follow the logs of the running platform
+	@tail -n 40 -F $(STATE_UP)/logs/*.log
+
+test: install ## Run every test (unit, contract, integration, end to end); starts and stops what it needs
+	@bash scripts/run-tests.sh
+
+test-unit: install ## Only the tests that need no PostgreSQL or Kafka
+	@$(PY) -m pytest -m "not integration" -q
+
+lint: install ## ruff and mypy
+	@$(PY) -m ruff check .
+	@$(PY) -m ruff format --check .
+	@$(PY) -m mypy
+
+format: install ## Apply ruff's formatting and safe fixes
+	@$(PY) -m ruff format .
+	@$(PY) -m ruff check --fix .
+
+bench: install ## Benchmarks: print throughput and latency figures
+	@bash scripts/run-bench.sh
+
+contract-snapshot: install ## Rewrite tests/contract snapshots after an additive (compatible) change
+	@$(PY) tests/contract/snapshot.py
+
+clean: down ## Remove local state, caches and the virtualenv
+	rm -rf $(LOCAL) .venv .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,242 @@
+"""The local platform behind ``make up`` / ``make down`` / ``make logs`` / ``make status``.
+
+``up`` provides PostgreSQL and Kafka through the infrastructure ladder, starts the five
+services as separate processes on 127.0.0.1, waits until every ``/readyz`` answers 200, loads
+the demo data and prints where to point a client. A second ``up`` finds the running stack
+and starts nothing new. ``down`` stops everything ``up`` started, by pid. When a component
+cannot become ready, ``up`` names it with its reason and stops what it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import httpx
+
+from clinic.platform.infra import (
+    Infrastructure,
+    InfrastructureError,
+    Ladder,
+    free_port,
+    pid_alive,
+    port_open,
+    stop_pid,
+    tail,
+)
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    module: str
+    default_port: int
+
+    @property
+    def env_prefix(self) -> str:
+        return self.name.replace("-", "_").upper() + "_"
+
+
+SERVICES = (
+    ServiceSpec("booking", "clinic.booking", 8081),
+    ServiceSpec("availability", "clinic.availability", 8082),
+    ServiceSpec("notification", "clinic.notification", 8083),
+    ServiceSpec("emr-bridge", "clinic.emr_bridge", 8084),
+    ServiceSpec("gateway", "clinic.gateway", 8080),
+)
+
+
+@dataclass
+class RunningService:
+    name: str
+    pid: int
+    port: int
+    log_file: str
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+class StackError(RuntimeError):
+    def __init__(self, failures: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in failures.items()))
+        self.failures = failures
+
+
+def readiness(url: str) -> tuple[bool, str]:
+    try:
+        response = httpx.get(f"{url}/readyz", timeout=3)
+    except httpx.HTTPError as error:
+        return False, f"{type(error).__name__}: {error}"
+    if response.status_code == 200:
+        return True, "ready"
+    try:
+        checks = response.json().get("checks", {})
+        reason = ", ".join(f"{k}: {v}" for k, v in checks.items() if v != "ok")
+    except ValueError:
+        reason = response.text[:200]
+    return False, f"/readyz {response.status_code}: {reason}"
+
+
+class Stack:
+    def __init__(self, state_dir: Path, env: Mapping[str, str] | None = None) -> None:
+        self.state_dir = state_dir.resolve()
+        self.env = dict(os.environ if env is None else env)
+        self.ladder = Ladder(self.state_dir / "infra", self.env)
+        self.state_file = self.state_dir / "services.json"
+        self.log_dir = self.state_dir / "logs"
+
+    def _load(self) -> dict[str, RunningService]:
+        if not self.state_file.exists():
+            return {}
+        return {n: RunningService(**s) for n, s in json.loads(self.state_file.read_text()).items()}
+
+    def _save(self, services: dict[str, RunningService]) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.state_file.write_text(
+            json.dumps({n: asdict(s) for n, s in services.items()}, indent=2)
+        )
+
+    def _port_for(self, spec: ServiceSpec) -> int:
+        configured = self.env.get(f"{spec.env_prefix}PORT")
+        if configured:
+            return int(configured)
+        return spec.default_port if not port_open("127.0.0.1", spec.default_port) else free_port()
+
+    def _spawn(
+        self, spec: ServiceSpec, infra: Infrastructure, urls: dict[str, str]
+    ) -> RunningService:
+        port = self._port_for(spec)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log_file = self.log_dir / f"{spec.name}.log"
+        env = {
+            **self.env,
+            **infra.environment(),
+            f"{spec.env_prefix}HOST": "127.0.0.1",
+            f"{spec.env_prefix}PORT": str(port),
+            **{f"{name.replace('-', '_').upper()}_URL": url for name, url in urls.items()},
+        }
+        with open(log_file, "ab") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", spec.module],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        return RunningService(spec.name, process.pid, port, str(log_file))
+
+    def up(self, timeout: float = 90.0) -> tuple[Infrastructure, dict[str, RunningService]]:
+        try:
+            infra = self.ladder.up()
+        except InfrastructureError as error:
+            raise StackError({error.component: error.reason}) from None
+        services = self._load()
+        for spec in SERVICES:
+            running = services.get(spec.name)
+            if running is not None and pid_alive(running.pid):
+                continue
+            services[spec.name] = self._spawn(
+                spec, infra, {n: s.url for n, s in services.items() if n != spec.name}
+            )
+            self._save(services)
+        failures = self._wait_ready(services, timeout)
+        if failures:
+            raise StackError(failures)
+        return infra, services
+
+    def _wait_ready(self, services: dict[str, RunningService], timeout: float) -> dict[str, str]:
+        """Poll every /readyz until all answer 200; return the reason of each that did not."""
+        deadline = time.monotonic() + timeout
+        pending = dict(services)
+        failures: dict[str, str] = {}
+        while pending:
+            for name, service in list(pending.items()):
+                if not pid_alive(service.pid):
+                    failures[name] = f"exited; last log lines:\n{tail(service.log_file)}"
+                    del pending[name]
+                    continue
+                ready, reason = readiness(service.url)
+                if ready:
+                    del pending[name]
+                else:
+                    failures[name] = reason
+            if not pending or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        return {
+            name: reason
+            for name, reason in failures.items()
+            if name in pending or not pid_alive(services[name].pid)
+        }
+
+    def down(self) -> list[str]:
+        stopped = []
+        for name, service in self._load().items():
+            if pid_alive(service.pid):
+                stop_pid(service.pid)
+                stopped.append(f"{name} (pid {service.pid})")
+        if self.state_file.exists():
+            self.state_file.unlink()
+        stopped += self.ladder.down()
+        return stopped
+
+    def status(self) -> dict[str, str]:
+        return {
+            name: (readiness(s.url)[1] if pid_alive(s.pid) else "not running")
+            for name, s in self._load().items()
+        }
+
+
+def _print_summary(infra: Infrastructure, services: dict[str, RunningService], state: Path) -> None:
+    gateway = services["gateway"]
+    print("\nThe clinic platform is up.\n")
+    print(f"  Point a client at the gateway:  {gateway.url}/v1   (OpenAPI: {gateway.url}/docs)")
+    print("\n  Services (internal APIs, each with /healthz /readyz /metrics /docs):")
+    for name, service in services.items():
+        print(f"    {name:<13} {service.url}   log: {service.log_file}")
+    print(f"\n  PostgreSQL ({infra.postgres.source}): {infra.database_url}")
+    print(f"  Kafka      ({infra.kafka.source}): {infra.kafka_bootstrap_servers}")
+    print(f"\n  Follow the logs: make logs     Stop everything: make down     State: {state}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m clinic.platform.stack", description=__doc__)
+    parser.add_argument("command", choices=["up", "down", "status"])
+    parser.add_argument("--state-dir", type=Path, default=Path(".local/up"))
+    parser.add_argument("--timeout", type=float, default=90.0)
+    args = parser.parse_args(argv)
+    stack = Stack(args.state_dir)
+    if args.command == "down":
+        stopped = stack.down()
+        print("\n".join(f"stopped {s}" for s in stopped) or "nothing was running")
+        return 0
+    if args.command == "status":
+        for name, state in (stack.status() or {"platform": "not running"}).items():
+            print(f"{name:<13} {state}")
+        return 0
+    try:
+        infra, services = stack.up(timeout=args.timeout)
+    except StackError as error:
+        print("\nmake up FAILED; these components are not ready:", file=sys.stderr)
+        for component, reason in error.failures.items():
+            print(f"  {component}: {reason}", file=sys.stderr)
+        print("\nstopping what was started ...", file=sys.stderr)
+        for line in stack.down():
+            print(f"  stopped {line}", file=sys.stderr)
+        return 1
+    _print_summary(infra, services, stack.state_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,213 @@
+"""An envelope through the real broker into the real PostgreSQL, exactly once."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+import pytest
+from faststream.kafka import KafkaBroker
+from prometheus_client import CollectorRegistry
+
+from clinic.events import Envelope
+from clinic.events.appointments import AppointmentCancelled, CancelledBy
+from clinic.platform.consumer import (
+    CONSUMER_DDL,
+    ConsumerMetrics,
+    IdempotentConsumer,
+    Outcome,
+    RetryPolicy,
+    subscribe,
+)
+from clinic.platform.database import Database
+from clinic.platform.kafka import create_broker, ensure_topics
+from clinic.platform.settings import ServiceSettings
+from clinic.platform.telemetry import create_tracer_provider
+
+PROJECTION_DDL = """
+CREATE TABLE cancellations (
+    appointment_id uuid PRIMARY KEY,
+    reason text NOT NULL,
+    times_applied integer NOT NULL DEFAULT 1
+)
+"""
+
+
+class ProbeSettings(ServiceSettings):
+    service_name = "probe"
+
+
+def cancellation(appointment_id: uuid.UUID, version: int = 2) -> Envelope:
+    return Envelope.wrap(
+        AppointmentCancelled(
+            appointment_id=appointment_id, cancelled_by=CancelledBy.CLINIC, reason="provider ill"
+        ),
+        event_id=uuid.uuid4(),
+        aggregate_id=appointment_id,
+        aggregate_version=version,
+        occurred_at=datetime.now(UTC),
+        organization_id=uuid.uuid4(),
+    )
+
+
+async def record_cancellation(conn: psycopg.AsyncConnection, envelope: Envelope) -> None:
+    payload = envelope.payload_as(AppointmentCancelled)
+    await conn.execute(
+        """INSERT INTO cancellations (appointment_id, reason) VALUES (%s, %s)
+           ON CONFLICT (appointment_id)
+           DO UPDATE SET times_applied = cancellations.times_applied + 1""",
+        (payload.appointment_id, payload.reason),
+    )
+
+
+@pytest.fixture
+async def database(settings_for: Callable[..., ProbeSettings]) -> AsyncIterator[Database]:
+    settings = settings_for(ProbeSettings)
+    db = Database(settings.database_url, settings.schema_name, "probe", 4)
+    await db.migrate([*CONSUMER_DDL, PROJECTION_DDL])
+    await db.pool.open(wait=True)
+    yield db
+    await db.close()
+
+
+async def rows(db: Database, query: str, *args: Any) -> list[tuple[Any, ...]]:
+    async with db.pool.connection() as conn:
+        cursor = await conn.execute(query, args)  # type: ignore[arg-type]
+        return await cursor.fetchall()
+
+
+async def wait_for(condition: Callable[[], Any], within: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not await condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.1)
+
+
+async def test_an_event_delivered_twice_through_the_broker_is_written_exactly_once(
+    database: Database, settings_for: Callable[..., ProbeSettings], schema_name: str
+) -> None:
+    settings = settings_for(ProbeSettings)
+    topic = f"test.cancellations.{schema_name}"
+    registry = CollectorRegistry()
+    broker: KafkaBroker = create_broker(settings, create_tracer_provider("probe", ""), registry)
+    consumer = IdempotentConsumer(database, "probe", record_cancellation, ConsumerMetrics(registry))
+    subscribe(broker, consumer, [topic], group_id=f"probe-{schema_name}")
+    await ensure_topics(settings.kafka_bootstrap_servers, [topic], partitions=3)
+
+    # 1. Publish one cancellation twice (what an at-least-once relay does after a restart),
+    #    and a second, different one.
+    first, other = cancellation(uuid.uuid4()), cancellation(uuid.uuid4())
+    await broker.start()
+    try:
+        for envelope in (first, first, other):
+            await broker.publish(
+                envelope.to_json(), topic, key=envelope.key(), headers=envelope.headers()
+            )
+
+        # 2. Both distinct facts arrive; the duplicate is recognised.
+        async def all_seen() -> bool:
+            return (
+                registry.get_sample_value(
+                    "projection_events_total", {"consumer": "probe", "outcome": "duplicate"}
+                )
+                == 1.0
+                and len(await rows(database, "SELECT 1 FROM cancellations")) == 2
+            )
+
+        await wait_for(all_seen)
+    finally:
+        await broker.stop()
+
+    # 3. The projection holds each fact once, and knows which facts it applied.
+    assert await rows(
+        database,
+        "SELECT times_applied FROM cancellations WHERE appointment_id = %s",
+        first.aggregate_id,
+    ) == [(1,)]
+    assert await rows(
+        database,
+        "SELECT aggregate_version FROM processed_events WHERE aggregate_id = %s",
+        first.aggregate_id,
+    ) == [(2,)]
+    assert (
+        registry.get_sample_value(
+            "projection_events_total", {"consumer": "probe", "outcome": "applied"}
+        )
+        == 2.0
+    )
+
+
+async def test_a_handler_that_fails_briefly_is_retried_and_applied_once(database: Database) -> None:
+    failures = 2
+    calls = 0
+
+    async def flaky(conn: psycopg.AsyncConnection, envelope: Envelope) -> None:
+        nonlocal calls
+        calls += 1
+        await record_cancellation(conn, envelope)  # written, then rolled back on failure
+        if calls <= failures:
+            raise ConnectionResetError("smtp server went away")
+
+    consumer = IdempotentConsumer(
+        database,
+        "flaky",
+        flaky,
+        ConsumerMetrics(CollectorRegistry()),
+        RetryPolicy(attempts=5, first_delay_seconds=0.01),
+    )
+    envelope = cancellation(uuid.uuid4())
+    outcome = await consumer.process(envelope.to_json(), _delivery())
+    assert (outcome, calls) == (Outcome.APPLIED, 3)
+    assert await rows(database, "SELECT times_applied FROM cancellations") == [(1,)]
+    assert await rows(database, "SELECT count(*) FROM dead_letters") == [(0,)]
+
+
+async def test_a_handler_that_keeps_failing_parks_the_message_as_a_dead_letter(
+    database: Database,
+) -> None:
+    async def broken(conn: psycopg.AsyncConnection, envelope: Envelope) -> None:
+        raise ValueError("projection cannot place this event")
+
+    consumer = IdempotentConsumer(
+        database,
+        "broken",
+        broken,
+        ConsumerMetrics(CollectorRegistry()),
+        RetryPolicy(attempts=3, first_delay_seconds=0.01),
+    )
+    envelope = cancellation(uuid.uuid4())
+    assert await consumer.process(envelope.to_json(), _delivery()) == Outcome.DEAD_LETTERED
+    [(attempts, error, value)] = await rows(
+        database, "SELECT attempts, error, value FROM dead_letters WHERE consumer = 'broken'"
+    )
+    assert attempts == 3
+    assert "projection cannot place this event" in error
+    assert bytes(value) == envelope.to_json()
+    # Nothing was half-applied, and the event is not marked as processed.
+    assert await rows(database, "SELECT count(*) FROM processed_events") == [(0,)]
+
+    # Once the cause is fixed, ops replays the dead letter and it is applied once.
+    consumer.handler = record_cancellation
+    replayed = await consumer.replay_dead_letters()
+    assert replayed[Outcome.APPLIED] == 1
+    assert await rows(database, "SELECT times_applied FROM cancellations") == [(1,)]
+
+
+async def test_a_message_that_is_not_an_envelope_is_dead_lettered_at_once(
+    database: Database,
+) -> None:
+    consumer = IdempotentConsumer(
+        database, "strict", record_cancellation, ConsumerMetrics(CollectorRegistry())
+    )
+    assert await consumer.process(b'{"not": "an envelope"', _delivery()) == Outcome.DEAD_LETTERED
+    assert await rows(database, "SELECT attempts FROM dead_letters WHERE consumer = 'strict'") == [
+        (1,)
+    ]
+
+
+def _delivery() -> Any:
+    from clinic.platform.consumer import Delivery
+
+    return Delivery(topic="booking.appointments.v1", partition=0, offset=7, key=b"k")

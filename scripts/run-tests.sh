@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs the whole suite. The pytest session starts PostgreSQL and Kafka through the
+# infrastructure ladder and stops them at the end, even when tests fail; this script also
+# stops them if pytest itself is killed. "No tests collected" is a failure, never a pass.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+state=.local/test
+cleanup() { .venv/bin/python -m clinic.platform.infra down --state-dir "$state/infra" >/dev/null 2>&1 || true; }
+trap cleanup EXIT INT TERM
+.venv/bin/python -m pytest "$@"
+status=$?
+if [ "$status" -eq 5 ]; then
+  echo "pytest collected no tests: failing the run" >&2
+  exit 1
+fi
+exit "$status"

@@ -1,0 +1,33 @@
+"""Write the JSON Schema of every event to tests/contract/schemas/ (``make contract-snapshot``).
+
+Run it after an additive change and commit the result; the contract tests refuse a breaking
+change against the committed snapshot whatever this script writes.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+from clinic.events.schema import breaking_changes, event_schemas
+
+SCHEMAS = Path(__file__).parent / "schemas"
+
+
+def main() -> int:
+    SCHEMAS.mkdir(exist_ok=True)
+    refused = 0
+    for name, schema in event_schemas().items():
+        path = SCHEMAS / f"{name}.json"
+        if path.exists():
+            problems = breaking_changes(json.loads(path.read_text()), schema)
+            if problems:
+                print(f"NOT rewriting {path.name}: breaking change {problems}", file=sys.stderr)
+                refused += 1
+                continue
+        path.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n")
+        print(f"wrote {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
+    return 1 if refused else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
