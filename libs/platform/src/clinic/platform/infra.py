@@ -626,8 +626,9 @@ class Ladder:
             else:
                 stop_pid(component.pid)
 
-    def down(self) -> list[str]:
-        """Stop everything this state directory started; returns what was stopped."""
+    def down(self, purge: bool = False) -> list[str]:
+        """Stop everything this state directory started; returns what was stopped. ``purge``
+        also deletes the local PostgreSQL cluster (test runs leave nothing behind)."""
         stopped = []
         components = self._load()
         for name in ("kafka", "postgres"):
@@ -635,6 +636,12 @@ class Ladder:
             if component is not None and component.source != Source.ENVIRONMENT:
                 self._stop(component)
                 stopped.append(f"{name} ({component.source}, {component.address})")
+                if purge and component.data_dir:
+                    home = Path(component.data_dir).parent
+                    shutil.rmtree(home, ignore_errors=True)
+                    link = self.state_dir / "postgres"
+                    if link.is_symlink():
+                        link.unlink()
             self._save(components)
         with contextlib.suppress(FileNotFoundError):
             self.state_file.unlink()
@@ -644,12 +651,13 @@ class Ladder:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m clinic.platform.infra", description=__doc__)
     parser.add_argument("command", choices=["up", "down", "env"])
+    parser.add_argument("--purge", action="store_true", help="down: delete the local cluster")
     parser.add_argument("--state-dir", type=Path, default=Path(".local/infra"))
     args = parser.parse_args(argv)
     ladder = Ladder(args.state_dir)
     try:
         if args.command == "down":
-            for line in ladder.down():
+            for line in ladder.down(purge=args.purge):
                 print(f"stopped {line}")
             return 0
         infra = ladder.up()

@@ -44,7 +44,7 @@ def infrastructure() -> Iterator[Infrastructure]:
         yield infra
     finally:
         if infra.postgres.source != Source.ENVIRONMENT or infra.kafka.source != Source.ENVIRONMENT:
-            ladder.down()
+            ladder.down(purge=True)
 
 
 @pytest.fixture
