@@ -1,0 +1,138 @@
+"""Named errors: one per rule, each with the problem type and HTTP status it becomes."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+
+class BookingError(Exception):
+    """Base of every rule the booking decision enforces."""
+
+    status = 422
+    slug = "booking-rule"
+    title = "The request breaks a booking rule"
+
+    def __init__(self, detail: str, **extensions: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extensions = extensions
+
+
+class NotFoundError(BookingError):
+    """Unknown id, or an id of another organisation (indistinguishable on purpose)."""
+
+    status = 404
+    slug = "not-found"
+    title = "No such resource in this organisation"
+
+    def __init__(self, kind: str, identifier: UUID | str) -> None:
+        super().__init__(
+            f"{kind} {identifier} does not exist in this organisation",
+            resource_kind=kind,
+            id=str(identifier),
+        )
+
+
+class InvalidRequestError(BookingError):
+    status = 422
+    slug = "invalid-request"
+    title = "The request is not valid"
+
+
+class InvalidTimeError(BookingError):
+    status = 422
+    slug = "invalid-time"
+    title = "The time is impossible or ambiguous"
+
+
+class NonExistentLocalTimeError(InvalidTimeError):
+    slug = "non-existent-local-time"
+    title = "That wall-clock time does not exist (daylight saving change)"
+
+
+class AmbiguousLocalTimeError(InvalidTimeError):
+    slug = "ambiguous-local-time"
+    title = "That wall-clock time happens twice (daylight saving change); give an offset"
+
+
+class SlotTakenError(BookingError):
+    status = 409
+    slug = "slot-taken"
+    title = "The time is already taken"
+
+
+class ConcurrencyExhaustedError(SlotTakenError):
+    slug = "slot-contended"
+    title = "The time kept changing under concurrent bookings; try an alternative"
+
+
+class OutsideWorkingHoursError(BookingError):
+    status = 409
+    slug = "outside-working-hours"
+    title = "A required resource is not working at that time"
+
+
+class NoResourceAvailableError(BookingError):
+    status = 409
+    slug = "no-resource-available"
+    title = "No resource of the required pool is free at that time"
+
+
+class TooSoonError(BookingError):
+    status = 422
+    slug = "minimum-notice"
+    title = "The appointment starts too soon for this appointment type"
+
+
+class TooFarAheadError(BookingError):
+    status = 422
+    slug = "maximum-horizon"
+    title = "The appointment is further ahead than this appointment type allows"
+
+
+class SessionFullError(SlotTakenError):
+    slug = "session-full"
+    title = "Every seat of this group session is taken"
+
+
+class OverbookingNotAllowedError(BookingError):
+    status = 409
+    slug = "overbooking-not-allowed"
+    title = "The provider's overbooking allowance is used up"
+
+
+class TooLateToCancelError(BookingError):
+    status = 409
+    slug = "too-late-to-cancel"
+    title = "The cancellation cut-off has passed"
+
+
+class HoldExpiredError(BookingError):
+    status = 409
+    slug = "hold-expired"
+    title = "The hold expired; its time may have been taken"
+
+
+class InvalidTransitionError(BookingError):
+    status = 409
+    slug = "invalid-status-transition"
+    title = "The appointment's status does not allow this"
+
+
+class NotPatientBookableError(BookingError):
+    status = 403
+    slug = "not-patient-bookable"
+    title = "Patients cannot book this appointment type themselves"
+
+
+class IdempotencyKeyReusedError(BookingError):
+    status = 422
+    slug = "idempotency-key-reused"
+    title = "This request id was already used for a different request"
+
+
+class AlreadyExistsError(BookingError):
+    status = 409
+    slug = "already-exists"
+    title = "It already exists"

@@ -1,0 +1,197 @@
+"""Reference data aggregates: the organisation's catalogue, locations, resources (providers,
+rooms, devices), appointment types and patients. Every one carries its organisation id, and
+every load checks it, so one tenant can never reach another's data."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from clinic.booking.domain.errors import AlreadyExistsError, InvalidRequestError
+from clinic.booking.domain.values import Category, Contact, Requirement, Step
+
+
+@dataclass(frozen=True)
+class DirectoryEntry:
+    """What pool selection needs to know about a resource, without loading it."""
+
+    resource_id: UUID
+    category: Category
+    kind: str
+    specialties: tuple[str, ...]
+    location_ids: tuple[UUID, ...]
+
+
+class Organization(Aggregate):
+    """A tenant, and its directory of locations, resources and appointment types."""
+
+    @event("Registered")
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.location_ids: list[UUID] = []
+        self.directory: dict[UUID, DirectoryEntry] = {}
+        self.appointment_type_ids: list[UUID] = []
+
+    def add_location(self, location_id: UUID) -> None:
+        if location_id in self.location_ids:
+            raise AlreadyExistsError(f"location {location_id} is already registered")
+        self._location_added(location_id=location_id)
+
+    @event("LocationAdded")
+    def _location_added(self, location_id: UUID) -> None:
+        self.location_ids.append(location_id)
+
+    def list_resource(self, entry: DirectoryEntry) -> None:
+        if entry.resource_id in self.directory:
+            raise AlreadyExistsError(f"resource {entry.resource_id} is already registered")
+        self._resource_listed(entry=entry)
+
+    @event("ResourceListed")
+    def _resource_listed(self, entry: DirectoryEntry) -> None:
+        self.directory[entry.resource_id] = entry
+
+    def add_appointment_type(self, appointment_type_id: UUID) -> None:
+        self._appointment_type_added(appointment_type_id=appointment_type_id)
+
+    @event("AppointmentTypeAdded")
+    def _appointment_type_added(self, appointment_type_id: UUID) -> None:
+        self.appointment_type_ids.append(appointment_type_id)
+
+    def pool(self, requirement: Requirement, location_id: UUID) -> list[DirectoryEntry]:
+        """Resources that can fill ``requirement`` at ``location_id``."""
+        return [
+            entry
+            for entry in self.directory.values()
+            if location_id in entry.location_ids
+            and requirement.accepts(entry.category, entry.kind, entry.specialties)
+        ]
+
+
+class Location(Aggregate):
+    @event("Registered")
+    def __init__(
+        self, organization_id: UUID, name: str, address: dict[str, Any], time_zone: str
+    ) -> None:
+        self.organization_id = organization_id
+        self.name = name
+        self.address = address
+        self.time_zone = time_zone
+
+
+class Resource(Aggregate):
+    """A provider, room or device: anything whose minutes can be claimed. Its days are cut in
+    ``time_zone`` (that of its first location), so one instant always falls on one
+    ResourceDay whatever location the booking is for."""
+
+    @event("Registered")
+    def __init__(
+        self,
+        organization_id: UUID,
+        category: Category,
+        name: str,
+        kind: str,
+        specialties: tuple[str, ...],
+        location_ids: tuple[UUID, ...],
+        time_zone: str,
+        overbooking_allowance: int,
+    ) -> None:
+        self.organization_id = organization_id
+        self.category = Category(category)
+        self.name = name
+        self.kind = kind
+        self.specialties = tuple(specialties)
+        self.location_ids = tuple(location_ids)
+        self.time_zone = time_zone
+        self.overbooking_allowance = overbooking_allowance
+
+    def set_overbooking_allowance(self, allowance: int) -> None:
+        if self.category != Category.PROVIDER:
+            raise InvalidRequestError("only providers have an overbooking allowance")
+        if allowance < 0:
+            raise InvalidRequestError("the overbooking allowance cannot be negative")
+        self._overbooking_allowance_set(allowance=allowance)
+
+    @event("OverbookingAllowanceSet")
+    def _overbooking_allowance_set(self, allowance: int) -> None:
+        self.overbooking_allowance = allowance
+
+    def directory_entry(self) -> DirectoryEntry:
+        return DirectoryEntry(
+            self.id, self.category, self.kind, self.specialties, self.location_ids
+        )
+
+
+class AppointmentType(Aggregate):
+    """What a visit needs: its steps and their resources, buffers, seats and booking policy."""
+
+    @event("Defined")
+    def __init__(
+        self,
+        organization_id: UUID,
+        name: str,
+        steps: tuple[Step, ...],
+        buffer_before_minutes: int,
+        buffer_after_minutes: int,
+        seats: int,
+        minimum_notice_minutes: int,
+        maximum_horizon_days: int,
+        cancellation_cutoff_minutes: int,
+        patient_bookable: bool,
+        preparation: str,
+        specialty: str | None,
+    ) -> None:
+        self.organization_id = organization_id
+        self.name = name
+        self.steps = tuple(steps)
+        self.buffer_before = dt.timedelta(minutes=buffer_before_minutes)
+        self.buffer_after = dt.timedelta(minutes=buffer_after_minutes)
+        self.seats = seats
+        self.minimum_notice = dt.timedelta(minutes=minimum_notice_minutes)
+        self.maximum_horizon = dt.timedelta(days=maximum_horizon_days)
+        self.cancellation_cutoff = dt.timedelta(minutes=cancellation_cutoff_minutes)
+        self.patient_bookable = patient_bookable
+        self.preparation = preparation
+        self.specialty = specialty
+
+    @property
+    def duration(self) -> dt.timedelta:
+        return dt.timedelta(minutes=max(s.offset_minutes + s.duration_minutes for s in self.steps))
+
+    @property
+    def is_group_session(self) -> bool:
+        return self.seats > 1
+
+
+class Patient(Aggregate):
+    """A patient of one organisation. Personal data lives here, in booking only."""
+
+    @event("Registered")
+    def __init__(
+        self,
+        organization_id: UUID,
+        given_name: str,
+        family_name: str,
+        birth_date: dt.date,
+        contacts: tuple[Contact, ...],
+        preferred_channel: str,
+        language: str,
+    ) -> None:
+        self.organization_id = organization_id
+        self.given_name = given_name
+        self.family_name = family_name
+        self.birth_date = birth_date
+        self.contacts = tuple(contacts)
+        self.preferred_channel = preferred_channel
+        self.language = language
+
+    def update_preferences(self, preferred_channel: str, language: str) -> None:
+        self._preferences_updated(preferred_channel=preferred_channel, language=language)
+
+    @event("PreferencesUpdated")
+    def _preferences_updated(self, preferred_channel: str, language: str) -> None:
+        self.preferred_channel = preferred_channel
+        self.language = language

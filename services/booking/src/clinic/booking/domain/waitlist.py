@@ -1,0 +1,49 @@
+"""A patient waiting for earlier time of one appointment type (FHIR status ``waitlist``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from clinic.booking.domain.errors import InvalidTransitionError
+
+
+class WaitlistEntry(Aggregate):
+    @event("Joined")
+    def __init__(
+        self,
+        organization_id: UUID,
+        patient_id: UUID,
+        appointment_type_id: UUID,
+        location_ids: tuple[UUID, ...],
+        earliest: dt.date,
+        latest: dt.date,
+        times_of_day: tuple[str, ...],
+        provider_id: UUID | None,
+        note: str,
+        joined_at: dt.datetime,
+    ) -> None:
+        self.organization_id = organization_id
+        self.patient_id = patient_id
+        self.appointment_type_id = appointment_type_id
+        self.location_ids = tuple(location_ids)
+        self.earliest = earliest
+        self.latest = latest
+        self.times_of_day = tuple(times_of_day)
+        self.provider_id = provider_id
+        self.note = note
+        self.joined_at = joined_at
+        self.active = True
+        self.left: dict[str, object] | None = None
+
+    def leave(self, reason: str, now: dt.datetime) -> None:
+        if not self.active:
+            raise InvalidTransitionError("the patient already left the waitlist")
+        self._left(reason=reason, left_at=now)
+
+    @event("Left")
+    def _left(self, reason: str, left_at: dt.datetime) -> None:
+        self.active = False
+        self.left = {"reason": reason, "at": left_at}
