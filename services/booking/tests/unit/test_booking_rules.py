@@ -1,0 +1,263 @@
+"""Every rule the booking decision enforces, on the in-memory event store."""
+
+import datetime as dt
+import uuid
+
+import pytest
+from scenario import MONDAY, Clinic, at, request_id
+
+from clinic.booking.domain import errors
+from clinic.booking.domain.resource_day import resource_day_id
+from clinic.booking.domain.values import Actor, ExceptionKind, ScheduleException
+
+TUESDAY = MONDAY + dt.timedelta(days=1)
+
+
+def claims_on(clinic: Clinic, resource: uuid.UUID, day: dt.date = MONDAY) -> list[dict]:
+    return clinic.app.resource_day(clinic.org, resource, day)["claims"]
+
+
+def test_a_booking_inside_working_hours_claims_the_provider(clinic: Clinic) -> None:
+    appointment = clinic.book("named", at(MONDAY, 9))
+    assert appointment["status"] == "booked"
+    [claim] = claims_on(clinic, clinic.providers[0])
+    assert claim["appointment_id"] == appointment["id"]
+    assert claim["local_start"] == "2026-03-02T09:00:00+01:00"
+
+
+def test_a_named_provider_outside_working_hours_is_refused(clinic: Clinic) -> None:
+    with pytest.raises(errors.OutsideWorkingHoursError):
+        clinic.book("named", at(MONDAY, 16, 45))  # ends 17:05, after 17:00
+    with pytest.raises(errors.OutsideWorkingHoursError):
+        clinic.book("named", at(MONDAY + dt.timedelta(days=5), 10))  # Saturday
+
+
+def test_leave_removes_working_time_and_extra_hours_add_it(clinic: Clinic) -> None:
+    provider = clinic.providers[0]
+    clinic.app.add_schedule_exception(clinic.org, request_id(), provider, ScheduleException(
+        uuid.uuid4(), ExceptionKind.LEAVE, at(MONDAY, 0), at(TUESDAY, 0), reason="conference"))
+    with pytest.raises(errors.OutsideWorkingHoursError):
+        clinic.book("named", at(MONDAY, 10))
+    saturday = MONDAY + dt.timedelta(days=5)
+    clinic.app.add_schedule_exception(clinic.org, request_id(), provider, ScheduleException(
+        uuid.uuid4(), ExceptionKind.EXTRA, at(saturday, 9), at(saturday, 12),
+        location_id=clinic.location, reason="flu clinic"))
+    assert clinic.book("named", at(saturday, 10))["status"] == "booked"
+
+
+def test_buffers_block_time_around_an_appointment(clinic: Clinic) -> None:
+    clinic.book("named", at(MONDAY, 9))  # 09:00-09:20, buffer after 10 minutes
+    with pytest.raises(errors.SlotTakenError):
+        clinic.book("named", at(MONDAY, 9, 25))
+    assert clinic.book("named", at(MONDAY, 9, 30))["status"] == "booked"
+
+
+def test_a_pool_picks_a_free_member_then_refuses_with_alternatives(clinic: Clinic) -> None:
+    first = clinic.book("consult", at(MONDAY, 10))
+    second = clinic.book("consult", at(MONDAY, 10))
+    chosen = {first["participants"][0]["resource_id"], second["participants"][0]["resource_id"]}
+    assert chosen == {str(p) for p in clinic.providers}
+    with pytest.raises(errors.NoResourceAvailableError) as refused:
+        clinic.book("consult", at(MONDAY, 10))
+    alternatives = refused.value.extensions["alternatives"]
+    assert len(alternatives) == 3
+    assert alternatives[0]["start"] == "2026-03-02T09:30:00Z"  # 10:30 Berlin
+    assert refused.value.extensions["reasons"] == ["slot-taken"]
+
+
+def test_a_booking_needing_provider_room_and_device_claims_all_or_nothing(clinic: Clinic) -> None:
+    other = clinic.book("group", at(MONDAY, 11))  # takes the only exam room 11:00-12:00
+    with pytest.raises(errors.SlotTakenError):
+        clinic.book("scan", at(MONDAY, 11, 30))
+    assert claims_on(clinic, clinic.providers[0]) == []
+    assert claims_on(clinic, clinic.devices[0]) == []
+    assert [c["appointment_id"] for c in claims_on(clinic, clinic.rooms[0])] == [other["id"]]
+    scan = clinic.book("scan", at(MONDAY, 12))
+    assert {p["role"] for p in scan["participants"]} == {"physician", "room", "scanner"}
+
+
+def test_a_two_step_visit_claims_each_resource_for_its_own_step(clinic: Clinic) -> None:
+    visit = clinic.book("two-step", at(MONDAY, 9))
+    steps = {p["role"]: (p["start"], p["end"]) for p in visit["participants"]}
+    assert steps["room"] == ("2026-03-02T08:00:00Z", "2026-03-02T08:15:00Z")
+    assert steps["physician"] == ("2026-03-02T08:15:00Z", "2026-03-02T08:35:00Z")
+
+
+def test_a_group_session_holds_its_seats_and_no_more(clinic: Clinic) -> None:
+    for patient in clinic.patients:
+        clinic.book("group", at(MONDAY, 14), patient_id=patient)
+    assert len(claims_on(clinic, clinic.rooms[0])) == 3
+    with pytest.raises(errors.SessionFullError):
+        clinic.book("group", at(MONDAY, 14))
+    with pytest.raises(errors.SlotTakenError):  # another type cannot share the room
+        clinic.book("two-step", at(MONDAY, 14, 30))
+
+
+def test_overbooking_needs_an_allowance_and_an_explicit_request(clinic: Clinic) -> None:
+    provider = clinic.providers[0]
+    clinic.book("named", at(MONDAY, 9))
+    with pytest.raises(errors.SlotTakenError):
+        clinic.book("named", at(MONDAY, 9))
+    with pytest.raises(errors.OverbookingNotAllowedError):
+        clinic.book("named", at(MONDAY, 9), allow_overbooking=True)
+    clinic.app.set_overbooking_allowance(clinic.org, request_id(), provider, 1)
+    clinic.book("named", at(MONDAY, 9), allow_overbooking=True)
+    assert [c["overbooked"] for c in claims_on(clinic, provider)] == [False, True]
+    with pytest.raises(errors.OverbookingNotAllowedError):
+        clinic.book("named", at(MONDAY, 9), allow_overbooking=True)
+    with pytest.raises(errors.InvalidRequestError, match="clinic staff"):
+        clinic.book("named", at(MONDAY, 9), allow_overbooking=True, booked_by=Actor.PATIENT)
+
+
+def test_minimum_notice_maximum_horizon_and_the_past_are_enforced(clinic: Clinic) -> None:
+    clinic.clock.now = at(MONDAY, 7)
+    with pytest.raises(errors.TooSoonError):
+        clinic.book("policy", at(MONDAY, 10))
+    with pytest.raises(errors.TooFarAheadError):
+        clinic.book("policy", at(MONDAY + dt.timedelta(days=35), 10))
+    with pytest.raises(errors.InvalidTimeError, match="past"):
+        clinic.book("consult", at(MONDAY - dt.timedelta(days=7), 10))
+    assert clinic.book("policy", at(TUESDAY, 10))["status"] == "booked"
+
+
+def test_patients_cannot_book_a_clinic_only_type(clinic: Clinic) -> None:
+    with pytest.raises(errors.NotPatientBookableError):
+        clinic.book("policy", at(TUESDAY, 10), booked_by=Actor.PATIENT)
+
+
+def test_an_expired_hold_frees_its_time_for_the_next_command_without_any_timer(
+    clinic: Clinic,
+) -> None:
+    hold = clinic.hold("named", at(MONDAY, 9))
+    assert hold["status"] == "pending"
+    with pytest.raises(errors.SlotTakenError):
+        clinic.book("named", at(MONDAY, 9))
+    clinic.clock.advance(minutes=11)
+    taken = clinic.book("named", at(MONDAY, 9))
+    assert taken["status"] == "booked"
+    day = clinic.app.resource_day(clinic.org, clinic.providers[0], MONDAY)
+    assert [c["appointment_id"] for c in day["claims"]] == [taken["id"]]
+    assert [e["event"] for e in day["history"]] == [
+        "Opened", "TimeClaimed", "HoldLapsed", "TimeClaimed"
+    ]
+    expired = clinic.app.get_appointment(clinic.org, uuid.UUID(hold["id"]))
+    assert expired["status"] == "cancelled"
+    assert expired["cancellation"]["reason"] == "hold expired"
+    with pytest.raises(errors.HoldExpiredError):
+        clinic.app.confirm(clinic.org, request_id(), uuid.UUID(hold["id"]))
+
+
+def test_a_confirmed_hold_keeps_its_time_past_the_expiry(clinic: Clinic) -> None:
+    hold = clinic.hold("named", at(MONDAY, 9))
+    booked = clinic.app.confirm(clinic.org, request_id(), uuid.UUID(hold["id"])).body
+    assert (booked["status"], booked["hold_expires_at"]) == ("booked", None)
+    clinic.clock.advance(minutes=30)
+    with pytest.raises(errors.SlotTakenError):
+        clinic.book("named", at(MONDAY, 9))
+
+
+def test_cancelling_releases_time_and_patients_must_respect_the_cut_off(clinic: Clinic) -> None:
+    clinic.clock.now = at(MONDAY, 7)
+    surgery = uuid.UUID(clinic.book("policy", at(TUESDAY, 10))["id"])
+    with pytest.raises(errors.TooLateToCancelError):
+        clinic.app.cancel(clinic.org, request_id(), surgery, by=Actor.PATIENT, reason="busy")
+    cancelled = clinic.app.cancel(
+        clinic.org, request_id(), surgery, by=Actor.CLINIC, reason="surgeon ill"
+    ).body
+    assert cancelled["status"] == "cancelled"
+    assert cancelled["cancellation"]["by"] == "clinic"
+    assert claims_on(clinic, uuid.UUID(cancelled["participants"][0]["resource_id"]), TUESDAY) == []
+    with pytest.raises(errors.InvalidTransitionError):
+        clinic.app.cancel(clinic.org, request_id(), surgery, by=Actor.CLINIC, reason="again")
+
+
+def test_rescheduling_moves_every_claim_at_once(clinic: Clinic) -> None:
+    scan = clinic.book("scan", at(MONDAY, 9))
+    moved = clinic.app.reschedule(
+        clinic.org, request_id(), uuid.UUID(scan["id"]), start=at(TUESDAY, 13), preferred={},
+        actor=Actor.CLINIC,
+    ).body
+    assert moved["start"] == "2026-03-03T12:00:00Z"
+    for resource in (clinic.providers[0], clinic.rooms[0], clinic.devices[0]):
+        assert claims_on(clinic, resource, MONDAY) == []
+        assert [c["appointment_id"] for c in claims_on(clinic, resource, TUESDAY)] == [scan["id"]]
+
+
+def test_rescheduling_onto_overlapping_time_of_the_same_appointment_works(clinic: Clinic) -> None:
+    visit = clinic.book("named", at(MONDAY, 9))
+    moved = clinic.app.reschedule(
+        clinic.org, request_id(), uuid.UUID(visit["id"]), start=at(MONDAY, 9, 10),
+        preferred={}, actor=Actor.CLINIC,
+    ).body
+    assert moved["start"] == "2026-03-02T08:10:00Z"
+    assert len(claims_on(clinic, clinic.providers[0])) == 1
+
+
+def test_status_changes_follow_the_fhir_lifecycle(clinic: Clinic) -> None:
+    visit = uuid.UUID(clinic.book("named", at(MONDAY, 9))["id"])
+    app, org = clinic.app, clinic.org
+    with pytest.raises(errors.InvalidTransitionError, match="check-in opens"):
+        app.check_in(org, request_id(), visit)
+    with pytest.raises(errors.InvalidTransitionError):
+        app.complete(org, request_id(), visit)
+    clinic.clock.now = at(MONDAY, 8, 45)
+    with pytest.raises(errors.InvalidTransitionError, match="no-show"):
+        app.mark_no_show(org, request_id(), visit)
+    assert app.check_in(org, request_id(), visit).body["status"] == "checked-in"
+    assert app.arrive(org, request_id(), visit).body["status"] == "arrived"
+    assert app.complete(org, request_id(), visit).body["status"] == "fulfilled"
+    other = uuid.UUID(clinic.book("named", at(MONDAY, 10))["id"])
+    clinic.clock.now = at(MONDAY, 10, 15)
+    assert app.mark_no_show(org, request_id(), other).body["status"] == "noshow"
+
+
+def test_repeating_a_request_id_returns_the_first_answer_and_writes_nothing(
+    clinic: Clinic,
+) -> None:
+    app = clinic.app
+    kwargs = {
+        "appointment_type_id": clinic.types["named"], "location_id": clinic.location,
+        "patient_id": clinic.patients[0], "start": at(MONDAY, 9), "preferred": {},
+        "booked_by": Actor.CLINIC, "allow_overbooking": False, "note": "",
+    }
+    first = app.book(clinic.org, "client-42", **kwargs)
+    events = app.recorder.max_notification_id()
+    again = app.book(clinic.org, "client-42", **kwargs)
+    assert (again.body, again.replayed) == (first.body, True)
+    assert app.recorder.max_notification_id() == events
+    with pytest.raises(errors.IdempotencyKeyReusedError):
+        app.book(clinic.org, "client-42", **{**kwargs, "start": at(MONDAY, 10)})
+    assert app.recorder.max_notification_id() == events
+
+
+def test_another_organisations_ids_are_not_found(clinic: Clinic) -> None:
+    app = clinic.app
+    other = uuid.UUID(app.register_organization(request_id(), "Other Group").body["id"])
+    with pytest.raises(errors.NotFoundError):
+        app.book(other, request_id(), appointment_type_id=clinic.types["named"],
+                 location_id=clinic.location, patient_id=clinic.patients[0],
+                 start=at(MONDAY, 9), preferred={}, booked_by=Actor.CLINIC,
+                 allow_overbooking=False, note="")
+    with pytest.raises(errors.NotFoundError):
+        app.get_patient(other, clinic.patients[0])
+    with pytest.raises(errors.NotFoundError):
+        app.resource_day(other, clinic.providers[0], MONDAY)
+
+
+def test_unknown_ids_are_not_found(clinic: Clinic) -> None:
+    with pytest.raises(errors.NotFoundError):
+        clinic.book("named", at(MONDAY, 9), patient_id=uuid.uuid4())
+    with pytest.raises(errors.NotFoundError):
+        clinic.app.get_appointment(clinic.org, uuid.uuid4())
+
+
+def test_the_resource_day_says_who_owns_a_minute_and_which_event_gave_it(clinic: Clinic) -> None:
+    visit = clinic.book("named", at(MONDAY, 9))
+    owner = clinic.app.who_owns(clinic.org, clinic.providers[0], at(MONDAY, 9, 25))
+    [claim] = owner["owners"]  # 09:25 is in the buffer after 09:00-09:20
+    assert claim["appointment_id"] == visit["id"]
+    assert claim["claimed_by_event"]["event"] == "TimeClaimed"
+    assert claim["claimed_by_event"]["aggregate_id"] == str(
+        resource_day_id(clinic.providers[0], MONDAY)
+    )
+    assert clinic.app.who_owns(clinic.org, clinic.providers[0], at(MONDAY, 9, 30))["free"]
