@@ -8,9 +8,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from scenario import MONDAY, Clinic, Clock, at, build_clinic  # noqa: E402
+from scenario import MONDAY, Clinic, Clock, at, build_clinic
 
-from clinic.booking.application import Bookings  # noqa: E402
+from clinic.booking.application import Bookings
 
 
 @pytest.fixture

@@ -43,7 +43,9 @@ def at(day: dt.date, hour: int, minute: int = 0, tz: str = BERLIN) -> dt.datetim
     return dt.datetime.combine(day, dt.time(hour, minute), ZoneInfo(tz)).astimezone(dt.UTC)
 
 
-def weekdays(location_id: UUID, start: str = "08:00", end: str = "17:00") -> tuple[WeeklyHours, ...]:
+def weekdays(
+    location_id: UUID, start: str = "08:00", end: str = "17:00"
+) -> tuple[WeeklyHours, ...]:
     return tuple(
         WeeklyHours(location_id, d, dt.time.fromisoformat(start), dt.time.fromisoformat(end))
         for d in range(5)
@@ -64,18 +66,28 @@ class Clinic:
 
     def book(self, type_name: str, start: dt.datetime, **kwargs: Any) -> dict[str, Any]:
         values: dict[str, Any] = {
-            "appointment_type_id": self.types[type_name], "location_id": self.location,
-            "patient_id": self.patients[0], "start": start, "preferred": {},
-            "booked_by": Actor.CLINIC, "allow_overbooking": False, "note": "",
+            "appointment_type_id": self.types[type_name],
+            "location_id": self.location,
+            "patient_id": self.patients[0],
+            "start": start,
+            "preferred": {},
+            "booked_by": Actor.CLINIC,
+            "allow_overbooking": False,
+            "note": "",
         }
         values.update(kwargs)
         return self.app.book(self.org, kwargs.pop("request_id", request_id()), **values).body
 
     def hold(self, type_name: str, start: dt.datetime, **kwargs: Any) -> dict[str, Any]:
         values: dict[str, Any] = {
-            "appointment_type_id": self.types[type_name], "location_id": self.location,
-            "patient_id": self.patients[0], "start": start, "preferred": {},
-            "booked_by": Actor.CLINIC, "allow_overbooking": False, "note": "",
+            "appointment_type_id": self.types[type_name],
+            "location_id": self.location,
+            "patient_id": self.patients[0],
+            "start": start,
+            "preferred": {},
+            "booked_by": Actor.CLINIC,
+            "allow_overbooking": False,
+            "note": "",
             "hold_minutes": 10,
         }
         values.update(kwargs)
@@ -84,64 +96,133 @@ class Clinic:
 
 def build_clinic(app: Bookings, clock: Clock, providers: int = 2) -> Clinic:
     org = UUID(app.register_organization(request_id(), "Test Hospital Group").body["id"])
-    location = UUID(app.register_location(
-        org, request_id(), name="Mitte", address={"city": "Berlin"}, time_zone=BERLIN
-    ).body["id"])
+    location = UUID(
+        app.register_location(
+            org, request_id(), name="Mitte", address={"city": "Berlin"}, time_zone=BERLIN
+        ).body["id"]
+    )
     clinic = Clinic(app, clock, org, location)
     for n in range(providers):
-        pid = UUID(app.register_resource(
-            org, request_id(), category=Category.PROVIDER, name=f"Dr. {n}", kind="physician",
-            specialties=("dermatology",), location_ids=(location,),
-        ).body["id"])
+        pid = UUID(
+            app.register_resource(
+                org,
+                request_id(),
+                category=Category.PROVIDER,
+                name=f"Dr. {n}",
+                kind="physician",
+                specialties=("dermatology",),
+                location_ids=(location,),
+            ).body["id"]
+        )
         app.set_weekly_hours(org, request_id(), pid, weekdays(location))
         clinic.providers.append(pid)
     for kind, bucket in (("exam-room", clinic.rooms), ("ultrasound", clinic.devices)):
         category = Category.ROOM if kind == "exam-room" else Category.DEVICE
-        rid = UUID(app.register_resource(
-            org, request_id(), category=category, name=kind, kind=kind, specialties=(),
-            location_ids=(location,),
-        ).body["id"])
+        rid = UUID(
+            app.register_resource(
+                org,
+                request_id(),
+                category=category,
+                name=kind,
+                kind=kind,
+                specialties=(),
+                location_ids=(location,),
+            ).body["id"]
+        )
         app.set_weekly_hours(org, request_id(), rid, weekdays(location, "07:00", "19:00"))
         bucket.append(rid)
     physician = Requirement("physician", Category.PROVIDER, specialty="dermatology")
     define = app.define_appointment_type
-    clinic.types["consult"] = UUID(define(
-        org, request_id(), name="Consultation",
-        steps=(Step("consult", 0, 30, (physician,)),),
-    ).body["id"])
-    clinic.types["named"] = UUID(define(
-        org, request_id(), name="Follow-up with Dr. 0", buffer_after_minutes=10,
-        steps=(Step("visit", 0, 20, (Requirement("physician", Category.PROVIDER,
-                                                 resource_id=clinic.providers[0]),)),),
-    ).body["id"])
-    clinic.types["scan"] = UUID(define(
-        org, request_id(), name="Ultrasound",
-        steps=(Step("scan", 0, 45, (
-            Requirement("physician", Category.PROVIDER, resource_id=clinic.providers[0]),
-            Requirement("room", Category.ROOM, kind="exam-room"),
-            Requirement("scanner", Category.DEVICE, kind="ultrasound"),
-        )),),
-    ).body["id"])
-    clinic.types["two-step"] = UUID(define(
-        org, request_id(), name="Nurse then physician",
-        steps=(
-            Step("triage", 0, 15, (Requirement("room", Category.ROOM, kind="exam-room"),)),
-            Step("consult", 15, 20, (physician,)),
-        ),
-    ).body["id"])
-    clinic.types["group"] = UUID(define(
-        org, request_id(), name="Diabetes class", seats=3,
-        steps=(Step("class", 0, 60, (Requirement("room", Category.ROOM, kind="exam-room"),)),),
-    ).body["id"])
-    clinic.types["policy"] = UUID(define(
-        org, request_id(), name="Minor surgery", minimum_notice_minutes=24 * 60,
-        maximum_horizon_days=30, cancellation_cutoff_minutes=48 * 60, patient_bookable=False,
-        steps=(Step("surgery", 0, 60, (physician,)),),
-    ).body["id"])
+    clinic.types["consult"] = UUID(
+        define(
+            org,
+            request_id(),
+            name="Consultation",
+            steps=(Step("consult", 0, 30, (physician,)),),
+        ).body["id"]
+    )
+    clinic.types["named"] = UUID(
+        define(
+            org,
+            request_id(),
+            name="Follow-up with Dr. 0",
+            buffer_after_minutes=10,
+            steps=(
+                Step(
+                    "visit",
+                    0,
+                    20,
+                    (Requirement("physician", Category.PROVIDER, resource_id=clinic.providers[0]),),
+                ),
+            ),
+        ).body["id"]
+    )
+    clinic.types["scan"] = UUID(
+        define(
+            org,
+            request_id(),
+            name="Ultrasound",
+            steps=(
+                Step(
+                    "scan",
+                    0,
+                    45,
+                    (
+                        Requirement(
+                            "physician", Category.PROVIDER, resource_id=clinic.providers[0]
+                        ),
+                        Requirement("room", Category.ROOM, kind="exam-room"),
+                        Requirement("scanner", Category.DEVICE, kind="ultrasound"),
+                    ),
+                ),
+            ),
+        ).body["id"]
+    )
+    clinic.types["two-step"] = UUID(
+        define(
+            org,
+            request_id(),
+            name="Nurse then physician",
+            steps=(
+                Step("triage", 0, 15, (Requirement("room", Category.ROOM, kind="exam-room"),)),
+                Step("consult", 15, 20, (physician,)),
+            ),
+        ).body["id"]
+    )
+    clinic.types["group"] = UUID(
+        define(
+            org,
+            request_id(),
+            name="Diabetes class",
+            seats=3,
+            steps=(Step("class", 0, 60, (Requirement("room", Category.ROOM, kind="exam-room"),)),),
+        ).body["id"]
+    )
+    clinic.types["policy"] = UUID(
+        define(
+            org,
+            request_id(),
+            name="Minor surgery",
+            minimum_notice_minutes=24 * 60,
+            maximum_horizon_days=30,
+            cancellation_cutoff_minutes=48 * 60,
+            patient_bookable=False,
+            steps=(Step("surgery", 0, 60, (physician,)),),
+        ).body["id"]
+    )
     for n in range(3):
-        clinic.patients.append(UUID(app.register_patient(
-            org, request_id(), given_name=f"Pat{n}", family_name="Test",
-            birth_date=dt.date(1980, 1, 1 + n), contacts=(Contact("email", f"p{n}@example.org"),),
-            preferred_channel="email", language="en",
-        ).body["id"]))
+        clinic.patients.append(
+            UUID(
+                app.register_patient(
+                    org,
+                    request_id(),
+                    given_name=f"Pat{n}",
+                    family_name="Test",
+                    birth_date=dt.date(1980, 1, 1 + n),
+                    contacts=(Contact("email", f"p{n}@example.org"),),
+                    preferred_channel="email",
+                    language="en",
+                ).body["id"]
+            )
+        )
     return clinic

@@ -34,14 +34,30 @@ def test_a_named_provider_outside_working_hours_is_refused(clinic: Clinic) -> No
 
 def test_leave_removes_working_time_and_extra_hours_add_it(clinic: Clinic) -> None:
     provider = clinic.providers[0]
-    clinic.app.add_schedule_exception(clinic.org, request_id(), provider, ScheduleException(
-        uuid.uuid4(), ExceptionKind.LEAVE, at(MONDAY, 0), at(TUESDAY, 0), reason="conference"))
+    clinic.app.add_schedule_exception(
+        clinic.org,
+        request_id(),
+        provider,
+        ScheduleException(
+            uuid.uuid4(), ExceptionKind.LEAVE, at(MONDAY, 0), at(TUESDAY, 0), reason="conference"
+        ),
+    )
     with pytest.raises(errors.OutsideWorkingHoursError):
         clinic.book("named", at(MONDAY, 10))
     saturday = MONDAY + dt.timedelta(days=5)
-    clinic.app.add_schedule_exception(clinic.org, request_id(), provider, ScheduleException(
-        uuid.uuid4(), ExceptionKind.EXTRA, at(saturday, 9), at(saturday, 12),
-        location_id=clinic.location, reason="flu clinic"))
+    clinic.app.add_schedule_exception(
+        clinic.org,
+        request_id(),
+        provider,
+        ScheduleException(
+            uuid.uuid4(),
+            ExceptionKind.EXTRA,
+            at(saturday, 9),
+            at(saturday, 12),
+            location_id=clinic.location,
+            reason="flu clinic",
+        ),
+    )
     assert clinic.book("named", at(saturday, 10))["status"] == "booked"
 
 
@@ -138,7 +154,10 @@ def test_an_expired_hold_frees_its_time_for_the_next_command_without_any_timer(
     day = clinic.app.resource_day(clinic.org, clinic.providers[0], MONDAY)
     assert [c["appointment_id"] for c in day["claims"]] == [taken["id"]]
     assert [e["event"] for e in day["history"]] == [
-        "Opened", "TimeClaimed", "HoldLapsed", "TimeClaimed"
+        "Opened",
+        "TimeClaimed",
+        "HoldLapsed",
+        "TimeClaimed",
     ]
     expired = clinic.app.get_appointment(clinic.org, uuid.UUID(hold["id"]))
     assert expired["status"] == "cancelled"
@@ -174,7 +193,11 @@ def test_cancelling_releases_time_and_patients_must_respect_the_cut_off(clinic: 
 def test_rescheduling_moves_every_claim_at_once(clinic: Clinic) -> None:
     scan = clinic.book("scan", at(MONDAY, 9))
     moved = clinic.app.reschedule(
-        clinic.org, request_id(), uuid.UUID(scan["id"]), start=at(TUESDAY, 13), preferred={},
+        clinic.org,
+        request_id(),
+        uuid.UUID(scan["id"]),
+        start=at(TUESDAY, 13),
+        preferred={},
         actor=Actor.CLINIC,
     ).body
     assert moved["start"] == "2026-03-03T12:00:00Z"
@@ -186,8 +209,12 @@ def test_rescheduling_moves_every_claim_at_once(clinic: Clinic) -> None:
 def test_rescheduling_onto_overlapping_time_of_the_same_appointment_works(clinic: Clinic) -> None:
     visit = clinic.book("named", at(MONDAY, 9))
     moved = clinic.app.reschedule(
-        clinic.org, request_id(), uuid.UUID(visit["id"]), start=at(MONDAY, 9, 10),
-        preferred={}, actor=Actor.CLINIC,
+        clinic.org,
+        request_id(),
+        uuid.UUID(visit["id"]),
+        start=at(MONDAY, 9, 10),
+        preferred={},
+        actor=Actor.CLINIC,
     ).body
     assert moved["start"] == "2026-03-02T08:10:00Z"
     assert len(claims_on(clinic, clinic.providers[0])) == 1
@@ -216,9 +243,14 @@ def test_repeating_a_request_id_returns_the_first_answer_and_writes_nothing(
 ) -> None:
     app = clinic.app
     kwargs = {
-        "appointment_type_id": clinic.types["named"], "location_id": clinic.location,
-        "patient_id": clinic.patients[0], "start": at(MONDAY, 9), "preferred": {},
-        "booked_by": Actor.CLINIC, "allow_overbooking": False, "note": "",
+        "appointment_type_id": clinic.types["named"],
+        "location_id": clinic.location,
+        "patient_id": clinic.patients[0],
+        "start": at(MONDAY, 9),
+        "preferred": {},
+        "booked_by": Actor.CLINIC,
+        "allow_overbooking": False,
+        "note": "",
     }
     first = app.book(clinic.org, "client-42", **kwargs)
     events = app.recorder.max_notification_id()
@@ -234,10 +266,18 @@ def test_another_organisations_ids_are_not_found(clinic: Clinic) -> None:
     app = clinic.app
     other = uuid.UUID(app.register_organization(request_id(), "Other Group").body["id"])
     with pytest.raises(errors.NotFoundError):
-        app.book(other, request_id(), appointment_type_id=clinic.types["named"],
-                 location_id=clinic.location, patient_id=clinic.patients[0],
-                 start=at(MONDAY, 9), preferred={}, booked_by=Actor.CLINIC,
-                 allow_overbooking=False, note="")
+        app.book(
+            other,
+            request_id(),
+            appointment_type_id=clinic.types["named"],
+            location_id=clinic.location,
+            patient_id=clinic.patients[0],
+            start=at(MONDAY, 9),
+            preferred={},
+            booked_by=Actor.CLINIC,
+            allow_overbooking=False,
+            note="",
+        )
     with pytest.raises(errors.NotFoundError):
         app.get_patient(other, clinic.patients[0])
     with pytest.raises(errors.NotFoundError):

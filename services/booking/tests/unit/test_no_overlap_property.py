@@ -16,8 +16,11 @@ from clinic.booking.domain.values import Actor
 
 TYPES = ["consult", "named", "scan", "two-step", "group"]
 start_times = st.builds(
-    lambda day, quarter: at(MONDAY + dt.timedelta(days=day), 8) + dt.timedelta(minutes=15 * quarter),
-    st.integers(0, 1), st.integers(0, 12),
+    lambda day, quarter: (
+        at(MONDAY + dt.timedelta(days=day), 8) + dt.timedelta(minutes=15 * quarter)
+    ),
+    st.integers(0, 1),
+    st.integers(0, 12),
 )
 commands = st.one_of(
     st.tuples(st.just("book"), st.sampled_from(TYPES), start_times, st.booleans()),
@@ -39,10 +42,15 @@ def check_invariant(app: Bookings, resources: list[uuid.UUID], now: dt.datetime)
             live = day.live_claims(now)
             for claim in live:
                 overlapping = [
-                    c for c in live if c is not claim and c.appointment_id != claim.appointment_id
+                    c
+                    for c in live
+                    if c is not claim
+                    and c.appointment_id != claim.appointment_id
                     and c.blocked.overlaps(claim.blocked)
                 ]
-                same_session = [c for c in overlapping if claim.session and c.session == claim.session]
+                same_session = [
+                    c for c in overlapping if claim.session and c.session == claim.session
+                ]
                 others = [c for c in overlapping if c not in same_session]
                 assert len(same_session) + 1 <= claim.capacity
                 assert len(others) <= allowance
@@ -78,8 +86,15 @@ def test_no_sequence_of_commands_double_books_a_resource(ops: list[tuple], allow
                 elif op[0] == "confirm":
                     app.confirm(clinic.org, request_id(), target)
                 else:
-                    app.reschedule(clinic.org, request_id(), target, start=op[2], preferred={},
-                                   actor=Actor.CLINIC, allow_overbooking=False)
+                    app.reschedule(
+                        clinic.org,
+                        request_id(),
+                        target,
+                        start=op[2],
+                        preferred={},
+                        actor=Actor.CLINIC,
+                        allow_overbooking=False,
+                    )
         except BookingError as refused:
             event(f"refused: {refused.slug}")
         else:

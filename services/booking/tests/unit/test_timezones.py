@@ -78,9 +78,14 @@ def test_every_wall_clock_time_that_exists_round_trips_through_utc(
     assert instant.astimezone(tz).replace(tzinfo=None) == local
 
 
-@given(st.datetimes(min_value=dt.datetime(2026, 1, 1), max_value=dt.datetime(2026, 12, 31),
-                    timezones=st.just(dt.UTC)),
-       st.integers(min_value=1, max_value=3 * 24 * 60))
+@given(
+    st.datetimes(
+        min_value=dt.datetime(2026, 1, 1),
+        max_value=dt.datetime(2026, 12, 31),
+        timezones=st.just(dt.UTC),
+    ),
+    st.integers(min_value=1, max_value=3 * 24 * 60),
+)
 def test_an_interval_touches_every_local_date_between_its_ends(
     start: dt.datetime, minutes: int
 ) -> None:

@@ -26,6 +26,7 @@ from clinic.platform.consumer import CONSUMER_DDL
 from clinic.platform.database import Database
 from clinic.platform.health import Readiness, install_health
 from clinic.platform.kafka import BrokerConnection, create_broker
+from clinic.platform.limits import BodySizeLimit
 from clinic.platform.logs import configure_logging
 from clinic.platform.metrics import create_registry, install_metrics
 from clinic.platform.problems import install_problem_handlers
@@ -140,6 +141,7 @@ def create_service_app(runtime: Runtime, *, title: str, description: str) -> Fas
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
     app.state.runtime = runtime
     install_problem_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_metrics(app, runtime.registry, settings.service_name)
     install_health(app, runtime.readiness, settings.service_name)
     instrument_http(app, runtime.tracer_provider)

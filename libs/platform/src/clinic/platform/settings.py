@@ -89,6 +89,9 @@ class ServiceSettings(BaseSettings):
         "traces in-process (falls back to OTEL_EXPORTER_OTLP_ENDPOINT).",
         json_schema_extra=shared("OTEL_EXPORTER_OTLP_ENDPOINT"),
     )
+    max_body_bytes: int = Field(
+        65536, ge=1024, description="Largest request body accepted; larger ones get 413."
+    )
     readiness_timeout_seconds: float = Field(
         2.0, gt=0, description="How long /readyz waits for each dependency check."
     )

@@ -87,7 +87,10 @@ def readiness(url: str) -> tuple[bool, str]:
 
 
 class Stack:
-    def __init__(self, state_dir: Path, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, state_dir: Path, env: Mapping[str, str] | None = None, demo: bool = True
+    ) -> None:
+        self.demo = demo
         self.state_dir = state_dir.resolve()
         self.env = dict(os.environ if env is None else env)
         self.ladder = Ladder(self.state_dir / "infra", self.env)
@@ -121,6 +124,7 @@ class Stack:
             **self.env,
             **infra.environment(),
             f"{spec.env_prefix}HOST": "127.0.0.1",
+            "BOOKING_LOAD_DEMO_DATA": "true" if self.demo else "false",
             f"{spec.env_prefix}PORT": str(port),
             **{f"{name.replace('-', '_').upper()}_URL": url for name, url in urls.items()},
         }
@@ -204,6 +208,20 @@ def _print_summary(infra: Infrastructure, services: dict[str, RunningService], s
     print("\n  Services (internal APIs, each with /healthz /readyz /metrics /docs):")
     for name, service in services.items():
         print(f"    {name:<13} {service.url}   log: {service.log_file}")
+    try:
+        demo = httpx.get(f"{services['booking'].url}/demo", timeout=5)
+    except httpx.HTTPError:
+        demo = None
+    if demo is not None and demo.status_code == 200:
+        summary = demo.json()
+        print(f"\n  Demo organisation: {summary['organization_id']}")
+        for name, location_id in summary["locations"].items():
+            print(f"    location {name:<18} {location_id}")
+        print(
+            f"    {len(summary['providers'])} providers, "
+            f"{len(summary['appointment_types'])} appointment types, "
+            f"{len(summary['patients'])} patients: {services['booking'].url}/demo"
+        )
     print(f"\n  PostgreSQL ({infra.postgres.source}): {infra.database_url}")
     print(f"  Kafka      ({infra.kafka.source}): {infra.kafka_bootstrap_servers}")
     print(f"\n  Follow the logs: make logs     Stop everything: make down     State: {state}\n")

@@ -45,7 +45,7 @@ from clinic.booking.domain.reference import (
 from clinic.booking.domain.request import HandledRequest, handled_request_id
 from clinic.booking.domain.resource_day import ResourceDay, resource_day_id
 from clinic.booking.domain.schedule import Schedule, schedule_id
-from clinic.booking.domain.timezones import day_bounds, zone
+from clinic.booking.domain.timezones import day_bounds, to_utc, zone
 from clinic.booking.domain.values import (
     Actor,
     Category,
@@ -99,7 +99,7 @@ class CommandStats:
             self.decisions[name] = self.decisions.get(name, 0) + 1
 
 
-class Bookings(Application):
+class Bookings(Application[UUID]):
     """The booking application. ``name`` fixes the event table (``bookings_events``)."""
 
     name = "Bookings"
@@ -110,8 +110,13 @@ class Bookings(Application):
     }
 
     def __init__(
-        self, env: dict[str, str] | None = None, *, clock: Clock = utc_now,
-        max_attempts: int = 5, hold_minutes: int = 10, alternatives: int = 3,
+        self,
+        env: dict[str, str] | None = None,
+        *,
+        clock: Clock = utc_now,
+        max_attempts: int = 5,
+        hold_minutes: int = 10,
+        alternatives: int = 3,
     ) -> None:
         super().__init__(env)
         self.clock = clock
@@ -129,13 +134,15 @@ class Bookings(Application):
     def _load(self, cls: type[A], aggregate_id: UUID, organization_id: UUID, kind: str) -> A:
         """Load an aggregate of this organisation; another tenant's id is simply not found."""
         try:
-            aggregate = self.repository.get(aggregate_id)
+            aggregate: Aggregate = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             raise NotFoundError(kind, aggregate_id) from None
         if not isinstance(aggregate, cls):
             raise NotFoundError(kind, aggregate_id)
-        owner = aggregate.id if isinstance(aggregate, Organization) else getattr(
-            aggregate, "organization_id", None
+        owner = (
+            aggregate.id
+            if isinstance(aggregate, Organization)
+            else getattr(aggregate, "organization_id", None)
         )
         if owner != organization_id:
             raise NotFoundError(kind, aggregate_id)
@@ -150,7 +157,10 @@ class Bookings(Application):
     # ------------------------------------------------------------------ idempotency
 
     def _once(
-        self, organization_id: UUID, request_id: str, request_fingerprint: str,
+        self,
+        organization_id: UUID,
+        request_id: str,
+        request_fingerprint: str,
         decide: Callable[[], tuple[Iterable[Aggregate], Answer]],
         on_exhausted: Callable[[], BookingError] | None = None,
     ) -> Answer:
@@ -171,8 +181,11 @@ class Bookings(Application):
                 return Answer(previous.status, previous.answer, replayed=True)
             aggregates, answer = decide()
             record = HandledRequest(
-                organization_id=organization_id, request_id=request_id,
-                fingerprint=request_fingerprint, status=answer.status, answer=answer.body,
+                organization_id=organization_id,
+                request_id=request_id,
+                fingerprint=request_fingerprint,
+                status=answer.status,
+                answer=answer.body,
             )
             try:
                 self.save(*aggregates, record)
@@ -199,13 +212,20 @@ class Bookings(Application):
         return self._once(PLATFORM, request_id, fingerprint("org", name), decide)
 
     def register_location(
-        self, organization_id: UUID, request_id: str, *, name: str, address: dict[str, Any],
+        self,
+        organization_id: UUID,
+        request_id: str,
+        *,
+        name: str,
+        address: dict[str, Any],
         time_zone: str,
     ) -> Answer:
         zone(time_zone)
 
         def decide() -> tuple[list[Aggregate], Answer]:
-            organization = self._load(Organization, organization_id, organization_id, "organization")
+            organization = self._load(
+                Organization, organization_id, organization_id, "organization"
+            )
             location = Location(
                 organization_id=organization_id, name=name, address=address, time_zone=time_zone
             )
@@ -217,8 +237,15 @@ class Bookings(Application):
         )
 
     def register_resource(
-        self, organization_id: UUID, request_id: str, *, category: Category, name: str,
-        kind: str, specialties: tuple[str, ...], location_ids: tuple[UUID, ...],
+        self,
+        organization_id: UUID,
+        request_id: str,
+        *,
+        category: Category,
+        name: str,
+        kind: str,
+        specialties: tuple[str, ...],
+        location_ids: tuple[UUID, ...],
         overbooking_allowance: int = 0,
     ) -> Answer:
         if not location_ids:
@@ -227,23 +254,32 @@ class Bookings(Application):
             raise InvalidRequestError("only providers have an overbooking allowance")
 
         def decide() -> tuple[list[Aggregate], Answer]:
-            organization = self._load(Organization, organization_id, organization_id, "organization")
+            organization = self._load(
+                Organization, organization_id, organization_id, "organization"
+            )
             locations = [
                 self._load(Location, lid, organization_id, "location") for lid in location_ids
             ]
             resource = Resource(
-                organization_id=organization_id, category=category, name=name, kind=kind,
-                specialties=tuple(specialties), location_ids=tuple(location_ids),
-                time_zone=locations[0].time_zone, overbooking_allowance=overbooking_allowance,
+                organization_id=organization_id,
+                category=category,
+                name=name,
+                kind=kind,
+                specialties=tuple(specialties),
+                location_ids=tuple(location_ids),
+                time_zone=locations[0].time_zone,
+                overbooking_allowance=overbooking_allowance,
             )
             schedule = Schedule(resource_id=resource.id, organization_id=organization_id)
             organization.list_resource(resource.directory_entry())
             return [resource, schedule, organization], Answer(201, self.resource_view(resource))
 
         return self._once(
-            organization_id, request_id,
-            fingerprint("resource", category, name, kind, specialties, location_ids,
-                        overbooking_allowance),
+            organization_id,
+            request_id,
+            fingerprint(
+                "resource", category, name, kind, specialties, location_ids, overbooking_allowance
+            ),
             decide,
         )
 
@@ -260,11 +296,21 @@ class Bookings(Application):
         )
 
     def define_appointment_type(
-        self, organization_id: UUID, request_id: str, *, name: str, steps: tuple[Step, ...],
-        buffer_before_minutes: int = 0, buffer_after_minutes: int = 0, seats: int = 1,
-        minimum_notice_minutes: int = 0, maximum_horizon_days: int = 365,
-        cancellation_cutoff_minutes: int = 0, patient_bookable: bool = True,
-        preparation: str = "", specialty: str | None = None,
+        self,
+        organization_id: UUID,
+        request_id: str,
+        *,
+        name: str,
+        steps: tuple[Step, ...],
+        buffer_before_minutes: int = 0,
+        buffer_after_minutes: int = 0,
+        seats: int = 1,
+        minimum_notice_minutes: int = 0,
+        maximum_horizon_days: int = 365,
+        cancellation_cutoff_minutes: int = 0,
+        patient_bookable: bool = True,
+        preparation: str = "",
+        specialty: str | None = None,
     ) -> Answer:
         if not steps or any(not s.requirements for s in steps):
             raise InvalidRequestError("an appointment type needs steps, each needing a resource")
@@ -272,34 +318,60 @@ class Bookings(Application):
             raise InvalidRequestError("steps need a positive duration and a non-negative offset")
 
         def decide() -> tuple[list[Aggregate], Answer]:
-            organization = self._load(Organization, organization_id, organization_id, "organization")
+            organization = self._load(
+                Organization, organization_id, organization_id, "organization"
+            )
             for step in steps:
                 for requirement in step.requirements:
                     if requirement.resource_id is not None:
                         self._load(Resource, requirement.resource_id, organization_id, "resource")
             kind = AppointmentType(
-                organization_id=organization_id, name=name, steps=tuple(steps),
+                organization_id=organization_id,
+                name=name,
+                steps=tuple(steps),
                 buffer_before_minutes=buffer_before_minutes,
-                buffer_after_minutes=buffer_after_minutes, seats=seats,
+                buffer_after_minutes=buffer_after_minutes,
+                seats=seats,
                 minimum_notice_minutes=minimum_notice_minutes,
                 maximum_horizon_days=maximum_horizon_days,
                 cancellation_cutoff_minutes=cancellation_cutoff_minutes,
-                patient_bookable=patient_bookable, preparation=preparation, specialty=specialty,
+                patient_bookable=patient_bookable,
+                preparation=preparation,
+                specialty=specialty,
             )
             organization.add_appointment_type(kind.id)
             return [kind, organization], Answer(201, self.appointment_type_view(kind))
 
         return self._once(
-            organization_id, request_id,
-            fingerprint("type", name, steps, buffer_before_minutes, buffer_after_minutes, seats,
-                        minimum_notice_minutes, maximum_horizon_days,
-                        cancellation_cutoff_minutes, patient_bookable, preparation, specialty),
+            organization_id,
+            request_id,
+            fingerprint(
+                "type",
+                name,
+                steps,
+                buffer_before_minutes,
+                buffer_after_minutes,
+                seats,
+                minimum_notice_minutes,
+                maximum_horizon_days,
+                cancellation_cutoff_minutes,
+                patient_bookable,
+                preparation,
+                specialty,
+            ),
             decide,
         )
 
     def register_patient(
-        self, organization_id: UUID, request_id: str, *, given_name: str, family_name: str,
-        birth_date: dt.date, contacts: tuple[Contact, ...], preferred_channel: str,
+        self,
+        organization_id: UUID,
+        request_id: str,
+        *,
+        given_name: str,
+        family_name: str,
+        birth_date: dt.date,
+        contacts: tuple[Contact, ...],
+        preferred_channel: str,
         language: str,
     ) -> Answer:
         if birth_date > self.clock().date():
@@ -308,21 +380,36 @@ class Bookings(Application):
         def decide() -> tuple[list[Aggregate], Answer]:
             self._load(Organization, organization_id, organization_id, "organization")
             patient = Patient(
-                organization_id=organization_id, given_name=given_name,
-                family_name=family_name, birth_date=birth_date, contacts=tuple(contacts),
-                preferred_channel=preferred_channel, language=language,
+                organization_id=organization_id,
+                given_name=given_name,
+                family_name=family_name,
+                birth_date=birth_date,
+                contacts=tuple(contacts),
+                preferred_channel=preferred_channel,
+                language=language,
             )
             return [patient], Answer(201, self.patient_view(patient))
 
         return self._once(
-            organization_id, request_id,
-            fingerprint("patient", given_name, family_name, birth_date, contacts,
-                        preferred_channel, language),
+            organization_id,
+            request_id,
+            fingerprint(
+                "patient",
+                given_name,
+                family_name,
+                birth_date,
+                contacts,
+                preferred_channel,
+                language,
+            ),
             decide,
         )
 
     def set_weekly_hours(
-        self, organization_id: UUID, request_id: str, resource_id: UUID,
+        self,
+        organization_id: UUID,
+        request_id: str,
+        resource_id: UUID,
         hours: tuple[WeeklyHours, ...],
     ) -> Answer:
         def decide() -> tuple[list[Aggregate], Answer]:
@@ -341,7 +428,10 @@ class Bookings(Application):
         )
 
     def add_schedule_exception(
-        self, organization_id: UUID, request_id: str, resource_id: UUID,
+        self,
+        organization_id: UUID,
+        request_id: str,
+        resource_id: UUID,
         exception: ScheduleException,
     ) -> Answer:
         def decide() -> tuple[list[Aggregate], Answer]:
@@ -355,9 +445,17 @@ class Bookings(Application):
             return [schedule], Answer(201, self.schedule_view(schedule))
 
         return self._once(
-            organization_id, request_id,
-            fingerprint("exception", resource_id, exception.kind, exception.start, exception.end,
-                        exception.location_id, exception.reason),
+            organization_id,
+            request_id,
+            fingerprint(
+                "exception",
+                resource_id,
+                exception.kind,
+                exception.start,
+                exception.end,
+                exception.location_id,
+                exception.reason,
+            ),
             decide,
         )
 
@@ -370,14 +468,19 @@ class Bookings(Application):
             return [schedule], Answer(200, self.schedule_view(schedule))
 
         return self._once(
-            organization_id, request_id, fingerprint("rm-exception", resource_id, exception_id),
+            organization_id,
+            request_id,
+            fingerprint("rm-exception", resource_id, exception_id),
             decide,
         )
 
     # ------------------------------------------------------------------ deciding time
 
     def _candidates(
-        self, organization: Organization, kind: AppointmentType, location_id: UUID,
+        self,
+        organization: Organization,
+        kind: AppointmentType,
+        location_id: UUID,
         preferred: dict[str, UUID],
     ) -> dict[tuple[int, int], list[Candidate]]:
         candidates: dict[tuple[int, int], list[Candidate]] = {}
@@ -387,7 +490,10 @@ class Bookings(Application):
         return candidates
 
     def _pool(
-        self, organization: Organization, requirement: Requirement, location_id: UUID,
+        self,
+        organization: Organization,
+        requirement: Requirement,
+        location_id: UUID,
         preferred: dict[str, UUID],
     ) -> list[Candidate]:
         wanted = requirement.resource_id or preferred.get(requirement.role)
@@ -400,11 +506,13 @@ class Bookings(Application):
                 )
         result = []
         for entry in entries:
-            resource = self.repository.get(entry.resource_id)
+            resource: Resource = self.repository.get(entry.resource_id)
             result.append(Candidate(resource, self._maybe(schedule_id(entry.resource_id))))
         return result
 
-    def _day_loader(self, days: dict[UUID, ResourceDay | None]) -> Callable[[UUID, dt.date], ResourceDay | None]:
+    def _day_loader(
+        self, days: dict[UUID, ResourceDay | None]
+    ) -> Callable[[UUID, dt.date], ResourceDay | None]:
         def load(resource_id: UUID, local_date: dt.date) -> ResourceDay | None:
             day_id = resource_day_id(resource_id, local_date)
             if day_id not in days:
@@ -414,8 +522,12 @@ class Bookings(Application):
         return load
 
     def _apply_plan(
-        self, plan: Plan, organization_id: UUID, days: dict[UUID, ResourceDay | None],
-        now: dt.datetime, allow_overbooking: bool,
+        self,
+        plan: Plan,
+        organization_id: UUID,
+        days: dict[UUID, ResourceDay | None],
+        now: dt.datetime,
+        allow_overbooking: bool,
     ) -> list[ResourceDay]:
         touched: dict[UUID, ResourceDay] = {}
         for planned in plan.claims:
@@ -424,12 +536,15 @@ class Bookings(Application):
                 day = days.get(day_id)
                 if day is None:
                     day = ResourceDay(
-                        resource_id=planned.resource_id, local_date=local_date,
+                        resource_id=planned.resource_id,
+                        local_date=local_date,
                         organization_id=organization_id,
                     )
                     days[day_id] = day
                 day.claim(
-                    planned.claim, now, planned.overbooking_allowance,
+                    planned.claim,
+                    now,
+                    planned.overbooking_allowance,
                     allow_overbooking and planned.category == Category.PROVIDER,
                 )
                 touched[day_id] = day
@@ -450,21 +565,37 @@ class Bookings(Application):
         return Bookings._Context(organization, kind, location)
 
     def _plan(
-        self, ctx: Bookings._Context, appointment_id: UUID, start: dt.datetime,
-        preferred: dict[str, UUID], days: dict[UUID, ResourceDay | None], now: dt.datetime,
-        hold_expires_at: dt.datetime | None, allow_overbooking: bool,
+        self,
+        ctx: Bookings._Context,
+        appointment_id: UUID,
+        start: dt.datetime,
+        preferred: dict[str, UUID],
+        days: dict[UUID, ResourceDay | None],
+        now: dt.datetime,
+        hold_expires_at: dt.datetime | None,
+        allow_overbooking: bool,
     ) -> Plan:
         visit = Visit(
-            appointment_id=appointment_id, appointment_type=ctx.kind,
-            location_id=ctx.location.id, location_time_zone=ctx.location.time_zone, start=start,
-            hold_expires_at=hold_expires_at, allow_overbooking=allow_overbooking,
+            appointment_id=appointment_id,
+            appointment_type=ctx.kind,
+            location_id=ctx.location.id,
+            location_time_zone=ctx.location.time_zone,
+            start=start,
+            hold_expires_at=hold_expires_at,
+            allow_overbooking=allow_overbooking,
         )
         candidates = self._candidates(ctx.organization, ctx.kind, ctx.location.id, preferred)
         return plan_visit(visit, candidates, self._day_loader(days), now)
 
     def alternatives(
-        self, ctx: Bookings._Context, around: dt.datetime, preferred: dict[str, UUID],
-        now: dt.datetime, ignoring: UUID | None = None, step_minutes: int = 15, days_ahead: int = 7,
+        self,
+        ctx: Bookings._Context,
+        around: dt.datetime,
+        preferred: dict[str, UUID],
+        now: dt.datetime,
+        ignoring: UUID | None = None,
+        step_minutes: int = 15,
+        days_ahead: int = 7,
     ) -> list[dict[str, Any]]:
         """The next free starts after ``around`` (same type, location and preferences)."""
         found: list[dict[str, Any]] = []
@@ -479,8 +610,10 @@ class Bookings(Application):
         while cursor <= limit and len(found) < self.alternatives_wanted:
             if cursor != around:
                 visit = Visit(
-                    appointment_id=ignoring or uuid.UUID(int=0), appointment_type=ctx.kind,
-                    location_id=ctx.location.id, location_time_zone=ctx.location.time_zone,
+                    appointment_id=ignoring or uuid.UUID(int=0),
+                    appointment_type=ctx.kind,
+                    location_id=ctx.location.id,
+                    location_time_zone=ctx.location.time_zone,
                     start=cursor,
                 )
                 try:
@@ -489,19 +622,32 @@ class Bookings(Application):
                 except BookingError:
                     pass
                 else:
-                    found.append({
-                        "start": plan.start.isoformat().replace("+00:00", "Z"),
-                        "end": plan.end.isoformat().replace("+00:00", "Z"),
-                        "local_start": plan.start.astimezone(tz).isoformat(),
-                        "resources": {c.claim.role: str(c.resource_id) for c in plan.claims},
-                    })
+                    found.append(
+                        {
+                            "start": plan.start.isoformat().replace("+00:00", "Z"),
+                            "end": plan.end.isoformat().replace("+00:00", "Z"),
+                            "local_start": plan.start.astimezone(tz).isoformat(),
+                            "resources": {c.claim.role: str(c.resource_id) for c in plan.claims},
+                        }
+                    )
             cursor += dt.timedelta(minutes=step_minutes)
         return found
 
     def _reserve(
-        self, organization_id: UUID, request_id: str, *, hold: bool, appointment_type_id: UUID,
-        location_id: UUID, patient_id: UUID, start: dt.datetime, preferred: dict[str, UUID],
-        booked_by: Actor, allow_overbooking: bool, note: str, hold_minutes: int | None,
+        self,
+        organization_id: UUID,
+        request_id: str,
+        *,
+        hold: bool,
+        appointment_type_id: UUID,
+        location_id: UUID,
+        patient_id: UUID,
+        start: dt.datetime,
+        preferred: dict[str, UUID],
+        booked_by: Actor,
+        allow_overbooking: bool,
+        note: str,
+        hold_minutes: int | None,
     ) -> Answer:
         appointment_id = uuid.uuid4()
 
@@ -514,20 +660,28 @@ class Bookings(Application):
             if allow_overbooking and booked_by != Actor.CLINIC:
                 raise InvalidRequestError("only clinic staff may overbook")
             check_policy(ctx.kind, start, now)
-            expires = now + dt.timedelta(minutes=hold_minutes or self.hold_minutes) if hold else None
+            expires = (
+                now + dt.timedelta(minutes=hold_minutes or self.hold_minutes) if hold else None
+            )
             days: dict[UUID, ResourceDay | None] = {}
             try:
-                plan = self._plan(ctx, appointment_id, start, preferred, days, now, expires,
-                                  allow_overbooking)
+                plan = self._plan(
+                    ctx, appointment_id, start, preferred, days, now, expires, allow_overbooking
+                )
             except BookingError as error:
                 if error.status == 409:
                     error.extensions["alternatives"] = self.alternatives(ctx, start, preferred, now)
                 raise
             details = dict(
-                organization_id=organization_id, location_id=location_id,
-                appointment_type_id=appointment_type_id, patient_id=patient_id,
-                start=plan.start, end=plan.end, participants=plan.participants,
-                booked_by=booked_by, note=note,
+                organization_id=organization_id,
+                location_id=location_id,
+                appointment_type_id=appointment_type_id,
+                patient_id=patient_id,
+                start=plan.start,
+                end=plan.end,
+                participants=plan.participants,
+                booked_by=booked_by,
+                note=note,
             )
             if hold:
                 assert expires is not None
@@ -547,10 +701,22 @@ class Bookings(Application):
             )
 
         return self._once(
-            organization_id, request_id,
-            fingerprint("hold" if hold else "book", appointment_type_id, location_id, patient_id,
-                        start, preferred, booked_by, allow_overbooking, note, hold_minutes),
-            decide, exhausted,
+            organization_id,
+            request_id,
+            fingerprint(
+                "hold" if hold else "book",
+                appointment_type_id,
+                location_id,
+                patient_id,
+                start,
+                preferred,
+                booked_by,
+                allow_overbooking,
+                note,
+                hold_minutes,
+            ),
+            decide,
+            exhausted,
         )
 
     def hold(self, organization_id: UUID, request_id: str, **kwargs: Any) -> Answer:
@@ -581,24 +747,41 @@ class Bookings(Application):
             self.stats.count("confirmed")
             return [appointment, *days], Answer(200, self.appointment_view(appointment, now))
 
-        return self._once(organization_id, request_id, fingerprint("confirm", appointment_id), decide)
+        return self._once(
+            organization_id, request_id, fingerprint("confirm", appointment_id), decide
+        )
 
     def reschedule(
-        self, organization_id: UUID, request_id: str, appointment_id: UUID, *,
-        start: dt.datetime, preferred: dict[str, UUID], actor: Actor,
+        self,
+        organization_id: UUID,
+        request_id: str,
+        appointment_id: UUID,
+        *,
+        start: dt.datetime,
+        preferred: dict[str, UUID],
+        actor: Actor,
         allow_overbooking: bool = False,
     ) -> Answer:
         def decide() -> tuple[list[Aggregate], Answer]:
             now = self.clock()
             appointment = self._load(Appointment, appointment_id, organization_id, "appointment")
             appointment.check_transition("reschedule", now)
-            ctx = self._context(organization_id, appointment.appointment_type_id,
-                                appointment.location_id)
+            ctx = self._context(
+                organization_id, appointment.appointment_type_id, appointment.location_id
+            )
             check_policy(ctx.kind, start, now)
             days = self._days_of(appointment)
             try:
-                plan = self._plan(ctx, appointment.id, start, preferred, days, now,
-                                  appointment.hold_expires_at, allow_overbooking)
+                plan = self._plan(
+                    ctx,
+                    appointment.id,
+                    start,
+                    preferred,
+                    days,
+                    now,
+                    appointment.hold_expires_at,
+                    allow_overbooking,
+                )
             except BookingError as error:
                 if error.status == 409:
                     error.extensions["alternatives"] = self.alternatives(
@@ -612,23 +795,35 @@ class Bookings(Application):
             appointment.reschedule(plan.start, plan.end, plan.participants, now)
             unique = {d.id: d for d in [*old, *touched]}
             self.stats.count("rescheduled")
-            return [appointment, *unique.values()], Answer(200, self.appointment_view(appointment, now))
+            return [appointment, *unique.values()], Answer(
+                200, self.appointment_view(appointment, now)
+            )
 
         return self._once(
-            organization_id, request_id,
+            organization_id,
+            request_id,
             fingerprint("reschedule", appointment_id, start, preferred, actor, allow_overbooking),
             decide,
         )
 
     def cancel(
-        self, organization_id: UUID, request_id: str, appointment_id: UUID, *, by: Actor,
+        self,
+        organization_id: UUID,
+        request_id: str,
+        appointment_id: UUID,
+        *,
+        by: Actor,
         reason: str,
     ) -> Answer:
         def decide() -> tuple[list[Aggregate], Answer]:
             now = self.clock()
             appointment = self._load(Appointment, appointment_id, organization_id, "appointment")
-            kind = self._load(AppointmentType, appointment.appointment_type_id, organization_id,
-                              "appointment type")
+            kind = self._load(
+                AppointmentType,
+                appointment.appointment_type_id,
+                organization_id,
+                "appointment type",
+            )
             appointment.cancel(by, reason, now, kind.cancellation_cutoff)
             days = [d for d in self._days_of(appointment).values() if d is not None]
             for day in days:
@@ -667,9 +862,18 @@ class Bookings(Application):
     # ------------------------------------------------------------------ waitlist
 
     def join_waitlist(
-        self, organization_id: UUID, request_id: str, *, patient_id: UUID,
-        appointment_type_id: UUID, location_ids: tuple[UUID, ...], earliest: dt.date,
-        latest: dt.date, times_of_day: tuple[str, ...], provider_id: UUID | None, note: str,
+        self,
+        organization_id: UUID,
+        request_id: str,
+        *,
+        patient_id: UUID,
+        appointment_type_id: UUID,
+        location_ids: tuple[UUID, ...],
+        earliest: dt.date,
+        latest: dt.date,
+        times_of_day: tuple[str, ...],
+        provider_id: UUID | None,
+        note: str,
     ) -> Answer:
         if latest < earliest:
             raise InvalidRequestError("latest is before earliest")
@@ -683,17 +887,33 @@ class Bookings(Application):
             if provider_id is not None:
                 self._load(Resource, provider_id, organization_id, "resource")
             entry = WaitlistEntry(
-                organization_id=organization_id, patient_id=patient_id,
-                appointment_type_id=appointment_type_id, location_ids=tuple(location_ids),
-                earliest=earliest, latest=latest, times_of_day=tuple(times_of_day),
-                provider_id=provider_id, note=note, joined_at=now,
+                organization_id=organization_id,
+                patient_id=patient_id,
+                appointment_type_id=appointment_type_id,
+                location_ids=tuple(location_ids),
+                earliest=earliest,
+                latest=latest,
+                times_of_day=tuple(times_of_day),
+                provider_id=provider_id,
+                note=note,
+                joined_at=now,
             )
             return [entry], Answer(201, self.waitlist_view(entry))
 
         return self._once(
-            organization_id, request_id,
-            fingerprint("waitlist", patient_id, appointment_type_id, location_ids, earliest,
-                        latest, times_of_day, provider_id, note),
+            organization_id,
+            request_id,
+            fingerprint(
+                "waitlist",
+                patient_id,
+                appointment_type_id,
+                location_ids,
+                earliest,
+                latest,
+                times_of_day,
+                provider_id,
+                note,
+            ),
             decide,
         )
 
@@ -710,6 +930,27 @@ class Bookings(Application):
         )
 
     # ------------------------------------------------------------------ queries
+
+    def instant(
+        self,
+        organization_id: UUID,
+        start: dt.datetime | None,
+        local_start: dt.datetime | None,
+        *,
+        location_id: UUID | None = None,
+        appointment_id: UUID | None = None,
+    ) -> dt.datetime:
+        """The instant a request means: ``start`` as given, or ``local_start`` read as
+        wall-clock time at the location (of the appointment, when rescheduling)."""
+        if start is not None:
+            return start.astimezone(dt.UTC)
+        assert local_start is not None
+        if location_id is None:
+            assert appointment_id is not None
+            appointment = self._load(Appointment, appointment_id, organization_id, "appointment")
+            location_id = appointment.location_id
+        location = self._load(Location, location_id, organization_id, "location")
+        return to_utc(local_start, zone(location.time_zone))
 
     def get_appointment(self, organization_id: UUID, appointment_id: UUID) -> dict[str, Any]:
         appointment = self._load(Appointment, appointment_id, organization_id, "appointment")
@@ -738,7 +979,8 @@ class Bookings(Application):
     def get_organization(self, organization_id: UUID) -> dict[str, Any]:
         organization = self._load(Organization, organization_id, organization_id, "organization")
         return {
-            "id": str(organization.id), "name": organization.name,
+            "id": str(organization.id),
+            "name": organization.name,
             "location_ids": [str(i) for i in organization.location_ids],
             "resource_ids": [str(i) for i in organization.directory],
             "appointment_type_ids": [str(i) for i in organization.appointment_type_ids],
@@ -763,20 +1005,24 @@ class Bookings(Application):
         for stored in self.events.get(day_id):
             name = type(stored).__name__
             entry = {
-                "version": stored.originator_version, "event": name,
-                "recorded_at": _iso(stored.timestamp),
+                "version": stored.originator_version,
+                "event": name,
+                "recorded_at": _iso(stored.timestamp),  # type: ignore[attr-defined]
             }
             if name == "TimeClaimed":
                 claim = stored.claim  # type: ignore[attr-defined]
                 key = (str(claim.appointment_id), claim.role)
                 claims[key] = {
-                    "appointment_id": str(claim.appointment_id), "role": claim.role,
-                    "start": _iso(claim.start), "end": _iso(claim.end),
+                    "appointment_id": str(claim.appointment_id),
+                    "role": claim.role,
+                    "start": _iso(claim.start),
+                    "end": _iso(claim.end),
                     "blocked_from": _iso(claim.blocked_from),
                     "blocked_until": _iso(claim.blocked_until),
                     "local_start": claim.start.astimezone(tz).isoformat(),
                     "local_end": claim.end.astimezone(tz).isoformat(),
-                    "seats": claim.seats, "session": claim.session,
+                    "seats": claim.seats,
+                    "session": claim.session,
                     "overbooked": claim.overbooked,
                     "hold_expires_at": _iso(claim.hold_expires_at),
                     "state": "held" if claim.hold_expires_at else "booked",
@@ -802,17 +1048,23 @@ class Bookings(Application):
             for location_id in resource.location_ids:
                 location = self._load(Location, location_id, organization_id, "location")
                 for window in schedule.windows(local_date, location_id, location.time_zone):
-                    windows.append({
-                        "location_id": str(location_id), "start": _iso(window.start),
-                        "end": _iso(window.end),
-                        "local_start": window.start.astimezone(tz).isoformat(),
-                        "local_end": window.end.astimezone(tz).isoformat(),
-                    })
+                    windows.append(
+                        {
+                            "location_id": str(location_id),
+                            "start": _iso(window.start),
+                            "end": _iso(window.end),
+                            "local_start": window.start.astimezone(tz).isoformat(),
+                            "local_end": window.end.astimezone(tz).isoformat(),
+                        }
+                    )
         start, end = day_bounds(local_date, tz)
         return {
-            "resource_id": str(resource_id), "resource_day_id": str(day_id),
-            "local_date": local_date.isoformat(), "time_zone": resource.time_zone,
-            "day_start": _iso(start), "day_end": _iso(end),
+            "resource_id": str(resource_id),
+            "resource_day_id": str(day_id),
+            "local_date": local_date.isoformat(),
+            "time_zone": resource.time_zone,
+            "day_start": _iso(start),
+            "day_end": _iso(end),
             "working_windows": sorted(windows, key=lambda w: w["start"]),
             "claims": sorted(claims.values(), key=lambda c: c["start"]),
             "history": history,
@@ -827,11 +1079,18 @@ class Bookings(Application):
         day = self.resource_day(organization_id, resource_id, local_date)
         at = _iso(instant)
         owners = [
-            c for c in day["claims"]
-            if c["blocked_from"] <= at < c["blocked_until"] and not c["state"].startswith("hold-expired")
+            c
+            for c in day["claims"]
+            if c["blocked_from"] <= at < c["blocked_until"]
+            and not c["state"].startswith("hold-expired")
         ]
-        return {"resource_id": str(resource_id), "at": at, "owners": owners,
-                "free": not owners, "resource_day_id": day["resource_day_id"]}
+        return {
+            "resource_id": str(resource_id),
+            "at": at,
+            "owners": owners,
+            "free": not owners,
+            "resource_day_id": day["resource_day_id"],
+        }
 
     # ------------------------------------------------------------------ views
 
@@ -839,8 +1098,11 @@ class Bookings(Application):
         status = appointment.current_status(now)
         cancellation = appointment.cancellation
         if status == Status.CANCELLED and appointment.status == Status.PENDING:
-            cancellation = {"by": "system", "reason": "hold expired",
-                            "at": appointment.hold_expires_at}
+            cancellation = {
+                "by": "system",
+                "reason": "hold expired",
+                "at": appointment.hold_expires_at,
+            }
         return {
             "id": str(appointment.id),
             "organization_id": str(appointment.organization_id),
@@ -848,17 +1110,26 @@ class Bookings(Application):
             "location_id": str(appointment.location_id),
             "appointment_type_id": str(appointment.appointment_type_id),
             "patient_id": str(appointment.patient_id),
-            "start": _iso(appointment.start), "end": _iso(appointment.end),
+            "start": _iso(appointment.start),
+            "end": _iso(appointment.end),
             "hold_expires_at": _iso(appointment.hold_expires_at),
             "booked_by": str(appointment.booked_by),
             "note": appointment.note,
             "participants": [
-                {"resource_id": str(p.resource_id), "category": str(p.category), "role": p.role,
-                 "start": _iso(p.start), "end": _iso(p.end)}
+                {
+                    "resource_id": str(p.resource_id),
+                    "category": str(p.category),
+                    "role": p.role,
+                    "start": _iso(p.start),
+                    "end": _iso(p.end),
+                }
                 for p in appointment.participants
             ],
-            "cancellation": None if cancellation is None else {
-                "by": str(cancellation["by"]), "reason": cancellation["reason"],
+            "cancellation": None
+            if cancellation is None
+            else {
+                "by": str(cancellation["by"]),
+                "reason": cancellation["reason"],
                 "at": _iso(cancellation["at"]),
             },
             "version": appointment.version,
@@ -866,33 +1137,51 @@ class Bookings(Application):
 
     @staticmethod
     def location_view(location: Location) -> dict[str, Any]:
-        return {"id": str(location.id), "organization_id": str(location.organization_id),
-                "name": location.name, "address": location.address,
-                "time_zone": location.time_zone}
+        return {
+            "id": str(location.id),
+            "organization_id": str(location.organization_id),
+            "name": location.name,
+            "address": location.address,
+            "time_zone": location.time_zone,
+        }
 
     @staticmethod
     def resource_view(resource: Resource) -> dict[str, Any]:
-        return {"id": str(resource.id), "organization_id": str(resource.organization_id),
-                "category": str(resource.category), "name": resource.name, "kind": resource.kind,
-                "specialties": list(resource.specialties),
-                "location_ids": [str(i) for i in resource.location_ids],
-                "time_zone": resource.time_zone,
-                "overbooking_allowance": resource.overbooking_allowance}
+        return {
+            "id": str(resource.id),
+            "organization_id": str(resource.organization_id),
+            "category": str(resource.category),
+            "name": resource.name,
+            "kind": resource.kind,
+            "specialties": list(resource.specialties),
+            "location_ids": [str(i) for i in resource.location_ids],
+            "time_zone": resource.time_zone,
+            "overbooking_allowance": resource.overbooking_allowance,
+        }
 
     @staticmethod
     def appointment_type_view(kind: AppointmentType) -> dict[str, Any]:
         return {
-            "id": str(kind.id), "organization_id": str(kind.organization_id), "name": kind.name,
+            "id": str(kind.id),
+            "organization_id": str(kind.organization_id),
+            "name": kind.name,
             "duration_minutes": int(kind.duration.total_seconds() // 60),
             "steps": [
-                {"name": s.name, "offset_minutes": s.offset_minutes,
-                 "duration_minutes": s.duration_minutes,
-                 "requirements": [
-                     {"role": r.role, "category": str(r.category),
-                      "resource_id": str(r.resource_id) if r.resource_id else None,
-                      "kind": r.kind, "specialty": r.specialty}
-                     for r in s.requirements
-                 ]}
+                {
+                    "name": s.name,
+                    "offset_minutes": s.offset_minutes,
+                    "duration_minutes": s.duration_minutes,
+                    "requirements": [
+                        {
+                            "role": r.role,
+                            "category": str(r.category),
+                            "resource_id": str(r.resource_id) if r.resource_id else None,
+                            "kind": r.kind,
+                            "specialty": r.specialty,
+                        }
+                        for r in s.requirements
+                    ],
+                }
                 for s in kind.steps
             ],
             "buffer_before_minutes": int(kind.buffer_before.total_seconds() // 60),
@@ -901,33 +1190,48 @@ class Bookings(Application):
             "minimum_notice_minutes": int(kind.minimum_notice.total_seconds() // 60),
             "maximum_horizon_days": kind.maximum_horizon.days,
             "cancellation_cutoff_minutes": int(kind.cancellation_cutoff.total_seconds() // 60),
-            "patient_bookable": kind.patient_bookable, "preparation": kind.preparation,
+            "patient_bookable": kind.patient_bookable,
+            "preparation": kind.preparation,
             "specialty": kind.specialty,
         }
 
     @staticmethod
     def patient_view(patient: Patient) -> dict[str, Any]:
-        return {"id": str(patient.id), "organization_id": str(patient.organization_id),
-                "given_name": patient.given_name, "family_name": patient.family_name,
-                "birth_date": patient.birth_date.isoformat(),
-                "contacts": [{"system": c.system, "value": c.value} for c in patient.contacts],
-                "preferred_channel": patient.preferred_channel, "language": patient.language}
+        return {
+            "id": str(patient.id),
+            "organization_id": str(patient.organization_id),
+            "given_name": patient.given_name,
+            "family_name": patient.family_name,
+            "birth_date": patient.birth_date.isoformat(),
+            "contacts": [{"system": c.system, "value": c.value} for c in patient.contacts],
+            "preferred_channel": patient.preferred_channel,
+            "language": patient.language,
+        }
 
     @staticmethod
     def schedule_view(schedule: Schedule) -> dict[str, Any]:
         return {
             "resource_id": str(schedule.resource_id),
             "weekly_hours": [
-                {"location_id": str(h.location_id), "weekday": h.weekday,
-                 "start": h.start.isoformat("minutes"), "end": h.end.isoformat("minutes"),
-                 "effective_from": h.effective_from.isoformat() if h.effective_from else None,
-                 "effective_until": h.effective_until.isoformat() if h.effective_until else None}
+                {
+                    "location_id": str(h.location_id),
+                    "weekday": h.weekday,
+                    "start": h.start.isoformat("minutes"),
+                    "end": h.end.isoformat("minutes"),
+                    "effective_from": h.effective_from.isoformat() if h.effective_from else None,
+                    "effective_until": h.effective_until.isoformat() if h.effective_until else None,
+                }
                 for h in schedule.weekly_hours
             ],
             "exceptions": [
-                {"id": str(e.id), "kind": str(e.kind), "start": _iso(e.start), "end": _iso(e.end),
-                 "location_id": str(e.location_id) if e.location_id else None,
-                 "reason": e.reason}
+                {
+                    "id": str(e.id),
+                    "kind": str(e.kind),
+                    "start": _iso(e.start),
+                    "end": _iso(e.end),
+                    "location_id": str(e.location_id) if e.location_id else None,
+                    "reason": e.reason,
+                }
                 for e in sorted(schedule.exceptions.values(), key=lambda e: e.start)
             ],
             "version": schedule.version,
@@ -936,15 +1240,18 @@ class Bookings(Application):
     @staticmethod
     def waitlist_view(entry: WaitlistEntry) -> dict[str, Any]:
         return {
-            "id": str(entry.id), "organization_id": str(entry.organization_id),
+            "id": str(entry.id),
+            "organization_id": str(entry.organization_id),
             "status": "waitlist" if entry.active else "left",
             "patient_id": str(entry.patient_id),
             "appointment_type_id": str(entry.appointment_type_id),
             "location_ids": [str(i) for i in entry.location_ids],
-            "earliest": entry.earliest.isoformat(), "latest": entry.latest.isoformat(),
+            "earliest": entry.earliest.isoformat(),
+            "latest": entry.latest.isoformat(),
             "times_of_day": list(entry.times_of_day),
             "provider_id": str(entry.provider_id) if entry.provider_id else None,
-            "note": entry.note, "joined_at": _iso(entry.joined_at),
+            "note": entry.note,
+            "joined_at": _iso(entry.joined_at),
         }
 
 

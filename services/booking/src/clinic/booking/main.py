@@ -1,17 +1,84 @@
 """Composition root of the booking service."""
 
+from __future__ import annotations
+
+import asyncio
+import logging
+
 from fastapi import FastAPI
+from psycopg.conninfo import conninfo_to_dict
 
 import clinic.booking
+from clinic.booking.api.errors import install_booking_errors
+from clinic.booking.api.routes import CommandMetrics, router
+from clinic.booking.application import Bookings
 from clinic.booking.settings import BookingSettings
+from clinic.events import ALL_TOPICS
 from clinic.platform.service import create_runtime, create_service_app
+
+log = logging.getLogger(__name__)
+
+
+def event_store_env(settings: BookingSettings) -> dict[str, str]:
+    """eventsourcing's PostgreSQL settings, from the service's database URL and schema."""
+    params = conninfo_to_dict(settings.database_url)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": str(params.get("dbname", "clinic")),
+        "POSTGRES_HOST": str(params.get("host", "127.0.0.1")),
+        "POSTGRES_PORT": str(params.get("port", "5432")),
+        "POSTGRES_USER": str(params.get("user", "clinic")),
+        "POSTGRES_PASSWORD": str(params.get("password", "")),
+        "POSTGRES_SCHEMA": settings.schema_name,
+        "POSTGRES_POOL_SIZE": str(settings.event_store_pool_size),
+        "POSTGRES_MAX_OVERFLOW": str(settings.event_store_pool_size),
+        "POSTGRES_CONNECT_TIMEOUT": "5",
+        "POSTGRES_PRE_PING": "y",
+    }
+
+
+def open_bookings(settings: BookingSettings) -> Bookings:
+    return Bookings(
+        env=event_store_env(settings),
+        max_attempts=settings.max_attempts,
+        hold_minutes=settings.hold_minutes,
+        alternatives=settings.alternatives,
+    )
 
 
 def create_app(settings: BookingSettings | None = None) -> FastAPI:
     settings = settings or BookingSettings()
-    runtime = create_runtime(settings)
-    return create_service_app(
-        runtime,
-        title="clinic booking",
-        description=clinic.booking.__doc__ or "",
+    runtime = create_runtime(settings, topics=[str(t) for t in ALL_TOPICS])
+    app = create_service_app(
+        runtime, title="clinic booking", description=clinic.booking.__doc__ or ""
     )
+    app.state.bookings = None
+    app.state.demo = None
+    app.state.command_metrics = CommandMetrics(runtime.registry)
+    install_booking_errors(app)
+    app.include_router(router)
+
+    async def started() -> None:
+        bookings = await asyncio.to_thread(open_bookings, settings)
+        if settings.load_demo_data:
+            from clinic.booking.demo import load_demo
+
+            summary = await asyncio.to_thread(load_demo, bookings)
+            log.info("demo data ready", extra={"demo": summary})
+            app.state.demo = summary
+        app.state.bookings = bookings
+
+    async def stopping() -> None:
+        bookings = app.state.bookings
+        app.state.bookings = None
+        if bookings is not None:
+            await asyncio.to_thread(bookings.close)
+
+    async def event_store_ready() -> None:
+        if app.state.bookings is None:
+            raise RuntimeError("event store not open yet")
+
+    runtime.started = started
+    runtime.stopping.append(stopping)
+    runtime.readiness.add("event_store", event_store_ready)
+    return app

@@ -14,3 +14,18 @@ class BookingSettings(ServiceSettings):
     service_name: ClassVar[str] = "booking"
 
     port: int = Field(8081, ge=1, le=65535, description="Port the HTTP server listens on.")
+    hold_minutes: int = Field(
+        10, ge=1, le=120, description="How long a hold blocks its time unless confirmed."
+    )
+    max_attempts: int = Field(
+        5, ge=1, le=50, description="Decisions tried when concurrent writers race for the same day."
+    )
+    alternatives: int = Field(
+        3, ge=0, le=20, description="Alternative start times offered with a 409."
+    )
+    event_store_pool_size: int = Field(
+        20, ge=1, description="Connections the event store keeps (plus as many on overflow)."
+    )
+    load_demo_data: bool = Field(
+        False, description="Load the demo hospital group at start-up when it is missing."
+    )

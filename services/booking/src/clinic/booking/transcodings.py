@@ -23,7 +23,13 @@ from clinic.booking.domain.values import (
 )
 
 VALUE_OBJECTS: tuple[type, ...] = (
-    Claim, Contact, DirectoryEntry, Participant, Requirement, ScheduleException, Step,
+    Claim,
+    Contact,
+    DirectoryEntry,
+    Participant,
+    Requirement,
+    ScheduleException,
+    Step,
     WeeklyHours,
 )
 

@@ -1,0 +1,251 @@
+"""The demo hospital group that ``make up`` loads: 3 locations in 2 time zones, 20 providers,
+rooms, devices, 6 appointment types (a group session and a two-step visit among them) and a
+few patients. Every command uses a fixed request id, so loading twice changes nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from uuid import UUID
+
+from clinic.booking.application import Bookings
+from clinic.booking.domain.values import Category, Contact, Requirement, Step, WeeklyHours
+
+LOCATIONS = [
+    ("Berlin Mitte", "Europe/Berlin", {"street": "Invalidenstr. 1", "city": "Berlin"}),
+    ("Hamburg Altona", "Europe/Berlin", {"street": "Max-Brauer-Allee 10", "city": "Hamburg"}),
+    ("New York Midtown", "America/New_York", {"street": "350 5th Ave", "city": "New York"}),
+]
+# (specialty, how many per location)
+PROVIDERS = [
+    ("general-practice", 2),
+    ("dermatology", 1),
+    ("cardiology", 1),
+    ("radiology", 1),
+    ("nursing", 2),
+]
+SURNAMES = [
+    "Adams",
+    "Becker",
+    "Chen",
+    "Diaz",
+    "Evans",
+    "Fischer",
+    "Garcia",
+    "Hoffmann",
+    "Ito",
+    "Jansen",
+    "Kowalski",
+    "Lopez",
+    "Meyer",
+    "Nakamura",
+    "Okafor",
+    "Patel",
+    "Quinn",
+    "Rossi",
+    "Schmidt",
+    "Tanaka",
+    "Ulrich",
+]
+
+
+def _id(answer: Any) -> UUID:
+    return UUID(answer.body["id"])
+
+
+def _hours(
+    location_id: UUID, start: str, end: str, days: range = range(5)
+) -> tuple[WeeklyHours, ...]:
+    return tuple(
+        WeeklyHours(location_id, d, dt.time.fromisoformat(start), dt.time.fromisoformat(end))
+        for d in days
+    )
+
+
+def load_demo(app: Bookings) -> dict[str, Any]:
+    org = _id(app.register_organization("demo-org", "Demo Hospital Group"))
+    summary: dict[str, Any] = {
+        "organization_id": str(org),
+        "locations": {},
+        "providers": [],
+        "appointment_types": {},
+        "patients": [],
+    }
+    surname = iter(SURNAMES)
+    for index, (name, tz, address) in enumerate(LOCATIONS):
+        location = _id(
+            app.register_location(
+                org, f"demo-location-{index}", name=name, address=address, time_zone=tz
+            )
+        )
+        summary["locations"][name] = str(location)
+        n = 0
+        for specialty, count in PROVIDERS:
+            for _ in range(count):
+                n += 1
+                if len(summary["providers"]) >= 20:
+                    break
+                provider = _id(
+                    app.register_resource(
+                        org,
+                        f"demo-provider-{index}-{n}",
+                        category=Category.PROVIDER,
+                        name=f"Dr. {next(surname)}"
+                        if specialty != "nursing"
+                        else f"Nurse {next(surname)}",
+                        kind="nurse" if specialty == "nursing" else "physician",
+                        specialties=(specialty,),
+                        location_ids=(location,),
+                        overbooking_allowance=1 if specialty == "general-practice" else 0,
+                    )
+                )
+                app.set_weekly_hours(
+                    org,
+                    f"demo-provider-hours-{index}-{n}",
+                    provider,
+                    _hours(location, "08:00", "17:00"),
+                )
+                summary["providers"].append(str(provider))
+        rooms = [
+            ("Exam room 1", "exam-room"),
+            ("Exam room 2", "exam-room"),
+            ("Group room", "group-room"),
+        ]
+        devices = [("Ultrasound", "ultrasound"), ("ECG", "ecg")]
+        for r, (room_name, kind) in enumerate(rooms + devices):
+            category = Category.ROOM if (room_name, kind) in rooms else Category.DEVICE
+            resource = _id(
+                app.register_resource(
+                    org,
+                    f"demo-resource-{index}-{r}",
+                    category=category,
+                    name=room_name,
+                    kind=kind,
+                    specialties=(),
+                    location_ids=(location,),
+                )
+            )
+            app.set_weekly_hours(
+                org,
+                f"demo-resource-hours-{index}-{r}",
+                resource,
+                _hours(location, "07:00", "19:00"),
+            )
+    room = Requirement("room", Category.ROOM, kind="exam-room")
+    types: dict[str, dict[str, Any]] = {
+        "General consultation": dict(
+            steps=(
+                Step(
+                    "consult",
+                    0,
+                    20,
+                    (
+                        Requirement("physician", Category.PROVIDER, specialty="general-practice"),
+                        room,
+                    ),
+                ),
+            ),
+            cancellation_cutoff_minutes=120,
+        ),
+        "Dermatology consultation": dict(
+            steps=(
+                Step(
+                    "consult",
+                    0,
+                    30,
+                    (Requirement("physician", Category.PROVIDER, specialty="dermatology"), room),
+                ),
+            ),
+            specialty="dermatology",
+            buffer_after_minutes=5,
+        ),
+        "Ultrasound": dict(
+            steps=(
+                Step(
+                    "scan",
+                    0,
+                    45,
+                    (
+                        Requirement("radiologist", Category.PROVIDER, specialty="radiology"),
+                        Requirement("scanner", Category.DEVICE, kind="ultrasound"),
+                        room,
+                    ),
+                ),
+            ),
+            buffer_after_minutes=10,
+            preparation="Drink 1 litre of water an hour before.",
+        ),
+        "Cardiology check (ECG, then cardiologist)": dict(
+            steps=(
+                Step(
+                    "ecg",
+                    0,
+                    15,
+                    (
+                        Requirement("nurse", Category.PROVIDER, specialty="nursing"),
+                        Requirement("ecg", Category.DEVICE, kind="ecg"),
+                    ),
+                ),
+                Step(
+                    "consult",
+                    15,
+                    20,
+                    (Requirement("cardiologist", Category.PROVIDER, specialty="cardiology"),),
+                ),
+            ),
+            specialty="cardiology",
+        ),
+        "Diabetes education class": dict(
+            steps=(
+                Step(
+                    "class",
+                    0,
+                    60,
+                    (
+                        Requirement("room", Category.ROOM, kind="group-room"),
+                        Requirement("educator", Category.PROVIDER, specialty="nursing"),
+                    ),
+                ),
+            ),
+            seats=8,
+        ),
+        "Minor surgery": dict(
+            steps=(
+                Step(
+                    "surgery",
+                    0,
+                    60,
+                    (Requirement("surgeon", Category.PROVIDER, specialty="dermatology"), room),
+                ),
+            ),
+            minimum_notice_minutes=24 * 60,
+            cancellation_cutoff_minutes=48 * 60,
+            patient_bookable=False,
+            buffer_before_minutes=15,
+            buffer_after_minutes=15,
+        ),
+    }
+    for t, (type_name, spec) in enumerate(types.items()):
+        summary["appointment_types"][type_name] = str(
+            _id(app.define_appointment_type(org, f"demo-type-{t}", name=type_name, **spec))
+        )
+    for p, (given, family) in enumerate(
+        [("Ada", "Lovelace"), ("Grace", "Hopper"), ("Alan", "Turing"), ("Katherine", "Johnson")]
+    ):
+        summary["patients"].append(
+            str(
+                _id(
+                    app.register_patient(
+                        org,
+                        f"demo-patient-{p}",
+                        given_name=given,
+                        family_name=family,
+                        birth_date=dt.date(1970 + p, 1 + p, 10),
+                        contacts=(Contact("email", f"{given.lower()}@example.org"),),
+                        preferred_channel="email",
+                        language="en",
+                    )
+                )
+            )
+        )
+    return summary
