@@ -1,16 +1,25 @@
-"""Booking test fixtures: an in-memory application with a controllable clock."""
+"""Booking test fixtures.
+
+``app`` is the Bookings application with a controllable clock, on two event stores: the
+in-memory one, and PostgreSQL (marked ``integration``), so every rule scenario runs against
+both without a line of difference.
+"""
 
 import datetime as dt
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from scenario import MONDAY, Clinic, Clock, at, build_clinic
+from scenario import MONDAY, Clinic, Clock, at, build_clinic  # noqa: E402
 
-from clinic.booking.application import Bookings
+from clinic.booking.application import Bookings  # noqa: E402
+from clinic.booking.main import event_store_env  # noqa: E402
+from clinic.booking.settings import BookingSettings  # noqa: E402
 
 
 @pytest.fixture
@@ -18,9 +27,23 @@ def clock() -> Clock:
     return Clock(at(MONDAY, 7) - dt.timedelta(days=7))
 
 
-@pytest.fixture
-def app(clock: Clock) -> Bookings:
-    return Bookings(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=clock)
+def postgres_env(request: pytest.FixtureRequest, schema: str) -> dict[str, str]:
+    infrastructure = request.getfixturevalue("infrastructure")
+    with psycopg.connect(infrastructure.database_url, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    settings = BookingSettings(database_url=infrastructure.database_url, database_schema=schema)
+    return {**event_store_env(settings), "POSTGRES_POOL_SIZE": "4", "POSTGRES_MAX_OVERFLOW": "4"}
+
+
+@pytest.fixture(params=["memory", pytest.param("postgres", marks=pytest.mark.integration)])
+def app(request: pytest.FixtureRequest, clock: Clock, schema_name: str) -> Iterator[Bookings]:
+    if request.param == "memory":
+        env = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
+    else:
+        env = postgres_env(request, schema_name)
+    bookings = Bookings(env=env, clock=clock)
+    yield bookings
+    bookings.close()
 
 
 @pytest.fixture

@@ -9,6 +9,10 @@ never see each other's rows.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,8 +20,9 @@ from typing import Any, TypeVar
 
 import pytest
 
-from clinic.platform.infra import Infrastructure, Ladder, Source
+from clinic.platform.infra import Infrastructure, Ladder, Source, free_port, stop_pid, tail
 from clinic.platform.settings import ServiceSettings
+from clinic.platform.stack import readiness
 
 S = TypeVar("S", bound=ServiceSettings)
 
@@ -68,3 +73,70 @@ def settings_for(infrastructure: Infrastructure, schema_name: str) -> Callable[.
         return settings_cls(**values)
 
     return build
+
+
+class RunningService:
+    """A service started as its own process on 127.0.0.1, as ``make up`` starts it."""
+
+    def __init__(self, module: str, env: dict[str, str], prefix: str) -> None:
+        self.module = module
+        self.port = free_port()
+        self.env = {
+            **os.environ,
+            **env,
+            f"{prefix}HOST": "127.0.0.1",
+            f"{prefix}PORT": str(self.port),
+        }
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = tempfile.NamedTemporaryFile(prefix=f"{module}-", suffix=".log", delete=False)
+
+    def start(self, timeout: float = 60.0) -> RunningService:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", self.module],
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        reason = "not started"
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.module} exited: {tail(self.log.name)}")
+            ready, reason = readiness(self.url)
+            if ready:
+                return self
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(
+            f"{self.module} not ready in {timeout}s: {reason}\n{tail(self.log.name)}"
+        )
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_pid(self.process.pid)
+            self.process = None
+
+
+@pytest.fixture
+def start_service(
+    infrastructure: Infrastructure, schema_name: str
+) -> Iterator[Callable[..., RunningService]]:
+    """Start services as processes against the test infrastructure; all stopped at the end."""
+    started: list[RunningService] = []
+
+    def start(module: str, prefix: str, **env: str) -> RunningService:
+        values = {
+            **infrastructure.environment(),
+            f"{prefix}DATABASE_SCHEMA": schema_name,
+            **env,
+        }
+        service = RunningService(module, values, prefix)
+        started.append(service)
+        return service.start()
+
+    yield start
+    for service in started:
+        service.stop()
