@@ -71,8 +71,10 @@ def test_fifty_clients_racing_for_one_slot_leave_one_booking_and_49_clear_409s(
     replicas = [start_service("clinic.booking", "BOOKING_") for _ in range(2)]
     day = next_monday()
     body = {
-        "appointment_type_id": str(clinic.types["named"]), "location_id": str(clinic.location),
-        "patient_id": str(clinic.patients[0]), "local_start": f"{day.isoformat()}T10:00:00",
+        "appointment_type_id": str(clinic.types["named"]),
+        "location_id": str(clinic.location),
+        "patient_id": str(clinic.patients[0]),
+        "local_start": f"{day.isoformat()}T10:00:00",
     }
     gate = threading.Barrier(50)
 
@@ -80,7 +82,8 @@ def test_fifty_clients_racing_for_one_slot_leave_one_booking_and_49_clear_409s(
         with httpx.Client(base_url=replicas[n % 2].url, timeout=60) as http:
             gate.wait()
             return http.post(
-                f"/organizations/{clinic.org}/appointments", json=body,
+                f"/organizations/{clinic.org}/appointments",
+                json=body,
                 headers={"Idempotency-Key": f"race-{n}"},
             )
 
@@ -107,8 +110,7 @@ def test_racing_reschedules_and_cancels_leave_every_calendar_consistent(
     day = next_monday()
     apps = replicas(8)
     booked = [
-        uuid.UUID(clinic.book("named", at(day, 9 + n // 2, 30 * (n % 2)))["id"])
-        for n in range(8)
+        uuid.UUID(clinic.book("named", at(day, 9 + n // 2, 30 * (n % 2)))["id"]) for n in range(8)
     ]
     targets = [at(day, 14), at(day, 14, 30), at(day + dt.timedelta(days=1), 9)]
     gate = threading.Barrier(24)
@@ -121,8 +123,14 @@ def test_racing_reschedules_and_cancels_leave_every_calendar_consistent(
             if n % 3 == 0:
                 app.cancel(clinic.org, request_id(), appointment, by=Actor.CLINIC, reason="race")
             else:
-                app.reschedule(clinic.org, request_id(), appointment, start=targets[n % 3],
-                               preferred={}, actor=Actor.CLINIC)
+                app.reschedule(
+                    clinic.org,
+                    request_id(),
+                    appointment,
+                    start=targets[n % 3],
+                    preferred={},
+                    actor=Actor.CLINIC,
+                )
         except BookingError as refused:
             return refused.slug
         return "ok"
@@ -162,10 +170,16 @@ def test_a_provider_room_and_device_booking_claims_all_or_nothing_under_contenti
         gate.wait()
         try:
             app.book(
-                clinic.org, request_id(), appointment_type_id=clinic.types[kind],
-                location_id=clinic.location, patient_id=clinic.patients[n % 3],
-                start=at(day, 11, 15 * (n % 2)), preferred={}, booked_by=Actor.CLINIC,
-                allow_overbooking=False, note="",
+                clinic.org,
+                request_id(),
+                appointment_type_id=clinic.types[kind],
+                location_id=clinic.location,
+                patient_id=clinic.patients[n % 3],
+                start=at(day, 11, 15 * (n % 2)),
+                preferred={},
+                booked_by=Actor.CLINIC,
+                allow_overbooking=False,
+                note="",
             )
         except BookingError as refused:
             return refused.slug
@@ -176,7 +190,9 @@ def test_a_provider_room_and_device_booking_claims_all_or_nothing_under_contenti
     assert sum(v for k, v in outcomes.items() if k.endswith(" ok")) >= 1, outcomes
 
     resources = {
-        "physician": clinic.providers[0], "room": clinic.rooms[0], "scanner": clinic.devices[0],
+        "physician": clinic.providers[0],
+        "room": clinic.rooms[0],
+        "scanner": clinic.devices[0],
     }
     by_resource = {role: live_claims(clinic.app, rid, day) for role, rid in resources.items()}
     for claims in by_resource.values():
@@ -185,7 +201,9 @@ def test_a_provider_room_and_device_booking_claims_all_or_nothing_under_contenti
             # Every claim belongs to a booked appointment that holds ALL its resources.
             assert view["status"] == "booked"
             for participant in view["participants"]:
-                holder = by_resource[participant["role"]] if participant["role"] in by_resource else None
+                holder = (
+                    by_resource[participant["role"]] if participant["role"] in by_resource else None
+                )
                 if holder is not None:
                     assert any(c.appointment_id == claim.appointment_id for c in holder)
     scans = {c.appointment_id for c in by_resource["scanner"]}

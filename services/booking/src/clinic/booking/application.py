@@ -18,7 +18,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -57,6 +57,7 @@ from clinic.booking.domain.values import (
     WeeklyHours,
 )
 from clinic.booking.domain.waitlist import WaitlistEntry
+from clinic.booking.reference_cache import ReferenceCache
 from clinic.booking.transcodings import register_transcodings
 
 log = logging.getLogger(__name__)
@@ -103,11 +104,9 @@ class Bookings(Application[UUID]):
     """The booking application. ``name`` fixes the event table (``bookings_events``)."""
 
     name = "Bookings"
-    env = {
-        "AGGREGATE_CACHE_MAXSIZE": "50000",
-        "AGGREGATE_CACHE_FASTFORWARD": "y",
-        "DEEPCOPY_FROM_AGGREGATE_CACHE": "y",
-    }
+    # No aggregate cache: reference aggregates come from the ReferenceCache, and the
+    # contended ones (ResourceDay, Appointment) are read fresh for every decision.
+    env: ClassVar[dict[str, str]] = {}
 
     def __init__(
         self,
@@ -124,6 +123,7 @@ class Bookings(Application[UUID]):
         self.hold_minutes = hold_minutes
         self.alternatives_wanted = alternatives
         self.stats = CommandStats()
+        self.reference = ReferenceCache(self)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -170,16 +170,16 @@ class Bookings(Application[UUID]):
             raise InvalidRequestError("a client request id of 1 to 200 characters is required")
         record_id = handled_request_id(organization_id, request_id)
         for attempt in range(1, self.max_attempts + 1):
-            previous = self._maybe(record_id)
-            if isinstance(previous, HandledRequest):
-                if previous.fingerprint != request_fingerprint:
-                    raise IdempotencyKeyReusedError(
-                        f"request id {request_id!r} was used for a different request",
-                        request_id=request_id,
-                    )
-                self.stats.replays += 1
-                return Answer(previous.status, previous.answer, replayed=True)
-            aggregates, answer = decide()
+            # The happy path does not look the request id up: a repeated request either
+            # fails to decide (its own earlier effect is in the way) or fails to save (the
+            # HandledRequest already exists); only then is the first answer fetched.
+            try:
+                aggregates, answer = decide()
+            except BookingError:
+                previous = self._previous_answer(record_id, request_id, request_fingerprint)
+                if previous is not None:
+                    return previous
+                raise
             record = HandledRequest(
                 organization_id=organization_id,
                 request_id=request_id,
@@ -190,6 +190,9 @@ class Bookings(Application[UUID]):
             try:
                 self.save(*aggregates, record)
             except IntegrityError:
+                previous = self._previous_answer(record_id, request_id, request_fingerprint)
+                if previous is not None:
+                    return previous
                 self.stats.conflicts += 1
                 log.info("version conflict, deciding again", extra={"attempt": attempt})
                 continue
@@ -200,6 +203,20 @@ class Bookings(Application[UUID]):
         raise ConcurrencyExhaustedError(
             f"gave up after {self.max_attempts} concurrent changes; try again"
         )
+
+    def _previous_answer(
+        self, record_id: UUID, request_id: str, request_fingerprint: str
+    ) -> Answer | None:
+        previous = self._maybe(record_id)
+        if not isinstance(previous, HandledRequest):
+            return None
+        if previous.fingerprint != request_fingerprint:
+            raise IdempotencyKeyReusedError(
+                f"request id {request_id!r} was used for a different request",
+                request_id=request_id,
+            )
+        self.stats.replays += 1
+        return Answer(previous.status, previous.answer, replayed=True)
 
     # ------------------------------------------------------------------ reference data
 
@@ -504,11 +521,14 @@ class Bookings(Application[UUID]):
                 raise InvalidRequestError(
                     f"resource {wanted} cannot fill '{requirement.role}' at this location"
                 )
-        result = []
-        for entry in entries:
-            resource: Resource = self.repository.get(entry.resource_id)
-            result.append(Candidate(resource, self._maybe(schedule_id(entry.resource_id))))
-        return result
+        org = organization.id
+        return [
+            Candidate(
+                self.reference.get(Resource, entry.resource_id, org, "resource"),
+                self.reference.maybe(Schedule, schedule_id(entry.resource_id), org),
+            )
+            for entry in entries
+        ]
 
     def _day_loader(
         self, days: dict[UUID, ResourceDay | None]
@@ -559,9 +579,11 @@ class Bookings(Application[UUID]):
     def _context(
         self, organization_id: UUID, appointment_type_id: UUID, location_id: UUID
     ) -> Bookings._Context:
-        organization = self._load(Organization, organization_id, organization_id, "organization")
-        kind = self._load(AppointmentType, appointment_type_id, organization_id, "appointment type")
-        location = self._load(Location, location_id, organization_id, "location")
+        self.reference.refresh()
+        get = self.reference.get
+        organization = get(Organization, organization_id, organization_id, "organization")
+        kind = get(AppointmentType, appointment_type_id, organization_id, "appointment type")
+        location = get(Location, location_id, organization_id, "location")
         return Bookings._Context(organization, kind, location)
 
     def _plan(
@@ -654,7 +676,7 @@ class Bookings(Application[UUID]):
         def decide() -> tuple[list[Aggregate], Answer]:
             now = self.clock()
             ctx = self._context(organization_id, appointment_type_id, location_id)
-            self._load(Patient, patient_id, organization_id, "patient")
+            self.reference.get(Patient, patient_id, organization_id, "patient")
             if booked_by == Actor.PATIENT and not ctx.kind.patient_bookable:
                 raise NotPatientBookableError(f"{ctx.kind.name} is booked by the clinic")
             if allow_overbooking and booked_by != Actor.CLINIC:
@@ -818,7 +840,8 @@ class Bookings(Application[UUID]):
         def decide() -> tuple[list[Aggregate], Answer]:
             now = self.clock()
             appointment = self._load(Appointment, appointment_id, organization_id, "appointment")
-            kind = self._load(
+            self.reference.refresh()
+            kind = self.reference.get(
                 AppointmentType,
                 appointment.appointment_type_id,
                 organization_id,

@@ -33,7 +33,7 @@ def event_store_env(settings: BookingSettings) -> dict[str, str]:
         "POSTGRES_POOL_SIZE": str(settings.event_store_pool_size),
         "POSTGRES_MAX_OVERFLOW": str(settings.event_store_pool_size),
         "POSTGRES_CONNECT_TIMEOUT": "5",
-        "POSTGRES_PRE_PING": "y",
+        "POSTGRES_PRE_PING": "n",
     }
 
 

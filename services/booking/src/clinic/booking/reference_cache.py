@@ -1,0 +1,124 @@
+"""Read-only copies of reference aggregates (organisations, locations, resources, appointment
+types, patients, schedules), kept current from the event store's notification log.
+
+A booking decision reads six or more reference aggregates and one contended ResourceDay.
+Loading each reference aggregate from the store costs a query and a copy; here a command
+first asks the notification log for reference events recorded since the cache's position (one
+query, usually empty), applies them copy-on-write, and then reads from memory. A command
+therefore sees every reference change committed before it started (read-your-writes across
+replicas), exactly as a fresh load would.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate, CanMutateAggregate
+from eventsourcing.persistence import Notification
+from eventsourcing.utils import get_topic
+
+from clinic.booking.domain.errors import NotFoundError
+from clinic.booking.domain.reference import (
+    AppointmentType,
+    Location,
+    Organization,
+    Patient,
+    Resource,
+)
+from clinic.booking.domain.schedule import Schedule
+
+A = TypeVar("A", bound=Aggregate)
+REFERENCE_TYPES: tuple[type[Aggregate], ...] = (
+    Organization,
+    Location,
+    Resource,
+    AppointmentType,
+    Patient,
+    Schedule,
+)
+BATCH = 500
+
+
+def event_topics(classes: tuple[type[Aggregate], ...]) -> list[str]:
+    return sorted(
+        get_topic(value)
+        for cls in classes
+        for value in vars(cls).values()
+        if isinstance(value, type) and issubclass(value, CanMutateAggregate)
+    )
+
+
+class ReferenceCache:
+    def __init__(self, app: Application[UUID]) -> None:
+        self.app = app
+        self.topics = event_topics(REFERENCE_TYPES)
+        self.items: dict[UUID, Aggregate] = {}
+        self.position = 0
+        self.lock = threading.Lock()
+
+    def refresh(self) -> None:
+        """Apply every reference event recorded since the last refresh."""
+        top = self.app.recorder.max_notification_id() or 0
+        if top <= self.position:
+            return
+        with self.lock:
+            start = self.position + 1
+            while start <= top:
+                batch = self.app.recorder.select_notifications(
+                    start, BATCH, stop=top, topics=self.topics
+                )
+                for notification in batch:
+                    self._apply(notification)
+                if len(batch) < BATCH:
+                    break
+                start = batch[-1].id + 1
+            self.position = max(self.position, top)
+
+    def _apply(self, notification: Notification) -> None:
+        aggregate_id = notification.originator_id
+        cached = self.items.get(aggregate_id)
+        if cached is None or notification.originator_version <= cached.version:
+            return
+        if notification.originator_version != cached.version + 1:
+            del self.items[aggregate_id]  # a gap: load it afresh next time
+            return
+        event: Any = self.app.mapper.to_domain_event(notification)
+        updated = copy.deepcopy(cached)  # readers keep a consistent old copy
+        event.mutate(updated)
+        self.items[aggregate_id] = updated
+
+    def get(self, cls: type[A], aggregate_id: UUID, organization_id: UUID, kind: str) -> A:
+        """A reference aggregate of this organisation (read-only: never mutate it)."""
+        aggregate = self.items.get(aggregate_id)
+        if aggregate is None:
+            position = self.position
+            try:
+                aggregate = self.app.repository.get(aggregate_id)
+            except AggregateNotFoundError:
+                raise NotFoundError(kind, aggregate_id) from None
+            if isinstance(aggregate, REFERENCE_TYPES):
+                with self.lock:
+                    # Only keep it if no refresh ran meanwhile: otherwise an event applied
+                    # by that refresh could be missing from this copy and never come again.
+                    if self.position == position and aggregate_id not in self.items:
+                        self.items[aggregate_id] = aggregate
+        if not isinstance(aggregate, cls):
+            raise NotFoundError(kind, aggregate_id)
+        owner = (
+            aggregate.id
+            if isinstance(aggregate, Organization)
+            else getattr(aggregate, "organization_id", None)
+        )
+        if owner != organization_id:
+            raise NotFoundError(kind, aggregate_id)
+        return aggregate
+
+    def maybe(self, cls: type[A], aggregate_id: UUID, organization_id: UUID) -> A | None:
+        try:
+            return self.get(cls, aggregate_id, organization_id, cls.__name__)
+        except NotFoundError:
+            return None
