@@ -23,7 +23,6 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psycopg
@@ -40,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 class Seed:
@@ -48,27 +47,52 @@ class Seed:
 
     def __init__(self, app: Bookings, providers: int) -> None:
         org = uuid.UUID(app.register_organization(f"bench-{uuid.uuid4()}", "Bench").body["id"])
-        location = uuid.UUID(app.register_location(
-            org, str(uuid.uuid4()), name="Bench", address={}, time_zone="Europe/Berlin"
-        ).body["id"])
+        location = uuid.UUID(
+            app.register_location(
+                org, str(uuid.uuid4()), name="Bench", address={}, time_zone="Europe/Berlin"
+            ).body["id"]
+        )
         self.org, self.location = org, location
         self.providers = []
         for n in range(providers):
-            pid = uuid.UUID(app.register_resource(
-                org, str(uuid.uuid4()), category=Category.PROVIDER, name=f"P{n}",
-                kind="physician", specialties=("gp",), location_ids=(location,),
-            ).body["id"])
+            pid = uuid.UUID(
+                app.register_resource(
+                    org,
+                    str(uuid.uuid4()),
+                    category=Category.PROVIDER,
+                    name=f"P{n}",
+                    kind="physician",
+                    specialties=("gp",),
+                    location_ids=(location,),
+                ).body["id"]
+            )
             hours = tuple(WeeklyHours(location, d, dt.time(6), dt.time(22)) for d in range(7))
             app.set_weekly_hours(org, str(uuid.uuid4()), pid, hours)
             self.providers.append(pid)
-        self.type_id = uuid.UUID(app.define_appointment_type(
-            org, str(uuid.uuid4()), name="Consult",
-            steps=(Step("c", 0, 30, (Requirement("physician", Category.PROVIDER, specialty="gp"),)),),
-        ).body["id"])
-        self.patient = uuid.UUID(app.register_patient(
-            org, str(uuid.uuid4()), given_name="B", family_name="M", birth_date=dt.date(1990, 1, 1),
-            contacts=(), preferred_channel="email", language="en",
-        ).body["id"])
+        self.type_id = uuid.UUID(
+            app.define_appointment_type(
+                org,
+                str(uuid.uuid4()),
+                name="Consult",
+                steps=(
+                    Step(
+                        "c", 0, 30, (Requirement("physician", Category.PROVIDER, specialty="gp"),)
+                    ),
+                ),
+            ).body["id"]
+        )
+        self.patient = uuid.UUID(
+            app.register_patient(
+                org,
+                str(uuid.uuid4()),
+                given_name="B",
+                family_name="M",
+                birth_date=dt.date(1990, 1, 1),
+                contacts=(),
+                preferred_channel="email",
+                language="en",
+            ).body["id"]
+        )
         first = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=2)
         # Every (provider, day, slot) is booked at most once across the whole run.
         self.slots = itertools.product(range(3650), range(32), self.providers)
@@ -79,7 +103,9 @@ class Seed:
         with self.lock:
             day, slot, provider = next(self.slots)
         local = dt.datetime.combine(self.first_day + dt.timedelta(days=day), dt.time(6))
-        start = local.replace(tzinfo=dt.timezone(dt.timedelta(hours=1))) + dt.timedelta(minutes=30 * slot)
+        start = local.replace(tzinfo=dt.timezone(dt.timedelta(hours=1))) + dt.timedelta(
+            minutes=30 * slot
+        )
         return provider, start
 
 
@@ -98,8 +124,11 @@ def run(concurrency: int, total: int, one: Callable[[], None]) -> dict[str, floa
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(worker, range(total)))
     wall = time.perf_counter() - began
-    return {"rate": total / wall, "p50": percentile(latencies, 0.5) * 1000,
-            "p99": percentile(latencies, 0.99) * 1000}
+    return {
+        "rate": total / wall,
+        "p50": percentile(latencies, 0.5) * 1000,
+        "p99": percentile(latencies, 0.99) * 1000,
+    }
 
 
 def raw_write(url: str, schema: str, rows: int, state_bytes: int) -> Callable[[], None]:
@@ -112,13 +141,12 @@ def raw_write(url: str, schema: str, rows: int, state_bytes: int) -> Callable[[]
         conn = getattr(local, "conn", None)
         if conn is None:
             conn = local.conn = psycopg.connect(url, options=f"-c search_path={schema}")
-        with conn.transaction():
-            with conn.cursor() as cur:
-                cur.executemany(
-                    "INSERT INTO raw_events (originator_id, originator_version, topic, state) "
-                    "VALUES (%s, %s, %s, %s)",
-                    [(uuid.uuid4(), 1, "bench:Event", payload) for _ in range(rows)],
-                )
+        with conn.transaction(), conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO raw_events (originator_id, originator_version, topic, state) "
+                "VALUES (%s, %s, %s, %s)",
+                [(uuid.uuid4(), 1, "bench:Event", payload) for _ in range(rows)],
+            )
 
     return write
 
@@ -127,6 +155,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--per-level", type=int, default=600, help="bookings per concurrency level")
     parser.add_argument("--levels", default="1,10,50")
+    parser.add_argument("--workers", type=int, default=2, help="booking service processes")
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
 
@@ -147,10 +176,18 @@ def main() -> int:
 
     def book_in_process() -> None:
         provider, start = seed.next_slot()
-        app.book(seed.org, str(uuid.uuid4()), appointment_type_id=seed.type_id,
-                 location_id=seed.location, patient_id=seed.patient, start=start,
-                 preferred={"physician": provider}, booked_by=Actor.CLINIC,
-                 allow_overbooking=False, note="")
+        app.book(
+            seed.org,
+            str(uuid.uuid4()),
+            appointment_type_id=seed.type_id,
+            location_id=seed.location,
+            patient_id=seed.patient,
+            start=start,
+            preferred={"physician": provider},
+            booked_by=Actor.CLINIC,
+            allow_overbooking=False,
+            note="",
+        )
 
     # What one booking writes: Appointment + ResourceDay (opened + claimed) + request record.
     before = app.recorder.max_notification_id() or 0
@@ -159,28 +196,42 @@ def main() -> int:
     sizes = [len(n.state) for n in app.notification_log.select(before + 1, rows)]
     state_bytes = int(statistics.mean(sizes))
 
-    print(f"\nBooking benchmark (PostgreSQL {infra.postgres.source}, {os.cpu_count()} CPUs); "
-          f"one booking writes {rows} events of ~{state_bytes} bytes in one transaction.\n")
+    print(
+        f"\nBooking benchmark (PostgreSQL {infra.postgres.source}, {os.cpu_count()} CPUs); "
+        f"one booking writes {rows} events of ~{state_bytes} bytes in one transaction.\n"
+    )
     header = f"{'clients':>7} | {'raw PG tx/s':>11} | {'bookings/s':>10} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7} | {'HTTP/s':>7} {'p50 ms':>7} {'p99 ms':>7}"
     print(header)
     print("-" * len(header))
-    service = RunningService("clinic.booking", {
-        **infra.environment(), "BOOKING_DATABASE_SCHEMA": schema,
-        "BOOKING_EVENT_STORE_POOL_SIZE": "60", "LOG_LEVEL": "WARNING",
-    }, "BOOKING_").start()
+    service = RunningService(
+        "clinic.booking",
+        {
+            **infra.environment(),
+            "BOOKING_DATABASE_SCHEMA": schema,
+            "BOOKING_EVENT_STORE_POOL_SIZE": "30",
+            "LOG_LEVEL": "WARNING",
+            "BOOKING_WORKERS": str(args.workers),
+        },
+        "BOOKING_",
+    ).start()
     raw = raw_write(infra.database_url, schema, rows, state_bytes)
     try:
-        with httpx.Client(base_url=service.url, timeout=30,
-                          limits=httpx.Limits(max_connections=60)) as http:
+        with httpx.Client(
+            base_url=service.url, timeout=30, limits=httpx.Limits(max_connections=60)
+        ) as http:
+
             def book_over_http() -> None:
                 provider, start = seed.next_slot()
                 response = http.post(
                     f"/organizations/{seed.org}/appointments",
                     headers={"Idempotency-Key": str(uuid.uuid4())},
-                    json={"appointment_type_id": str(seed.type_id),
-                          "location_id": str(seed.location), "patient_id": str(seed.patient),
-                          "start": start.isoformat(),
-                          "preferred_resources": {"physician": str(provider)}},
+                    json={
+                        "appointment_type_id": str(seed.type_id),
+                        "location_id": str(seed.location),
+                        "patient_id": str(seed.patient),
+                        "start": start.isoformat(),
+                        "preferred_resources": {"physician": str(provider)},
+                    },
                 )
                 if response.status_code != 201:
                     raise RuntimeError(response.text)
@@ -192,9 +243,11 @@ def main() -> int:
                 app_result = run(level, args.per_level, book_in_process)
                 http_result = run(level, args.per_level, book_over_http)
                 ratio = app_result["rate"] / raw_result["rate"]
-                print(f"{level:>7} | {raw_result['rate']:>11.0f} | {app_result['rate']:>10.0f} "
-                      f"{ratio:>6.2f} {app_result['p50']:>7.1f} {app_result['p99']:>7.1f} | "
-                      f"{http_result['rate']:>7.0f} {http_result['p50']:>7.1f} {http_result['p99']:>7.1f}")
+                print(
+                    f"{level:>7} | {raw_result['rate']:>11.0f} | {app_result['rate']:>10.0f} "
+                    f"{ratio:>6.2f} {app_result['p50']:>7.1f} {app_result['p99']:>7.1f} | "
+                    f"{http_result['rate']:>7.0f} {http_result['p50']:>7.1f} {http_result['p99']:>7.1f}"
+                )
     finally:
         service.stop()
         app.close()

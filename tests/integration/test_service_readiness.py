@@ -44,7 +44,9 @@ async def test_a_service_is_ready_when_its_database_and_broker_answer(
     create_app, settings_cls = service(spec.module)
     response = await readiness_of(create_app(settings_for(settings_cls)), settle=20)
     assert response.status_code == 200, response.text
-    assert response.json()["checks"] == {"database": "ok", "schema": "ok", "broker": "ok"}
+    checks = response.json()["checks"]
+    assert {"database", "schema", "broker"} <= set(checks)
+    assert set(checks.values()) == {"ok"}
 
 
 async def test_an_unreachable_database_makes_readiness_answer_503_with_the_reason(

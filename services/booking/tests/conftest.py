@@ -15,11 +15,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from scenario import MONDAY, Clinic, Clock, at, build_clinic  # noqa: E402
+from scenario import MONDAY, Clinic, Clock, at, build_clinic
 
-from clinic.booking.application import Bookings  # noqa: E402
-from clinic.booking.main import event_store_env  # noqa: E402
-from clinic.booking.settings import BookingSettings  # noqa: E402
+from clinic.booking.application import Bookings
+from clinic.booking.main import event_store_env
+from clinic.booking.settings import BookingSettings
 
 
 @pytest.fixture

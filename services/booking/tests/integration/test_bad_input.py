@@ -11,7 +11,6 @@ from scenario import Clinic, Clock, build_clinic
 
 from clinic.booking.application import Bookings
 from clinic.platform.testing import RunningService
-
 from conftest import postgres_env  # type: ignore[import-not-found]
 
 
@@ -196,7 +195,8 @@ def test_every_kind_of_bad_input_gets_a_4xx_problem_and_writes_nothing(
             assert response.headers["content-type"] == "application/problem+json", name
             problem = response.json()
             assert problem["type"].endswith("/" + slug), (name, problem)
-            assert problem["status"] == status and problem["detail"], name
+            assert problem["status"] == status, name
+            assert problem["detail"], name
         missing_key = http.post(f"/organizations/{clinic.org}/appointments", json={})
         assert missing_key.status_code == 400
     assert clinic.app.recorder.max_notification_id() == before

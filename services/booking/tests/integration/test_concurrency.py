@@ -21,7 +21,6 @@ from clinic.booking.domain.errors import BookingError
 from clinic.booking.domain.resource_day import ResourceDay, resource_day_id
 from clinic.booking.domain.values import Actor
 from clinic.platform.testing import RunningService
-
 from conftest import postgres_env  # type: ignore[import-not-found]
 
 
@@ -201,9 +200,7 @@ def test_a_provider_room_and_device_booking_claims_all_or_nothing_under_contenti
             # Every claim belongs to a booked appointment that holds ALL its resources.
             assert view["status"] == "booked"
             for participant in view["participants"]:
-                holder = (
-                    by_resource[participant["role"]] if participant["role"] in by_resource else None
-                )
+                holder = by_resource.get(participant["role"])
                 if holder is not None:
                     assert any(c.appointment_id == claim.appointment_id for c in holder)
     scans = {c.appointment_id for c in by_resource["scanner"]}

@@ -149,10 +149,21 @@ def create_service_app(runtime: Runtime, *, title: str, description: str) -> Fas
 
 
 def serve(create_app: Callable[[S], FastAPI], settings: S) -> None:
-    """Run a service with uvicorn on its configured host and port (JSON logs, no access log
-    duplication: HTTP requests are already measured and traced)."""
+    """Run a service with uvicorn on its configured host and port. With several workers each
+    process builds its own app (and pools) from the same environment."""
     import uvicorn
 
+    if settings.workers > 1:
+        uvicorn.run(
+            f"{create_app.__module__}:{create_app.__name__}",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_config=None,
+            access_log=False,
+        )
+        return
     uvicorn.run(
         create_app(settings),
         host=settings.host,

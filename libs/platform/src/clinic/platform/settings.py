@@ -49,6 +49,9 @@ class ServiceSettings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="Interface the HTTP server binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port the HTTP server listens on.")
+    workers: int = Field(
+        1, ge=1, le=64, description="HTTP worker processes (each with its own pools)."
+    )
     database_url: str = Field(
         "postgresql://clinic@127.0.0.1:5432/clinic",
         description="PostgreSQL URL of the service's database (falls back to DATABASE_URL).",

@@ -89,7 +89,10 @@ class RunningService:
         }
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
-        self.log = tempfile.NamedTemporaryFile(prefix=f"{module}-", suffix=".log", delete=False)
+        # Kept open for the child process to write to; removed by the OS temp cleanup.
+        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115
+            prefix=f"{module}-", suffix=".log", delete=False
+        )
 
     def start(self, timeout: float = 60.0) -> RunningService:
         self.process = subprocess.Popen(

@@ -79,7 +79,7 @@ class ReferenceCache:
             self.position = max(self.position, top)
 
     def _apply(self, notification: Notification) -> None:
-        aggregate_id = notification.originator_id
+        aggregate_id = UUID(str(notification.originator_id))
         cached = self.items.get(aggregate_id)
         if cached is None or notification.originator_version <= cached.version:
             return
@@ -93,7 +93,7 @@ class ReferenceCache:
 
     def get(self, cls: type[A], aggregate_id: UUID, organization_id: UUID, kind: str) -> A:
         """A reference aggregate of this organisation (read-only: never mutate it)."""
-        aggregate = self.items.get(aggregate_id)
+        aggregate: Any = self.items.get(aggregate_id)
         if aggregate is None:
             position = self.position
             try:
