@@ -58,4 +58,10 @@ def lookup(event_type: str, schema_version: int) -> type[EventPayload] | None:
 
 def _import_all_payload_modules() -> None:
     # Importing the modules runs their @registered decorators.
-    from clinic.events import appointments, resource_days  # noqa: F401
+    from clinic.events import (  # noqa: F401
+        appointments,
+        reference,
+        resource_days,
+        schedules,
+        waitlist,
+    )

@@ -1,1 +1,131 @@
-"""Reference data events, on ``booking.reference.v1``. Filled in by the booking issue."""
+"""Reference data events, on ``booking.reference.v1``.
+
+``Patient.Registered`` and ``Patient.PreferencesUpdated`` are the only events that carry
+personal data (name, birth date, contacts): notification needs contacts and language to
+remind, and the EMR bridge needs the patient to build FHIR Patient and HL7 PID. They travel
+in the payload only, never in keys or headers; availability ignores them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import ClassVar
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from clinic.events.payload import EventPayload, registered
+from clinic.events.topics import Topic
+
+
+class _ReferenceEvent(EventPayload):
+    topic: ClassVar[Topic] = Topic.REFERENCE
+
+
+@registered
+class OrganizationRegistered(_ReferenceEvent):
+    """A tenant (hospital group) exists."""
+
+    event_type: ClassVar[str] = "Organization.Registered"
+    organization_id: UUID
+    name: str
+
+
+@registered
+class LocationRegistered(_ReferenceEvent):
+    """A clinic location and the IANA time zone its schedules are written in."""
+
+    event_type: ClassVar[str] = "Location.Registered"
+    location_id: UUID
+    name: str
+    time_zone: str
+    address: dict[str, str] = Field(default_factory=dict)
+
+
+@registered
+class ResourceRegistered(_ReferenceEvent):
+    """A provider, room or device whose time can be booked."""
+
+    event_type: ClassVar[str] = "Resource.Registered"
+    resource_id: UUID
+    category: str = Field(description="provider, room or device")
+    name: str
+    kind: str
+    specialties: tuple[str, ...] = ()
+    location_ids: tuple[UUID, ...]
+    time_zone: str = Field(description="The zone the resource's days are cut in.")
+    overbooking_allowance: int = 0
+
+
+@registered
+class OverbookingAllowanceSet(_ReferenceEvent):
+    event_type: ClassVar[str] = "Resource.OverbookingAllowanceSet"
+    resource_id: UUID
+    allowance: int
+
+
+class RequirementSpec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    role: str
+    category: str
+    resource_id: UUID | None = None
+    kind: str | None = None
+    specialty: str | None = None
+
+
+class StepSpec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    offset_minutes: int
+    duration_minutes: int
+    requirements: tuple[RequirementSpec, ...]
+
+
+@registered
+class AppointmentTypeDefined(_ReferenceEvent):
+    """What a visit needs: steps and their resources, buffers, seats and booking policy."""
+
+    event_type: ClassVar[str] = "AppointmentType.Defined"
+    appointment_type_id: UUID
+    name: str
+    steps: tuple[StepSpec, ...]
+    buffer_before_minutes: int
+    buffer_after_minutes: int
+    seats: int
+    minimum_notice_minutes: int
+    maximum_horizon_days: int
+    cancellation_cutoff_minutes: int
+    patient_bookable: bool
+    preparation: str = ""
+    specialty: str | None = None
+
+
+class ContactPoint(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    system: str
+    value: str
+
+
+@registered
+class PatientRegistered(_ReferenceEvent):
+    """A patient (personal data: see the module docstring)."""
+
+    event_type: ClassVar[str] = "Patient.Registered"
+    patient_id: UUID
+    given_name: str
+    family_name: str
+    birth_date: dt.date
+    contacts: tuple[ContactPoint, ...] = ()
+    preferred_channel: str
+    language: str
+
+
+@registered
+class PatientPreferencesUpdated(_ReferenceEvent):
+    event_type: ClassVar[str] = "Patient.PreferencesUpdated"
+    patient_id: UUID
+    preferred_channel: str
+    language: str

@@ -26,12 +26,27 @@ class TimeClaimed(_ResourceDayEvent):
     """An appointment (held or booked) owns these minutes of the resource, buffers included."""
 
     event_type: ClassVar[str] = "ResourceDay.TimeClaimed"
+    role: str = ""
     start: UtcDateTime
     end: UtcDateTime
     blocked_from: UtcDateTime = Field(description="start minus the buffer before")
     blocked_until: UtcDateTime = Field(description="end plus the buffer after")
     seats: int = Field(ge=1, default=1)
-    hold_expires_at: UtcDateTime | None = None
+    session: str | None = Field(
+        None, description="Group session key: claims sharing it share seats."
+    )
+    capacity: int = Field(ge=1, default=1)
+    overbooked: bool = False
+    hold_expires_at: UtcDateTime | None = Field(
+        None, description="A hold stops owning the time at this instant, with no further event."
+    )
+
+
+@registered
+class ClaimConfirmed(_ResourceDayEvent):
+    """A held claim became a booking: it no longer expires."""
+
+    event_type: ClassVar[str] = "ResourceDay.ClaimConfirmed"
 
 
 @registered

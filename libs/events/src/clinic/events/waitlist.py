@@ -1,1 +1,39 @@
-"""Waitlist events, on ``booking.waitlist.v1``. Filled in by the booking issue."""
+"""Waitlist events, on ``booking.waitlist.v1``. Carry patient_id only."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import ClassVar
+from uuid import UUID
+
+from clinic.events.payload import EventPayload, registered
+from clinic.events.topics import Topic
+from clinic.events.types import UtcDateTime
+
+
+class _WaitlistEvent(EventPayload):
+    topic: ClassVar[Topic] = Topic.WAITLIST
+
+    entry_id: UUID
+
+
+@registered
+class WaitlistJoined(_WaitlistEvent):
+    """A patient waits for earlier time of an appointment type at some locations."""
+
+    event_type: ClassVar[str] = "Waitlist.Joined"
+    patient_id: UUID
+    appointment_type_id: UUID
+    location_ids: tuple[UUID, ...]
+    earliest: dt.date
+    latest: dt.date
+    times_of_day: tuple[str, ...] = ()
+    provider_id: UUID | None = None
+    joined_at: UtcDateTime
+
+
+@registered
+class WaitlistLeft(_WaitlistEvent):
+    event_type: ClassVar[str] = "Waitlist.Left"
+    reason: str
+    left_at: UtcDateTime

@@ -455,12 +455,13 @@ def kafka_answers(bootstrap: str) -> bool:
     return True
 
 
-def start_local_kafka(state_dir: Path) -> Component:
+def start_local_kafka(state_dir: Path, port: int | None = None) -> Component:
+    """Start Tansu on 127.0.0.1 (on ``port``, or a free one)."""
     binary = tansu_binary()
     home = state_dir / "kafka"
     home.mkdir(parents=True, exist_ok=True)
     log_file = home / "tansu.log"
-    port = free_port()
+    port = port or free_port()
     url = f"tcp://127.0.0.1:{port}"
     with open(log_file, "ab") as out:
         process = subprocess.Popen(

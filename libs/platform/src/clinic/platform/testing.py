@@ -143,3 +143,46 @@ def start_service(
     yield start
     for service in started:
         service.stop()
+
+
+async def read_topics(
+    bootstrap_servers: str,
+    topics: list[str],
+    done: Callable[[list[Any]], bool],
+    timeout: float = 60.0,
+) -> list[Any]:
+    """Every record of ``topics`` from the beginning, until ``done(records)`` is true."""
+    import asyncio
+
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    records: list[Any] = []
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        partitions: list[TopicPartition] = []
+        while not partitions:
+            await consumer._client.force_metadata_update()
+            for topic in topics:
+                found = consumer.partitions_for_topic(topic) or ()
+                partitions += [TopicPartition(topic, p) for p in sorted(found)]
+            if not partitions:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise TimeoutError(f"none of {topics} exists after {timeout}s")
+                await asyncio.sleep(0.2)
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        while not done(records):
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"only {len(records)} records arrived in {timeout}s")
+            batch = await consumer.getmany(timeout_ms=200)
+            for messages in batch.values():
+                records.extend(messages)
+    finally:
+        await consumer.stop()
+    return records

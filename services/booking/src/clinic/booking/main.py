@@ -12,8 +12,8 @@ import clinic.booking
 from clinic.booking.api.errors import install_booking_errors
 from clinic.booking.api.routes import CommandMetrics, router
 from clinic.booking.application import Bookings
+from clinic.booking.relay import RELAY_DDL, Relay, RelayMetrics
 from clinic.booking.settings import BookingSettings
-from clinic.events import ALL_TOPICS
 from clinic.platform.service import create_runtime, create_service_app
 
 log = logging.getLogger(__name__)
@@ -48,12 +48,16 @@ def open_bookings(settings: BookingSettings) -> Bookings:
 
 def create_app(settings: BookingSettings | None = None) -> FastAPI:
     settings = settings or BookingSettings()
-    runtime = create_runtime(settings, topics=[str(t) for t in ALL_TOPICS])
+    # The relay creates the topics itself, after checking whether the broker lost them.
+    runtime = create_runtime(settings)
+    runtime.migrations += RELAY_DDL
     app = create_service_app(
         runtime, title="clinic booking", description=clinic.booking.__doc__ or ""
     )
     app.state.bookings = None
     app.state.demo = None
+    app.state.relay = None
+    relay_metrics = RelayMetrics(runtime.registry)
     app.state.command_metrics = CommandMetrics(runtime.registry)
     install_booking_errors(app)
     app.include_router(router)
@@ -67,8 +71,25 @@ def create_app(settings: BookingSettings | None = None) -> FastAPI:
             log.info("demo data ready", extra={"demo": summary})
             app.state.demo = summary
         app.state.bookings = bookings
+        if settings.relay_enabled:
+            relay = Relay(
+                bookings,
+                runtime.broker,
+                runtime.database.conninfo,
+                settings.kafka_bootstrap_servers,
+                settings.kafka_partitions,
+                relay_metrics,
+                batch_size=settings.relay_batch_size,
+                idle_seconds=settings.relay_idle_seconds,
+            )
+            relay.start()
+            app.state.relay = relay
 
     async def stopping() -> None:
+        relay = app.state.relay
+        app.state.relay = None
+        if relay is not None:
+            await relay.stop()
         bookings = app.state.bookings
         app.state.bookings = None
         if bookings is not None:

@@ -26,6 +26,15 @@ class BookingSettings(ServiceSettings):
     event_store_pool_size: int = Field(
         20, ge=1, description="Connections the event store keeps (plus as many on overflow)."
     )
+    relay_enabled: bool = Field(
+        True, description="Run the outbox relay (one replica leads; the others stand by)."
+    )
+    relay_batch_size: int = Field(
+        500, ge=1, le=10_000, description="Events the relay publishes per acknowledged batch."
+    )
+    relay_idle_seconds: float = Field(
+        0.5, gt=0, description="Longest wait for new events when no NOTIFY arrives."
+    )
     load_demo_data: bool = Field(
         False, description="Load the demo hospital group at start-up when it is missing."
     )

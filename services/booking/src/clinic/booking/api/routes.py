@@ -559,3 +559,22 @@ def leave_waitlist(
 
 def _invalid(detail: str) -> BookingError:
     return InvalidRequestError(detail)
+
+
+# ---------------------------------------------------------------------- operations
+
+
+@router.post("/relay/republish", status_code=202, tags=["operations"])
+def republish(request: Request) -> dict[str, Any]:
+    """Publish every event again from the event store (consumers are idempotent). Use after a
+    broker lost its data, or to rebuild a projection from the topics."""
+    relay = request.app.state.relay
+    if relay is None or not relay.republish():
+        raise RelayNotHereError("the relay runs on another replica (or is disabled); retry")
+    return {"status": "republishing", "from_position": 0}
+
+
+class RelayNotHereError(BookingError):
+    status = 409
+    slug = "relay-not-leader"
+    title = "This replica does not run the relay"

@@ -1,0 +1,308 @@
+"""The outbox relay: the event store's notification log -> integration events -> Kafka.
+
+- The notification log IS the outbox: every decision is in it, in commit order, with a
+  gapless id (eventsourcing serialises inserts for that).
+- The relay reads a batch after its position, translates each domain event with the pure
+  functions of ``translate.py``, publishes the envelopes keyed by aggregate id (in order,
+  ``acks=all``), waits until the broker acknowledged every one, and only then records its new
+  position. A crash between publish and record republishes the batch: delivery is
+  at-least-once and consumers are idempotent by (aggregate_id, aggregate_version).
+- One relay runs per event store: replicas compete for a PostgreSQL advisory lock.
+- A broker that lost its data (the local Tansu broker keeps topics in memory, and
+  auto-creates them again on the next publish) is noticed two ways: a topic the relay
+  published to is missing (checked at start, after errors and every few seconds when idle),
+  or the broker acknowledges a record at an offset at or below one it acknowledged before
+  on the same partition (only the relay writes these topics). Either way the relay starts
+  again from position 0 and republishes everything from the event store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+from faststream.kafka import KafkaBroker
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from clinic.booking.application import Bookings
+from clinic.booking.translate import envelope
+from clinic.events import ALL_TOPICS, Envelope
+from clinic.platform.kafka import ensure_topics
+
+log = logging.getLogger(__name__)
+
+RELAY_NAME = "kafka"
+RELAY_DDL = [
+    """
+    CREATE TABLE IF NOT EXISTS relay_position (
+        name text PRIMARY KEY,
+        position bigint NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now()
+    )
+    """,
+]
+CONTEXT_SIZE = 20_000
+
+
+class RelayMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.position = Gauge(
+            "relay_position", "Last notification id the broker acknowledged.", registry=registry
+        )
+        self.lag = Gauge(
+            "relay_lag_events",
+            "Events recorded in the event store but not yet published.",
+            registry=registry,
+        )
+        self.published = Counter(
+            "relay_published_total",
+            "Integration events published and acknowledged.",
+            ["topic"],
+            registry=registry,
+        )
+        self.republishes = Counter(
+            "relay_republish_total",
+            "Times the relay started over from the event store.",
+            registry=registry,
+        )
+        self.errors = Counter(
+            "relay_errors_total",
+            "Relay batches that failed and will be retried.",
+            registry=registry,
+        )
+        self.leader = Gauge(
+            "relay_leader", "1 when this replica holds the relay lock.", registry=registry
+        )
+
+
+class Relay:
+    def __init__(
+        self,
+        bookings: Bookings,
+        broker: KafkaBroker,
+        conninfo: str,
+        bootstrap_servers: str,
+        partitions: int,
+        metrics: RelayMetrics,
+        batch_size: int = 500,
+        idle_seconds: float = 0.5,
+    ) -> None:
+        self.bookings = bookings
+        self.broker = broker
+        self.conninfo = conninfo
+        self.bootstrap_servers = bootstrap_servers
+        self.partitions = partitions
+        self.metrics = metrics
+        self.batch_size = batch_size
+        self.idle_seconds = idle_seconds
+        self.position = 0
+        self.context: OrderedDict[UUID, Any] = OrderedDict()
+        self.wake = asyncio.Event()
+        self._check_topics = True
+        self._restart_requested = False
+        self.offsets: dict[tuple[str, int], int] = {}
+        self.topic_check_seconds = 5.0
+        self.is_leader = False
+        self._task: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="relay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    self.conninfo, autocommit=True
+                ) as lock_conn:
+                    await self._lead(lock_conn)
+            except (psycopg.OperationalError, OSError) as error:
+                log.warning("relay lost its database connection", extra={"error": str(error)})
+                self.is_leader = False
+                self.metrics.leader.set(0)
+                await asyncio.sleep(1.0)
+
+    async def _lead(self, conn: psycopg.AsyncConnection) -> None:
+        while True:
+            row = await (
+                await conn.execute("SELECT pg_try_advisory_lock(hashtext('clinic.booking.relay'))")
+            ).fetchone()
+            if row and row[0]:
+                break
+            self.metrics.leader.set(0)
+            await asyncio.sleep(2.0)
+        self.metrics.leader.set(1)
+        self.is_leader = True
+        log.info("relay is the leader")
+        self.position = await self._load_position(conn)
+        listener = asyncio.create_task(self._listen(), name="relay-listen")
+        loop = asyncio.get_running_loop()
+        checked = loop.time()
+        try:
+            while True:
+                published = await self._step(conn)
+                if published == 0:
+                    self.wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.wake.wait(), self.idle_seconds)
+                    if loop.time() - checked > self.topic_check_seconds:
+                        self._check_topics, checked = True, loop.time()
+        finally:
+            listener.cancel()
+
+    async def _listen(self) -> None:
+        """Wake up as soon as a booking commits: eventsourcing NOTIFYs on every insert."""
+        channel = f"{self.bookings.name.lower()}_events"
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    self.conninfo, autocommit=True
+                ) as conn:
+                    await conn.execute(f'LISTEN "{channel}"')
+                    async for _ in conn.notifies():
+                        self.wake.set()
+            except (psycopg.OperationalError, OSError):
+                await asyncio.sleep(1.0)
+
+    # ------------------------------------------------------------------ one batch
+
+    async def _step(self, conn: psycopg.AsyncConnection) -> int:
+        try:
+            if self._restart_requested:
+                self._restart_requested = False
+                self.context.clear()
+                self.metrics.republishes.inc()
+                await self._store_position(conn, 0)
+            if self._check_topics:
+                await self._republish_if_broker_lost_topics(conn)
+            return await self._publish_batch(conn)
+        except KafkaError as error:
+            self.metrics.errors.inc()
+            self._check_topics = True
+            log.warning("relay could not publish, retrying", extra={"error": repr(error)})
+            await asyncio.sleep(1.0)
+            return 0
+
+    async def _publish_batch(self, conn: psycopg.AsyncConnection) -> int:
+        top, batch = await asyncio.to_thread(self._read_and_translate)
+        self.metrics.lag.set(max(0, top - self.position))
+        if not batch:
+            return 0
+        pending = []
+        for envelope_ in (e for _, e in batch if e is not None):
+            topic = str(envelope_.typed_payload().topic)
+            future = await self.broker.publish(
+                envelope_.to_json(),
+                topic,
+                key=envelope_.key(),
+                headers=envelope_.headers(),
+                no_confirm=True,
+            )
+            pending.append((topic, future))
+        acknowledged = await asyncio.gather(*(f for _, f in pending))
+        for (topic, _), record in zip(pending, acknowledged, strict=True):
+            self.metrics.published.labels(topic).inc()
+            key = (record.topic, record.partition)
+            if record.offset <= self.offsets.get(key, -1):
+                log.warning(
+                    "the broker acknowledged an offset it had already given: it lost its data",
+                    extra={"topic": record.topic, "partition": record.partition},
+                )
+                self._restart_requested = True
+            self.offsets[key] = max(record.offset, self.offsets.get(key, -1))
+        if self._restart_requested:
+            self.offsets.clear()
+            return len(batch)
+        await self._store_position(conn, batch[-1][0])
+        self.metrics.lag.set(max(0, top - self.position))
+        return len(batch)
+
+    def _read_and_translate(self) -> tuple[int, list[tuple[int, Envelope | None]]]:
+        recorder = self.bookings.recorder
+        top = recorder.max_notification_id() or 0
+        notifications = recorder.select_notifications(self.position + 1, self.batch_size)
+        batch = []
+        for notification in notifications:
+            event: Any = self.bookings.mapper.to_domain_event(notification)
+            aggregate = self._after(event)
+            batch.append((notification.id, envelope(event, aggregate)))
+        return top, batch
+
+    def _after(self, event: Any) -> Any:
+        """The aggregate right after ``event``: advanced from the relay's own copy when it
+        has the previous version, else loaded from the store at that version."""
+        aggregate_id = UUID(str(event.originator_id))
+        version = event.originator_version
+        cached = self.context.pop(aggregate_id, None)
+        if version == 1:
+            aggregate = event.mutate(None)
+        elif cached is not None and cached.version == version - 1:
+            aggregate = event.mutate(cached)
+        else:
+            aggregate = self.bookings.repository.get(aggregate_id, version=version)
+        self.context[aggregate_id] = aggregate
+        while len(self.context) > CONTEXT_SIZE:
+            self.context.popitem(last=False)
+        return aggregate
+
+    async def _republish_if_broker_lost_topics(self, conn: psycopg.AsyncConnection) -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers)
+        await admin.start()
+        try:
+            existing = set(await admin.list_topics())
+        finally:
+            await admin.close()
+        missing = [str(t) for t in ALL_TOPICS if str(t) not in existing]
+        if missing and self.position > 0:
+            log.warning(
+                "the broker lost topics this relay had published to: republishing everything "
+                "from the event store",
+                extra={"missing": missing, "position": self.position},
+            )
+            self.metrics.republishes.inc()
+            await self._store_position(conn, 0)
+        if missing:
+            await ensure_topics(self.bootstrap_servers, missing, self.partitions)
+        self._check_topics = False
+
+    def republish(self) -> bool:
+        """Start over from the first event (ops: after restoring a broker, or to rebuild a
+        projection from the topics). Only the leading replica can; returns whether it did."""
+        if not self.is_leader:
+            return False
+        self._restart_requested = True
+        self.wake.set()
+        return True
+
+    # ------------------------------------------------------------------ position
+
+    async def _load_position(self, conn: psycopg.AsyncConnection) -> int:
+        row = await (
+            await conn.execute("SELECT position FROM relay_position WHERE name = %s", (RELAY_NAME,))
+        ).fetchone()
+        position = int(row[0]) if row else 0
+        self.metrics.position.set(position)
+        return position
+
+    async def _store_position(self, conn: psycopg.AsyncConnection, position: int) -> None:
+        await conn.execute(
+            """INSERT INTO relay_position (name, position) VALUES (%s, %s)
+               ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, updated_at = now()""",
+            (RELAY_NAME, position),
+        )
+        self.position = position
+        self.metrics.position.set(position)
