@@ -149,7 +149,7 @@ async def read_topics(
     bootstrap_servers: str,
     topics: list[str],
     done: Callable[[list[Any]], bool],
-    timeout: float = 60.0,
+    within: float = 60.0,
 ) -> list[Any]:
     """Every record of ``topics`` from the beginning, until ``done(records)`` is true."""
     import asyncio
@@ -164,7 +164,7 @@ async def read_topics(
     await consumer.start()
     records: list[Any] = []
     try:
-        deadline = asyncio.get_running_loop().time() + timeout
+        deadline = asyncio.get_running_loop().time() + within
         partitions: list[TopicPartition] = []
         while not partitions:
             await consumer._client.force_metadata_update()
@@ -173,13 +173,13 @@ async def read_topics(
                 partitions += [TopicPartition(topic, p) for p in sorted(found)]
             if not partitions:
                 if asyncio.get_running_loop().time() > deadline:
-                    raise TimeoutError(f"none of {topics} exists after {timeout}s")
+                    raise TimeoutError(f"none of {topics} exists after {within}s")
                 await asyncio.sleep(0.2)
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         while not done(records):
             if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError(f"only {len(records)} records arrived in {timeout}s")
+                raise TimeoutError(f"only {len(records)} records arrived in {within}s")
             batch = await consumer.getmany(timeout_ms=200)
             for messages in batch.values():
                 records.extend(messages)
