@@ -24,6 +24,8 @@ import traceback
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
+from uuid import UUID
 
 import psycopg
 from faststream import AckPolicy
@@ -67,6 +69,9 @@ CONSUMER_DDL = [
 
 Handler = Callable[[psycopg.AsyncConnection, Envelope], Awaitable[None]]
 """Writes one event into the projection, inside the transaction it is given."""
+
+BatchHandler = Callable[[psycopg.AsyncConnection, list[Envelope]], Awaitable[None]]
+"""Writes several new events (in delivery order) inside one transaction."""
 
 
 class Outcome(StrEnum):
@@ -132,10 +137,12 @@ class IdempotentConsumer:
         handler: Handler,
         metrics: ConsumerMetrics,
         retry: RetryPolicy | None = None,
+        batch_handler: BatchHandler | None = None,
     ) -> None:
         self.database = database
         self.name = name
         self.handler = handler
+        self.batch_handler = batch_handler
         self.metrics = metrics
         self.retry = retry or RetryPolicy()
 
@@ -191,6 +198,73 @@ class IdempotentConsumer:
                 return Outcome.DUPLICATE
             await self.handler(conn, envelope)
         return Outcome.APPLIED
+
+    async def process_batch(self, messages: list[tuple[bytes, Delivery]]) -> list[Outcome]:
+        """Apply a batch in one transaction (the fast path, also for rebuilds); when that
+        fails, fall back to one message at a time with the retry and dead-letter policy."""
+        started = time.perf_counter()
+        outcomes: list[Outcome | None] = [None] * len(messages)
+        readable: list[tuple[int, Envelope]] = []
+        for index, (raw, delivery) in enumerate(messages):
+            try:
+                envelope = Envelope.from_json(raw)
+                envelope.typed_payload()
+            except (ValidationError, ValueError, UnknownEventTypeError) as error:
+                await self._dead_letter(raw, delivery, f"unreadable message: {error}", 1)
+                outcomes[index] = Outcome.DEAD_LETTERED
+            else:
+                readable.append((index, envelope))
+        if readable:
+            try:
+                applied = await self.apply_batch([e for _, e in readable])
+            except Exception:  # noqa: BLE001 - every message is retried one by one below
+                log.warning(
+                    "batch failed, retrying message by message",
+                    extra={"consumer": self.name, "size": len(readable)},
+                )
+                for index, _ in readable:
+                    outcomes[index] = await self._process(*messages[index])
+            else:
+                claimed: set[tuple[UUID, int]] = set()
+                for index, envelope in readable:
+                    key = (envelope.aggregate_id, envelope.aggregate_version)
+                    fresh = key in applied and key not in claimed
+                    claimed.add(key)
+                    outcomes[index] = Outcome.APPLIED if fresh else Outcome.DUPLICATE
+        final = [o if o is not None else Outcome.DEAD_LETTERED for o in outcomes]
+        for outcome in final:
+            self.metrics.events.labels(self.name, outcome).inc()
+        self.metrics.duration.labels(self.name).observe(time.perf_counter() - started)
+        return final
+
+    async def apply_batch(self, envelopes: list[Envelope]) -> set[tuple[UUID, int]]:
+        """Mark every envelope processed in one statement and write the new ones, in one
+        transaction. Returns the (aggregate_id, aggregate_version) pairs that were new."""
+        unique: dict[tuple[UUID, int], Envelope] = {}
+        for envelope in envelopes:
+            unique.setdefault((envelope.aggregate_id, envelope.aggregate_version), envelope)
+        async with self.database.transaction() as conn:
+            cursor = await conn.execute(
+                """
+                INSERT INTO processed_events (consumer, aggregate_id, aggregate_version, event_id)
+                SELECT %s, a, v, e FROM unnest(%s::uuid[], %s::int[], %s::uuid[]) AS t(a, v, e)
+                ON CONFLICT DO NOTHING RETURNING aggregate_id, aggregate_version
+                """,
+                (
+                    self.name,
+                    [k[0] for k in unique],
+                    [k[1] for k in unique],
+                    [e.event_id for e in unique.values()],
+                ),
+            )
+            new = {(row[0], row[1]) for row in await cursor.fetchall()}
+            fresh = [e for k, e in unique.items() if k in new]
+            if self.batch_handler is not None:
+                await self.batch_handler(conn, fresh)
+            else:
+                for envelope in fresh:
+                    await self.handler(conn, envelope)
+        return new
 
     async def _dead_letter(self, raw: bytes, delivery: Delivery, error: str, attempts: int) -> None:
         log.error(
@@ -261,3 +335,35 @@ def subscribe(
             message.body,
             Delivery(record.topic, record.partition, record.offset, record.key),  # type: ignore[union-attr]
         )
+
+
+def subscribe_batches(
+    broker: KafkaBroker,
+    consumer: IdempotentConsumer,
+    topics: list[str],
+    group_id: str,
+    max_records: int = 500,
+    wait_ms: int = 20,
+) -> Any:
+    """Like :func:`subscribe`, in batches of up to ``max_records`` (one transaction each).
+    Returns the FastStream subscriber, so its owner can stop and restart it."""
+
+    @broker.subscriber(
+        *topics,
+        group_id=group_id,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        batch=True,
+        max_records=max_records,
+        batch_timeout_ms=wait_ms,
+    )
+    async def on_batch(message: KafkaMessage) -> None:
+        records = message.raw_message
+        await consumer.process_batch(
+            [
+                (r.value, Delivery(r.topic, r.partition, r.offset, r.key))
+                for r in records
+            ]
+        )
+
+    return on_batch

@@ -1,0 +1,147 @@
+"""The projection's PostgreSQL tables: applying operations, loading them back into memory,
+and writing a rebuilt projection in bulk."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from clinic.availability.projection import TABLES, Change, DeleteWhere, Op, Tables, Upsert
+
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "locations": ("location_id", "organization_id", "name", "time_zone"),
+    "resources": ("resource_id", "organization_id", "category", "name", "kind", "specialties",
+                  "location_ids", "time_zone"),
+    "appointment_types": ("appointment_type_id", "organization_id", "name", "definition"),
+    "weekly_hours": ("resource_id", "hours"),
+    "schedule_exceptions": ("resource_id", "exception_id", "kind", "starts_at", "ends_at",
+                            "location_id"),
+    "claims": ("resource_id", "local_date", "appointment_id", "role", "starts_at", "ends_at",
+               "blocked_from", "blocked_until", "seats", "session", "capacity",
+               "hold_expires_at"),
+}
+JSON_COLUMNS = {"definition", "hours"}
+
+DDL = [
+    """CREATE TABLE IF NOT EXISTS locations (
+        location_id uuid PRIMARY KEY, organization_id uuid NOT NULL, name text NOT NULL,
+        time_zone text NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS resources (
+        resource_id uuid PRIMARY KEY, organization_id uuid NOT NULL, category text NOT NULL,
+        name text NOT NULL, kind text NOT NULL, specialties text[] NOT NULL,
+        location_ids uuid[] NOT NULL, time_zone text NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS appointment_types (
+        appointment_type_id uuid PRIMARY KEY, organization_id uuid NOT NULL, name text NOT NULL,
+        definition jsonb NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS weekly_hours (
+        resource_id uuid PRIMARY KEY, hours jsonb NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS schedule_exceptions (
+        resource_id uuid NOT NULL, exception_id uuid NOT NULL, kind text NOT NULL,
+        starts_at timestamptz NOT NULL, ends_at timestamptz NOT NULL, location_id uuid,
+        PRIMARY KEY (resource_id, exception_id))""",
+    """CREATE TABLE IF NOT EXISTS claims (
+        resource_id uuid NOT NULL, local_date date NOT NULL, appointment_id uuid NOT NULL,
+        role text NOT NULL, starts_at timestamptz NOT NULL, ends_at timestamptz NOT NULL,
+        blocked_from timestamptz NOT NULL, blocked_until timestamptz NOT NULL,
+        seats integer NOT NULL, session text, capacity integer NOT NULL,
+        hold_expires_at timestamptz,
+        PRIMARY KEY (resource_id, local_date, appointment_id, role))""",
+    """CREATE TABLE IF NOT EXISTS index_changes (
+        seq bigserial PRIMARY KEY, kind text NOT NULL, id uuid NOT NULL,
+        recorded_at timestamptz NOT NULL DEFAULT now())""",
+]
+
+
+def _value(column: str, value: Any) -> Any:
+    return Jsonb(value) if column in JSON_COLUMNS else value
+
+
+def _where(table: str, prefix: Sequence[Any]) -> sql.Composed:
+    return sql.SQL(" AND ").join(
+        sql.SQL("{} = %s").format(sql.Identifier(c)) for c in TABLES[table][: len(prefix)]
+    )
+
+
+async def apply_ops(conn: psycopg.AsyncConnection, ops: Iterable[Op]) -> None:
+    for op in ops:
+        if isinstance(op, Upsert):
+            columns = COLUMNS[op.table]
+            keys = TABLES[op.table]
+            update = [c for c in columns if c not in keys]
+            statement = sql.SQL(
+                "INSERT INTO {table} ({cols}) VALUES ({vals}) ON CONFLICT ({keys}) DO UPDATE SET {set}"
+            ).format(
+                table=sql.Identifier(op.table),
+                cols=sql.SQL(", ").join(map(sql.Identifier, columns)),
+                vals=sql.SQL(", ").join(sql.Placeholder() * len(columns)),
+                keys=sql.SQL(", ").join(map(sql.Identifier, keys)),
+                set=sql.SQL(", ").join(
+                    sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in update
+                ),
+            )
+            await conn.execute(statement, [_value(c, op.row.get(c)) for c in columns])
+        elif isinstance(op, DeleteWhere):
+            await conn.execute(
+                sql.SQL("DELETE FROM {} WHERE {}").format(
+                    sql.Identifier(op.table), _where(op.table, op.prefix)
+                ),
+                list(op.prefix),
+            )
+        else:
+            assignments = sql.SQL(", ").join(
+                sql.SQL("{} = %s").format(sql.Identifier(c)) for c in op.changes
+            )
+            await conn.execute(
+                sql.SQL("UPDATE {} SET {} WHERE {}").format(
+                    sql.Identifier(op.table), assignments, _where(op.table, op.prefix)
+                ),
+                [*(_value(c, v) for c, v in op.changes.items()), *op.prefix],
+            )
+
+
+async def record_changes(conn: psycopg.AsyncConnection, changes: Iterable[Change]) -> None:
+    unique = sorted({(c.kind, c.id) for c in changes}, key=str)
+    if unique:
+        async with conn.cursor() as cursor:
+            await cursor.executemany(
+                "INSERT INTO index_changes (kind, id) VALUES (%s, %s)", unique
+            )
+
+
+async def load(conn: psycopg.AsyncConnection, where: dict[str, tuple[str, Any]] | None = None) -> Tables:
+    """The projection tables (optionally only rows whose ``column = value`` per table)."""
+    tables = Tables()
+    for table, columns in COLUMNS.items():
+        query = sql.SQL("SELECT {} FROM {}").format(
+            sql.SQL(", ").join(map(sql.Identifier, columns)), sql.Identifier(table)
+        )
+        params: list[Any] = []
+        if where is not None:
+            if table not in where:
+                continue
+            column, value = where[table]
+            query += sql.SQL(" WHERE {} = ANY(%s)").format(sql.Identifier(column))
+            params = [value]
+        cursor = await conn.execute(query, params)
+        for record in await cursor.fetchall():
+            row = dict(zip(columns, record, strict=True))
+            tables.apply([Upsert(table, row)])
+    return tables
+
+
+async def write_all(conn: psycopg.AsyncConnection, tables: Tables) -> None:
+    """Replace every projection table's content with ``tables`` (COPY, for rebuilds)."""
+    await conn.execute(
+        sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(map(sql.Identifier, COLUMNS)))
+    )
+    for table, columns in COLUMNS.items():
+        copy = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+        )
+        async with conn.cursor() as cursor, cursor.copy(copy) as writer:
+            for row in tables.rows[table].values():
+                await writer.write_row([_value(c, row.get(c)) for c in columns])
