@@ -3,28 +3,19 @@
 import datetime as dt
 import json
 import uuid
-from collections import OrderedDict
-from typing import Any
 
 from scenario import MONDAY, Clock, at, build_clinic, request_id
 
 from clinic.booking.application import Bookings
 from clinic.booking.domain.values import Actor
-from clinic.booking.relay import Relay
-from clinic.booking.translate import envelope, event_id
+from clinic.booking.outbox import OutboxReader
+from clinic.booking.translate import event_id
 from clinic.events import Envelope
 
 
 def translated(app: Bookings) -> list[Envelope]:
-    relay = Relay.__new__(Relay)
-    relay.bookings, relay.context = app, OrderedDict()
-    out = []
-    for notification in app.recorder.select_notifications(1, 100_000):
-        event: Any = app.mapper.to_domain_event(notification)
-        env = envelope(event, relay._after(event))
-        if env is not None:
-            out.append(env)
-    return out
+    _, batch = OutboxReader(app).read(0, 100_000)
+    return [e for _, e in batch if e is not None]
 
 
 def test_every_lifecycle_step_has_an_integration_event_with_a_stable_id() -> None:

@@ -360,10 +360,7 @@ def subscribe_batches(
     async def on_batch(message: KafkaMessage) -> None:
         records = message.raw_message
         await consumer.process_batch(
-            [
-                (r.value, Delivery(r.topic, r.partition, r.offset, r.key))
-                for r in records
-            ]
+            [(r.value, Delivery(r.topic, r.partition, r.offset, r.key)) for r in records]
         )
 
     return on_batch

@@ -130,10 +130,10 @@ def start_service(
     """Start services as processes against the test infrastructure; all stopped at the end."""
     started: list[RunningService] = []
 
-    def start(module: str, prefix: str, **env: str) -> RunningService:
+    def start(module: str, prefix: str, schema: str | None = None, **env: str) -> RunningService:
         values = {
             **infrastructure.environment(),
-            f"{prefix}DATABASE_SCHEMA": schema_name,
+            f"{prefix}DATABASE_SCHEMA": schema or schema_name,
             **env,
         }
         service = RunningService(module, values, prefix)

@@ -1,17 +1,44 @@
 """Composition root of the availability service."""
 
+from __future__ import annotations
+
 from fastapi import FastAPI
 
 import clinic.availability
+from clinic.availability.api.routes import router
+from clinic.availability.consumer import TOPICS, ProjectionWriter
+from clinic.availability.refresher import IndexRefresher
 from clinic.availability.settings import AvailabilitySettings
+from clinic.availability.store import DDL
+from clinic.platform.consumer import ConsumerMetrics, IdempotentConsumer, subscribe_batches
 from clinic.platform.service import create_runtime, create_service_app
 
 
 def create_app(settings: AvailabilitySettings | None = None) -> FastAPI:
     settings = settings or AvailabilitySettings()
     runtime = create_runtime(settings)
-    return create_service_app(
-        runtime,
-        title="clinic availability",
-        description=clinic.availability.__doc__ or "",
+    runtime.migrations += DDL
+    app = create_service_app(
+        runtime, title="clinic availability", description=clinic.availability.__doc__ or ""
     )
+    app.state.settings = settings
+    app.include_router(router)
+    writer = ProjectionWriter(runtime.registry)
+    consumer = IdempotentConsumer(
+        runtime.database,
+        settings.consumer_group,
+        writer.write_one,
+        ConsumerMetrics(runtime.registry),
+        batch_handler=writer.write_many,
+    )
+    subscribe_batches(runtime.broker, consumer, TOPICS, settings.consumer_group)
+    refresher = IndexRefresher(runtime.database, settings.refresh_interval_seconds)
+    app.state.refresher = refresher
+
+    async def started() -> None:
+        refresher.start()
+
+    runtime.started = started
+    runtime.stopping.append(refresher.stop)
+    runtime.readiness.add("index", refresher.check)
+    return app

@@ -69,47 +69,89 @@ def plan(envelope: Envelope) -> tuple[list[Op], list[Change]]:
     payload: EventPayload = envelope.typed_payload()
     org = envelope.organization_id
     if isinstance(payload, ref.LocationRegistered):
-        return [Upsert("locations", {
-            "location_id": payload.location_id, "organization_id": org, "name": payload.name,
-            "time_zone": payload.time_zone,
-        })], [Change("location", payload.location_id)]
+        return [
+            Upsert(
+                "locations",
+                {
+                    "location_id": payload.location_id,
+                    "organization_id": org,
+                    "name": payload.name,
+                    "time_zone": payload.time_zone,
+                },
+            )
+        ], [Change("location", payload.location_id)]
     if isinstance(payload, ref.ResourceRegistered):
-        return [Upsert("resources", {
-            "resource_id": payload.resource_id, "organization_id": org,
-            "category": payload.category, "name": payload.name, "kind": payload.kind,
-            "specialties": list(payload.specialties),
-            "location_ids": list(payload.location_ids), "time_zone": payload.time_zone,
-        })], [Change("resource", payload.resource_id)]
+        return [
+            Upsert(
+                "resources",
+                {
+                    "resource_id": payload.resource_id,
+                    "organization_id": org,
+                    "category": payload.category,
+                    "name": payload.name,
+                    "kind": payload.kind,
+                    "specialties": list(payload.specialties),
+                    "location_ids": list(payload.location_ids),
+                    "time_zone": payload.time_zone,
+                },
+            )
+        ], [Change("resource", payload.resource_id)]
     if isinstance(payload, ref.AppointmentTypeDefined):
         definition = payload.model_dump(mode="json", exclude={"appointment_type_id", "name"})
-        return [Upsert("appointment_types", {
-            "appointment_type_id": payload.appointment_type_id, "organization_id": org,
-            "name": payload.name, "definition": definition,
-        })], [Change("type", payload.appointment_type_id)]
+        return [
+            Upsert(
+                "appointment_types",
+                {
+                    "appointment_type_id": payload.appointment_type_id,
+                    "organization_id": org,
+                    "name": payload.name,
+                    "definition": definition,
+                },
+            )
+        ], [Change("type", payload.appointment_type_id)]
     if isinstance(payload, sched.WeeklyHoursSet):
         hours = [h.model_dump(mode="json") for h in payload.hours]
         return [Upsert("weekly_hours", {"resource_id": payload.resource_id, "hours": hours})], [
             Change("schedule", payload.resource_id)
         ]
     if isinstance(payload, sched.ScheduleExceptionAdded):
-        return [Upsert("schedule_exceptions", {
-            "resource_id": payload.resource_id, "exception_id": payload.exception_id,
-            "kind": payload.kind, "starts_at": payload.start, "ends_at": payload.end,
-            "location_id": payload.location_id,
-        })], [Change("schedule", payload.resource_id)]
+        return [
+            Upsert(
+                "schedule_exceptions",
+                {
+                    "resource_id": payload.resource_id,
+                    "exception_id": payload.exception_id,
+                    "kind": payload.kind,
+                    "starts_at": payload.start,
+                    "ends_at": payload.end,
+                    "location_id": payload.location_id,
+                },
+            )
+        ], [Change("schedule", payload.resource_id)]
     if isinstance(payload, sched.ScheduleExceptionRemoved):
         return [DeleteWhere("schedule_exceptions", (payload.resource_id, payload.exception_id))], [
             Change("schedule", payload.resource_id)
         ]
     if isinstance(payload, days.TimeClaimed):
-        return [Upsert("claims", {
-            "resource_id": payload.resource_id, "local_date": payload.local_date,
-            "appointment_id": payload.appointment_id, "role": payload.role,
-            "starts_at": payload.start, "ends_at": payload.end,
-            "blocked_from": payload.blocked_from, "blocked_until": payload.blocked_until,
-            "seats": payload.seats, "session": payload.session, "capacity": payload.capacity,
-            "hold_expires_at": payload.hold_expires_at,
-        })], [Change("claims", payload.resource_id)]
+        return [
+            Upsert(
+                "claims",
+                {
+                    "resource_id": payload.resource_id,
+                    "local_date": payload.local_date,
+                    "appointment_id": payload.appointment_id,
+                    "role": payload.role,
+                    "starts_at": payload.start,
+                    "ends_at": payload.end,
+                    "blocked_from": payload.blocked_from,
+                    "blocked_until": payload.blocked_until,
+                    "seats": payload.seats,
+                    "session": payload.session,
+                    "capacity": payload.capacity,
+                    "hold_expires_at": payload.hold_expires_at,
+                },
+            )
+        ], [Change("claims", payload.resource_id)]
     if isinstance(payload, days.ClaimConfirmed):
         prefix = (payload.resource_id, payload.local_date, payload.appointment_id)
         return [UpdateWhere("claims", prefix, {"hold_expires_at": None})], [

@@ -14,15 +14,40 @@ from clinic.availability.projection import TABLES, Change, DeleteWhere, Op, Tabl
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "locations": ("location_id", "organization_id", "name", "time_zone"),
-    "resources": ("resource_id", "organization_id", "category", "name", "kind", "specialties",
-                  "location_ids", "time_zone"),
+    "resources": (
+        "resource_id",
+        "organization_id",
+        "category",
+        "name",
+        "kind",
+        "specialties",
+        "location_ids",
+        "time_zone",
+    ),
     "appointment_types": ("appointment_type_id", "organization_id", "name", "definition"),
     "weekly_hours": ("resource_id", "hours"),
-    "schedule_exceptions": ("resource_id", "exception_id", "kind", "starts_at", "ends_at",
-                            "location_id"),
-    "claims": ("resource_id", "local_date", "appointment_id", "role", "starts_at", "ends_at",
-               "blocked_from", "blocked_until", "seats", "session", "capacity",
-               "hold_expires_at"),
+    "schedule_exceptions": (
+        "resource_id",
+        "exception_id",
+        "kind",
+        "starts_at",
+        "ends_at",
+        "location_id",
+    ),
+    "claims": (
+        "resource_id",
+        "local_date",
+        "appointment_id",
+        "role",
+        "starts_at",
+        "ends_at",
+        "blocked_from",
+        "blocked_until",
+        "seats",
+        "session",
+        "capacity",
+        "hold_expires_at",
+    ),
 }
 JSON_COLUMNS = {"definition", "hours"}
 
@@ -73,7 +98,8 @@ async def apply_ops(conn: psycopg.AsyncConnection, ops: Iterable[Op]) -> None:
             keys = TABLES[op.table]
             update = [c for c in columns if c not in keys]
             statement = sql.SQL(
-                "INSERT INTO {table} ({cols}) VALUES ({vals}) ON CONFLICT ({keys}) DO UPDATE SET {set}"
+                "INSERT INTO {table} ({cols}) VALUES ({vals}) "
+                "ON CONFLICT ({keys}) DO UPDATE SET {set}"
             ).format(
                 table=sql.Identifier(op.table),
                 cols=sql.SQL(", ").join(map(sql.Identifier, columns)),
@@ -107,12 +133,12 @@ async def record_changes(conn: psycopg.AsyncConnection, changes: Iterable[Change
     unique = sorted({(c.kind, c.id) for c in changes}, key=str)
     if unique:
         async with conn.cursor() as cursor:
-            await cursor.executemany(
-                "INSERT INTO index_changes (kind, id) VALUES (%s, %s)", unique
-            )
+            await cursor.executemany("INSERT INTO index_changes (kind, id) VALUES (%s, %s)", unique)
 
 
-async def load(conn: psycopg.AsyncConnection, where: dict[str, tuple[str, Any]] | None = None) -> Tables:
+async def load(
+    conn: psycopg.AsyncConnection, where: dict[str, tuple[str, Any]] | None = None
+) -> Tables:
     """The projection tables (optionally only rows whose ``column = value`` per table)."""
     tables = Tables()
     for table, columns in COLUMNS.items():

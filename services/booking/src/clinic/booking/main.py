@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 
 from fastapi import FastAPI
 from psycopg.conninfo import conninfo_to_dict
@@ -57,6 +58,8 @@ def create_app(settings: BookingSettings | None = None) -> FastAPI:
     app.state.bookings = None
     app.state.demo = None
     app.state.relay = None
+    app.state.replay_reader = None
+    app.state.replay_lock = threading.Lock()
     relay_metrics = RelayMetrics(runtime.registry)
     app.state.command_metrics = CommandMetrics(runtime.registry)
     install_booking_errors(app)

@@ -21,9 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import OrderedDict
-from typing import Any
-from uuid import UUID
 
 import psycopg
 from aiokafka.admin import AIOKafkaAdminClient
@@ -32,7 +29,7 @@ from faststream.kafka import KafkaBroker
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from clinic.booking.application import Bookings
-from clinic.booking.translate import envelope
+from clinic.booking.outbox import OutboxReader
 from clinic.events import ALL_TOPICS, Envelope
 from clinic.platform.kafka import ensure_topics
 
@@ -48,7 +45,6 @@ RELAY_DDL = [
     )
     """,
 ]
-CONTEXT_SIZE = 20_000
 
 
 class RelayMetrics:
@@ -103,7 +99,7 @@ class Relay:
         self.batch_size = batch_size
         self.idle_seconds = idle_seconds
         self.position = 0
-        self.context: OrderedDict[UUID, Any] = OrderedDict()
+        self.outbox = OutboxReader(bookings)
         self.wake = asyncio.Event()
         self._check_topics = True
         self._restart_requested = False
@@ -184,7 +180,7 @@ class Relay:
         try:
             if self._restart_requested:
                 self._restart_requested = False
-                self.context.clear()
+                self.outbox.reset()
                 self.metrics.republishes.inc()
                 await self._store_position(conn, 0)
             if self._check_topics:
@@ -232,32 +228,7 @@ class Relay:
         return len(batch)
 
     def _read_and_translate(self) -> tuple[int, list[tuple[int, Envelope | None]]]:
-        recorder = self.bookings.recorder
-        top = recorder.max_notification_id() or 0
-        notifications = recorder.select_notifications(self.position + 1, self.batch_size)
-        batch = []
-        for notification in notifications:
-            event: Any = self.bookings.mapper.to_domain_event(notification)
-            aggregate = self._after(event)
-            batch.append((notification.id, envelope(event, aggregate)))
-        return top, batch
-
-    def _after(self, event: Any) -> Any:
-        """The aggregate right after ``event``: advanced from the relay's own copy when it
-        has the previous version, else loaded from the store at that version."""
-        aggregate_id = UUID(str(event.originator_id))
-        version = event.originator_version
-        cached = self.context.pop(aggregate_id, None)
-        if version == 1:
-            aggregate = event.mutate(None)
-        elif cached is not None and cached.version == version - 1:
-            aggregate = event.mutate(cached)
-        else:
-            aggregate = self.bookings.repository.get(aggregate_id, version=version)
-        self.context[aggregate_id] = aggregate
-        while len(self.context) > CONTEXT_SIZE:
-            self.context.popitem(last=False)
-        return aggregate
+        return self.outbox.read(self.position, self.batch_size)
 
     async def _republish_if_broker_lost_topics(self, conn: psycopg.AsyncConnection) -> None:
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers)

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from clinic.booking.api.deps import BookingsDep, RequestIdDep
@@ -48,6 +48,7 @@ from clinic.booking.domain.values import (
     Step,
     WeeklyHours,
 )
+from clinic.booking.outbox import OutboxReader
 
 router = APIRouter()
 Org = Annotated[UUID, Path(description="The organisation (tenant) id.")]
@@ -578,3 +579,24 @@ class RelayNotHereError(BookingError):
     status = 409
     slug = "relay-not-leader"
     title = "This replica does not run the relay"
+
+
+@router.get("/events", tags=["operations"])
+def replay_events(
+    request: Request,
+    bookings: BookingsDep,
+    after: Annotated[int, Query(ge=0, description="Last notification id already read.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+) -> Response:
+    """The integration events of the event store after ``after``, as the relay publishes
+    them: for projections that rebuild without Kafka. ``next`` is the id to pass as
+    ``after`` for the following page; ``top`` the newest id in the store."""
+    reader = request.app.state.replay_reader
+    with request.app.state.replay_lock:
+        if reader is None or reader.bookings is not bookings:
+            reader = request.app.state.replay_reader = OutboxReader(bookings)
+        top, batch = reader.read(after, limit)
+    events = b",".join(e.to_json() for _, e in batch if e is not None)
+    following = batch[-1][0] if batch else after
+    body = b'{"top":%d,"next":%d,"events":[%s]}' % (top, following, events)
+    return Response(body, media_type="application/json")

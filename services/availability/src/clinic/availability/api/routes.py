@@ -1,0 +1,124 @@
+"""Routes of the availability service: slot search, next available, rebuild."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+
+from clinic.availability.rebuild import rebuild_from_booking
+from clinic.availability.search import Query as SlotQuery
+from clinic.availability.search import SearchError, find_slots, next_available
+from clinic.platform.problems import Problem
+
+router = APIRouter()
+TimeOfDay = Literal["morning", "afternoon", "evening"]
+
+
+class SearchProblem(Problem):
+    def __init__(self, error: SearchError) -> None:
+        super().__init__(error.detail)
+        self.status = error.status
+        self.slug = error.slug
+        self.title = "Cannot search that" if error.status != 404 else "Not known here"
+
+
+def _index(request: Request) -> Any:
+    refresher = request.app.state.refresher
+    if refresher is None or not refresher.loaded.is_set():
+        raise Problem("the free-time index is still loading; retry shortly")
+    return refresher.index
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@router.get("/organizations/{org}/slots", tags=["search"])
+def slots(
+    org: UUID,
+    request: Request,
+    appointment_type_id: UUID,
+    location_id: Annotated[list[UUID], Query(min_length=1, max_length=50)],
+    start_date: Annotated[dt.date, Query(alias="from")],
+    end_date: Annotated[dt.date, Query(alias="to")],
+    provider_id: Annotated[list[UUID], Query(max_length=50)] = [],  # noqa: B006
+    times_of_day: Annotated[list[TimeOfDay], Query(max_length=3)] = [],  # noqa: B006
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> JSONResponse:
+    """Free start times for an appointment type at one or several locations between two
+    local dates (inclusive): every required resource free at once, buffers and seats
+    respected, minimum notice and horizon applied. Each slot gives UTC and local times and
+    the resources that would be booked."""
+    settings = request.app.state.settings
+    query = SlotQuery(
+        organization_id=org,
+        appointment_type_id=appointment_type_id,
+        location_ids=tuple(location_id),
+        first_day=start_date,
+        last_day=end_date,
+        now=_now(),
+        provider_ids=frozenset(provider_id),
+        times_of_day=tuple(times_of_day),
+        limit=limit,
+        step_minutes=settings.slot_step_minutes,
+    )
+    try:
+        found = find_slots(_index(request), query)
+    except SearchError as error:
+        raise SearchProblem(error) from None
+    return JSONResponse({"slots": [s.view() for s in found], "count": len(found)})
+
+
+@router.get("/organizations/{org}/next-available", tags=["search"])
+def next_free(
+    org: UUID,
+    request: Request,
+    appointment_type_id: UUID,
+    location_id: Annotated[list[UUID], Query(max_length=50)] = [],  # noqa: B006
+    provider_id: Annotated[list[UUID], Query(max_length=50)] = [],  # noqa: B006
+    times_of_day: Annotated[list[TimeOfDay], Query(max_length=3)] = [],  # noqa: B006
+    within_days: Annotated[int, Query(ge=1, le=366)] = 90,
+) -> JSONResponse:
+    """The earliest free slot at each location (all the organisation's when none is given),
+    and the earliest overall."""
+    index = _index(request)
+    locations = tuple(location_id) or tuple(
+        loc.id for loc in index.locations.values() if loc.organization_id == org
+    )
+    today = _now().date()
+    query = SlotQuery(
+        organization_id=org,
+        appointment_type_id=appointment_type_id,
+        location_ids=locations,
+        first_day=today - dt.timedelta(days=1),
+        last_day=today + dt.timedelta(days=within_days),
+        now=_now(),
+        provider_ids=frozenset(provider_id),
+        times_of_day=tuple(times_of_day),
+        step_minutes=request.app.state.settings.slot_step_minutes,
+    )
+    try:
+        found = next_available(index, query)
+    except SearchError as error:
+        raise SearchProblem(error) from None
+    earliest = min((s for s in found.values() if s), key=lambda s: s.start, default=None)
+    return JSONResponse(
+        {
+            "by_location": {str(k): (v.view() if v else None) for k, v in found.items()},
+            "earliest": earliest.view() if earliest else None,
+        }
+    )
+
+
+@router.post("/projection/rebuild", tags=["operations"])
+async def rebuild(request: Request) -> dict[str, Any]:
+    """Drop the projection and rebuild it from booking's event store; returns the figures."""
+    runtime = request.app.state.runtime
+    settings = request.app.state.settings
+    return await rebuild_from_booking(
+        runtime.database, settings.booking_url, settings.consumer_group
+    )

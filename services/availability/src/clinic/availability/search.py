@@ -1,0 +1,338 @@
+"""Slot search over the in-memory index: the intersection of every required resource's free
+time, with buffers, seats, notice and horizon respected; results in UTC and local time."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from uuid import UUID
+
+from clinic.availability.index import (
+    Index,
+    LocationInfo,
+    RequirementInfo,
+    ResourceInfo,
+    Span,
+    StepInfo,
+    TypeInfo,
+    day_span,
+    intersect,
+    remove_open,
+    union,
+)
+
+TIMES_OF_DAY = {"morning": (6, 12), "afternoon": (12, 17), "evening": (17, 22)}
+
+
+class SearchError(Exception):
+    def __init__(self, status: int, slug: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.slug = slug
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Slot:
+    start: dt.datetime
+    end: dt.datetime
+    location: LocationInfo
+    resources: tuple[tuple[str, UUID], ...]
+    seats_left: int | None = None
+
+    def view(self) -> dict[str, object]:
+        tz = self.location.tz
+        return {
+            "start": _z(self.start),
+            "end": _z(self.end),
+            "local_start": self.start.astimezone(tz).isoformat(),
+            "local_end": self.end.astimezone(tz).isoformat(),
+            "time_zone": self.location.time_zone,
+            "location_id": str(self.location.id),
+            "resources": {role: str(rid) for role, rid in self.resources},
+            "seats_left": self.seats_left,
+        }
+
+
+def _z(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Query:
+    organization_id: UUID
+    appointment_type_id: UUID
+    location_ids: tuple[UUID, ...]
+    first_day: dt.date
+    last_day: dt.date
+    now: dt.datetime
+    provider_ids: frozenset[UUID] = frozenset()
+    times_of_day: tuple[str, ...] = ()
+    limit: int = 100
+    step_minutes: int = 15
+
+
+def appointment_type(index: Index, organization_id: UUID, type_id: UUID) -> TypeInfo:
+    kind = index.types.get(type_id)
+    if kind is None or kind.organization_id != organization_id:
+        raise SearchError(404, "not-found", f"appointment type {type_id} is not known here")
+    return kind
+
+
+def location(index: Index, organization_id: UUID, location_id: UUID) -> LocationInfo:
+    found = index.locations.get(location_id)
+    if found is None or found.organization_id != organization_id:
+        raise SearchError(404, "not-found", f"location {location_id} is not known here")
+    return found
+
+
+def find_slots(index: Index, query: Query) -> list[Slot]:
+    kind = appointment_type(index, query.organization_id, query.appointment_type_id)
+    locations = [location(index, query.organization_id, lid) for lid in query.location_ids]
+    if query.last_day < query.first_day:
+        raise SearchError(422, "invalid-range", "the date range ends before it starts")
+    if (query.last_day - query.first_day).days > 92:
+        raise SearchError(422, "range-too-long", "search at most 93 days at once")
+    slots: list[Slot] = []
+    for place in locations:
+        for slot in _slots_at(index, kind, place, query):
+            slots.append(slot)
+            if len(slots) >= query.limit and len(locations) == 1:
+                break
+    slots.sort(key=lambda s: (s.start, str(s.location.id)))
+    return slots[: query.limit]
+
+
+def next_available(index: Index, query: Query) -> dict[UUID, Slot | None]:
+    """The earliest slot at each location, looking ahead day by day to the horizon."""
+    kind = appointment_type(index, query.organization_id, query.appointment_type_id)
+    found: dict[UUID, Slot | None] = {}
+    for location_id in query.location_ids:
+        place = location(index, query.organization_id, location_id)
+        first: Slot | None = None
+        day = query.first_day
+        while day <= query.last_day and first is None:
+            week = Query(
+                **{
+                    **query.__dict__,
+                    "first_day": day,
+                    "last_day": min(query.last_day, day + dt.timedelta(days=6)),
+                    "limit": 1,
+                    "location_ids": (location_id,),
+                }
+            )
+            first = next(_slots_at(index, kind, place, week), None)
+            day += dt.timedelta(days=7)
+        found[location_id] = first
+    return found
+
+
+def _slots_at(index: Index, kind: TypeInfo, place: LocationInfo, query: Query) -> Iterator[Slot]:
+    options: list[tuple[StepInfo, RequirementInfo, list[ResourceInfo]]] = []
+    for step in kind.steps:
+        for requirement in step.requirements:
+            pool = index.candidates(requirement, place.id)
+            if requirement.category == "provider" and query.provider_ids:
+                pool = [r for r in pool if r.id in query.provider_ids]
+            if not pool:
+                return
+            options.append((step, requirement, pool))
+    earliest = query.now + kind.minimum_notice
+    latest = query.now + kind.maximum_horizon
+    tz = place.tz
+    grid = dt.timedelta(minutes=query.step_minutes)
+    day = query.first_day
+    while day <= query.last_day:
+        lo, hi = day_span(day, tz)
+        lo, hi = max(lo, earliest), min(hi - dt.timedelta(microseconds=1), latest)
+        if lo <= hi:
+            yield from _day(index, kind, place, options, day, lo, hi, grid, query)
+        day += dt.timedelta(days=1)
+
+
+def _valid(
+    index: Index,
+    kind: TypeInfo,
+    place: LocationInfo,
+    step: StepInfo,
+    resource: ResourceInfo,
+    day: dt.date,
+    lo: dt.datetime,
+    hi: dt.datetime,
+    now: dt.datetime,
+) -> list[Span]:
+    """Starts of the visit (not of the step) at which ``resource`` can do ``step``."""
+    windows = index.windows(resource.id, place, day)
+    windows += index.windows(resource.id, place, day + dt.timedelta(days=1))
+    spans = [(w_lo - step.offset, w_hi - step.offset - step.duration) for w_lo, w_hi in windows]
+    spans = intersect(union(s for s in spans if s[0] <= s[1]), [(lo, hi)])
+    if not spans:
+        return []
+    before, after = kind.buffer_before, kind.buffer_after
+    holes = [
+        (
+            c.blocked_from - step.offset - step.duration - after,
+            c.blocked_until - step.offset + before,
+        )
+        for c in index.busy(
+            resource.id,
+            spans[0][0] + step.offset - before,
+            spans[-1][1] + step.offset + step.duration + after,
+            now,
+        )
+    ]
+    return remove_open(spans, holes)
+
+
+def _grid(span: Span, step: dt.timedelta, place: LocationInfo) -> Iterator[dt.datetime]:
+    lo, hi = span
+    local = lo.astimezone(place.tz)
+    minutes = local.hour * 60 + local.minute + (1 if local.second or local.microsecond else 0)
+    size = int(step.total_seconds() // 60)
+    start = lo.replace(second=0, microsecond=0) + dt.timedelta(minutes=(-minutes) % size)
+    while start <= hi:
+        yield start
+        start += step
+
+
+def _day(
+    index: Index,
+    kind: TypeInfo,
+    place: LocationInfo,
+    options: list[tuple[StepInfo, RequirementInfo, list[ResourceInfo]]],
+    day: dt.date,
+    lo: dt.datetime,
+    hi: dt.datetime,
+    step: dt.timedelta,
+    query: Query,
+) -> Iterator[Slot]:
+    slots = list(_new_visits(index, kind, place, options, day, lo, hi, step, query))
+    if kind.seats > 1:
+        slots += _open_sessions(index, kind, place, options, lo, hi, query)
+        slots.sort(key=lambda s: s.start)
+    yield from slots
+
+
+def _new_visits(
+    index: Index,
+    kind: TypeInfo,
+    place: LocationInfo,
+    options: list[tuple[StepInfo, RequirementInfo, list[ResourceInfo]]],
+    day: dt.date,
+    lo: dt.datetime,
+    hi: dt.datetime,
+    step: dt.timedelta,
+    query: Query,
+) -> Iterator[Slot]:
+    per_option: list[list[tuple[ResourceInfo, list[Span]]]] = []
+    together: list[Span] | None = None
+    for visit_step, _, pool in options:
+        valid = [
+            (r, _valid(index, kind, place, visit_step, r, day, lo, hi, query.now)) for r in pool
+        ]
+        valid = [(r, v) for r, v in valid if v]
+        any_member = union(s for _, v in valid for s in v)
+        together = any_member if together is None else intersect(together, any_member)
+        if not together:
+            return
+        per_option.append(valid)
+    assert together is not None
+    for span in together:
+        for start in _grid(span, step, place):
+            if query.times_of_day and not _in_times(start, place, query.times_of_day):
+                continue
+            chosen = _assign(options, per_option, start)
+            if chosen is not None:
+                yield Slot(
+                    start,
+                    start + kind.duration,
+                    place,
+                    chosen,
+                    kind.seats if kind.seats > 1 else None,
+                )
+
+
+def _assign(
+    options: list[tuple[StepInfo, RequirementInfo, list[ResourceInfo]]],
+    per_option: list[list[tuple[ResourceInfo, list[Span]]]],
+    start: dt.datetime,
+) -> tuple[tuple[str, UUID], ...] | None:
+    chosen: list[tuple[str, UUID]] = []
+    taken: list[tuple[UUID, dt.datetime, dt.datetime]] = []
+    for (visit_step, requirement, _), valid in zip(options, per_option, strict=True):
+        s_lo, s_hi = start + visit_step.offset, start + visit_step.offset + visit_step.duration
+        pick = None
+        for resource, spans in valid:
+            if not any(a <= start <= b for a, b in spans):
+                continue
+            if any(r == resource.id and a < s_hi and s_lo < b for r, a, b in taken):
+                continue
+            pick = resource
+            break
+        if pick is None:
+            return None
+        chosen.append((requirement.role, pick.id))
+        taken.append((pick.id, s_lo, s_hi))
+    return tuple(chosen)
+
+
+def _open_sessions(
+    index: Index,
+    kind: TypeInfo,
+    place: LocationInfo,
+    options: list[tuple[StepInfo, RequirementInfo, list[ResourceInfo]]],
+    lo: dt.datetime,
+    hi: dt.datetime,
+    query: Query,
+) -> list[Slot]:
+    """Group sessions of this type that started filling and still have seats: joining one
+    needs, for every role, a resource already hosting that session with a seat left."""
+    prefix = f"{kind.id}@"
+    hosts: dict[dt.datetime, dict[str, tuple[UUID, int]]] = {}
+    for visit_step, requirement, pool in options:
+        for resource in pool:
+            claims = index.busy(
+                resource.id,
+                lo + visit_step.offset,
+                hi + visit_step.offset + kind.duration,
+                query.now,
+            )
+            sessions: dict[str, list[int]] = {}
+            starts: dict[str, dt.datetime] = {}
+            capacity: dict[str, int] = {}
+            for claim in claims:
+                if (
+                    claim.session
+                    and claim.session.startswith(prefix)
+                    and claim.role == requirement.role
+                ):
+                    sessions.setdefault(claim.session, []).append(claim.seats)
+                    starts[claim.session] = claim.start - visit_step.offset
+                    capacity[claim.session] = claim.capacity
+            for key, seats in sessions.items():
+                left = capacity[key] - sum(seats)
+                if left > 0 and lo <= starts[key] <= hi:
+                    hosts.setdefault(starts[key], {})[requirement.role] = (resource.id, left)
+    roles = [r.role for _, r, _ in options]
+    slots = []
+    for start, by_role in hosts.items():
+        if set(by_role) != set(roles):
+            continue
+        if query.times_of_day and not _in_times(start, place, query.times_of_day):
+            continue
+        slots.append(
+            Slot(
+                start,
+                start + kind.duration,
+                place,
+                tuple((role, by_role[role][0]) for role in roles),
+                min(left for _, left in by_role.values()),
+            )
+        )
+    return slots
+
+
+def _in_times(start: dt.datetime, place: LocationInfo, names: tuple[str, ...]) -> bool:
+    hour = start.astimezone(place.tz).hour
+    return any(TIMES_OF_DAY[n][0] <= hour < TIMES_OF_DAY[n][1] for n in names)

@@ -1,0 +1,138 @@
+"""End to end on the real broker and PostgreSQL: booking's decisions reach availability's
+search through the relay, Kafka and the projection."""
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from clinic.platform.testing import RunningService
+
+WEEKDAYS = range(5)
+
+
+def command(
+    http: httpx.Client, path: str, body: dict[str, Any], method: str = "POST"
+) -> dict[str, Any]:
+    response = http.request(method, path, json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
+    assert response.status_code in (200, 201), response.text
+    return response.json()
+
+
+def wait_until(check: Callable[[], bool], within: float = 15.0) -> float:
+    started = time.monotonic()
+    while not check():
+        assert time.monotonic() - started < within, "not visible in time"
+        time.sleep(0.02)
+    return time.monotonic() - started
+
+
+def test_a_booked_slot_leaves_search_and_comes_back_when_cancelled(
+    start_service: Callable[..., RunningService], schema_name: str
+) -> None:
+    booking = start_service("clinic.booking", "BOOKING_")
+    availability = start_service(
+        "clinic.availability",
+        "AVAILABILITY_",
+        schema=f"{schema_name}_av",
+        AVAILABILITY_CONSUMER_GROUP=f"availability-{schema_name}",
+        BOOKING_URL=booking.url,
+    )
+    b = httpx.Client(base_url=booking.url, timeout=30)
+    a = httpx.Client(base_url=availability.url, timeout=30)
+
+    # 1. A clinic with one provider working weekdays 09:00-12:00 in Berlin.
+    org = command(b, "/organizations", {"name": "E2E Group"})["id"]
+    base = f"/organizations/{org}"
+    location = command(b, f"{base}/locations", {"name": "Mitte", "time_zone": "Europe/Berlin"})[
+        "id"
+    ]
+    provider = command(
+        b,
+        f"{base}/resources",
+        {
+            "category": "provider",
+            "name": "Dr. E2E",
+            "kind": "physician",
+            "specialties": ["gp"],
+            "location_ids": [location],
+        },
+    )["id"]
+    command(
+        b,
+        f"{base}/resources/{provider}/schedule/weekly-hours",
+        {
+            "hours": [
+                {"location_id": location, "weekday": d, "start": "09:00", "end": "12:00"}
+                for d in WEEKDAYS
+            ]
+        },
+        method="PUT",
+    )
+    kind = command(
+        b,
+        f"{base}/appointment-types",
+        {
+            "name": "Consult",
+            "steps": [
+                {
+                    "name": "consult",
+                    "duration_minutes": 30,
+                    "requirements": [
+                        {"role": "physician", "category": "provider", "specialty": "gp"}
+                    ],
+                }
+            ],
+        },
+    )["id"]
+    patient = command(
+        b,
+        f"{base}/patients",
+        {"given_name": "Eve", "family_name": "Tester", "birth_date": "1990-05-05"},
+    )["id"]
+
+    # 2. Search shows the provider's slots (next Monday + 7 days, 09:00 local first).
+    import datetime as dt
+
+    today = dt.date.today()
+    monday = today + dt.timedelta(days=(7 - today.weekday()) % 7 + 7)
+    params = {
+        "appointment_type_id": kind,
+        "location_id": location,
+        "from": monday.isoformat(),
+        "to": monday.isoformat(),
+    }
+
+    def starts() -> list[str]:
+        response = a.get(f"{base}/slots", params=params)
+        return (
+            [s["local_start"] for s in response.json().get("slots", [])]
+            if response.status_code == 200
+            else []
+        )
+
+    nine = f"{monday.isoformat()}T09:00:00+01:00"
+    wait_until(lambda: nine in starts(), within=30)
+    assert len(starts()) == 11  # 09:00 ... 11:30 every 15 minutes
+
+    # 3. Book 09:00: it leaves search within a bounded wait.
+    appointment = command(
+        b,
+        f"{base}/appointments",
+        {
+            "appointment_type_id": kind,
+            "location_id": location,
+            "patient_id": patient,
+            "local_start": f"{monday.isoformat()}T09:00:00",
+        },
+    )
+    took = wait_until(lambda: nine not in starts())
+    assert f"{monday.isoformat()}T09:15:00+01:00" not in starts()  # overlaps the booking
+    assert f"{monday.isoformat()}T09:30:00+01:00" in starts()
+
+    # 4. Cancel: the slot comes back.
+    command(b, f"{base}/appointments/{appointment['id']}/cancel", {"by": "clinic", "reason": "e2e"})
+    wait_until(lambda: nine in starts())
+    assert took < 15
