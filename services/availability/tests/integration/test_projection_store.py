@@ -1,0 +1,61 @@
+"""The PostgreSQL projection is exactly the in-memory model, duplicates and all."""
+
+import datetime as dt
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from factory import Events, local
+from prometheus_client import CollectorRegistry
+
+from clinic.availability.consumer import ProjectionWriter
+from clinic.availability.projection import Tables
+from clinic.availability.settings import AvailabilitySettings
+from clinic.availability.store import DDL, load
+from clinic.platform.consumer import CONSUMER_DDL, ConsumerMetrics, Delivery, IdempotentConsumer
+from clinic.platform.database import Database
+
+MONDAY = dt.date(2027, 3, 1)
+
+
+@pytest.fixture
+async def database(settings_for: Callable[..., Any]) -> AsyncIterator[Database]:
+    settings = settings_for(AvailabilitySettings)
+    db = Database(settings.database_url, settings.schema_name, "availability-test", 4)
+    await db.migrate([*CONSUMER_DDL, *DDL])
+    await db.pool.open(wait=True)
+    yield db
+    await db.close()
+
+
+async def test_batches_with_redelivered_events_leave_the_same_tables_as_the_model(
+    database: Database,
+) -> None:
+    ev = Events()
+    location, loc = ev.location()
+    provider, registered = ev.resource(location)
+    kind, defined = ev.appointment_type(
+        [{"role": "physician", "category": "provider", "specialty": "gp"}])
+    first, claim = ev.claim(provider, MONDAY, local(MONDAY, 9), 30,
+                            hold_expires_at=local(MONDAY, 8))
+    _, other = ev.claim(provider, MONDAY, local(MONDAY, 10), 30)
+    events = [loc, registered, defined, ev.hours(provider, location), claim, other,
+              ev.confirm(provider, MONDAY, first),
+              ev.exception(provider, "leave", local(MONDAY, 11), local(MONDAY, 12)),
+              ev.release(provider, MONDAY, first)]
+    writer = ProjectionWriter(CollectorRegistry())
+    consumer = IdempotentConsumer(database, "availability", writer.write_one,
+                                  ConsumerMetrics(CollectorRegistry()),
+                                  batch_handler=writer.write_many)
+    delivery = Delivery("booking.resource-days.v1", 0, 0, None)
+    await consumer.process_batch([(e.to_json(), delivery) for e in events[:6]])
+    # A redelivery of the whole history, then the rest.
+    outcomes = await consumer.process_batch([(e.to_json(), delivery) for e in events])
+    assert outcomes.count("duplicate") == 6
+
+    model = Tables()
+    model.replay(events)
+    async with database.pool.connection() as conn:
+        stored = await load(conn)
+    assert stored.rows == model.rows
+    assert len(stored.rows["claims"]) == 1
