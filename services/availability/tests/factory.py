@@ -32,8 +32,11 @@ class Events:
     def wrap(self, aggregate_id: uuid.UUID, payload: EventPayload) -> Envelope:
         version = next(self.versions.setdefault(aggregate_id, itertools.count(1)))
         return Envelope.wrap(
-            payload, event_id=uuid.uuid4(), aggregate_id=aggregate_id,
-            aggregate_version=version, occurred_at=dt.datetime.now(dt.UTC),
+            payload,
+            event_id=uuid.uuid4(),
+            aggregate_id=aggregate_id,
+            aggregate_version=version,
+            occurred_at=dt.datetime.now(dt.UTC),
             organization_id=self.org,
         )
 
@@ -41,60 +44,165 @@ class Events:
         lid = uuid.uuid4()
         return lid, self.wrap(lid, ref.LocationRegistered(location_id=lid, name="L", time_zone=tz))
 
-    def resource(self, location_id: uuid.UUID, category: str = "provider", kind: str = "physician",
-                 specialties: tuple[str, ...] = ("gp",), tz: str = BERLIN) -> tuple[uuid.UUID, Envelope]:
+    def resource(
+        self,
+        location_id: uuid.UUID,
+        category: str = "provider",
+        kind: str = "physician",
+        specialties: tuple[str, ...] = ("gp",),
+        tz: str = BERLIN,
+    ) -> tuple[uuid.UUID, Envelope]:
         rid = uuid.uuid4()
-        return rid, self.wrap(rid, ref.ResourceRegistered(
-            resource_id=rid, category=category, name=f"{kind}-{rid.hex[:4]}", kind=kind,
-            specialties=specialties, location_ids=(location_id,), time_zone=tz))
+        return rid, self.wrap(
+            rid,
+            ref.ResourceRegistered(
+                resource_id=rid,
+                category=category,
+                name=f"{kind}-{rid.hex[:4]}",
+                kind=kind,
+                specialties=specialties,
+                location_ids=(location_id,),
+                time_zone=tz,
+            ),
+        )
 
-    def hours(self, resource_id: uuid.UUID, location_id: uuid.UUID, start: str = "09:00",
-              end: str = "12:00", weekdays: range = range(7)) -> Envelope:
+    def hours(
+        self,
+        resource_id: uuid.UUID,
+        location_id: uuid.UUID,
+        start: str = "09:00",
+        end: str = "12:00",
+        weekdays: range = range(7),
+    ) -> Envelope:
         schedule = self.schedule_ids.setdefault(resource_id, uuid.uuid4())
-        return self.wrap(schedule, sched.WeeklyHoursSet(resource_id=resource_id, hours=tuple(
-            sched.WeeklyHoursSpec(location_id=location_id, weekday=d,
-                                  start=dt.time.fromisoformat(start), end=dt.time.fromisoformat(end))
-            for d in weekdays)))
+        return self.wrap(
+            schedule,
+            sched.WeeklyHoursSet(
+                resource_id=resource_id,
+                hours=tuple(
+                    sched.WeeklyHoursSpec(
+                        location_id=location_id,
+                        weekday=d,
+                        start=dt.time.fromisoformat(start),
+                        end=dt.time.fromisoformat(end),
+                    )
+                    for d in weekdays
+                ),
+            ),
+        )
 
-    def exception(self, resource_id: uuid.UUID, kind: str, start: dt.datetime, end: dt.datetime,
-                  location_id: uuid.UUID | None = None) -> Envelope:
+    def exception(
+        self,
+        resource_id: uuid.UUID,
+        kind: str,
+        start: dt.datetime,
+        end: dt.datetime,
+        location_id: uuid.UUID | None = None,
+    ) -> Envelope:
         schedule = self.schedule_ids.setdefault(resource_id, uuid.uuid4())
-        return self.wrap(schedule, sched.ScheduleExceptionAdded(
-            resource_id=resource_id, exception_id=uuid.uuid4(), kind=kind, start=start, end=end,
-            location_id=location_id))
+        return self.wrap(
+            schedule,
+            sched.ScheduleExceptionAdded(
+                resource_id=resource_id,
+                exception_id=uuid.uuid4(),
+                kind=kind,
+                start=start,
+                end=end,
+                location_id=location_id,
+            ),
+        )
 
-    def appointment_type(self, requirements: list[dict[str, Any]], minutes: int = 30,
-                         seats: int = 1, buffer_after: int = 0, notice: int = 0,
-                         steps: list[dict[str, Any]] | None = None) -> tuple[uuid.UUID, Envelope]:
+    def appointment_type(
+        self,
+        requirements: list[dict[str, Any]],
+        minutes: int = 30,
+        seats: int = 1,
+        buffer_after: int = 0,
+        notice: int = 0,
+        steps: list[dict[str, Any]] | None = None,
+    ) -> tuple[uuid.UUID, Envelope]:
         tid = uuid.uuid4()
-        step_specs = steps or [{"name": "visit", "offset_minutes": 0, "duration_minutes": minutes,
-                                "requirements": requirements}]
-        return tid, self.wrap(tid, ref.AppointmentTypeDefined(
-            appointment_type_id=tid, name="T",
-            steps=tuple(ref.StepSpec(**{**s, "requirements": tuple(
-                ref.RequirementSpec(**r) for r in s["requirements"])}) for s in step_specs),
-            buffer_before_minutes=0, buffer_after_minutes=buffer_after, seats=seats,
-            minimum_notice_minutes=notice, maximum_horizon_days=365,
-            cancellation_cutoff_minutes=0, patient_bookable=True))
+        step_specs = steps or [
+            {
+                "name": "visit",
+                "offset_minutes": 0,
+                "duration_minutes": minutes,
+                "requirements": requirements,
+            }
+        ]
+        return tid, self.wrap(
+            tid,
+            ref.AppointmentTypeDefined(
+                appointment_type_id=tid,
+                name="T",
+                steps=tuple(
+                    ref.StepSpec(
+                        **{
+                            **s,
+                            "requirements": tuple(
+                                ref.RequirementSpec(**r) for r in s["requirements"]
+                            ),
+                        }
+                    )
+                    for s in step_specs
+                ),
+                buffer_before_minutes=0,
+                buffer_after_minutes=buffer_after,
+                seats=seats,
+                minimum_notice_minutes=notice,
+                maximum_horizon_days=365,
+                cancellation_cutoff_minutes=0,
+                patient_bookable=True,
+            ),
+        )
 
     def day_id(self, resource_id: uuid.UUID, day: dt.date) -> uuid.UUID:
         return uuid.uuid5(resource_id, day.isoformat())
 
-    def claim(self, resource_id: uuid.UUID, day: dt.date, start: dt.datetime, minutes: int,
-              appointment_id: uuid.UUID | None = None, role: str = "physician",
-              hold_expires_at: dt.datetime | None = None, buffer_after: int = 0,
-              session: str | None = None, capacity: int = 1) -> tuple[uuid.UUID, Envelope]:
+    def claim(
+        self,
+        resource_id: uuid.UUID,
+        day: dt.date,
+        start: dt.datetime,
+        minutes: int,
+        appointment_id: uuid.UUID | None = None,
+        role: str = "physician",
+        hold_expires_at: dt.datetime | None = None,
+        buffer_after: int = 0,
+        session: str | None = None,
+        capacity: int = 1,
+    ) -> tuple[uuid.UUID, Envelope]:
         aid = appointment_id or uuid.uuid4()
         end = start + dt.timedelta(minutes=minutes)
-        return aid, self.wrap(self.day_id(resource_id, day), days.TimeClaimed(
-            resource_id=resource_id, local_date=day, appointment_id=aid, role=role, start=start,
-            end=end, blocked_from=start, blocked_until=end + dt.timedelta(minutes=buffer_after),
-            session=session, capacity=capacity, hold_expires_at=hold_expires_at))
+        return aid, self.wrap(
+            self.day_id(resource_id, day),
+            days.TimeClaimed(
+                resource_id=resource_id,
+                local_date=day,
+                appointment_id=aid,
+                role=role,
+                start=start,
+                end=end,
+                blocked_from=start,
+                blocked_until=end + dt.timedelta(minutes=buffer_after),
+                session=session,
+                capacity=capacity,
+                hold_expires_at=hold_expires_at,
+            ),
+        )
 
     def release(self, resource_id: uuid.UUID, day: dt.date, appointment_id: uuid.UUID) -> Envelope:
-        return self.wrap(self.day_id(resource_id, day), days.TimeReleased(
-            resource_id=resource_id, local_date=day, appointment_id=appointment_id, reason="x"))
+        return self.wrap(
+            self.day_id(resource_id, day),
+            days.TimeReleased(
+                resource_id=resource_id, local_date=day, appointment_id=appointment_id, reason="x"
+            ),
+        )
 
     def confirm(self, resource_id: uuid.UUID, day: dt.date, appointment_id: uuid.UUID) -> Envelope:
-        return self.wrap(self.day_id(resource_id, day), days.ClaimConfirmed(
-            resource_id=resource_id, local_date=day, appointment_id=appointment_id))
+        return self.wrap(
+            self.day_id(resource_id, day),
+            days.ClaimConfirmed(
+                resource_id=resource_id, local_date=day, appointment_id=appointment_id
+            ),
+        )

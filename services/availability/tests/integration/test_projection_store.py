@@ -34,19 +34,32 @@ async def test_batches_with_redelivered_events_leave_the_same_tables_as_the_mode
     ev = Events()
     location, loc = ev.location()
     provider, registered = ev.resource(location)
-    kind, defined = ev.appointment_type(
-        [{"role": "physician", "category": "provider", "specialty": "gp"}])
-    first, claim = ev.claim(provider, MONDAY, local(MONDAY, 9), 30,
-                            hold_expires_at=local(MONDAY, 8))
+    _kind, defined = ev.appointment_type(
+        [{"role": "physician", "category": "provider", "specialty": "gp"}]
+    )
+    first, claim = ev.claim(
+        provider, MONDAY, local(MONDAY, 9), 30, hold_expires_at=local(MONDAY, 8)
+    )
     _, other = ev.claim(provider, MONDAY, local(MONDAY, 10), 30)
-    events = [loc, registered, defined, ev.hours(provider, location), claim, other,
-              ev.confirm(provider, MONDAY, first),
-              ev.exception(provider, "leave", local(MONDAY, 11), local(MONDAY, 12)),
-              ev.release(provider, MONDAY, first)]
+    events = [
+        loc,
+        registered,
+        defined,
+        ev.hours(provider, location),
+        claim,
+        other,
+        ev.confirm(provider, MONDAY, first),
+        ev.exception(provider, "leave", local(MONDAY, 11), local(MONDAY, 12)),
+        ev.release(provider, MONDAY, first),
+    ]
     writer = ProjectionWriter(CollectorRegistry())
-    consumer = IdempotentConsumer(database, "availability", writer.write_one,
-                                  ConsumerMetrics(CollectorRegistry()),
-                                  batch_handler=writer.write_many)
+    consumer = IdempotentConsumer(
+        database,
+        "availability",
+        writer.write_one,
+        ConsumerMetrics(CollectorRegistry()),
+        batch_handler=writer.write_many,
+    )
     delivery = Delivery("booking.resource-days.v1", 0, 0, None)
     await consumer.process_batch([(e.to_json(), delivery) for e in events[:6]])
     # A redelivery of the whole history, then the rest.

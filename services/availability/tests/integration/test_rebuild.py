@@ -13,7 +13,9 @@ from clinic.platform.infra import Infrastructure
 from clinic.platform.testing import RunningService
 
 
-def command(http: httpx.Client, path: str, body: dict[str, Any], method: str = "POST") -> dict[str, Any]:
+def command(
+    http: httpx.Client, path: str, body: dict[str, Any], method: str = "POST"
+) -> dict[str, Any]:
     response = http.request(method, path, json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
     assert response.status_code in (200, 201), response.text
     return response.json()
@@ -23,20 +25,30 @@ def tables(url: str, schema: str) -> dict[str, list[tuple[Any, ...]]]:
     with psycopg.connect(url, options=f"-c search_path={schema}") as conn:
         return {
             table: sorted(conn.execute(f"SELECT * FROM {table}").fetchall(), key=str)
-            for table in ("locations", "resources", "appointment_types", "weekly_hours",
-                          "schedule_exceptions", "claims")
+            for table in (
+                "locations",
+                "resources",
+                "appointment_types",
+                "weekly_hours",
+                "schedule_exceptions",
+                "claims",
+            )
         }
 
 
 def test_a_rebuilt_projection_equals_the_one_built_from_kafka(
-    start_service: Callable[..., RunningService], schema_name: str,
+    start_service: Callable[..., RunningService],
+    schema_name: str,
     infrastructure: Infrastructure,
 ) -> None:
     booking = start_service("clinic.booking", "BOOKING_", BOOKING_LOAD_DEMO_DATA="true")
     schema = f"{schema_name}_av"
     availability = start_service(
-        "clinic.availability", "AVAILABILITY_", schema=schema,
-        AVAILABILITY_CONSUMER_GROUP=f"availability-{schema_name}", BOOKING_URL=booking.url,
+        "clinic.availability",
+        "AVAILABILITY_",
+        schema=schema,
+        AVAILABILITY_CONSUMER_GROUP=f"availability-{schema_name}",
+        BOOKING_URL=booking.url,
     )
     b = httpx.Client(base_url=booking.url, timeout=30)
     a = httpx.Client(base_url=availability.url, timeout=120)
@@ -50,9 +62,16 @@ def test_a_rebuilt_projection_equals_the_one_built_from_kafka(
     while day.weekday() >= 5:
         day += dt.timedelta(days=1)
     for hour in (9, 10, 11):
-        command(b, f"/organizations/{org}/appointments", {
-            "appointment_type_id": kind, "location_id": location,
-            "patient_id": demo["patients"][0], "local_start": f"{day.isoformat()}T{hour:02d}:00:00"})
+        command(
+            b,
+            f"/organizations/{org}/appointments",
+            {
+                "appointment_type_id": kind,
+                "location_id": location,
+                "patient_id": demo["patients"][0],
+                "local_start": f"{day.isoformat()}T{hour:02d}:00:00",
+            },
+        )
 
     # 1. Wait until the Kafka-fed projection has every claim.
     def claims() -> int:
@@ -64,8 +83,12 @@ def test_a_rebuilt_projection_equals_the_one_built_from_kafka(
         time.sleep(0.1)
     time.sleep(1)
     before = tables(infrastructure.database_url, schema)
-    params = {"appointment_type_id": kind, "location_id": location,
-              "from": day.isoformat(), "to": day.isoformat()}
+    params = {
+        "appointment_type_id": kind,
+        "location_id": location,
+        "from": day.isoformat(),
+        "to": day.isoformat(),
+    }
     slots_before = a.get(f"/organizations/{org}/slots", params=params).json()
 
     # 2. Rebuild from the event store.

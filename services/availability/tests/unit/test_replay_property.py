@@ -18,7 +18,9 @@ MONDAY = dt.date(2027, 3, 1)
 GP = [{"role": "physician", "category": "provider", "specialty": "gp"}]
 
 
-def history(actions: list[tuple[int, int, int, int]]) -> tuple[Events, uuid.UUID, uuid.UUID, list[Envelope]]:
+def history(
+    actions: list[tuple[int, int, int, int]],
+) -> tuple[Events, uuid.UUID, uuid.UUID, list[Envelope]]:
     ev = Events()
     location, loc = ev.location()
     kind, type_event = ev.appointment_type(GP)
@@ -33,8 +35,13 @@ def history(actions: list[tuple[int, int, int, int]]) -> tuple[Events, uuid.UUID
         provider = providers[who % 3]
         date = MONDAY + dt.timedelta(days=day % 2)
         if what == 0 or not live:
-            aid, claimed = ev.claim(provider, date, local(date, 8) + dt.timedelta(minutes=15 * slot), 30,
-                                    hold_expires_at=None if slot % 2 else local(date, 7))
+            aid, claimed = ev.claim(
+                provider,
+                date,
+                local(date, 8) + dt.timedelta(minutes=15 * slot),
+                30,
+                hold_expires_at=None if slot % 2 else local(date, 7),
+            )
             live.append((provider, date, aid))
             events.append(claimed)
         elif what == 1:
@@ -63,8 +70,10 @@ def interleave(events: list[Envelope], seed: int) -> list[Envelope]:
     return out
 
 
-actions = st.lists(st.tuples(st.integers(0, 3), st.integers(0, 2), st.integers(0, 1),
-                             st.integers(0, 12)), max_size=40)
+actions = st.lists(
+    st.tuples(st.integers(0, 3), st.integers(0, 2), st.integers(0, 1), st.integers(0, 12)),
+    max_size=40,
+)
 
 
 @settings(max_examples=80, deadline=None)
@@ -87,8 +96,14 @@ def test_replay_from_scratch_equals_the_incremental_build(
     replayed.replay(interleave(events, seed))
 
     assert replayed.rows == incremental.rows
-    query = Query(ev.org, kind, (location,), MONDAY, MONDAY + dt.timedelta(days=1),
-                  local(MONDAY, 0) - dt.timedelta(days=1))
+    query = Query(
+        ev.org,
+        kind,
+        (location,),
+        MONDAY,
+        MONDAY + dt.timedelta(days=1),
+        local(MONDAY, 0) - dt.timedelta(days=1),
+    )
     assert [s.view() for s in find_slots(Index.build(replayed), query)] == [
         s.view() for s in find_slots(Index.build(incremental), query)
     ]

@@ -21,10 +21,23 @@ def index_of(envelopes: list) -> Index:
     return Index.build(tables)
 
 
-def starts(index: Index, ev: Events, kind: uuid.UUID, location: uuid.UUID,
-           day: dt.date = MONDAY, **options: object) -> list[str]:
-    query = Query(organization_id=ev.org, appointment_type_id=kind, location_ids=(location,),
-                  first_day=day, last_day=day, now=options.pop("now", NOW), **options)  # type: ignore[arg-type]
+def starts(
+    index: Index,
+    ev: Events,
+    kind: uuid.UUID,
+    location: uuid.UUID,
+    day: dt.date = MONDAY,
+    **options: object,
+) -> list[str]:
+    query = Query(
+        organization_id=ev.org,
+        appointment_type_id=kind,
+        location_ids=(location,),
+        first_day=day,
+        last_day=day,
+        now=options.pop("now", NOW),
+        **options,
+    )  # type: ignore[arg-type]
     return [s.view()["local_start"][11:16] for s in find_slots(index, query)]
 
 
@@ -34,22 +47,39 @@ def clinic() -> tuple[Events, uuid.UUID, uuid.UUID, uuid.UUID, list]:
     location, loc_event = ev.location()
     provider, res_event = ev.resource(location)
     kind, type_event = ev.appointment_type(GP)
-    return ev, location, provider, kind, [loc_event, res_event, type_event,
-                                          ev.hours(provider, location)]
+    return (
+        ev,
+        location,
+        provider,
+        kind,
+        [loc_event, res_event, type_event, ev.hours(provider, location)],
+    )
 
 
 def test_slots_follow_working_hours_in_local_time(clinic) -> None:
     ev, location, _, kind, events = clinic
     assert starts(index_of(events), ev, kind, location) == [
-        "09:00", "09:15", "09:30", "09:45", "10:00", "10:15", "10:30", "10:45", "11:00",
-        "11:15", "11:30"]
+        "09:00",
+        "09:15",
+        "09:30",
+        "09:45",
+        "10:00",
+        "10:15",
+        "10:30",
+        "10:45",
+        "11:00",
+        "11:15",
+        "11:30",
+    ]
 
 
 def test_a_claim_and_its_buffer_remove_overlapping_starts(clinic) -> None:
     ev, location, provider, kind, events = clinic
     _, claim = ev.claim(provider, MONDAY, local(MONDAY, 10), 30, buffer_after=15)
     found = starts(index_of([*events, claim]), ev, kind, location)
-    assert "09:30" in found and "09:45" not in found and "10:30" not in found
+    assert "09:30" in found
+    assert "09:45" not in found
+    assert "10:30" not in found
     assert "10:45" in found
 
 
@@ -68,34 +98,46 @@ def test_a_release_gives_the_time_back_and_a_confirmed_hold_keeps_it(clinic) -> 
     first, hold = ev.claim(provider, MONDAY, local(MONDAY, 9), 30, hold_expires_at=expires)
     confirmed = ev.confirm(provider, MONDAY, first)
     later = expires + dt.timedelta(hours=1)
-    assert "09:00" not in starts(index_of([*events, hold, confirmed]), ev, kind, location, now=later)
+    assert "09:00" not in starts(
+        index_of([*events, hold, confirmed]), ev, kind, location, now=later
+    )
     released = ev.release(provider, MONDAY, first)
     assert "09:00" in starts(index_of([*events, hold, confirmed, released]), ev, kind, location)
 
 
 def test_every_required_resource_must_be_free_at_once(clinic) -> None:
-    ev, location, provider, _, events = clinic
+    ev, location, _provider, _, events = clinic
     room, room_event = ev.resource(location, category="room", kind="exam-room", specialties=())
     kind, type_event = ev.appointment_type(
-        [*GP, {"role": "room", "category": "room", "kind": "exam-room"}])
+        [*GP, {"role": "room", "category": "room", "kind": "exam-room"}]
+    )
     _, busy_room = ev.claim(room, MONDAY, local(MONDAY, 10), 60, role="room")
-    index = index_of([*events, room_event, type_event, ev.hours(room, location, "09:30", "12:00"),
-                      busy_room])
+    index = index_of(
+        [*events, room_event, type_event, ev.hours(room, location, "09:30", "12:00"), busy_room]
+    )
     assert starts(index, ev, kind, location) == ["09:30", "11:00", "11:15", "11:30"]
 
 
 def test_a_two_step_visit_needs_each_resource_for_its_own_step(clinic) -> None:
     ev, location, provider, _, events = clinic
     nurse, nurse_event = ev.resource(location, kind="nurse", specialties=("nursing",))
-    kind, type_event = ev.appointment_type([], steps=[
-        {"name": "triage", "offset_minutes": 0, "duration_minutes": 15, "requirements": [
-            {"role": "nurse", "category": "provider", "specialty": "nursing"}]},
-        {"name": "consult", "offset_minutes": 15, "duration_minutes": 30, "requirements": GP},
-    ])
+    kind, type_event = ev.appointment_type(
+        [],
+        steps=[
+            {
+                "name": "triage",
+                "offset_minutes": 0,
+                "duration_minutes": 15,
+                "requirements": [{"role": "nurse", "category": "provider", "specialty": "nursing"}],
+            },
+            {"name": "consult", "offset_minutes": 15, "duration_minutes": 30, "requirements": GP},
+        ],
+    )
     # The physician is busy 09:15-09:45, so a 09:00 start (consult 09:15-09:45) is out.
     _, busy = ev.claim(provider, MONDAY, local(MONDAY, 9, 15), 30)
-    index = index_of([*events, nurse_event, type_event, ev.hours(nurse, location, "09:00", "11:00"),
-                      busy])
+    index = index_of(
+        [*events, nurse_event, type_event, ev.hours(nurse, location, "09:00", "11:00"), busy]
+    )
     found = starts(index, ev, kind, location)
     assert found[:3] == ["09:30", "09:45", "10:00"]
     assert found[-1] == "10:45"  # triage must end by 11:00 (nurse), consult by 12:00
@@ -111,8 +153,10 @@ def test_a_group_session_offers_its_remaining_seats_and_disappears_when_full(cli
     joining = [s for s in slots if s.view()["local_start"].endswith("10:00:00+01:00")]
     assert [s.seats_left for s in joining] == [1]
     _, second = ev.claim(provider, MONDAY, local(MONDAY, 10), 60, session=session, capacity=2)
-    full = find_slots(index_of([*events, type_event, first, second]),
-                      Query(ev.org, kind, (location,), MONDAY, MONDAY, NOW))
+    full = find_slots(
+        index_of([*events, type_event, first, second]),
+        Query(ev.org, kind, (location,), MONDAY, MONDAY, NOW),
+    )
     assert not [s for s in full if s.view()["local_start"].endswith("10:00:00+01:00")]
 
 
@@ -121,7 +165,13 @@ def test_leave_removes_time_and_extra_hours_add_it(clinic) -> None:
     leave = ev.exception(provider, "leave", local(MONDAY, 9), local(MONDAY, 11))
     extra = ev.exception(provider, "extra", local(MONDAY, 14), local(MONDAY, 15), location)
     assert starts(index_of([*events, leave, extra]), ev, kind, location) == [
-        "11:00", "11:15", "11:30", "14:00", "14:15", "14:30"]
+        "11:00",
+        "11:15",
+        "11:30",
+        "14:00",
+        "14:15",
+        "14:30",
+    ]
 
 
 def test_minimum_notice_and_times_of_day_filter_results(clinic) -> None:
@@ -136,11 +186,13 @@ def test_minimum_notice_and_times_of_day_filter_results(clinic) -> None:
 
 
 def test_a_provider_filter_keeps_only_that_providers_slots(clinic) -> None:
-    ev, location, provider, kind, events = clinic
+    ev, location, _provider, kind, events = clinic
     other, other_event = ev.resource(location)
     index = index_of([*events, other_event, ev.hours(other, location, "13:00", "14:00")])
-    slots = find_slots(index, Query(ev.org, kind, (location,), MONDAY, MONDAY, NOW,
-                                    provider_ids=frozenset({other})))
+    slots = find_slots(
+        index,
+        Query(ev.org, kind, (location,), MONDAY, MONDAY, NOW, provider_ids=frozenset({other})),
+    )
     assert {s.view()["resources"]["physician"] for s in slots} == {str(other)}
 
 
@@ -150,11 +202,19 @@ def test_on_the_spring_forward_day_no_slot_starts_in_the_missing_hour() -> None:
     provider, res_event = ev.resource(location)
     kind, type_event = ev.appointment_type(GP, minutes=30)
     sunday = dt.date(2027, 3, 28)  # 02:00 -> 03:00 in Berlin
-    index = index_of([loc_event, res_event, type_event,
-                      ev.hours(provider, location, "01:00", "04:00")])
+    index = index_of(
+        [loc_event, res_event, type_event, ev.hours(provider, location, "01:00", "04:00")]
+    )
     # Two real hours of work: 01:45 CET + 30 minutes ends at 03:15 CEST; nothing at 02:xx.
     assert starts(index, ev, kind, location, day=sunday) == [
-        "01:00", "01:15", "01:30", "01:45", "03:00", "03:15", "03:30"]
+        "01:00",
+        "01:15",
+        "01:30",
+        "01:45",
+        "03:00",
+        "03:15",
+        "03:30",
+    ]
 
 
 def test_on_the_fall_back_day_the_repeated_hour_is_not_offered_twice() -> None:
@@ -163,8 +223,9 @@ def test_on_the_fall_back_day_the_repeated_hour_is_not_offered_twice() -> None:
     provider, res_event = ev.resource(location)
     kind, type_event = ev.appointment_type(GP, minutes=60)
     sunday = dt.date(2027, 10, 31)  # 03:00 -> 02:00 in Berlin
-    index = index_of([loc_event, res_event, type_event,
-                      ev.hours(provider, location, "01:00", "04:00")])
+    index = index_of(
+        [loc_event, res_event, type_event, ev.hours(provider, location, "01:00", "04:00")]
+    )
     slots = find_slots(index, Query(ev.org, kind, (location,), sunday, sunday, NOW, limit=100))
     utc = [s.start for s in slots]
     assert len(utc) == len(set(utc))
@@ -172,19 +233,20 @@ def test_on_the_fall_back_day_the_repeated_hour_is_not_offered_twice() -> None:
 
 
 def test_next_available_looks_across_locations(clinic) -> None:
-    ev, location, provider, kind, events = clinic
+    ev, location, _provider, kind, events = clinic
     far, far_event = ev.location("America/New_York")
     doc, doc_event = ev.resource(far, tz="America/New_York")
-    index = index_of([*events, far_event, doc_event,
-                      ev.hours(doc, far, "09:00", "10:00")])
-    found = next_available(index, Query(ev.org, kind, (location, far), MONDAY,
-                                        MONDAY + dt.timedelta(days=30), NOW))
-    assert found[location] is not None and found[far] is not None
+    index = index_of([*events, far_event, doc_event, ev.hours(doc, far, "09:00", "10:00")])
+    found = next_available(
+        index, Query(ev.org, kind, (location, far), MONDAY, MONDAY + dt.timedelta(days=30), NOW)
+    )
+    assert found[location] is not None
+    assert found[far] is not None
     assert found[far].view()["local_start"].endswith("09:00:00-05:00")
 
 
 def test_another_organisations_type_or_location_is_not_found(clinic) -> None:
-    ev, location, _, kind, events = clinic
+    _ev, location, _, kind, events = clinic
     index = index_of(events)
     with pytest.raises(SearchError) as missing:
         find_slots(index, Query(uuid.uuid4(), kind, (location,), MONDAY, MONDAY, NOW))

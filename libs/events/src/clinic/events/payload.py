@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 from clinic.events.topics import Topic
 
 _registry: dict[tuple[str, int], type[EventPayload]] = {}
+_field_names: dict[type[EventPayload], frozenset[str]] = {}
 
 P = TypeVar("P", bound="type[EventPayload]")
 
@@ -31,8 +32,12 @@ class EventPayload(BaseModel):
     @classmethod
     def read(cls, data: dict[str, Any]) -> Self:
         """Tolerant read: fields this reader does not know are ignored (forward compatible)."""
-        known = {k: v for k, v in data.items() if k in cls.model_fields}
-        return cls.model_validate(known)
+        names = _field_names.get(cls)
+        if names is None:
+            names = _field_names[cls] = frozenset(cls.__pydantic_fields__)
+        if names.issuperset(data):
+            return cls.model_validate(data)
+        return cls.model_validate({k: v for k, v in data.items() if k in names})
 
 
 def registered(cls: P) -> P:

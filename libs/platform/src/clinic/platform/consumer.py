@@ -67,6 +67,10 @@ CONSUMER_DDL = [
     """,
 ]
 
+# How long a fetch waits for data when there is none: short, so a new event reaches the
+# projection within tens of milliseconds instead of half a second (the Kafka default).
+FETCH_MAX_WAIT_MS = 50
+
 Handler = Callable[[psycopg.AsyncConnection, Envelope], Awaitable[None]]
 """Writes one event into the projection, inside the transaction it is given."""
 
@@ -328,6 +332,8 @@ def subscribe(
         group_id=group_id,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
+        fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+        consumer_timeout_ms=FETCH_MAX_WAIT_MS,
     )
     async def on_message(message: KafkaMessage) -> None:
         record = message.raw_message
@@ -353,6 +359,8 @@ def subscribe_batches(
         group_id=group_id,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
+        fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+        consumer_timeout_ms=FETCH_MAX_WAIT_MS,
         batch=True,
         max_records=max_records,
         batch_timeout_ms=wait_ms,

@@ -10,7 +10,9 @@ the intersection over its requirements. Only then are slot times enumerated.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import functools
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -85,7 +87,7 @@ class TypeInfo:
     maximum_horizon: dt.timedelta
     patient_bookable: bool
 
-    @property
+    @functools.cached_property
     def duration(self) -> dt.timedelta:
         return max(s.offset + s.duration for s in self.steps)
 
@@ -204,6 +206,10 @@ class Index:
     claims: dict[UUID, tuple[ClaimInfo, ...]] = field(default_factory=dict)
     by_location: dict[UUID, tuple[UUID, ...]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    _starts: dict[UUID, list[dt.datetime]] = field(default_factory=dict)
+    versions: dict[UUID, int] = field(default_factory=dict)
+    valid_cache: dict[Any, tuple[int, dt.datetime, list[Any]]] = field(default_factory=dict)
+    _longest: dict[UUID, dt.timedelta] = field(default_factory=dict)
     _windows: dict[tuple[UUID, UUID, dt.date], list[tuple[dt.datetime, dt.datetime]]] = field(
         default_factory=dict
     )
@@ -276,8 +282,14 @@ class Index:
                     stale.add(resource_id)
                 self.hours[resource_id] = new_hours
                 self.exceptions[resource_id] = new_exceptions
-                self.claims[resource_id] = tuple(
+                ordered = tuple(
                     sorted(claims.get(resource_id, {}).values(), key=lambda c: c.blocked_from)
+                )
+                self.claims[resource_id] = ordered
+                self._starts[resource_id] = [c.blocked_from for c in ordered]
+                self.versions[resource_id] = self.versions.get(resource_id, 0) + 1
+                self._longest[resource_id] = max(
+                    (c.blocked_until - c.blocked_from for c in ordered), default=dt.timedelta()
                 )
             if stale and targets is not None:
                 self._windows = {k: v for k, v in self._windows.items() if k[0] not in stale}
@@ -328,27 +340,26 @@ class Index:
         self._windows[key] = windows
         return windows
 
+    def remember_valid(self, key: Any, value: tuple[int, dt.datetime, list[Any]]) -> None:
+        if len(self.valid_cache) > 500_000:
+            self.valid_cache.clear()
+        self.valid_cache[key] = value
+
     def busy(
-        self,
-        resource_id: UUID,
-        lo: dt.datetime,
-        hi: dt.datetime,
-        now: dt.datetime,
-        except_session: str | None = None,
+        self, resource_id: UUID, lo: dt.datetime, hi: dt.datetime, now: dt.datetime
     ) -> list[ClaimInfo]:
-        """Live claims of a resource whose blocked time overlaps [lo, hi)."""
-        return [
-            c
-            for c in self.claims.get(resource_id, ())
-            if c.blocked_from < hi
-            and c.blocked_until > lo
-            and c.live(now)
-            and not (
-                except_session is not None
-                and c.session is not None
-                and c.session.startswith(except_session)
-            )
-        ]
+        """Live claims of a resource whose blocked time overlaps [lo, hi). Claims are sorted
+        by blocked_from and none blocks longer than the resource's longest claim, so a
+        bisection finds the few that can overlap."""
+        claims = self.claims.get(resource_id, ())
+        if not claims:
+            return []
+        starts = self._starts.get(resource_id)
+        if starts is None or len(starts) != len(claims):  # a reload is between its two writes
+            starts = [c.blocked_from for c in claims]
+        first = bisect.bisect_left(starts, lo - self._longest.get(resource_id, dt.timedelta()))
+        last = bisect.bisect_left(starts, hi, first)
+        return [c for c in claims[first:last] if c.blocked_until > lo and c.live(now)]
 
     def candidates(self, requirement: RequirementInfo, location_id: UUID) -> list[ResourceInfo]:
         return [

@@ -35,7 +35,8 @@ class Upsert:
     row: dict[str, Any]
 
     def key(self) -> tuple[Any, ...]:
-        return tuple(self.row[c] for c in TABLES[self.table])
+        row = self.row
+        return tuple([row[c] for c in TABLES[self.table]])
 
 
 @dataclass(frozen=True)
@@ -185,23 +186,29 @@ class Tables:
         return [k for k in self.rows[table] if k[: len(prefix)] == prefix]
 
     def apply(self, ops: Iterable[Op]) -> None:
+        rows, groups = self.rows, self.groups
         for op in ops:
-            table = self.rows[op.table]
-            if isinstance(op, Upsert):
+            table = rows[op.table]
+            if type(op) is Upsert:
                 key = op.key()
-                table[key] = dict(op.row)
-                self.groups[op.table].setdefault(key[:-1], set()).add(key)
-            elif isinstance(op, DeleteWhere):
+                table[key] = op.row  # operations own their rows
+                group = groups[op.table].get(key[:-1])
+                if group is None:
+                    groups[op.table][key[:-1]] = {key}
+                else:
+                    group.add(key)
+            elif type(op) is DeleteWhere:
                 for key in self._keys(op.table, op.prefix):
                     del table[key]
-                    group = self.groups[op.table].get(key[:-1])
+                    group = groups[op.table].get(key[:-1])
                     if group is not None:
                         group.discard(key)
                         if not group:
-                            del self.groups[op.table][key[:-1]]
+                            del groups[op.table][key[:-1]]
             else:
+                assert isinstance(op, UpdateWhere)
                 for key in self._keys(op.table, op.prefix):
-                    table[key].update(op.changes)
+                    table[key] = {**table[key], **op.changes}
 
     def replay(self, envelopes: Iterable[Envelope]) -> None:
         """Apply events once each by (aggregate_id, aggregate_version), like the consumer."""

@@ -10,13 +10,12 @@
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from typing import Any
 
 import httpx
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 
 from clinic.availability.projection import Tables, plan
 from clinic.availability.store import write_all
@@ -24,6 +23,16 @@ from clinic.events import Envelope
 from clinic.platform.database import Database
 
 ENVELOPES = TypeAdapter(list[Envelope])
+
+
+class Page(BaseModel):
+    """One page of booking's replay API."""
+
+    top: int
+    next: int
+    events: list[Envelope]
+
+
 REBUILD_MARKER = uuid.UUID(int=0)
 
 
@@ -43,15 +52,15 @@ class Rebuild:
             self.events += 1
 
 
-async def _read(http: httpx.AsyncClient, rebuild: Rebuild, after: int, page: int) -> int:
+async def _read(http: httpx.AsyncClient, rebuild: Rebuild, after: int, page_size: int) -> int:
     while True:
-        response = await http.get("/events", params={"after": after, "limit": page})
+        response = await http.get("/events", params={"after": after, "limit": page_size})
         response.raise_for_status()
-        body: dict[str, Any] = json.loads(response.content)
-        rebuild.apply(ENVELOPES.validate_python(body["events"]))
-        if body["next"] == after or body["next"] >= body["top"]:
-            return int(body["next"])
-        after = int(body["next"])
+        page = Page.model_validate_json(response.content)
+        rebuild.apply(page.events)
+        if page.next == after or page.next >= page.top:
+            return page.next
+        after = page.next
 
 
 async def rebuild_from_booking(

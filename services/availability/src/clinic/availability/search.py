@@ -100,7 +100,7 @@ def find_slots(index: Index, query: Query) -> list[Slot]:
             slots.append(slot)
             if len(slots) >= query.limit and len(locations) == 1:
                 break
-    slots.sort(key=lambda s: (s.start, str(s.location.id)))
+    slots.sort(key=lambda s: (s.start, s.location.id))
     return slots[: query.limit]
 
 
@@ -162,27 +162,59 @@ def _valid(
     hi: dt.datetime,
     now: dt.datetime,
 ) -> list[Span]:
-    """Starts of the visit (not of the step) at which ``resource`` can do ``step``."""
-    windows = index.windows(resource.id, place, day)
-    windows += index.windows(resource.id, place, day + dt.timedelta(days=1))
+    """Starts of the visit (not of the step) at which ``resource`` can do ``step`` on
+    ``day``, clipped to [lo, hi]. The unclipped answer is cached until the resource's
+    schedule or claims change, or until the next hold in it expires."""
+    key = (kind.id, resource.id, place.id, day, step)
+    version = index.versions.get(resource.id, 0)
+    cached = index.valid_cache.get(key)
+    if cached is not None and cached[0] == version and now < cached[1]:
+        spans = cached[2]
+    else:
+        spans, expires = _valid_day(index, kind, place, step, resource, day, now)
+        index.remember_valid(key, (version, expires, spans))
+    return intersect(spans, [(lo, hi)]) if spans else []
+
+
+def _valid_day(
+    index: Index,
+    kind: TypeInfo,
+    place: LocationInfo,
+    step: StepInfo,
+    resource: ResourceInfo,
+    day: dt.date,
+    now: dt.datetime,
+) -> tuple[list[Span], dt.datetime]:
+    lo, hi = day_span(day, place.tz)
+    # A copy: the cached window lists must never be extended in place.
+    windows = [
+        *index.windows(resource.id, place, day),
+        *index.windows(resource.id, place, day + dt.timedelta(days=1)),
+    ]
     spans = [(w_lo - step.offset, w_hi - step.offset - step.duration) for w_lo, w_hi in windows]
-    spans = intersect(union(s for s in spans if s[0] <= s[1]), [(lo, hi)])
+    spans = intersect(union(s for s in spans if s[0] <= s[1]), [(lo, hi - _TICK)])
+    never = dt.datetime.max.replace(tzinfo=dt.UTC)
     if not spans:
-        return []
+        return [], never
     before, after = kind.buffer_before, kind.buffer_after
+    claims = index.busy(
+        resource.id,
+        spans[0][0] + step.offset - before,
+        spans[-1][1] + step.offset + step.duration + after,
+        now,
+    )
     holes = [
         (
             c.blocked_from - step.offset - step.duration - after,
             c.blocked_until - step.offset + before,
         )
-        for c in index.busy(
-            resource.id,
-            spans[0][0] + step.offset - before,
-            spans[-1][1] + step.offset + step.duration + after,
-            now,
-        )
+        for c in claims
     ]
-    return remove_open(spans, holes)
+    expires = min((c.hold_expires_at for c in claims if c.hold_expires_at), default=never)
+    return remove_open(spans, holes), expires
+
+
+_TICK = dt.timedelta(microseconds=1)
 
 
 def _grid(span: Span, step: dt.timedelta, place: LocationInfo) -> Iterator[dt.datetime]:
@@ -238,43 +270,65 @@ def _new_visits(
             return
         per_option.append(valid)
     assert together is not None
+    assign = _Assigner(options, per_option)
+    duration = kind.duration
+    seats = kind.seats if kind.seats > 1 else None
     for span in together:
         for start in _grid(span, step, place):
             if query.times_of_day and not _in_times(start, place, query.times_of_day):
                 continue
-            chosen = _assign(options, per_option, start)
+            chosen = assign(start)
             if chosen is not None:
-                yield Slot(
-                    start,
-                    start + kind.duration,
-                    place,
-                    chosen,
-                    kind.seats if kind.seats > 1 else None,
-                )
+                yield Slot(start, start + duration, place, chosen, seats)
 
 
-def _assign(
-    options: list[tuple[StepInfo, RequirementInfo, list[ResourceInfo]]],
-    per_option: list[list[tuple[ResourceInfo, list[Span]]]],
-    start: dt.datetime,
-) -> tuple[tuple[str, UUID], ...] | None:
-    chosen: list[tuple[str, UUID]] = []
-    taken: list[tuple[UUID, dt.datetime, dt.datetime]] = []
-    for (visit_step, requirement, _), valid in zip(options, per_option, strict=True):
-        s_lo, s_hi = start + visit_step.offset, start + visit_step.offset + visit_step.duration
-        pick = None
-        for resource, spans in valid:
-            if not any(a <= start <= b for a, b in spans):
-                continue
-            if any(r == resource.id and a < s_hi and s_lo < b for r, a, b in taken):
-                continue
-            pick = resource
-            break
-        if pick is None:
-            return None
-        chosen.append((requirement.role, pick.id))
-        taken.append((pick.id, s_lo, s_hi))
-    return tuple(chosen)
+class _Assigner:
+    """Picks, for increasing start times, the first resource of each requirement whose valid
+    starts contain the time (pointers only move forward), never one resource for two
+    overlapping roles."""
+
+    def __init__(
+        self,
+        options: list[tuple[StepInfo, RequirementInfo, list[ResourceInfo]]],
+        per_option: list[list[tuple[ResourceInfo, list[Span]]]],
+    ) -> None:
+        self.options = options
+        self.per_option = per_option
+        self.pointers = [[0] * len(valid) for valid in per_option]
+        seen: dict[UUID, int] = {}
+        for valid in per_option:
+            for resource, _ in valid:
+                seen[resource.id] = seen.get(resource.id, 0) + 1
+        self.shared = {rid for rid, count in seen.items() if count > 1}
+
+    def __call__(self, start: dt.datetime) -> tuple[tuple[str, UUID], ...] | None:
+        chosen: list[tuple[str, UUID]] = []
+        taken: list[tuple[UUID, dt.datetime, dt.datetime]] = []
+        for n, ((visit_step, requirement, _), valid) in enumerate(
+            zip(self.options, self.per_option, strict=True)
+        ):
+            s_lo = start + visit_step.offset
+            s_hi = s_lo + visit_step.duration
+            pointers = self.pointers[n]
+            pick = None
+            for m, (resource, spans) in enumerate(valid):
+                i = pointers[m]
+                while i < len(spans) and spans[i][1] < start:
+                    i += 1
+                pointers[m] = i
+                if i == len(spans) or spans[i][0] > start:
+                    continue
+                if resource.id in self.shared and any(
+                    r == resource.id and a < s_hi and s_lo < b for r, a, b in taken
+                ):
+                    continue
+                pick = resource
+                break
+            if pick is None:
+                return None
+            chosen.append((requirement.role, pick.id))
+            taken.append((pick.id, s_lo, s_hi))
+        return tuple(chosen)
 
 
 def _open_sessions(
