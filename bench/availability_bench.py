@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import json
 import random
 import statistics
 import sys
@@ -29,18 +28,18 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "services" / "availability" / "tests"))
 
-from factory import Events, local  # noqa: E402
+from factory import Events, local
 
-from clinic.availability.index import Index  # noqa: E402
-from clinic.availability.projection import Tables  # noqa: E402
-from clinic.availability.rebuild import ENVELOPES, Rebuild  # noqa: E402
-from clinic.availability.search import Query, find_slots  # noqa: E402
-from clinic.availability.store import DDL, write_all  # noqa: E402
-from clinic.events import Envelope  # noqa: E402
-from clinic.platform.consumer import CONSUMER_DDL  # noqa: E402
-from clinic.platform.database import Database  # noqa: E402
-from clinic.platform.infra import Ladder  # noqa: E402
-from clinic.platform.testing import RunningService  # noqa: E402
+from clinic.availability.index import Index
+from clinic.availability.projection import Tables
+from clinic.availability.rebuild import ENVELOPES, Rebuild
+from clinic.availability.search import Query, find_slots
+from clinic.availability.store import DDL, write_all
+from clinic.events import Envelope
+from clinic.platform.consumer import CONSUMER_DDL
+from clinic.platform.database import Database
+from clinic.platform.infra import Ladder
+from clinic.platform.testing import RunningService
 
 ROOT = Path(__file__).resolve().parents[1]
 ZONES = ["Europe/Berlin", "America/New_York"]
@@ -149,8 +148,17 @@ def bench_search(
         for location, tz in places:
             last = first + dt.timedelta(days=13)
             find_slots(index, Query(ev.org, kind, (location,), first, last, now, limit=limit))
-            conn.execute(NAIVE, {"first": first, "last": last, "tz": tz, "location": location,
-                                 "earliest": now, "limit": limit}).fetchall()
+            conn.execute(
+                NAIVE,
+                {
+                    "first": first,
+                    "last": last,
+                    "tz": tz,
+                    "location": location,
+                    "earliest": now,
+                    "limit": limit,
+                },
+            ).fetchall()
         for _ in range(runs):
             location, tz = rng.choice(places)
             last = first + dt.timedelta(days=13)
@@ -302,18 +310,27 @@ def main() -> int:
         f"(seeded in {time.perf_counter() - started:.1f}s).\n"
     )
 
-    print(f"{'slot search over 14 days, one location':<46} {'p50 ms':>8} {'p99 ms':>8}  speed-up p50/p99")
-    for label, limit in (("first 50 starts (the API default view)", 50),
-                         ("every start in the 14 days", 5000)):
-        search = bench_search(index, ev, kind, places, first, now, infra.database_url, schema,
-                              args.runs, rng, limit)
+    print(
+        f"{'slot search over 14 days, one location':<46} {'p50 ms':>8} {'p99 ms':>8}  speed-up p50/p99"
+    )
+    for label, limit in (
+        ("first 50 starts (the API default view)", 50),
+        ("every start in the 14 days", 5000),
+    ):
+        search = bench_search(
+            index, ev, kind, places, first, now, infra.database_url, schema, args.runs, rng, limit
+        )
         ours = [x * 1000 for x in search["ours"]]
         naive = [x * 1000 for x in search["naive"]]
         print(f"  {label}")
-        print(f"{'    free-time index (in-process)':<46} {pct(ours, 0.5):>8.2f} {pct(ours, 0.99):>8.2f}"
-              f"  {pct(naive, 0.5) / pct(ours, 0.5):>5.0f}x /{pct(naive, 0.99) / pct(ours, 0.99):>4.0f}x")
-        print(f"{'    naive SQL over booking-style tables':<46} {pct(naive, 0.5):>8.2f} {pct(naive, 0.99):>8.2f}"
-              f"  answers differ in {search['mismatches']} of {args.runs}")
+        print(
+            f"{'    free-time index (in-process)':<46} {pct(ours, 0.5):>8.2f} {pct(ours, 0.99):>8.2f}"
+            f"  {pct(naive, 0.5) / pct(ours, 0.5):>5.0f}x /{pct(naive, 0.99) / pct(ours, 0.99):>4.0f}x"
+        )
+        print(
+            f"{'    naive SQL over booking-style tables':<46} {pct(naive, 0.5):>8.2f} {pct(naive, 0.99):>8.2f}"
+            f"  answers differ in {search['mismatches']} of {args.runs}"
+        )
     print()
 
     database = Database(infra.database_url, schema, "bench", 4)

@@ -304,30 +304,30 @@ class _Assigner:
     def __call__(self, start: dt.datetime) -> tuple[tuple[str, UUID], ...] | None:
         chosen: list[tuple[str, UUID]] = []
         taken: list[tuple[UUID, dt.datetime, dt.datetime]] = []
-        for n, ((visit_step, requirement, _), valid) in enumerate(
-            zip(self.options, self.per_option, strict=True)
-        ):
-            s_lo = start + visit_step.offset
-            s_hi = s_lo + visit_step.duration
+        shared = self.shared
+        for n, valid in enumerate(self.per_option):
+            visit_step, requirement, _ = self.options[n]
             pointers = self.pointers[n]
             pick = None
             for m, (resource, spans) in enumerate(valid):
                 i = pointers[m]
-                while i < len(spans) and spans[i][1] < start:
+                size = len(spans)
+                while i < size and spans[i][1] < start:
                     i += 1
                 pointers[m] = i
-                if i == len(spans) or spans[i][0] > start:
+                if i == size or spans[i][0] > start:
                     continue
-                if resource.id in self.shared and any(
-                    r == resource.id and a < s_hi and s_lo < b for r, a, b in taken
-                ):
-                    continue
+                if shared and resource.id in shared:
+                    s_lo = start + visit_step.offset
+                    s_hi = s_lo + visit_step.duration
+                    if any(r == resource.id and a < s_hi and s_lo < b for r, a, b in taken):
+                        continue
+                    taken.append((resource.id, s_lo, s_hi))
                 pick = resource
                 break
             if pick is None:
                 return None
             chosen.append((requirement.role, pick.id))
-            taken.append((pick.id, s_lo, s_hi))
         return tuple(chosen)
 
 
