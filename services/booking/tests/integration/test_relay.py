@@ -68,7 +68,7 @@ async def published_for(bootstrap: str, organization_id: uuid.UUID, wanted: int)
             )
             >= wanted
         ),
-        timeout=90,
+        within=90,
     )
     return mine(records)
 
