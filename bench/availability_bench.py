@@ -143,44 +143,39 @@ def bench_search(
     limit: int,
 ) -> dict[str, Any]:
     ours, naive, mismatches = [], [], 0
+    last = first + dt.timedelta(days=13)
+
+    def both(location: uuid.UUID, tz: str, conn: psycopg.Connection[Any]) -> None:
+        nonlocal mismatches
+        query = Query(ev.org, kind, (location,), first, last, now, limit=limit)
+        started = time.perf_counter()
+        slots = find_slots(index, query)
+        ours.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        rows = conn.execute(
+            NAIVE,
+            {
+                "first": first,
+                "last": last,
+                "tz": tz,
+                "location": location,
+                "earliest": now,
+                "limit": limit,
+            },
+        ).fetchall()
+        naive.append(time.perf_counter() - started)
+        if [s.start for s in slots] != [r[0] for r in rows]:
+            mismatches += 1
+
     with psycopg.connect(url, options=f"-c search_path={schema}") as conn:
         # Steady state: one query per location first (warm index caches, PostgreSQL buffers).
         for location, tz in places:
-            last = first + dt.timedelta(days=13)
-            find_slots(index, Query(ev.org, kind, (location,), first, last, now, limit=limit))
-            conn.execute(
-                NAIVE,
-                {
-                    "first": first,
-                    "last": last,
-                    "tz": tz,
-                    "location": location,
-                    "earliest": now,
-                    "limit": limit,
-                },
-            ).fetchall()
+            both(location, tz, conn)
+        ours.clear()
+        naive.clear()
+        mismatches = 0
         for _ in range(runs):
-            location, tz = rng.choice(places)
-            last = first + dt.timedelta(days=13)
-            query = Query(ev.org, kind, (location,), first, last, now, limit=limit)
-            started = time.perf_counter()
-            slots = find_slots(index, query)
-            ours.append(time.perf_counter() - started)
-            started = time.perf_counter()
-            rows = conn.execute(
-                NAIVE,
-                {
-                    "first": first,
-                    "last": last,
-                    "tz": tz,
-                    "location": location,
-                    "earliest": now,
-                    "limit": limit,
-                },
-            ).fetchall()
-            naive.append(time.perf_counter() - started)
-            if [s.start for s in slots] != [r[0] for r in rows]:
-                mismatches += 1
+            both(*rng.choice(places), conn)
     return {"ours": ours, "naive": naive, "mismatches": mismatches}
 
 

@@ -64,8 +64,9 @@ class Clinic:
     patients: list[UUID] = field(default_factory=list)
     types: dict[str, UUID] = field(default_factory=dict)
 
-    def book(self, type_name: str, start: dt.datetime, **kwargs: Any) -> dict[str, Any]:
-        values: dict[str, Any] = {
+    def reservation(self, type_name: str, start: dt.datetime, **kwargs: Any) -> dict[str, Any]:
+        """The arguments of a hold or booking, with test defaults."""
+        return {
             "appointment_type_id": self.types[type_name],
             "location_id": self.location,
             "patient_id": self.patients[0],
@@ -74,23 +75,16 @@ class Clinic:
             "booked_by": Actor.CLINIC,
             "allow_overbooking": False,
             "note": "",
+            **kwargs,
         }
-        values.update(kwargs)
-        return self.app.book(self.org, kwargs.pop("request_id", request_id()), **values).body
+
+    def book(self, type_name: str, start: dt.datetime, **kwargs: Any) -> dict[str, Any]:
+        return self.app.book(
+            self.org, request_id(), **self.reservation(type_name, start, **kwargs)
+        ).body
 
     def hold(self, type_name: str, start: dt.datetime, **kwargs: Any) -> dict[str, Any]:
-        values: dict[str, Any] = {
-            "appointment_type_id": self.types[type_name],
-            "location_id": self.location,
-            "patient_id": self.patients[0],
-            "start": start,
-            "preferred": {},
-            "booked_by": Actor.CLINIC,
-            "allow_overbooking": False,
-            "note": "",
-            "hold_minutes": 10,
-        }
-        values.update(kwargs)
+        values = self.reservation(type_name, start, **{"hold_minutes": 10, **kwargs})
         return self.app.hold(self.org, request_id(), **values).body
 
 

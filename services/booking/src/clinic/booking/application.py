@@ -45,6 +45,7 @@ from clinic.booking.domain.reference import (
 from clinic.booking.domain.request import HandledRequest, handled_request_id
 from clinic.booking.domain.resource_day import ResourceDay, resource_day_id
 from clinic.booking.domain.schedule import Schedule, schedule_id
+from clinic.booking.domain.tenancy import owned
 from clinic.booking.domain.timezones import day_bounds, to_utc, zone
 from clinic.booking.domain.values import (
     Actor,
@@ -137,16 +138,7 @@ class Bookings(Application[UUID]):
             aggregate: Aggregate = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             raise NotFoundError(kind, aggregate_id) from None
-        if not isinstance(aggregate, cls):
-            raise NotFoundError(kind, aggregate_id)
-        owner = (
-            aggregate.id
-            if isinstance(aggregate, Organization)
-            else getattr(aggregate, "organization_id", None)
-        )
-        if owner != organization_id:
-            raise NotFoundError(kind, aggregate_id)
-        return aggregate
+        return owned(aggregate, cls, organization_id, kind, aggregate_id)
 
     def _maybe(self, aggregate_id: UUID) -> Any | None:
         try:

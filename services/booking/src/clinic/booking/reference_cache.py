@@ -30,6 +30,7 @@ from clinic.booking.domain.reference import (
     Resource,
 )
 from clinic.booking.domain.schedule import Schedule
+from clinic.booking.domain.tenancy import owned
 
 A = TypeVar("A", bound=Aggregate)
 REFERENCE_TYPES: tuple[type[Aggregate], ...] = (
@@ -106,16 +107,7 @@ class ReferenceCache:
                     # by that refresh could be missing from this copy and never come again.
                     if self.position == position and aggregate_id not in self.items:
                         self.items[aggregate_id] = aggregate
-        if not isinstance(aggregate, cls):
-            raise NotFoundError(kind, aggregate_id)
-        owner = (
-            aggregate.id
-            if isinstance(aggregate, Organization)
-            else getattr(aggregate, "organization_id", None)
-        )
-        if owner != organization_id:
-            raise NotFoundError(kind, aggregate_id)
-        return aggregate
+        return owned(aggregate, cls, organization_id, kind, aggregate_id)
 
     def maybe(self, cls: type[A], aggregate_id: UUID, organization_id: UUID) -> A | None:
         try:
