@@ -33,7 +33,7 @@ class SearchError(Exception):
         self.detail = detail
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Slot:
     start: dt.datetime
     end: dt.datetime
@@ -165,7 +165,7 @@ def _valid(
     """Starts of the visit (not of the step) at which ``resource`` can do ``step`` on
     ``day``, clipped to [lo, hi]. The unclipped answer is cached until the resource's
     schedule or claims change, or until the next hold in it expires."""
-    key = (kind.id, resource.id, place.id, day, step)
+    key = (kind.id, resource.id, place.id, day, step.offset, step.duration)
     version = index.versions.get(resource.id, 0)
     cached = index.valid_cache.get(key)
     if cached is not None and cached[0] == version and now < cached[1]:
@@ -173,7 +173,9 @@ def _valid(
     else:
         spans, expires = _valid_day(index, kind, place, step, resource, day, now)
         index.remember_valid(key, (version, expires, spans))
-    return intersect(spans, [(lo, hi)]) if spans else []
+    if not spans or (lo <= spans[0][0] and spans[-1][1] <= hi):
+        return spans
+    return intersect(spans, [(lo, hi)])
 
 
 def _valid_day(
