@@ -16,10 +16,14 @@ STATE_UP := $(LOCAL)/up
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
+# Installed into a private directory first and moved into place, so two makes started at
+# once never see a half-made one.
 $(LOCAL)/uv/bin/uv:
 	@echo "installing uv $(UV_VERSION) into $(LOCAL)/uv"
-	@python3 -m venv $(LOCAL)/uv
-	@$(LOCAL)/uv/bin/pip install -q "uv==$(UV_VERSION)"
+	@mkdir -p $(LOCAL)
+	@tmp=$$(mktemp -d $(LOCAL)/uv.XXXXXX) && python3 -m venv "$$tmp" \
+	  && "$$tmp/bin/pip" install -q --disable-pip-version-check "uv==$(UV_VERSION)" \
+	  && { mv -T "$$tmp" $(LOCAL)/uv 2>/dev/null || rm -rf "$$tmp"; }
 
 .venv/.synced: uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml) | $(UV)
 	@$(UV) sync --frozen --all-packages --quiet
