@@ -35,6 +35,7 @@ def event_store_env(settings: BookingSettings) -> dict[str, str]:
         "POSTGRES_MAX_OVERFLOW": str(settings.event_store_pool_size),
         "POSTGRES_CONNECT_TIMEOUT": "5",
         "POSTGRES_PRE_PING": "n",
+        "APPLICATION_RECORDER_TOPIC": "clinic.booking.event_store:BookingRecorder",
     }
 
 

@@ -63,15 +63,28 @@ class ReferenceCache:
 
     def refresh(self) -> None:
         """Apply every reference event recorded since the last refresh."""
-        top = self.app.recorder.max_notification_id() or 0
+        recorder = self.app.recorder
+        since = getattr(recorder, "notifications_since", None)
+        if since is not None:  # one round trip on PostgreSQL
+            top, batch = since(self.position, self.topics, BATCH)
+            if top <= self.position:
+                return
+            with self.lock:
+                while True:
+                    for notification in batch:
+                        self._apply(notification)
+                    if len(batch) < BATCH:
+                        break
+                    top, batch = since(batch[-1].id, self.topics, BATCH)
+                self.position = max(self.position, top)
+            return
+        top = recorder.max_notification_id() or 0
         if top <= self.position:
             return
         with self.lock:
             start = self.position + 1
             while start <= top:
-                batch = self.app.recorder.select_notifications(
-                    start, BATCH, stop=top, topics=self.topics
-                )
+                batch = recorder.select_notifications(start, BATCH, stop=top, topics=self.topics)
                 for notification in batch:
                     self._apply(notification)
                 if len(batch) < BATCH:
