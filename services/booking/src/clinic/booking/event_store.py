@@ -24,6 +24,8 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
+from psycopg import Cursor
+from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
 
@@ -86,6 +88,15 @@ class BookingRecorder(PostgresApplicationRecorder):
             for row in rows
             if row["notification_id"] is not None
         ]
+
+    def _create_table(self, cursor: Cursor[DictRow]) -> None:
+        """Create the table and function under an advisory lock: replicas starting together
+        would otherwise race on CREATE OR REPLACE FUNCTION ("tuple concurrently updated")."""
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(%s))",
+            (f"{self.datastore.schema}.{self.events_table_name}",),
+        )
+        super()._create_table(cursor)
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(
