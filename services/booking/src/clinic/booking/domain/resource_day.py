@@ -8,6 +8,7 @@ as a whole for one of them, which then re-decides.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -86,6 +87,15 @@ class ResourceDay(Aggregate):
         self.local_date = local_date
         self.organization_id = organization_id
         self.claims: dict[tuple[UUID, str], Claim] = {}
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> ResourceDay:
+        """Claims are immutable: a copy needs its own dict of them, not copies of each. This
+        keeps the repository's copy-on-read cache cheap for the busiest aggregate."""
+        copied = object.__new__(type(self))
+        copied.__dict__.update(self.__dict__)
+        copied.claims = dict(self.claims)
+        copied.__dict__["_pending_events"] = list(self.__dict__.get("_pending_events", ()))
+        return copied
 
     def live_claims(self, now: dt.datetime) -> list[Claim]:
         return [c for c in self.claims.values() if c.live(now)]
