@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from uuid import UUID
 
+from clinic.events.appointments import AppointmentStatus
+
 
 class Category(StrEnum):
     PROVIDER = "provider"
@@ -14,19 +16,9 @@ class Category(StrEnum):
     DEVICE = "device"
 
 
-class Status(StrEnum):
-    """One-to-one with FHIR R4 Appointment.status."""
-
-    PROPOSED = "proposed"
-    PENDING = "pending"
-    BOOKED = "booked"
-    ARRIVED = "arrived"
-    FULFILLED = "fulfilled"
-    CANCELLED = "cancelled"
-    NOSHOW = "noshow"
-    ENTERED_IN_ERROR = "entered-in-error"
-    CHECKED_IN = "checked-in"
-    WAITLIST = "waitlist"
+# Appointment statuses are FHIR R4 Appointment.status, one to one: the domain uses the
+# contract's enumeration rather than a copy of it.
+Status = AppointmentStatus
 
 
 class Actor(StrEnum):
