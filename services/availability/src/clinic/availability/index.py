@@ -16,7 +16,7 @@ import functools
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -24,6 +24,7 @@ from clinic.availability.projection import Tables
 
 UTC = dt.UTC
 Span = tuple[dt.datetime, dt.datetime]  # closed range of valid start instants
+T = TypeVar("T", dt.datetime, int)
 
 
 @dataclass(frozen=True)
@@ -152,8 +153,8 @@ def day_span(day: dt.date, tz: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
     return start, end.astimezone(UTC)
 
 
-def union(spans: Iterable[Span]) -> list[Span]:
-    merged: list[Span] = []
+def union(spans: Iterable[tuple[T, T]]) -> list[tuple[T, T]]:
+    merged: list[tuple[T, T]] = []
     for lo, hi in sorted(spans):
         if merged and lo <= merged[-1][1]:
             merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
@@ -162,8 +163,8 @@ def union(spans: Iterable[Span]) -> list[Span]:
     return merged
 
 
-def intersect(a: list[Span], b: list[Span]) -> list[Span]:
-    out: list[Span] = []
+def intersect(a: list[tuple[T, T]], b: list[tuple[T, T]]) -> list[tuple[T, T]]:
+    out: list[tuple[T, T]] = []
     i = j = 0
     while i < len(a) and j < len(b):
         lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])

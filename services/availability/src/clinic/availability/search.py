@@ -35,19 +35,31 @@ class SearchError(Exception):
 
 @dataclass(slots=True)
 class Slot:
-    start: dt.datetime
-    end: dt.datetime
+    """A free start. Times are kept as UTC seconds (cheap to make by the hundred) and turned
+    into datetimes only when asked for."""
+
+    start_ts: int
+    end_ts: int
     location: LocationInfo
     resources: tuple[tuple[str, UUID], ...]
     seats_left: int | None = None
 
+    @property
+    def start(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self.start_ts, dt.UTC)
+
+    @property
+    def end(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self.end_ts, dt.UTC)
+
     def view(self) -> dict[str, object]:
         tz = self.location.tz
+        start, end = self.start, self.end
         return {
-            "start": _z(self.start),
-            "end": _z(self.end),
-            "local_start": self.start.astimezone(tz).isoformat(),
-            "local_end": self.end.astimezone(tz).isoformat(),
+            "start": _z(start),
+            "end": _z(end),
+            "local_start": start.astimezone(tz).isoformat(),
+            "local_end": end.astimezone(tz).isoformat(),
             "time_zone": self.location.time_zone,
             "location_id": str(self.location.id),
             "resources": {role: str(rid) for role, rid in self.resources},
@@ -100,7 +112,7 @@ def find_slots(index: Index, query: Query) -> list[Slot]:
             slots.append(slot)
             if len(slots) >= query.limit and len(locations) == 1:
                 break
-    slots.sort(key=lambda s: (s.start, s.location.id))
+    slots.sort(key=lambda s: (s.start_ts, s.location.id))
     return slots[: query.limit]
 
 
@@ -141,14 +153,23 @@ def _slots_at(index: Index, kind: TypeInfo, place: LocationInfo, query: Query) -
     earliest = query.now + kind.minimum_notice
     latest = query.now + kind.maximum_horizon
     tz = place.tz
-    grid = dt.timedelta(minutes=query.step_minutes)
+    grid = query.step_minutes * 60
     day = query.first_day
     while day <= query.last_day:
         lo, hi = day_span(day, tz)
-        lo, hi = max(lo, earliest), min(hi - dt.timedelta(microseconds=1), latest)
+        lo, hi = max(lo, earliest), min(hi - dt.timedelta(seconds=1), latest)
         if lo <= hi:
-            yield from _day(index, kind, place, options, day, lo, hi, grid, query)
+            yield from _day(
+                index, kind, place, options, day, _ts(lo, up=True), _ts(hi), grid, query
+            )
         day += dt.timedelta(days=1)
+
+
+def _ts(value: dt.datetime, up: bool = False) -> int:
+    """UTC seconds; ``up`` rounds a fraction of a second up (never before ``value``)."""
+    seconds = value.timestamp()
+    whole = int(seconds)
+    return whole + 1 if up and whole < seconds else whole
 
 
 def _valid(
@@ -158,20 +179,23 @@ def _valid(
     step: StepInfo,
     resource: ResourceInfo,
     day: dt.date,
-    lo: dt.datetime,
-    hi: dt.datetime,
+    lo: int,
+    hi: int,
     now: dt.datetime,
-) -> list[Span]:
-    """Starts of the visit (not of the step) at which ``resource`` can do ``step`` on
-    ``day``, clipped to [lo, hi]. The unclipped answer is cached until the resource's
-    schedule or claims change, or until the next hold in it expires."""
-    key = (kind.id, resource.id, place.id, day, step.offset, step.duration)
+) -> list[tuple[int, int]]:
+    """Starts of the visit (not of the step), in UTC seconds, at which ``resource`` can do
+    ``step`` on ``day``, clipped to [lo, hi]. The unclipped answer is cached until the
+    resource's schedule or claims change, or until the next hold in it expires."""
+    # Integer keys: hashing a UUID runs Python code, hashing its int does not.
+    key = (kind.id.int, resource.id.int, place.id.int, day.toordinal(), step.offset, step.duration)
     version = index.versions.get(resource.id, 0)
     cached = index.valid_cache.get(key)
     if cached is not None and cached[0] == version and now < cached[1]:
-        spans = cached[2]
+        spans: list[tuple[int, int]] = cached[2]
     else:
-        spans, expires = _valid_day(index, kind, place, step, resource, day, now)
+        found, expires = _valid_day(index, kind, place, step, resource, day, now)
+        spans = [(_ts(a, up=True), _ts(b)) for a, b in found]
+        spans = [(a, b) for a, b in spans if a <= b]
         index.remember_valid(key, (version, expires, spans))
     if not spans or (lo <= spans[0][0] and spans[-1][1] <= hi):
         return spans
@@ -219,14 +243,27 @@ def _valid_day(
 _TICK = dt.timedelta(microseconds=1)
 
 
-def _grid(span: Span, step: dt.timedelta, place: LocationInfo) -> Iterator[dt.datetime]:
+def _offset(ts: int, place: LocationInfo) -> int:
+    moment = dt.datetime.fromtimestamp(ts, dt.UTC)
+    offset = place.tz.utcoffset(moment.replace(tzinfo=None))
+    return int(offset.total_seconds()) if offset is not None else 0
+
+
+def _grid(span: tuple[int, int], step: int, place: LocationInfo) -> Iterator[tuple[int, int]]:
+    """(start, local offset) on the grid of local wall-clock time within ``span``."""
     lo, hi = span
-    local = lo.astimezone(place.tz)
-    minutes = local.hour * 60 + local.minute + (1 if local.second or local.microsecond else 0)
-    size = int(step.total_seconds() // 60)
-    start = lo.replace(second=0, microsecond=0) + dt.timedelta(minutes=(-minutes) % size)
+    offset = _offset(lo, place)
+    if _offset(hi, place) != offset:  # a daylight saving change inside: go piece by piece
+        middle = (lo + hi) // 2
+        if middle == lo:
+            yield from _grid((lo, lo), step, place) if hi == lo else ()
+            return
+        yield from _grid((lo, middle), step, place)
+        yield from _grid((middle + 1, hi), step, place)
+        return
+    start = lo + (-(lo + offset)) % step
     while start <= hi:
-        yield start
+        yield start, offset
         start += step
 
 
@@ -236,15 +273,15 @@ def _day(
     place: LocationInfo,
     options: list[tuple[StepInfo, RequirementInfo, list[ResourceInfo]]],
     day: dt.date,
-    lo: dt.datetime,
-    hi: dt.datetime,
-    step: dt.timedelta,
+    lo: int,
+    hi: int,
+    step: int,
     query: Query,
 ) -> Iterator[Slot]:
     slots = list(_new_visits(index, kind, place, options, day, lo, hi, step, query))
     if kind.seats > 1:
         slots += _open_sessions(index, kind, place, options, lo, hi, query)
-        slots.sort(key=lambda s: s.start)
+        slots.sort(key=lambda s: s.start_ts)
     yield from slots
 
 
@@ -254,13 +291,13 @@ def _new_visits(
     place: LocationInfo,
     options: list[tuple[StepInfo, RequirementInfo, list[ResourceInfo]]],
     day: dt.date,
-    lo: dt.datetime,
-    hi: dt.datetime,
-    step: dt.timedelta,
+    lo: int,
+    hi: int,
+    step: int,
     query: Query,
 ) -> Iterator[Slot]:
-    per_option: list[list[tuple[ResourceInfo, list[Span]]]] = []
-    together: list[Span] | None = None
+    per_option: list[list[tuple[ResourceInfo, list[tuple[int, int]]]]] = []
+    together: list[tuple[int, int]] | None = None
     for visit_step, _, pool in options:
         valid = [
             (r, _valid(index, kind, place, visit_step, r, day, lo, hi, query.now)) for r in pool
@@ -273,11 +310,12 @@ def _new_visits(
         per_option.append(valid)
     assert together is not None
     assign = _Assigner(options, per_option)
-    duration = kind.duration
+    duration = int(kind.duration.total_seconds())
     seats = kind.seats if kind.seats > 1 else None
+    hours = [TIMES_OF_DAY[n] for n in query.times_of_day]
     for span in together:
-        for start in _grid(span, step, place):
-            if query.times_of_day and not _in_times(start, place, query.times_of_day):
+        for start, offset in _grid(span, step, place):
+            if hours and not any(a <= (start + offset) // 3600 % 24 < b for a, b in hours):
                 continue
             chosen = assign(start)
             if chosen is not None:
@@ -292,8 +330,11 @@ class _Assigner:
     def __init__(
         self,
         options: list[tuple[StepInfo, RequirementInfo, list[ResourceInfo]]],
-        per_option: list[list[tuple[ResourceInfo, list[Span]]]],
+        per_option: list[list[tuple[ResourceInfo, list[tuple[int, int]]]]],
     ) -> None:
+        self.offsets = [
+            (int(s.offset.total_seconds()), int(s.duration.total_seconds())) for s, _, _ in options
+        ]
         self.options = options
         self.per_option = per_option
         self.pointers = [[0] * len(valid) for valid in per_option]
@@ -303,12 +344,12 @@ class _Assigner:
                 seen[resource.id] = seen.get(resource.id, 0) + 1
         self.shared = {rid for rid, count in seen.items() if count > 1}
 
-    def __call__(self, start: dt.datetime) -> tuple[tuple[str, UUID], ...] | None:
+    def __call__(self, start: int) -> tuple[tuple[str, UUID], ...] | None:
         chosen: list[tuple[str, UUID]] = []
-        taken: list[tuple[UUID, dt.datetime, dt.datetime]] = []
+        taken: list[tuple[UUID, int, int]] = []
         shared = self.shared
         for n, valid in enumerate(self.per_option):
-            visit_step, requirement, _ = self.options[n]
+            requirement = self.options[n][1]
             pointers = self.pointers[n]
             pick = None
             for m, (resource, spans) in enumerate(valid):
@@ -320,8 +361,9 @@ class _Assigner:
                 if i == size or spans[i][0] > start:
                     continue
                 if shared and resource.id in shared:
-                    s_lo = start + visit_step.offset
-                    s_hi = s_lo + visit_step.duration
+                    offset, length = self.offsets[n]
+                    s_lo = start + offset
+                    s_hi = s_lo + length
                     if any(r == resource.id and a < s_hi and s_lo < b for r, a, b in taken):
                         continue
                     taken.append((resource.id, s_lo, s_hi))
@@ -338,13 +380,15 @@ def _open_sessions(
     kind: TypeInfo,
     place: LocationInfo,
     options: list[tuple[StepInfo, RequirementInfo, list[ResourceInfo]]],
-    lo: dt.datetime,
-    hi: dt.datetime,
+    lo_ts: int,
+    hi_ts: int,
     query: Query,
 ) -> list[Slot]:
     """Group sessions of this type that started filling and still have seats: joining one
     needs, for every role, a resource already hosting that session with a seat left."""
     prefix = f"{kind.id}@"
+    lo = dt.datetime.fromtimestamp(lo_ts, dt.UTC)
+    hi = dt.datetime.fromtimestamp(hi_ts, dt.UTC)
     hosts: dict[dt.datetime, dict[str, tuple[UUID, int]]] = {}
     for visit_step, requirement, pool in options:
         for resource in pool:
@@ -379,8 +423,8 @@ def _open_sessions(
             continue
         slots.append(
             Slot(
-                start,
-                start + kind.duration,
+                _ts(start),
+                _ts(start + kind.duration),
                 place,
                 tuple((role, by_role[role][0]) for role in roles),
                 min(left for _, left in by_role.values()),
