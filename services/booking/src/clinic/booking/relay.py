@@ -104,6 +104,7 @@ class Relay:
         self._check_topics = True
         self._restart_requested = False
         self.offsets: dict[tuple[str, int], int] = {}
+        self._admin: AIOKafkaAdminClient | None = None
         self.topic_check_seconds = 5.0
         self.is_leader = False
         self._task: asyncio.Task[None] | None = None
@@ -118,6 +119,10 @@ class Relay:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._admin is not None:
+            with contextlib.suppress(KafkaError, OSError):
+                await self._admin.close()
+            self._admin = None
 
     async def _run(self) -> None:
         while True:
@@ -231,12 +236,18 @@ class Relay:
         return self.outbox.read(self.position, self.batch_size)
 
     async def _republish_if_broker_lost_topics(self, conn: psycopg.AsyncConnection) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers)
-        await admin.start()
+        # One admin client kept open: connecting for every check would stall publishing.
+        if self._admin is None:
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers)
+            await admin.start()
+            self._admin = admin
         try:
-            existing = set(await admin.list_topics())
-        finally:
-            await admin.close()
+            existing = set(await self._admin.list_topics())
+        except KafkaError:
+            admin, self._admin = self._admin, None
+            with contextlib.suppress(KafkaError, OSError):
+                await admin.close()
+            raise
         missing = [str(t) for t in ALL_TOPICS if str(t) not in existing]
         if missing and self.position > 0:
             log.warning(
