@@ -155,9 +155,11 @@ class Relay:
         checked = loop.time()
         try:
             while True:
+                # Clear before reading: a NOTIFY that lands while this batch is read and
+                # published sets the flag again, so the wait below cannot miss it.
+                self.wake.clear()
                 published = await self._step(conn)
                 if published == 0:
-                    self.wake.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self.wake.wait(), self.idle_seconds)
                     if loop.time() - checked > self.topic_check_seconds:
