@@ -225,6 +225,7 @@ def bench_booked_to_visible(infra: Any, schema: str, samples: int) -> dict[str, 
     ).start()
     latencies: list[float] = []
     rebuild: dict[str, Any] = {}
+    warmed = False
     try:
         b = httpx.Client(base_url=booking.url, timeout=30)
         a = httpx.Client(base_url=availability.url, timeout=30)
@@ -273,7 +274,9 @@ def bench_booked_to_visible(infra: Any, schema: str, samples: int) -> dict[str, 
                         break
                     if time.perf_counter() - booked > 10:
                         break
-                latencies.append(time.perf_counter() - booked)
+                if warmed:
+                    latencies.append(time.perf_counter() - booked)
+                warmed = True  # the very first booking also opens producer and fetch paths
         rebuild = a.post("/projection/rebuild", timeout=300).json()
     finally:
         availability.stop()
@@ -349,7 +352,8 @@ def main() -> int:
     latencies = [x * 1000 for x in visible["latencies"]]
     print(
         f"booked-to-visible over {len(latencies)} bookings: p50 {pct(latencies, 0.5):.0f} ms, "
-        f"p99 {pct(latencies, 0.99):.0f} ms (mean {statistics.mean(latencies):.0f} ms)"
+        f"p99 {pct(latencies, 0.99):.0f} ms, max {max(latencies):.0f} ms "
+        f"(mean {statistics.mean(latencies):.0f} ms)"
     )
     e2e = visible["rebuild"]
     print(
