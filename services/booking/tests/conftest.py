@@ -10,29 +10,18 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from scenario import MONDAY, Clinic, Clock, at, build_clinic
+from scenario import MONDAY, Clinic, Clock, at, build_clinic, postgres_env
 
 from clinic.booking.application import Bookings
-from clinic.booking.main import event_store_env
-from clinic.booking.settings import BookingSettings
 
 
 @pytest.fixture
 def clock() -> Clock:
     return Clock(at(MONDAY, 7) - dt.timedelta(days=7))
-
-
-def postgres_env(request: pytest.FixtureRequest, schema: str) -> dict[str, str]:
-    infrastructure = request.getfixturevalue("infrastructure")
-    with psycopg.connect(infrastructure.database_url, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-    settings = BookingSettings(database_url=infrastructure.database_url, database_schema=schema)
-    return {**event_store_env(settings), "POSTGRES_POOL_SIZE": "4", "POSTGRES_MAX_OVERFLOW": "4"}
 
 
 @pytest.fixture(params=["memory", pytest.param("postgres", marks=pytest.mark.integration)])

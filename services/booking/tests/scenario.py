@@ -12,8 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+import psycopg
+import pytest
+
 from clinic.booking.application import Bookings
 from clinic.booking.domain.values import Actor, Category, Contact, Requirement, Step, WeeklyHours
+from clinic.booking.main import event_store_env
+from clinic.booking.settings import BookingSettings
 
 BERLIN = "Europe/Berlin"
 NEW_YORK = "America/New_York"
@@ -220,3 +225,11 @@ def build_clinic(app: Bookings, clock: Clock, providers: int = 2) -> Clinic:
             )
         )
     return clinic
+
+
+def postgres_env(request: pytest.FixtureRequest, schema: str) -> dict[str, str]:
+    infrastructure = request.getfixturevalue("infrastructure")
+    with psycopg.connect(infrastructure.database_url, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    settings = BookingSettings(database_url=infrastructure.database_url, database_schema=schema)
+    return {**event_store_env(settings), "POSTGRES_POOL_SIZE": "4", "POSTGRES_MAX_OVERFLOW": "4"}

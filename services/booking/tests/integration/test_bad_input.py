@@ -7,11 +7,10 @@ from typing import Any
 
 import httpx
 import pytest
-from scenario import Clinic, Clock, build_clinic
+from scenario import Clinic, Clock, build_clinic, postgres_env
 
 from clinic.booking.application import Bookings
 from clinic.platform.testing import RunningService
-from conftest import postgres_env  # type: ignore[import-not-found]
 
 
 @pytest.fixture

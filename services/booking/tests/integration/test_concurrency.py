@@ -14,14 +14,13 @@ from typing import Any
 
 import httpx
 import pytest
-from scenario import Clinic, Clock, at, build_clinic, request_id
+from scenario import Clinic, Clock, at, build_clinic, postgres_env, request_id
 
 from clinic.booking.application import Bookings
 from clinic.booking.domain.errors import BookingError
 from clinic.booking.domain.resource_day import ResourceDay, resource_day_id
 from clinic.booking.domain.values import Actor
 from clinic.platform.testing import RunningService
-from conftest import postgres_env  # type: ignore[import-not-found]
 
 
 def next_monday() -> dt.date:

@@ -13,14 +13,13 @@ from typing import Any
 
 import httpx
 import pytest
-from scenario import Clinic, Clock, at, build_clinic
+from scenario import Clinic, Clock, at, build_clinic, postgres_env
 
 from clinic.booking.application import Bookings
 from clinic.booking.outbox import OutboxReader
 from clinic.events import ALL_TOPICS, Envelope
 from clinic.platform.infra import Infrastructure, start_local_kafka, stop_pid
 from clinic.platform.testing import RunningService, read_topics
-from conftest import postgres_env  # type: ignore[import-not-found]
 
 TOPICS = [str(t) for t in ALL_TOPICS]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 
 from fastapi import FastAPI
 from psycopg.conninfo import conninfo_to_dict
@@ -59,8 +58,7 @@ def create_app(settings: BookingSettings | None = None) -> FastAPI:
     app.state.bookings = None
     app.state.demo = None
     app.state.relay = None
-    app.state.replay_reader = None
-    app.state.replay_lock = threading.Lock()
+    app.state.replay = None
     relay_metrics = RelayMetrics(runtime.registry)
     app.state.command_metrics = CommandMetrics(runtime.registry)
     install_booking_errors(app)

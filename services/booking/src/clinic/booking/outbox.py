@@ -8,9 +8,12 @@ loading from the store at the right version only when it starts mid-stream.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from typing import Any
 from uuid import UUID
+
+from psycopg.sql import SQL, Identifier
 
 from clinic.booking.application import Bookings
 from clinic.booking.translate import envelope
@@ -52,3 +55,53 @@ class OutboxReader:
 
     def reset(self) -> None:
         self.context.clear()
+
+
+class Replay:
+    """Pages of the integration event log for projections that rebuild without Kafka: the
+    envelopes the relay already published, as stored, then the not yet published tail,
+    translated on the fly."""
+
+    def __init__(self, bookings: Bookings) -> None:
+        self.bookings = bookings
+        self.reader = OutboxReader(bookings)
+        self.lock = threading.Lock()
+        datastore = getattr(bookings.recorder, "datastore", None)
+        self.datastore = datastore
+        if datastore is not None:
+            schema = Identifier(datastore.schema)
+            self.sql = SQL(
+                "SELECT r.position, p.notification_id, p.envelope "
+                "FROM (SELECT position FROM {schema}.relay_position WHERE name = 'kafka') r "
+                "LEFT JOIN LATERAL (SELECT notification_id, envelope "
+                "FROM {schema}.published_events WHERE notification_id > %s "
+                "AND notification_id <= r.position ORDER BY notification_id LIMIT %s) p ON true"
+            ).format(schema=schema)
+
+    def _published(self, after: int, limit: int) -> tuple[int, list[tuple[int, bytes]]]:
+        if self.datastore is None:
+            return 0, []
+        with self.datastore.get_connection() as conn, conn.cursor() as cursor:
+            cursor.execute(self.sql, (after, limit), prepare=True)
+            rows = cursor.fetchall()
+        position = int(rows[0]["position"]) if rows else 0
+        return position, [
+            (int(r["notification_id"]), bytes(r["envelope"]))
+            for r in rows
+            if r["notification_id"] is not None
+        ]
+
+    def page(self, after: int, limit: int) -> tuple[int, int, list[bytes]]:
+        """(newest notification id, the ``after`` for the next page, envelopes as JSON)."""
+        top = self.bookings.recorder.max_notification_id() or 0
+        position, stored = self._published(after, limit)
+        events = [body for _, body in stored]
+        if len(stored) == limit:
+            return top, stored[-1][0], events
+        following = max(after, position)  # everything up to the relay's position is covered
+        with self.lock:
+            _, batch = self.reader.read(following, limit - len(stored))
+        events += [e.to_json() for _, e in batch if e is not None]
+        if batch:
+            following = batch[-1][0]
+        return top, following, events

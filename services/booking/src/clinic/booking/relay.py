@@ -38,6 +38,12 @@ log = logging.getLogger(__name__)
 RELAY_NAME = "kafka"
 RELAY_DDL = [
     """
+    CREATE TABLE IF NOT EXISTS published_events (
+        notification_id bigint PRIMARY KEY,
+        envelope bytea NOT NULL
+    )
+    """,
+    """
     CREATE TABLE IF NOT EXISTS relay_position (
         name text PRIMARY KEY,
         position bigint NOT NULL,
@@ -206,10 +212,15 @@ class Relay:
         if not batch:
             return 0
         pending = []
-        for envelope_ in (e for _, e in batch if e is not None):
+        published: list[tuple[int, bytes]] = []
+        for notification_id, envelope_ in batch:
+            if envelope_ is None:
+                continue
             topic = str(envelope_.typed_payload().topic)
+            body = envelope_.to_json()
+            published.append((notification_id, body))
             future = await self.broker.publish(
-                envelope_.to_json(),
+                body,
                 topic,
                 key=envelope_.key(),
                 headers=envelope_.headers(),
@@ -230,7 +241,16 @@ class Relay:
         if self._restart_requested:
             self.offsets.clear()
             return len(batch)
-        await self._store_position(conn, batch[-1][0])
+        async with conn.transaction():
+            # The published envelopes are kept: replays and rebuilds read them as they are
+            # instead of translating the history again.
+            async with conn.cursor() as cursor:
+                await cursor.executemany(
+                    "INSERT INTO published_events (notification_id, envelope) VALUES (%s, %s) "
+                    "ON CONFLICT (notification_id) DO NOTHING",
+                    published,
+                )
+            await self._store_position(conn, batch[-1][0])
         self.metrics.lag.set(max(0, top - self.position))
         return len(batch)
 

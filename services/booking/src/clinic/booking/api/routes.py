@@ -48,7 +48,7 @@ from clinic.booking.domain.values import (
     Step,
     WeeklyHours,
 )
-from clinic.booking.outbox import OutboxReader
+from clinic.booking.outbox import Replay
 
 router = APIRouter()
 Org = Annotated[UUID, Path(description="The organisation (tenant) id.")]
@@ -591,12 +591,9 @@ def replay_events(
     """The integration events of the event store after ``after``, as the relay publishes
     them: for projections that rebuild without Kafka. ``next`` is the id to pass as
     ``after`` for the following page; ``top`` the newest id in the store."""
-    reader = request.app.state.replay_reader
-    with request.app.state.replay_lock:
-        if reader is None or reader.bookings is not bookings:
-            reader = request.app.state.replay_reader = OutboxReader(bookings)
-        top, batch = reader.read(after, limit)
-    events = b",".join(e.to_json() for _, e in batch if e is not None)
-    following = batch[-1][0] if batch else after
-    body = b'{"top":%d,"next":%d,"events":[%s]}' % (top, following, events)
+    replay = request.app.state.replay
+    if replay is None or replay.bookings is not bookings:
+        replay = request.app.state.replay = Replay(bookings)
+    top, following, events = replay.page(after, limit)
+    body = b'{"top":%d,"next":%d,"events":[%s]}' % (top, following, b",".join(events))
     return Response(body, media_type="application/json")
