@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from typing import Any
@@ -52,13 +53,24 @@ class Rebuild:
             self.events += 1
 
 
+async def _fetch(http: httpx.AsyncClient, after: int, page_size: int) -> bytes:
+    response = await http.get("/events", params={"after": after, "limit": page_size})
+    response.raise_for_status()
+    return response.content
+
+
 async def _read(http: httpx.AsyncClient, rebuild: Rebuild, after: int, page_size: int) -> int:
+    """Read pages until the end. As soon as a page is parsed the next one is requested, and
+    the page is applied (in a thread) while booking prepares the next: both sides work at
+    once."""
+    fetching = asyncio.create_task(_fetch(http, after, page_size))
     while True:
-        response = await http.get("/events", params={"after": after, "limit": page_size})
-        response.raise_for_status()
-        page = Page.model_validate_json(response.content)
-        rebuild.apply(page.events)
-        if page.next == after or page.next >= page.top:
+        page = await asyncio.to_thread(Page.model_validate_json, await fetching)
+        last = page.next == after or page.next >= page.top
+        if not last:
+            fetching = asyncio.create_task(_fetch(http, page.next, page_size))
+        await asyncio.to_thread(rebuild.apply, page.events)
+        if last:
             return page.next
         after = page.next
 
