@@ -15,7 +15,9 @@ class AvailabilitySettings(ServiceSettings):
 
     port: int = Field(8082, ge=1, le=65535, description="Port the HTTP server listens on.")
     consumer_group: str = Field(
-        "availability", description="Kafka consumer group of the projection."
+        "availability",
+        description="Kafka consumer group of the projection.",
+        pattern=r"^[A-Za-z0-9._-]{1,200}$",
     )
     slot_step_minutes: int = Field(
         15, ge=5, le=120, description="Grid of offered start times, in local minutes."
