@@ -8,8 +8,6 @@ from collections.abc import Callable
 
 import httpx
 
-from clinic.platform.testing import RunningService
-
 
 def metric(client: httpx.Client, name: str) -> float:
     for line in client.get("/metrics").text.splitlines():
@@ -34,18 +32,9 @@ def settle(booking: httpx.Client, availability: httpx.Client) -> None:
 
 
 def test_slots_offered_for_every_demo_appointment_type_are_accepted_by_booking(
-    start_service: Callable[..., RunningService], schema_name: str
+    booking_and_availability: Callable[..., tuple[httpx.Client, httpx.Client]],
 ) -> None:
-    booking = start_service("clinic.booking", "BOOKING_", BOOKING_LOAD_DEMO_DATA="true")
-    availability = start_service(
-        "clinic.availability",
-        "AVAILABILITY_",
-        schema=f"{schema_name}_av",
-        AVAILABILITY_CONSUMER_GROUP=f"availability-{schema_name}",
-        BOOKING_URL=booking.url,
-    )
-    b = httpx.Client(base_url=booking.url, timeout=30)
-    a = httpx.Client(base_url=availability.url, timeout=30)
+    b, a = booking_and_availability(demo=True)
     demo = b.get("/demo").json()
     org = demo["organization_id"]
     day = dt.date.today() + dt.timedelta(days=4)

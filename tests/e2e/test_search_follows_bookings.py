@@ -8,8 +8,6 @@ from typing import Any
 
 import httpx
 
-from clinic.platform.testing import RunningService
-
 WEEKDAYS = range(5)
 
 
@@ -30,18 +28,9 @@ def wait_until(check: Callable[[], bool], within: float = 15.0) -> float:
 
 
 def test_a_booked_slot_leaves_search_and_comes_back_when_cancelled(
-    start_service: Callable[..., RunningService], schema_name: str
+    booking_and_availability: Callable[..., tuple[httpx.Client, httpx.Client]],
 ) -> None:
-    booking = start_service("clinic.booking", "BOOKING_")
-    availability = start_service(
-        "clinic.availability",
-        "AVAILABILITY_",
-        schema=f"{schema_name}_av",
-        AVAILABILITY_CONSUMER_GROUP=f"availability-{schema_name}",
-        BOOKING_URL=booking.url,
-    )
-    b = httpx.Client(base_url=booking.url, timeout=30)
-    a = httpx.Client(base_url=availability.url, timeout=30)
+    b, a = booking_and_availability(demo=False)
 
     # 1. A clinic with one provider working weekdays 09:00-12:00 in Berlin.
     org = command(b, "/organizations", {"name": "E2E Group"})["id"]

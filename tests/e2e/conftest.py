@@ -1,0 +1,36 @@
+"""End-to-end fixtures: booking and availability started as processes, as `make up` does."""
+
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from clinic.platform.testing import RunningService
+
+Clients = tuple[httpx.Client, httpx.Client]
+
+
+@pytest.fixture
+def booking_and_availability(
+    start_service: Callable[..., RunningService], schema_name: str
+) -> Callable[..., Clients]:
+    """Start booking (optionally with the demo group) and availability in its own schema and
+    consumer group; returns an HTTP client for each."""
+
+    def start(demo: bool = False) -> Clients:
+        booking = start_service(
+            "clinic.booking", "BOOKING_", BOOKING_LOAD_DEMO_DATA="true" if demo else "false"
+        )
+        availability = start_service(
+            "clinic.availability",
+            "AVAILABILITY_",
+            schema=f"{schema_name}_av",
+            AVAILABILITY_CONSUMER_GROUP=f"availability-{schema_name}",
+            BOOKING_URL=booking.url,
+        )
+        return (
+            httpx.Client(base_url=booking.url, timeout=30),
+            httpx.Client(base_url=availability.url, timeout=30),
+        )
+
+    return start
