@@ -112,15 +112,19 @@ class RunningService:
             if ready:
                 return self
             time.sleep(0.2)
-        self.stop()
+        self.stop(keep_log=True)
         raise RuntimeError(
             f"{self.module} not ready in {timeout}s: {reason}\n{tail(self.log.name)}"
         )
 
-    def stop(self) -> None:
+    def stop(self, keep_log: bool = False) -> None:
+        """Stop the process by pid; its log goes too unless asked to keep it."""
         if self.process is not None:
             stop_pid(self.process.pid)
             self.process = None
+        self.log.close()
+        if not keep_log:
+            Path(self.log.name).unlink(missing_ok=True)
 
 
 @pytest.fixture
