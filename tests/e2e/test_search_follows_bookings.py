@@ -2,21 +2,13 @@
 search through the relay, Kafka and the projection."""
 
 import time
-import uuid
 from collections.abc import Callable
-from typing import Any
 
 import httpx
 
+from clinic.platform.testing import command
+
 WEEKDAYS = range(5)
-
-
-def command(
-    http: httpx.Client, path: str, body: dict[str, Any], method: str = "POST"
-) -> dict[str, Any]:
-    response = http.request(method, path, json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
-    assert response.status_code in (200, 201), response.text
-    return response.json()
 
 
 def wait_until(check: Callable[[], bool], within: float = 15.0) -> float:

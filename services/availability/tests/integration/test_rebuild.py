@@ -2,7 +2,6 @@
 answers."""
 
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,15 +11,7 @@ import psycopg
 import pytest
 
 from clinic.platform.infra import Infrastructure, start_local_kafka, stop_pid
-from clinic.platform.testing import RunningService
-
-
-def command(
-    http: httpx.Client, path: str, body: dict[str, Any], method: str = "POST"
-) -> dict[str, Any]:
-    response = http.request(method, path, json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
-    assert response.status_code in (200, 201), response.text
-    return response.json()
+from clinic.platform.testing import RunningService, command
 
 
 def tables(url: str, schema: str) -> dict[str, list[tuple[Any, ...]]]:

@@ -190,3 +190,11 @@ async def read_topics(
     finally:
         await consumer.stop()
     return records
+
+
+def command(http: Any, path: str, body: dict[str, Any], method: str = "POST") -> dict[str, Any]:
+    """Send a command with a fresh Idempotency-Key and return its JSON answer; any status but
+    200 or 201 fails the test with the problem the service sent."""
+    response = http.request(method, path, json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
+    assert response.status_code in (200, 201), response.text
+    return response.json()  # type: ignore[no-any-return]

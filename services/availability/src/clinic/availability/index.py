@@ -244,7 +244,6 @@ class Index:
                 )
             for row in rows["appointment_types"].values():
                 self.types[row["appointment_type_id"]] = _type(row)
-            targets = resource_ids if resource_ids is not None else None
             hours: dict[UUID, list[HoursInfo]] = {}
             for row in rows["weekly_hours"].values():
                 hours[row["resource_id"]] = [_hours(h) for h in row["hours"]]
@@ -268,8 +267,8 @@ class Index:
                         row["hold_expires_at"],
                     )
                 )
-            ids = targets if targets is not None else set(self.resources)
-            if targets is None:
+            ids = resource_ids if resource_ids is not None else set(self.resources)
+            if resource_ids is None:
                 self.hours, self.exceptions, self.claims = {}, {}, {}
                 self._windows = {}
             stale = set()
@@ -292,7 +291,7 @@ class Index:
                 self._longest[resource_id] = max(
                     (c.blocked_until - c.blocked_from for c in ordered), default=dt.timedelta()
                 )
-            if stale and targets is not None:
+            if stale and resource_ids is not None:
                 self._windows = {k: v for k, v in self._windows.items() if k[0] not in stale}
             by_location: dict[UUID, list[UUID]] = {}
             for resource in self.resources.values():

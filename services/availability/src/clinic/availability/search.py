@@ -22,6 +22,9 @@ from clinic.availability.index import (
     union,
 )
 
+Option = tuple[StepInfo, RequirementInfo, list[ResourceInfo]]
+"""One requirement of one step, and the resources that can fill it at the location."""
+
 TIMES_OF_DAY = {"morning": (6, 12), "afternoon": (12, 17), "evening": (17, 22)}
 
 
@@ -141,7 +144,7 @@ def next_available(index: Index, query: Query) -> dict[UUID, Slot | None]:
 
 
 def _slots_at(index: Index, kind: TypeInfo, place: LocationInfo, query: Query) -> Iterator[Slot]:
-    options: list[tuple[StepInfo, RequirementInfo, list[ResourceInfo]]] = []
+    options: list[Option] = []
     for step in kind.steps:
         for requirement in step.requirements:
             pool = index.candidates(requirement, place.id)
@@ -271,7 +274,7 @@ def _day(
     index: Index,
     kind: TypeInfo,
     place: LocationInfo,
-    options: list[tuple[StepInfo, RequirementInfo, list[ResourceInfo]]],
+    options: list[Option],
     day: dt.date,
     lo: int,
     hi: int,
@@ -289,7 +292,7 @@ def _new_visits(
     index: Index,
     kind: TypeInfo,
     place: LocationInfo,
-    options: list[tuple[StepInfo, RequirementInfo, list[ResourceInfo]]],
+    options: list[Option],
     day: dt.date,
     lo: int,
     hi: int,
@@ -329,7 +332,7 @@ class _Assigner:
 
     def __init__(
         self,
-        options: list[tuple[StepInfo, RequirementInfo, list[ResourceInfo]]],
+        options: list[Option],
         per_option: list[list[tuple[ResourceInfo, list[tuple[int, int]]]]],
     ) -> None:
         self.offsets = [
@@ -379,7 +382,7 @@ def _open_sessions(
     index: Index,
     kind: TypeInfo,
     place: LocationInfo,
-    options: list[tuple[StepInfo, RequirementInfo, list[ResourceInfo]]],
+    options: list[Option],
     lo_ts: int,
     hi_ts: int,
     query: Query,
