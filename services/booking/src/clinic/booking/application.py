@@ -6,6 +6,12 @@ the pure planner decide, and saves all of them together with the request's answe
 transaction. A racing writer makes the save fail as a whole (optimistic concurrency on each
 aggregate's version); the command then reloads and decides again, a bounded number of
 times, before answering 409 with alternative times.
+
+A command first decides on what this process already holds (cached aggregates, cached
+reference data), which costs no query: the save's version checks, and the event store's
+reference guard (see ``event_store``), refuse it if anything it read has moved on. Only then,
+or when the first decision refuses the request, does it read everything fresh and decide
+again: the answer a client gets, yes or no, is always decided on current data.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
@@ -25,6 +32,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
+from clinic.booking.aggregate_cache import AggregateCache
 from clinic.booking.domain.appointment import Appointment
 from clinic.booking.domain.errors import (
     BookingError,
@@ -58,7 +66,8 @@ from clinic.booking.domain.values import (
     WeeklyHours,
 )
 from clinic.booking.domain.waitlist import WaitlistEntry
-from clinic.booking.reference_cache import ReferenceCache
+from clinic.booking.event_store import BookingRecorder
+from clinic.booking.reference_cache import GUARDED_TYPES, ReferenceCache, event_topics
 from clinic.booking.transcodings import register_transcodings
 
 log = logging.getLogger(__name__)
@@ -105,14 +114,10 @@ class Bookings(Application[UUID]):
     """The booking application. ``name`` fixes the event table (``bookings_events``)."""
 
     name = "Bookings"
-    # Aggregates are cached and fast-forwarded from the store on every read (one query for
-    # the events after the cached version), then copied for the command; ResourceDay copies
-    # cheaply. Reference aggregates are read through the ReferenceCache instead.
-    env: ClassVar[dict[str, str]] = {
-        "AGGREGATE_CACHE_MAXSIZE": "20000",
-        "AGGREGATE_CACHE_FASTFORWARD": "y",
-        "DEEPCOPY_FROM_AGGREGATE_CACHE": "y",
-    }
+    # Commands read aggregates through ``self.aggregates`` (copy-on-write, optimistic or
+    # fresh) and reference data through ``self.reference``; the repository itself keeps no
+    # cache.
+    cache_size: ClassVar[int] = 20000
 
     def __init__(
         self,
@@ -130,6 +135,12 @@ class Bookings(Application[UUID]):
         self.alternatives_wanted = alternatives
         self.stats = CommandStats()
         self.reference = ReferenceCache(self)
+        self.aggregates = AggregateCache(self, self.cache_size)
+        # Where the event store can guard reference data, commands skip refreshing it.
+        self.guarded = isinstance(self.recorder, BookingRecorder)
+        if isinstance(self.recorder, BookingRecorder):
+            self.recorder.guard(event_topics(GUARDED_TYPES))
+        self._fresh: ContextVar[bool] = ContextVar("fresh", default=True)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -139,15 +150,15 @@ class Bookings(Application[UUID]):
 
     def _load(self, cls: type[A], aggregate_id: UUID, organization_id: UUID, kind: str) -> A:
         """Load an aggregate of this organisation; another tenant's id is simply not found."""
-        try:
-            aggregate: Aggregate = self.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            raise NotFoundError(kind, aggregate_id) from None
+        aggregate = self._maybe(aggregate_id)
+        if aggregate is None:
+            raise NotFoundError(kind, aggregate_id)
         return owned(aggregate, cls, organization_id, kind, aggregate_id)
 
     def _maybe(self, aggregate_id: UUID) -> Any | None:
+        """A private copy: fresh, or as cached during a command's optimistic first attempt."""
         try:
-            return self.repository.get(aggregate_id)
+            return self.aggregates.get(aggregate_id, fresh=self._fresh.get())
         except AggregateNotFoundError:
             return None
 
@@ -166,17 +177,29 @@ class Bookings(Application[UUID]):
         if not request_id or len(request_id) > 200:
             raise InvalidRequestError("a client request id of 1 to 200 characters is required")
         record_id = handled_request_id(organization_id, request_id)
-        for attempt in range(1, self.max_attempts + 1):
+        # The first attempt decides on cached copies; each further one (at most
+        # max_attempts) on fresh reads.
+        fresh, attempt = False, 0
+        while attempt < self.max_attempts:
+            if fresh or not self.guarded:
+                self.reference.refresh()
+            position = self.reference.position
+            token = self._fresh.set(fresh)
             # The happy path does not look the request id up: a repeated request either
             # fails to decide (its own earlier effect is in the way) or fails to save (the
             # HandledRequest already exists); only then is the first answer fetched.
             try:
                 aggregates, answer = decide()
             except BookingError:
+                if not fresh:
+                    fresh = True  # the refusal may come from stale copies: decide again
+                    continue
                 previous = self._previous_answer(record_id, request_id, request_fingerprint)
                 if previous is not None:
                     return previous
                 raise
+            finally:
+                self._fresh.reset(token)
             record = HandledRequest(
                 organization_id=organization_id,
                 request_id=request_id,
@@ -185,14 +208,19 @@ class Bookings(Application[UUID]):
                 answer=answer.body,
             )
             try:
-                self.save(*aggregates, record)
+                self.save(*aggregates, record, decided_at=position if self.guarded else None)
             except IntegrityError:
                 previous = self._previous_answer(record_id, request_id, request_fingerprint)
                 if previous is not None:
                     return previous
-                self.stats.conflicts += 1
-                log.info("version conflict, deciding again", extra={"attempt": attempt})
+                if fresh:
+                    self.stats.conflicts += 1
+                    attempt += 1
+                    log.info("version conflict, deciding again", extra={"attempt": attempt})
+                fresh = True
                 continue
+            for aggregate in aggregates:
+                self.aggregates.remember(aggregate)
             return answer
         self.stats.retries_exhausted += 1
         if on_exhausted is not None:
@@ -576,7 +604,6 @@ class Bookings(Application[UUID]):
     def _context(
         self, organization_id: UUID, appointment_type_id: UUID, location_id: UUID
     ) -> Bookings._Context:
-        self.reference.refresh()
         get = self.reference.get
         organization = get(Organization, organization_id, organization_id, "organization")
         kind = get(AppointmentType, appointment_type_id, organization_id, "appointment type")
@@ -688,7 +715,7 @@ class Bookings(Application[UUID]):
                     ctx, appointment_id, start, preferred, days, now, expires, allow_overbooking
                 )
             except BookingError as error:
-                if error.status == 409:
+                if error.status == 409 and self._fresh.get():
                     error.extensions["alternatives"] = self.alternatives(ctx, start, preferred, now)
                 raise
             details = dict(
@@ -712,6 +739,7 @@ class Bookings(Application[UUID]):
             return [appointment, *touched], Answer(201, self.appointment_view(appointment, now))
 
         def exhausted() -> BookingError:
+            self.reference.refresh()
             ctx = self._context(organization_id, appointment_type_id, location_id)
             now = self.clock()
             return ConcurrencyExhaustedError(
@@ -802,7 +830,7 @@ class Bookings(Application[UUID]):
                     allow_overbooking,
                 )
             except BookingError as error:
-                if error.status == 409:
+                if error.status == 409 and self._fresh.get():
                     error.extensions["alternatives"] = self.alternatives(
                         ctx, start, preferred, now, ignoring=appointment.id
                     )
@@ -837,7 +865,6 @@ class Bookings(Application[UUID]):
         def decide() -> tuple[list[Aggregate], Answer]:
             now = self.clock()
             appointment = self._load(Appointment, appointment_id, organization_id, "appointment")
-            self.reference.refresh()
             kind = self.reference.get(
                 AppointmentType,
                 appointment.appointment_type_id,

@@ -41,6 +41,10 @@ REFERENCE_TYPES: tuple[type[Aggregate], ...] = (
     Patient,
     Schedule,
 )
+# What a booking decision depends on: a save is refused if one of these changed after the
+# position it decided at. Patients are read only to check they exist and belong to the
+# organisation, which never changes, so registering patients never disturbs bookings.
+GUARDED_TYPES: tuple[type[Aggregate], ...] = tuple(t for t in REFERENCE_TYPES if t is not Patient)
 BATCH = 500
 
 
