@@ -1,5 +1,5 @@
-"""The booking event store's recorder: eventsourcing's PostgreSQL application recorder with a
-save that costs one round trip.
+"""The booking event store's recorder: eventsourcing's PostgreSQL application recorder with
+saves that cost one round trip, grouped, and guarded against stale reference data.
 
 eventsourcing keeps the notification log gapless (so the relay never passes over an event
 that commits later) by taking an EXCLUSIVE lock on the events table in each inserting
@@ -10,21 +10,28 @@ server-side function takes the same lock, notifies, inserts and returns the noti
 ids, called on an autocommit connection: the statement's implicit transaction commits on the
 server, so the lock is held only for the server's own work. Same guarantees, shorter lock.
 
-The same function guards decisions against reference data that changed under them. A booking
-decides with cached copies of the schedule, resource, location and appointment type as of a
-notification position; the save passes that position, and the function, already holding the
-lock that orders every write, refuses it (``StaleReferenceError``) if an event of those
-"guarded" topics was recorded after it. The command then refreshes its copies and decides
-again. So no round trip is spent asking whether reference data changed, and a booking can
-never be saved against a schedule change it did not see.
+Group commit. The decisions that threads of one process hand in while a save is on its way
+to the server go together in the next call: one round trip, one lock, one commit for all of
+them. Each decision still succeeds or fails alone: the function inserts each one in its own
+subtransaction, and a version conflict rolls back only that decision, whose caller gets the
+same IntegrityError as before. With one client nothing waits; under load, decisions share
+the server's work instead of queueing for the lock one by one.
+
+The reference guard. A booking decides with cached copies of the schedule, resource,
+location and appointment type as of a notification position; the save passes that position,
+and the function, already holding the lock that orders every write, refuses the decision
+(``StaleReferenceError``) if an event of those "guarded" topics was recorded after it. The
+command then refreshes its copies and decides again. So no round trip is spent asking whether
+reference data changed, and a booking can never be saved against a schedule change it did
+not see.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import psycopg
 from eventsourcing.persistence import (
     IntegrityError,
     InterfaceError,
@@ -38,11 +45,26 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
-STALE_REFERENCE = "CB001"  # SQLSTATE raised by the insert function
+MAX_GROUP = 64  # decisions in one call
+CONFLICT, STALE = "conflict", "stale"
 
 
 class StaleReferenceError(IntegrityError):
     """Guarded reference data changed after the position a decision was made at."""
+
+
+class _Decision:
+    """One caller's events, waiting to be written in the next group."""
+
+    __slots__ = ("decided_at", "error", "events", "finished", "ids", "wake")
+
+    def __init__(self, events: Sequence[StoredEvent], decided_at: int | None) -> None:
+        self.events = events
+        self.decided_at = decided_at
+        self.wake = threading.Event()
+        self.finished = False
+        self.ids: list[int] = []
+        self.error: BaseException | None = None
 
 
 class BookingRecorder(PostgresApplicationRecorder):
@@ -50,15 +72,17 @@ class BookingRecorder(PostgresApplicationRecorder):
         self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
     ) -> None:
         super().__init__(datastore, events_table_name=events_table_name)
-        function = f"{events_table_name}_insert"
         names = {
             "schema": Identifier(datastore.schema),
             "table": Identifier(events_table_name),
-            "function": Identifier(function),
+            "function": Identifier(f"{events_table_name}_insert_group"),
             "channel": Identifier(self.channel_name),
             "head": Identifier(f"{events_table_name}_reference_head"),
         }
         self.guarded_topics: frozenset[str] = frozenset()
+        self._queue: list[_Decision] = []
+        self._queue_lock = threading.Lock()
+        self._writing = False
         # The newest notification id of a guarded event: one row, written under the lock.
         self.sql_create_statements.append(
             SQL(
@@ -73,31 +97,52 @@ class BookingRecorder(PostgresApplicationRecorder):
                 "ON CONFLICT (one) DO NOTHING"
             ).format(**names)
         )
+        # Decision d owns the events first .. first + sizes[d] - 1 of the arrays. One row
+        # per decision: its notification ids, or why it was refused.
         self.sql_create_statements.append(
             SQL(
                 "CREATE OR REPLACE FUNCTION {schema}.{function}("
-                "ids uuid[], versions bigint[], topics text[], states bytea[], "
-                "decided_at bigint, guarded boolean) "
-                "RETURNS SETOF bigint LANGUAGE plpgsql AS $$ "
+                "sizes int[], decided bigint[], guarded boolean[], "
+                "ids uuid[], versions bigint[], topics text[], states bytea[]) "
+                "RETURNS TABLE (decision int, notification_ids bigint[], refused text) "
+                "LANGUAGE plpgsql AS $$ "
+                "DECLARE mark bigint; first int := 1; last int; d int; got bigint[]; "
                 "BEGIN "
                 "LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE; "
-                "IF decided_at IS NOT NULL AND "
-                "(SELECT position FROM {schema}.{head}) > decided_at THEN "
-                "RAISE EXCEPTION 'reference data changed after position %', decided_at "
-                "USING ERRCODE = '" + STALE_REFERENCE + "'; "
-                "END IF; "
+                "SELECT h.position INTO mark FROM {schema}.{head} h; "
                 "NOTIFY {channel}; "
-                "RETURN QUERY INSERT INTO {schema}.{table} "
-                "(originator_id, originator_version, topic, state) "
-                "SELECT * FROM unnest(ids, versions, topics, states) "
-                "RETURNING notification_id; "
-                "IF guarded THEN UPDATE {schema}.{head} SET position = "
-                "(SELECT max(notification_id) FROM {schema}.{table}); END IF; "
+                "FOR d IN 1 .. coalesce(array_length(sizes, 1), 0) LOOP "
+                "  last := first + sizes[d] - 1; decision := d; "
+                "  notification_ids := NULL; refused := NULL; "
+                "  IF decided[d] IS NOT NULL AND mark > decided[d] THEN "
+                "    refused := '" + STALE + "'; "
+                "  ELSE "
+                "    BEGIN "
+                "      WITH i AS (INSERT INTO {schema}.{table} "
+                "        (originator_id, originator_version, topic, state) "
+                "        SELECT * FROM unnest(ids[first:last], versions[first:last], "
+                "        topics[first:last], states[first:last]) "
+                "        RETURNING {table}.notification_id) "
+                "      SELECT array_agg(i.notification_id ORDER BY i.notification_id) "
+                "      INTO got FROM i; "
+                "      notification_ids := got; "
+                "      IF guarded[d] THEN "
+                "        mark := got[array_upper(got, 1)]; "
+                "        UPDATE {schema}.{head} SET position = mark; "
+                "      END IF; "
+                "    EXCEPTION WHEN unique_violation THEN "
+                "      refused := '" + CONFLICT + "'; "
+                "    END; "
+                "  END IF; "
+                "  RETURN NEXT; "
+                "  first := last + 1; "
+                "END LOOP; "
                 "END $$"
             ).format(**names)
         )
         self.sql_insert = SQL(
-            "SELECT n FROM {schema}.{function}(%s, %s, %s, %s, %s, %s) AS n"
+            "SELECT decision, notification_ids, refused "
+            "FROM {schema}.{function}(%s, %s, %s, %s, %s, %s, %s) ORDER BY decision"
         ).format(**names)
         self.sql_since = SQL(
             "SELECT m.top, e.notification_id, e.originator_id, e.originator_version, e.topic, "
@@ -142,7 +187,6 @@ class BookingRecorder(PostgresApplicationRecorder):
         """Record these topics' events as guarded reference data."""
         self.guarded_topics = frozenset(topics)
 
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(
         self,
         stored_events: Sequence[StoredEvent],
@@ -150,29 +194,73 @@ class BookingRecorder(PostgresApplicationRecorder):
         decided_at: int | None = None,
         **kwargs: Any,
     ) -> Sequence[int] | None:
-        """Insert in one round trip. ``decided_at``: the notification position the decision
-        read reference data at; the insert is refused if guarded data changed since."""
+        """Insert one decision's events atomically, in the next group. ``decided_at``: the
+        notification position the decision read reference data at; the decision is refused
+        if guarded data changed since."""
         if not stored_events:
             return []
-        topics = [e.topic for e in stored_events]
-        guarded = not self.guarded_topics.isdisjoint(topics)
+        mine = _Decision(stored_events, decided_at)
+        with self._queue_lock:
+            self._queue.append(mine)
+            leading = not self._writing
+            self._writing = True
+        if not leading:
+            mine.wake.wait()  # written by another thread, or handed the lead
+        if not mine.finished:
+            self._write_next_group()
+        if mine.error is not None:
+            raise mine.error
+        return mine.ids
+
+    def _write_next_group(self) -> None:
+        """Write the queue's oldest decisions (the caller's among them), then hand the lead
+        to the oldest decision still waiting."""
+        with self._queue_lock:
+            group = self._queue[:MAX_GROUP]
+            del self._queue[:MAX_GROUP]
+        try:
+            outcomes = self._insert_group(group)
+        except Exception as error:  # noqa: BLE001 - every caller in the group hears of it
+            for decision in group:
+                decision.error = error
+        else:
+            for decision, (ids, refused) in zip(group, outcomes, strict=True):
+                if refused == STALE:
+                    decision.error = StaleReferenceError(
+                        f"reference data changed after position {decision.decided_at}"
+                    )
+                elif refused is not None:
+                    decision.error = IntegrityError("an aggregate version was taken")
+                else:
+                    decision.ids = ids
+        finally:
+            for decision in group:
+                if not decision.ids and decision.error is None:  # interrupted mid-write
+                    decision.error = OperationalError("the write was interrupted; outcome unknown")
+                decision.finished = True
+                decision.wake.set()
+            with self._queue_lock:
+                if self._queue:
+                    self._queue[0].wake.set()
+                else:
+                    self._writing = False
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def _insert_group(self, group: list[_Decision]) -> list[tuple[list[int], str | None]]:
+        events = [e for decision in group for e in decision.events]
         with self.datastore.get_connection() as conn, conn.cursor() as cursor:
             assert conn.autocommit  # one statement, its own transaction
-            try:
-                cursor.execute(
-                    self.sql_insert,
-                    (
-                        [e.originator_id for e in stored_events],
-                        [e.originator_version for e in stored_events],
-                        topics,
-                        [e.state for e in stored_events],
-                        decided_at,
-                        guarded,
-                    ),
-                    prepare=True,
-                )
-            except psycopg.Error as error:
-                if error.sqlstate == STALE_REFERENCE:
-                    raise StaleReferenceError(str(error)) from None
-                raise
-            return [row["n"] for row in cursor.fetchall()]
+            cursor.execute(
+                self.sql_insert,
+                (
+                    [len(d.events) for d in group],
+                    [d.decided_at for d in group],
+                    [not self.guarded_topics.isdisjoint(e.topic for e in d.events) for d in group],
+                    [e.originator_id for e in events],
+                    [e.originator_version for e in events],
+                    [e.topic for e in events],
+                    [e.state for e in events],
+                ),
+                prepare=True,
+            )
+            return [(row["notification_ids"] or [], row["refused"]) for row in cursor.fetchall()]
