@@ -39,7 +39,9 @@ def test_concurrent_decisions_each_get_their_own_outcome(recorder: BookingRecord
             ids = recorder.insert_events(mine)
         except IntegrityError:
             return "conflict"
-        assert ids is not None and len(ids) == len(mine) and list(ids) == sorted(ids)
+        assert ids is not None
+        assert len(ids) == len(mine)
+        assert list(ids) == sorted(ids)
         return "saved"
 
     with ThreadPoolExecutor(40) as pool:
