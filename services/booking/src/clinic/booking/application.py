@@ -208,7 +208,7 @@ class Bookings(Application[UUID]):
                 answer=answer.body,
             )
             try:
-                self.save(*aggregates, record, decided_at=position if self.guarded else None)
+                self._save([*aggregates, record], position if self.guarded else None)
             except IntegrityError:
                 previous = self._previous_answer(record_id, request_id, request_fingerprint)
                 if previous is not None:
@@ -228,6 +228,12 @@ class Bookings(Application[UUID]):
         raise ConcurrencyExhaustedError(
             f"gave up after {self.max_attempts} concurrent changes; try again"
         )
+
+    def _save(self, aggregates: list[Aggregate], decided_at: int | None) -> None:
+        """Record the aggregates' pending events in one transaction (what ``Application.save``
+        does, without its general-purpose type checks)."""
+        events = [event for aggregate in aggregates for event in aggregate.collect_events()]
+        self.events.put(events, decided_at=decided_at)
 
     def _previous_answer(
         self, record_id: UUID, request_id: str, request_fingerprint: str
@@ -539,13 +545,11 @@ class Bookings(Application[UUID]):
         preferred: dict[str, UUID],
     ) -> list[Candidate]:
         wanted = requirement.resource_id or preferred.get(requirement.role)
-        entries = organization.pool(requirement, location_id)
-        if wanted is not None:
-            entries = [e for e in entries if e.resource_id == wanted]
-            if not entries:
-                raise InvalidRequestError(
-                    f"resource {wanted} cannot fill '{requirement.role}' at this location"
-                )
+        entries = organization.pool(requirement, location_id, only=wanted)
+        if wanted is not None and not entries:
+            raise InvalidRequestError(
+                f"resource {wanted} cannot fill '{requirement.role}' at this location"
+            )
         org = organization.id
         return [
             Candidate(

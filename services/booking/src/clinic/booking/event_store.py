@@ -28,6 +28,7 @@ not see.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -42,10 +43,11 @@ from eventsourcing.persistence import (
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
 from psycopg import Cursor
-from psycopg.rows import DictRow
+from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier
 
 MAX_GROUP = 64  # decisions in one call
+MAX_WRITERS = 1  # calls in flight at once (more did not help: the Python process is the limit)
 CONFLICT, STALE = "conflict", "stale"
 
 
@@ -82,7 +84,7 @@ class BookingRecorder(PostgresApplicationRecorder):
         self.guarded_topics: frozenset[str] = frozenset()
         self._queue: list[_Decision] = []
         self._queue_lock = threading.Lock()
-        self._writing = False
+        self._writers = 0
         # The newest notification id of a guarded event: one row, written under the lock.
         self.sql_create_statements.append(
             SQL(
@@ -97,25 +99,32 @@ class BookingRecorder(PostgresApplicationRecorder):
                 "ON CONFLICT (one) DO NOTHING"
             ).format(**names)
         )
-        # Decision d owns the events first .. first + sizes[d] - 1 of the arrays. One row
-        # per decision: its notification ids, or why it was refused.
+        # One text parameter carries the group as JSON (cheaper to build in Python than
+        # typed arrays): {"decisions": [[events, decided_at, guarded], ...], "events":
+        # [[originator_id, version, topic, state as hex], ...]}; decision d owns the next
+        # ``events`` of them. The answer: per decision, its notification ids
+        # (comma-separated) or why it was refused, joined by ";".
         self.sql_create_statements.append(
             SQL(
-                "CREATE OR REPLACE FUNCTION {schema}.{function}("
-                "sizes int[], decided bigint[], guarded boolean[], "
-                "ids uuid[], versions bigint[], topics text[], states bytea[]) "
-                "RETURNS TABLE (decision int, notification_ids bigint[], refused text) "
-                "LANGUAGE plpgsql AS $$ "
-                "DECLARE mark bigint; first int := 1; last int; d int; got bigint[]; "
+                "CREATE OR REPLACE FUNCTION {schema}.{function}(batch text) "
+                "RETURNS text LANGUAGE plpgsql AS $$ "
+                "DECLARE b jsonb := batch::jsonb; ids uuid[]; versions bigint[]; "
+                "topics text[]; states bytea[]; mark bigint; first int := 1; last int; "
+                "d jsonb; got bigint[]; answers text[] := '{{}}'; "
                 "BEGIN "
                 "LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE; "
+                "SELECT array_agg((e->>0)::uuid ORDER BY o), "
+                "array_agg((e->>1)::bigint ORDER BY o), "
+                "array_agg(e->>2 ORDER BY o), array_agg(decode(e->>3, 'hex') ORDER BY o) "
+                "INTO ids, versions, topics, states "
+                "FROM jsonb_array_elements(b->'events') WITH ORDINALITY AS t(e, o); "
                 "SELECT h.position INTO mark FROM {schema}.{head} h; "
                 "NOTIFY {channel}; "
-                "FOR d IN 1 .. coalesce(array_length(sizes, 1), 0) LOOP "
-                "  last := first + sizes[d] - 1; decision := d; "
-                "  notification_ids := NULL; refused := NULL; "
-                "  IF decided[d] IS NOT NULL AND mark > decided[d] THEN "
-                "    refused := '" + STALE + "'; "
+                "FOR d IN SELECT x FROM jsonb_array_elements(b->'decisions') "
+                "WITH ORDINALITY AS t(x, o) ORDER BY o LOOP "
+                "  last := first + (d->>0)::int - 1; "
+                "  IF d->>1 IS NOT NULL AND mark > (d->>1)::bigint THEN "
+                "    answers := answers || '" + STALE + "'::text; "
                 "  ELSE "
                 "    BEGIN "
                 "      WITH i AS (INSERT INTO {schema}.{table} "
@@ -125,25 +134,22 @@ class BookingRecorder(PostgresApplicationRecorder):
                 "        RETURNING {table}.notification_id) "
                 "      SELECT array_agg(i.notification_id ORDER BY i.notification_id) "
                 "      INTO got FROM i; "
-                "      notification_ids := got; "
-                "      IF guarded[d] THEN "
+                "      answers := answers || array_to_string(got, ','); "
+                "      IF (d->>2)::boolean THEN "
                 "        mark := got[array_upper(got, 1)]; "
                 "        UPDATE {schema}.{head} SET position = mark; "
                 "      END IF; "
                 "    EXCEPTION WHEN unique_violation THEN "
-                "      refused := '" + CONFLICT + "'; "
+                "      answers := answers || '" + CONFLICT + "'::text; "
                 "    END; "
                 "  END IF; "
-                "  RETURN NEXT; "
                 "  first := last + 1; "
                 "END LOOP; "
+                "RETURN array_to_string(answers, ';'); "
                 "END $$"
             ).format(**names)
         )
-        self.sql_insert = SQL(
-            "SELECT decision, notification_ids, refused "
-            "FROM {schema}.{function}(%s, %s, %s, %s, %s, %s, %s) ORDER BY decision"
-        ).format(**names)
+        self.sql_insert = SQL("SELECT {schema}.{function}(%s)").format(**names)
         self.sql_since = SQL(
             "SELECT m.top, e.notification_id, e.originator_id, e.originator_version, e.topic, "
             "e.state FROM (SELECT max(notification_id) AS top FROM {schema}.{table}) m "
@@ -202,8 +208,9 @@ class BookingRecorder(PostgresApplicationRecorder):
         mine = _Decision(stored_events, decided_at)
         with self._queue_lock:
             self._queue.append(mine)
-            leading = not self._writing
-            self._writing = True
+            leading = self._writers < MAX_WRITERS
+            if leading:
+                self._writers += 1
         if not leading:
             mine.wake.wait()  # written by another thread, or handed the lead
         if not mine.finished:
@@ -243,24 +250,32 @@ class BookingRecorder(PostgresApplicationRecorder):
                 if self._queue:
                     self._queue[0].wake.set()
                 else:
-                    self._writing = False
+                    self._writers -= 1
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def _insert_group(self, group: list[_Decision]) -> list[tuple[list[int], str | None]]:
-        events = [e for decision in group for e in decision.events]
-        with self.datastore.get_connection() as conn, conn.cursor() as cursor:
+        guarded = self.guarded_topics
+        batch = json.dumps(
+            {
+                "decisions": [
+                    [len(d.events), d.decided_at, not guarded.isdisjoint(e.topic for e in d.events)]
+                    for d in group
+                ],
+                "events": [
+                    [str(e.originator_id), e.originator_version, e.topic, e.state.hex()]
+                    for d in group
+                    for e in d.events
+                ],
+            }
+        )
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
             assert conn.autocommit  # one statement, its own transaction
-            cursor.execute(
-                self.sql_insert,
-                (
-                    [len(d.events) for d in group],
-                    [d.decided_at for d in group],
-                    [not self.guarded_topics.isdisjoint(e.topic for e in d.events) for d in group],
-                    [e.originator_id for e in events],
-                    [e.originator_version for e in events],
-                    [e.topic for e in events],
-                    [e.state for e in events],
-                ),
-                prepare=True,
-            )
-            return [(row["notification_ids"] or [], row["refused"]) for row in cursor.fetchall()]
+            cur.execute(self.sql_insert, (batch,), prepare=True)
+            row = cur.fetchone()
+        assert row is not None
+        return [
+            ([], answer)
+            if answer in (CONFLICT, STALE)
+            else ([int(n) for n in answer.split(",")], None)
+            for answer in str(row[0]).split(";")
+        ]

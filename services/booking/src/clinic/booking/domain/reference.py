@@ -61,11 +61,19 @@ class Organization(Aggregate):
     def _appointment_type_added(self, appointment_type_id: UUID) -> None:
         self.appointment_type_ids.append(appointment_type_id)
 
-    def pool(self, requirement: Requirement, location_id: UUID) -> list[DirectoryEntry]:
-        """Resources that can fill ``requirement`` at ``location_id``."""
+    def pool(
+        self, requirement: Requirement, location_id: UUID, only: UUID | None = None
+    ) -> list[DirectoryEntry]:
+        """Resources that can fill ``requirement`` at ``location_id`` (``only``: just this
+        resource, if it can)."""
+        if only is not None:
+            entry = self.directory.get(only)
+            candidates = [entry] if entry is not None else []
+        else:
+            candidates = list(self.directory.values())
         return [
             entry
-            for entry in self.directory.values()
+            for entry in candidates
             if location_id in entry.location_ids
             and requirement.accepts(entry.category, entry.kind, entry.specialties)
         ]

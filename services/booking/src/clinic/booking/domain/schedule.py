@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -22,6 +23,7 @@ from clinic.booking.domain.values import (
 SCHEDULE_NAMESPACE = uuid5(NAMESPACE_URL, "https://clinic.example/booking/schedule")
 
 
+@functools.lru_cache(maxsize=16384)
 def schedule_id(resource_id: UUID) -> UUID:
     return uuid5(SCHEDULE_NAMESPACE, str(resource_id))
 
