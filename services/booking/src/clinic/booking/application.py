@@ -142,6 +142,11 @@ class Bookings(Application[UUID]):
             self.recorder.guard(event_topics(GUARDED_TYPES))
         self._fresh: ContextVar[bool] = ContextVar("fresh", default=True)
 
+    def close(self) -> None:
+        if isinstance(self.recorder, BookingRecorder):
+            self.recorder.close_writer()
+        super().close()
+
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         register_transcodings(transcoder)

@@ -33,16 +33,18 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import psycopg
 from eventsourcing.persistence import (
     IntegrityError,
     InterfaceError,
     Notification,
     OperationalError,
+    PersistenceError,
     StoredEvent,
 )
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
-from psycopg import Cursor
+from psycopg import Connection, Cursor
 from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier
 
@@ -85,6 +87,10 @@ class BookingRecorder(PostgresApplicationRecorder):
         self._queue: list[_Decision] = []
         self._queue_lock = threading.Lock()
         self._writers = 0
+        # Groups are written one at a time on a connection kept for them (no pool traffic).
+        self._writer: Connection[Any] | None = None
+        self._writer_lock = threading.Lock()
+        self._insert_bytes: bytes | None = None
         # The newest notification id of a guarded event: one row, written under the lock.
         self.sql_create_statements.append(
             SQL(
@@ -268,10 +274,7 @@ class BookingRecorder(PostgresApplicationRecorder):
                 ],
             }
         )
-        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
-            assert conn.autocommit  # one statement, its own transaction
-            cur.execute(self.sql_insert, (batch,), prepare=True)
-            row = cur.fetchone()
+        row = self._call_writer(batch)
         assert row is not None
         return [
             ([], answer)
@@ -279,3 +282,32 @@ class BookingRecorder(PostgresApplicationRecorder):
             else ([int(n) for n in answer.split(",")], None)
             for answer in str(row[0]).split(";")
         ]
+
+    def _call_writer(self, batch: str) -> tuple[Any, ...] | None:
+        with self._writer_lock:
+            if self._writer is None or self._writer.closed:
+                self._writer = self.datastore.pool.getconn()
+                assert self._writer.autocommit  # one statement, its own transaction
+            conn = self._writer
+            try:
+                if self._insert_bytes is None:
+                    self._insert_bytes = self.sql_insert.as_bytes(conn)
+                with conn.cursor(row_factory=tuple_row) as cursor:
+                    cursor.execute(self._insert_bytes, (batch,), prepare=True)
+                    return cursor.fetchone()
+            except (psycopg.OperationalError, psycopg.InterfaceError) as error:
+                self._drop_writer()  # a new connection next time (the caller retries)
+                raise OperationalError(str(error)) from error
+            except psycopg.Error as error:
+                raise PersistenceError(str(error)) from error
+
+    def close_writer(self) -> None:
+        """Hand the group writer's connection back to the pool, before the pool closes."""
+        with self._writer_lock:
+            self._drop_writer()
+
+    def _drop_writer(self) -> None:
+        """The pool closes a broken connection it gets back."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            self.datastore.pool.putconn(writer)
