@@ -172,3 +172,47 @@ async def test_a_broker_that_lost_its_topics_gets_everything_republished(
         } == expected.keys()
     finally:
         stop_pid(broker.pid)
+
+
+def replay_all(service: RunningService, params: dict[str, Any]) -> list[Envelope]:
+    """Every envelope of booking's replay API, page by page."""
+    envelopes: list[Envelope] = []
+    after = 0
+    with httpx.Client(base_url=service.url, timeout=30) as http:
+        while True:
+            page = http.get("/events", params={**params, "after": after, "limit": 7}).json()
+            envelopes += [Envelope.model_validate(e) for e in page["events"]]
+            if page["next"] == after or page["next"] >= page["top"]:
+                return envelopes
+            after = page["next"]
+
+
+@pytest.mark.parametrize("relay", ["published", "not yet published"])
+def test_the_replay_api_serves_only_the_topics_asked_for(
+    clinic: Clinic,
+    start_service: Callable[..., RunningService],
+    infrastructure: Infrastructure,
+    relay: str,
+) -> None:
+    book_many(clinic, 1)
+    expected = expected_envelopes(clinic.app)
+    service = start_service(
+        "clinic.booking", "BOOKING_", RELAY_ENABLED=str(relay == "published").lower()
+    )
+    if relay == "published":
+        asyncio.run(
+            published_for(infrastructure.kafka_bootstrap_servers, clinic.org, len(expected))
+        )
+    wanted = ["booking.resource-days.v1", "booking.schedules.v1"]
+    served = replay_all(service, {"topic": wanted})
+    assert served
+    assert {str(e.typed_payload().topic) for e in served} == set(wanted)
+    assert [(e.aggregate_id, e.aggregate_version) for e in served] == [
+        key for key, e in expected.items() if str(e.typed_payload().topic) in wanted
+    ]
+    everything = replay_all(service, {})
+    assert len(everything) == len(expected)
+    with httpx.Client(base_url=service.url) as http:
+        refused = http.get("/events", params={"topic": "booking.nonsense.v1"})
+    assert refused.status_code == 422
+    assert refused.headers["content-type"] == "application/problem+json"

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, TypeAdapter
 
+from clinic.availability.consumer import TOPICS
 from clinic.availability.projection import Tables, plan
 from clinic.availability.store import write_all
 from clinic.events import Envelope
@@ -54,7 +55,10 @@ class Rebuild:
 
 
 async def _fetch(http: httpx.AsyncClient, after: int, page_size: int) -> bytes:
-    response = await http.get("/events", params={"after": after, "limit": page_size})
+    # Only the topics availability consumes: appointments and the waitlist stay behind.
+    response = await http.get(
+        "/events", params={"after": after, "limit": page_size, "topic": TOPICS}
+    )
     response.raise_for_status()
     return response.content
 
@@ -85,8 +89,11 @@ async def rebuild_from_booking(
         read = time.perf_counter() - started
         async with database.transaction() as conn:
             await conn.execute("LOCK TABLE processed_events IN EXCLUSIVE MODE")
+            locked = time.perf_counter()
             after = await _read(http, rebuild, after, page)
+            tail = time.perf_counter() - locked
             await write_all(conn, rebuild.tables)
+            tables_written = time.perf_counter()
             await conn.execute("DELETE FROM processed_events WHERE consumer = %s", (consumer,))
             # COPY text rows built in one go: ids and versions need no escaping.
             lines = "".join(
@@ -105,12 +112,16 @@ async def rebuild_from_booking(
                 "INSERT INTO index_changes (kind, id) VALUES ('rebuild', %s)", (REBUILD_MARKER,)
             )
     seconds = time.perf_counter() - started
+    finished = started + seconds
     return {
         "source": "booking",
         "events": rebuild.events,
         "position": after,
         "seconds": round(seconds, 3),
         "read_seconds": round(read, 3),
+        "tail_seconds": round(tail, 3),
+        "write_seconds": round(finished - locked - tail, 3),
+        "log_seconds": round(finished - tables_written, 3),
         "events_per_second": round(rebuild.events / seconds) if seconds else None,
         "rows": {name: len(rows) for name, rows in rebuild.tables.rows.items()},
     }

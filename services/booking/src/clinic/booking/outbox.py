@@ -75,14 +75,18 @@ class Replay:
                 "FROM (SELECT position FROM {schema}.relay_position WHERE name = 'kafka') r "
                 "LEFT JOIN LATERAL (SELECT notification_id, envelope "
                 "FROM {schema}.published_events WHERE notification_id > %s "
-                "AND notification_id <= r.position ORDER BY notification_id LIMIT %s) p ON true"
+                "AND notification_id <= r.position "
+                "AND (%s::text[] IS NULL OR topic IS NULL OR topic = ANY(%s::text[])) "
+                "ORDER BY notification_id LIMIT %s) p ON true"
             ).format(schema=schema)
 
-    def _published(self, after: int, limit: int) -> tuple[int, list[tuple[int, bytes]]]:
+    def _published(
+        self, after: int, limit: int, topics: list[str] | None
+    ) -> tuple[int, list[tuple[int, bytes]]]:
         if self.datastore is None:
             return 0, []
         with self.datastore.get_connection() as conn, conn.cursor() as cursor:
-            cursor.execute(self.sql, (after, limit), prepare=True)
+            cursor.execute(self.sql, (after, topics, topics, limit), prepare=True)
             rows = cursor.fetchall()
         position = int(rows[0]["position"]) if rows else 0
         return position, [
@@ -91,17 +95,24 @@ class Replay:
             if r["notification_id"] is not None
         ]
 
-    def page(self, after: int, limit: int) -> tuple[int, int, list[bytes]]:
-        """(newest notification id, the ``after`` for the next page, envelopes as JSON)."""
+    def page(
+        self, after: int, limit: int, topics: list[str] | None = None
+    ) -> tuple[int, int, list[bytes]]:
+        """(newest notification id, the ``after`` for the next page, envelopes as JSON),
+        only of ``topics`` if given."""
         top = self.bookings.recorder.max_notification_id() or 0
-        position, stored = self._published(after, limit)
+        position, stored = self._published(after, limit, topics)
         events = [body for _, body in stored]
         if len(stored) == limit:
             return top, stored[-1][0], events
         following = max(after, position)  # everything up to the relay's position is covered
         with self.lock:
             _, batch = self.reader.read(following, limit - len(stored))
-        events += [e.to_json() for _, e in batch if e is not None]
+        events += [
+            e.to_json()
+            for _, e in batch
+            if e is not None and (topics is None or str(e.typed_payload().topic) in topics)
+        ]
         if batch:
             following = batch[-1][0]
         return top, following, events

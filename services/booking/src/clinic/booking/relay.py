@@ -43,6 +43,9 @@ RELAY_DDL = [
         envelope bytea NOT NULL
     )
     """,
+    # The topic an envelope went to, so replays can serve one consumer's topics only
+    # (NULL in rows stored before the column existed: those are served to everyone).
+    "ALTER TABLE published_events ADD COLUMN IF NOT EXISTS topic text",
     """
     CREATE TABLE IF NOT EXISTS relay_position (
         name text PRIMARY KEY,
@@ -212,13 +215,13 @@ class Relay:
         if not batch:
             return 0
         pending = []
-        published: list[tuple[int, bytes]] = []
+        published: list[tuple[int, bytes, str]] = []
         for notification_id, envelope_ in batch:
             if envelope_ is None:
                 continue
             topic = str(envelope_.typed_payload().topic)
             body = envelope_.to_json()
-            published.append((notification_id, body))
+            published.append((notification_id, body, topic))
             future = await self.broker.publish(
                 body,
                 topic,
@@ -246,7 +249,8 @@ class Relay:
             # instead of translating the history again.
             async with conn.cursor() as cursor:
                 await cursor.executemany(
-                    "INSERT INTO published_events (notification_id, envelope) VALUES (%s, %s) "
+                    "INSERT INTO published_events (notification_id, envelope, topic) "
+                    "VALUES (%s, %s, %s) "
                     "ON CONFLICT (notification_id) DO NOTHING",
                     published,
                 )

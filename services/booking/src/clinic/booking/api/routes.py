@@ -49,6 +49,7 @@ from clinic.booking.domain.values import (
     WeeklyHours,
 )
 from clinic.booking.outbox import Replay
+from clinic.events import Topic
 
 router = APIRouter()
 Org = Annotated[UUID, Path(description="The organisation (tenant) id.")]
@@ -587,6 +588,9 @@ def replay_events(
     bookings: BookingsDep,
     after: Annotated[int, Query(ge=0, description="Last notification id already read.")] = 0,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+    topic: Annotated[
+        list[Topic] | None, Query(description="Only events of these topics (repeatable).")
+    ] = None,
 ) -> Response:
     """The integration events of the event store after ``after``, as the relay publishes
     them: for projections that rebuild without Kafka. ``next`` is the id to pass as
@@ -594,6 +598,7 @@ def replay_events(
     replay = request.app.state.replay
     if replay is None or replay.bookings is not bookings:
         replay = request.app.state.replay = Replay(bookings)
-    top, following, events = replay.page(after, limit)
+    topics = sorted(str(t) for t in topic) if topic else None
+    top, following, events = replay.page(after, limit, topics)
     body = b'{"top":%d,"next":%d,"events":[%s]}' % (top, following, b",".join(events))
     return Response(body, media_type="application/json")
