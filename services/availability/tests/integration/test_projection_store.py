@@ -1,6 +1,7 @@
 """The PostgreSQL projection is exactly the in-memory model, duplicates and all."""
 
 import datetime as dt
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -11,7 +12,8 @@ from prometheus_client import CollectorRegistry
 from clinic.availability.consumer import ProjectionWriter
 from clinic.availability.projection import Tables
 from clinic.availability.settings import AvailabilitySettings
-from clinic.availability.store import DDL, load
+from clinic.availability.store import DDL, load, write_all
+from clinic.events import reference as ref
 from clinic.platform.consumer import CONSUMER_DDL, ConsumerMetrics, Delivery, IdempotentConsumer
 from clinic.platform.database import Database
 
@@ -72,3 +74,35 @@ async def test_batches_with_redelivered_events_leave_the_same_tables_as_the_mode
         stored = await load(conn)
     assert stored.rows == model.rows
     assert len(stored.rows["claims"]) == 1
+
+
+async def test_a_bulk_write_stores_awkward_text_exactly_as_the_model_has_it(
+    database: Database,
+) -> None:
+    ev = Events()
+    location, loc = ev.location()
+    awkward = 'Dr. "Tab\there"\\back\nslash, {braces}; ümlaut'
+    rid = uuid.uuid4()
+    registered = ev.wrap(
+        rid,
+        ref.ResourceRegistered(
+            resource_id=rid,
+            category="provider",
+            name=awkward,
+            kind="physician",
+            specialties=("gp", awkward, "", "NULL"),
+            location_ids=(location,),
+            time_zone="Europe/Berlin",
+        ),
+    )
+    _kind, defined = ev.appointment_type(
+        [{"role": "physician", "category": "provider", "specialty": awkward}]
+    )
+    _, claim = ev.claim(rid, MONDAY, local(MONDAY, 9), 30)
+    model = Tables()
+    model.replay([loc, registered, defined, ev.hours(rid, location), claim])
+    async with database.pool.connection() as conn:
+        async with conn.transaction():
+            await write_all(conn, model)
+        stored = await load(conn)
+    assert stored.rows == model.rows

@@ -3,6 +3,8 @@ and writing a rebuilt projection in bulk."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -168,6 +170,31 @@ async def write_all(conn: psycopg.AsyncConnection, tables: Tables) -> None:
         copy = sql.SQL("COPY {} ({}) FROM STDIN").format(
             sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
         )
+        rows = tables.rows[table].values()
+        if not rows:
+            continue
+        # One block of COPY text per table: far cheaper than a call per row.
+        block = "".join(
+            "\t".join([_copy_text(c, row.get(c)) for c in columns]) + "\n" for row in rows
+        )
         async with conn.cursor() as cursor, cursor.copy(copy) as writer:
-            for row in tables.rows[table].values():
-                await writer.write_row([_value(c, row.get(c)) for c in columns])
+            await writer.write(block.encode())
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(column: str, value: Any) -> str:
+    """``value`` as a field of COPY's text format."""
+    if value is None:
+        return "\\N"
+    if column in JSON_COLUMNS:
+        text = json.dumps(value, separators=(",", ":"))
+    elif isinstance(value, list | tuple):  # an array literal, every element quoted
+        quoted = (str(v).replace("\\", "\\\\").replace('"', '\\"') for v in value)
+        text = "{" + ",".join(f'"{v}"' for v in quoted) + "}"
+    elif isinstance(value, dt.datetime | dt.date):
+        text = value.isoformat()
+    else:
+        text = str(value)
+    return text.translate(_COPY_ESCAPES)
