@@ -1,5 +1,6 @@
 """The PostgreSQL projection is exactly the in-memory model, duplicates and all."""
 
+import asyncio
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -10,9 +11,9 @@ from factory import Events, local
 from prometheus_client import CollectorRegistry
 
 from clinic.availability.consumer import ProjectionWriter
-from clinic.availability.projection import Tables
+from clinic.availability.projection import Change, Tables
 from clinic.availability.settings import AvailabilitySettings
-from clinic.availability.store import DDL, load, write_all
+from clinic.availability.store import DDL, load, record_changes, write_all
 from clinic.events import reference as ref
 from clinic.platform.consumer import CONSUMER_DDL, ConsumerMetrics, Delivery, IdempotentConsumer
 from clinic.platform.database import Database
@@ -106,3 +107,33 @@ async def test_a_bulk_write_stores_awkward_text_exactly_as_the_model_has_it(
             await write_all(conn, model)
         stored = await load(conn)
     assert stored.rows == model.rows
+
+
+async def test_the_change_feed_never_shows_a_later_change_before_an_earlier_one(
+    database: Database,
+) -> None:
+    """The index follows the feed by seq: if a later seq committed first, a reader would
+    move past the earlier one and never reload that resource."""
+    earlier, later = uuid.uuid4(), uuid.uuid4()
+
+    async def feed() -> list[uuid.UUID]:
+        async with database.pool.connection() as reader:
+            cursor = await reader.execute(
+                "SELECT id FROM index_changes WHERE id = ANY(%s) ORDER BY seq",
+                ([earlier, later],),
+            )
+            return [row[0] for row in await cursor.fetchall()]
+
+    async def second_writer() -> None:
+        async with database.pool.connection() as conn, conn.transaction():
+            await record_changes(conn, [Change("claims", later)])
+
+    async with database.pool.connection() as first:
+        async with first.transaction():
+            await record_changes(first, [Change("claims", earlier)])
+            second = asyncio.create_task(second_writer())
+            await asyncio.sleep(0.3)
+            assert not second.done()  # waits for the first writer's commit
+            assert await feed() == []
+        await asyncio.wait_for(second, 10)
+    assert await feed() == [earlier, later]

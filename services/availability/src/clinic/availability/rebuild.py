@@ -108,6 +108,7 @@ async def rebuild_from_booking(
                 ) as writer,
             ):
                 await writer.write(lines.encode())
+            await conn.execute("LOCK TABLE index_changes IN SHARE ROW EXCLUSIVE MODE")
             await conn.execute(
                 "INSERT INTO index_changes (kind, id) VALUES ('rebuild', %s)", (REBUILD_MARKER,)
             )

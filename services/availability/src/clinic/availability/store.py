@@ -132,8 +132,13 @@ async def apply_ops(conn: psycopg.AsyncConnection, ops: Iterable[Op]) -> None:
 
 
 async def record_changes(conn: psycopg.AsyncConnection, changes: Iterable[Change]) -> None:
+    """Append to the change feed, in the caller's transaction. Readers follow the feed by
+    ``seq``, so a change must never become visible after one with a higher ``seq`` (the
+    reader would pass over it for good): writers (several consumers, when replicas share
+    the partitions) take turns from here to their commit. Readers are not blocked."""
     unique = sorted({(c.kind, c.id) for c in changes}, key=str)
     if unique:
+        await conn.execute("LOCK TABLE index_changes IN SHARE ROW EXCLUSIVE MODE")
         async with conn.cursor() as cursor:
             await cursor.executemany("INSERT INTO index_changes (kind, id) VALUES (%s, %s)", unique)
 
