@@ -7,6 +7,8 @@ from pydantic import AfterValidator, PlainSerializer, WithJsonSchema
 
 
 def _require_utc(value: datetime) -> datetime:
+    if value.tzinfo is UTC:  # what every "Z" parses to: nothing to convert
+        return value
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("a timezone-aware instant is required (ISO 8601 with Z or an offset)")
     return value.astimezone(UTC)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
+from uuid import UUID
 
 import psycopg
 from psycopg import sql
@@ -179,8 +180,10 @@ async def write_all(conn: psycopg.AsyncConnection, tables: Tables) -> None:
         if not rows:
             continue
         # One block of COPY text per table: far cheaper than a call per row.
+        fields = [(c, _copy_format(c)) for c in columns]
         block = "".join(
-            "\t".join([_copy_text(c, row.get(c)) for c in columns]) + "\n" for row in rows
+            "\t".join(["\\N" if (v := row.get(c)) is None else f(v) for c, f in fields]) + "\n"
+            for row in rows
         )
         async with conn.cursor() as cursor, cursor.copy(copy) as writer:
             await writer.write(block.encode())
@@ -189,17 +192,21 @@ async def write_all(conn: psycopg.AsyncConnection, tables: Tables) -> None:
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
-def _copy_text(column: str, value: Any) -> str:
-    """``value`` as a field of COPY's text format."""
-    if value is None:
-        return "\\N"
+def _copy_format(column: str) -> Callable[[Any], str]:
+    """How a non-null value of ``column`` is written as a field of COPY's text format."""
     if column in JSON_COLUMNS:
-        text = json.dumps(value, separators=(",", ":"))
-    elif isinstance(value, list | tuple):  # an array literal, every element quoted
+        return lambda value: json.dumps(value, separators=(",", ":")).translate(_COPY_ESCAPES)
+    return _copy_text
+
+
+def _copy_text(value: Any) -> str:
+    if isinstance(value, UUID | int):  # nothing to escape
+        return str(value)
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):  # an array literal, every element quoted
         quoted = (str(v).replace("\\", "\\\\").replace('"', '\\"') for v in value)
         text = "{" + ",".join(f'"{v}"' for v in quoted) + "}"
-    elif isinstance(value, dt.datetime | dt.date):
-        text = value.isoformat()
     else:
         text = str(value)
     return text.translate(_COPY_ESCAPES)
