@@ -6,6 +6,8 @@ optimistic read is safe because every save checks each aggregate's version: a co
 process moved on makes the save fail, and the command decides again on fresh reads. The
 cache itself is never mutated in place: readers get private copies, and an update replaces
 the cached object, so a reader can never copy a half-applied event.
+
+``KeyedLocks`` lets decisions of one process on the same resource day take turns.
 """
 
 from __future__ import annotations
@@ -50,3 +52,34 @@ class AggregateCache:
                 current = None
             if current is None or current.version < aggregate.version:
                 self.items.put(aggregate.id, aggregate)
+
+
+class KeyedLocks:
+    """A lock per key, existing only while some thread uses it."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[UUID, tuple[threading.Lock, int]] = {}
+
+    def acquire(self, key: UUID, timeout: float) -> bool:
+        with self._guard:
+            lock, users = self._locks.get(key) or (threading.Lock(), 0)
+            self._locks[key] = (lock, users + 1)
+        if lock.acquire(timeout=timeout):
+            return True
+        self._leave(key)
+        return False
+
+    def release(self, keys: list[UUID]) -> None:
+        """Release keys this thread acquired."""
+        for key in keys:
+            self._locks[key][0].release()
+            self._leave(key)
+
+    def _leave(self, key: UUID) -> None:
+        with self._guard:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)

@@ -32,7 +32,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
-from clinic.booking.aggregate_cache import AggregateCache
+from clinic.booking.aggregate_cache import AggregateCache, KeyedLocks
 from clinic.booking.domain.appointment import Appointment
 from clinic.booking.domain.errors import (
     BookingError,
@@ -118,6 +118,7 @@ class Bookings(Application[UUID]):
     # fresh) and reference data through ``self.reference``; the repository itself keeps no
     # cache.
     cache_size: ClassVar[int] = 20000
+    DAY_WAIT_SECONDS: ClassVar[float] = 0.5
 
     def __init__(
         self,
@@ -141,6 +142,8 @@ class Bookings(Application[UUID]):
         if isinstance(self.recorder, BookingRecorder):
             self.recorder.guard(event_topics(GUARDED_TYPES))
         self._fresh: ContextVar[bool] = ContextVar("fresh", default=True)
+        self.day_locks = KeyedLocks()
+        self._held: ContextVar[list[UUID] | None] = ContextVar("held", default=None)
 
     def close(self) -> None:
         if isinstance(self.recorder, BookingRecorder):
@@ -186,47 +189,56 @@ class Bookings(Application[UUID]):
         # max_attempts) on fresh reads.
         fresh, attempt = False, 0
         while attempt < self.max_attempts:
-            if fresh or not self.guarded:
-                self.reference.refresh()
-            position = self.reference.position
-            token = self._fresh.set(fresh)
-            # The happy path does not look the request id up: a repeated request either
-            # fails to decide (its own earlier effect is in the way) or fails to save (the
-            # HandledRequest already exists); only then is the first answer fetched.
+            # Resource days this attempt reads are held until its save is done: decisions
+            # of this process on one day take turns instead of colliding.
+            held: list[UUID] = []
+            held_token = self._held.set(held)
             try:
-                aggregates, answer = decide()
-            except BookingError:
-                if not fresh:
-                    fresh = True  # the refusal may come from stale copies: decide again
+                if fresh or not self.guarded:
+                    self.reference.refresh()
+                position = self.reference.position
+                token = self._fresh.set(fresh)
+                # The happy path does not look the request id up: a repeated request either
+                # fails to decide (its own earlier effect is in the way) or fails to save (the
+                # HandledRequest already exists); only then is the first answer fetched.
+                try:
+                    aggregates, answer = decide()
+                except BookingError:
+                    if not fresh:
+                        fresh = True  # the refusal may come from stale copies: decide again
+                        continue
+                    previous = self._previous_answer(record_id, request_id, request_fingerprint)
+                    if previous is not None:
+                        return previous
+                    raise
+                finally:
+                    self._fresh.reset(token)
+                record = HandledRequest(
+                    organization_id=organization_id,
+                    request_id=request_id,
+                    fingerprint=request_fingerprint,
+                    status=answer.status,
+                    answer=answer.body,
+                )
+                try:
+                    self._save([*aggregates, record], position if self.guarded else None)
+                except IntegrityError:
+                    previous = self._previous_answer(record_id, request_id, request_fingerprint)
+                    if previous is not None:
+                        return previous
+                    if fresh:
+                        self.stats.conflicts += 1
+                        attempt += 1
+                        log.info("version conflict, deciding again", extra={"attempt": attempt})
+                    fresh = True
                     continue
-                previous = self._previous_answer(record_id, request_id, request_fingerprint)
-                if previous is not None:
-                    return previous
-                raise
+                for aggregate in aggregates:
+                    self.aggregates.remember(aggregate)
+                return answer
             finally:
-                self._fresh.reset(token)
-            record = HandledRequest(
-                organization_id=organization_id,
-                request_id=request_id,
-                fingerprint=request_fingerprint,
-                status=answer.status,
-                answer=answer.body,
-            )
-            try:
-                self._save([*aggregates, record], position if self.guarded else None)
-            except IntegrityError:
-                previous = self._previous_answer(record_id, request_id, request_fingerprint)
-                if previous is not None:
-                    return previous
-                if fresh:
-                    self.stats.conflicts += 1
-                    attempt += 1
-                    log.info("version conflict, deciding again", extra={"attempt": attempt})
-                fresh = True
-                continue
-            for aggregate in aggregates:
-                self.aggregates.remember(aggregate)
-            return answer
+                self._held.reset(held_token)
+                self.day_locks.release(held)
+
         self.stats.retries_exhausted += 1
         if on_exhausted is not None:
             raise on_exhausted()
@@ -565,15 +577,32 @@ class Bookings(Application[UUID]):
         ]
 
     def _day_loader(
-        self, days: dict[UUID, ResourceDay | None]
+        self, days: dict[UUID, ResourceDay | None], hold: bool = True
     ) -> Callable[[UUID, dt.date], ResourceDay | None]:
+        """Loads days into ``days``; ``hold``: for a decision that may change them."""
+
         def load(resource_id: UUID, local_date: dt.date) -> ResourceDay | None:
             day_id = resource_day_id(resource_id, local_date)
             if day_id not in days:
-                days[day_id] = self._maybe(day_id)
+                days[day_id] = self._day(day_id) if hold else self._maybe(day_id)
             return days[day_id]
 
         return load
+
+    def _day(self, day_id: UUID) -> ResourceDay | None:
+        """A resource day for a decision: first held for this attempt (see ``_once``), unless
+        another decision of this process keeps it longer than ``DAY_WAIT_SECONDS`` (two
+        decisions waiting on each other's days give up waiting and stay correct: the save
+        still checks every version)."""
+        held = self._held.get()
+        if (
+            held is not None
+            and day_id not in held
+            and self.day_locks.acquire(day_id, timeout=self.DAY_WAIT_SECONDS)
+        ):
+            held.append(day_id)
+        day: ResourceDay | None = self._maybe(day_id)
+        return day
 
     def _apply_plan(
         self,
@@ -656,7 +685,7 @@ class Bookings(Application[UUID]):
         found: list[dict[str, Any]] = []
         days: dict[UUID, ResourceDay | None] = {}
         candidates = self._candidates(ctx.organization, ctx.kind, ctx.location.id, preferred)
-        loader = self._day_loader(days)
+        loader = self._day_loader(days, hold=False)
         tz = zone(ctx.location.time_zone)
         cursor = max(around, now + ctx.kind.minimum_notice)
         cursor = cursor.replace(second=0, microsecond=0)
@@ -789,7 +818,7 @@ class Bookings(Application[UUID]):
         for participant in appointment.participants:
             for local_date in participant.local_dates:
                 day_id = resource_day_id(participant.resource_id, local_date)
-                days[day_id] = self._maybe(day_id)
+                days[day_id] = self._day(day_id)
         return days
 
     def confirm(self, organization_id: UUID, request_id: str, appointment_id: UUID) -> Answer:
