@@ -16,7 +16,16 @@ import psycopg
 import pytest
 
 from clinic.booking.application import Bookings
-from clinic.booking.domain.values import Actor, Category, Contact, Requirement, Step, WeeklyHours
+from clinic.booking.domain.values import (
+    Actor,
+    Category,
+    Contact,
+    ExceptionKind,
+    Requirement,
+    ScheduleException,
+    Step,
+    WeeklyHours,
+)
 from clinic.booking.main import event_store_env
 from clinic.booking.settings import BookingSettings
 
@@ -87,6 +96,25 @@ class Clinic:
         return self.app.book(
             self.org, request_id(), **self.reservation(type_name, start, **kwargs)
         ).body
+
+    def reschedule(self, appointment: dict[str, Any], start: dt.datetime) -> dict[str, Any]:
+        """Move a booked ``appointment`` (its view) as clinic staff."""
+        return self.app.reschedule(
+            self.org,
+            request_id(),
+            UUID(appointment["id"]),
+            start=start,
+            preferred={},
+            actor=Actor.CLINIC,
+        ).body
+
+    def schedule_exception(
+        self, kind: ExceptionKind, start: dt.datetime, end: dt.datetime, reason: str = ""
+    ) -> None:
+        """Leave, a holiday, blocked or (at the clinic's location) extra time for Dr. 0."""
+        location = self.location if kind == ExceptionKind.EXTRA else None
+        exception = ScheduleException(uuid.uuid4(), kind, start, end, location, reason)
+        self.app.add_schedule_exception(self.org, request_id(), self.providers[0], exception)
 
     def hold(self, type_name: str, start: dt.datetime, **kwargs: Any) -> dict[str, Any]:
         values = self.reservation(type_name, start, **{"hold_minutes": 10, **kwargs})

@@ -8,7 +8,7 @@ from scenario import MONDAY, Clinic, at, request_id
 
 from clinic.booking.domain import errors
 from clinic.booking.domain.resource_day import resource_day_id
-from clinic.booking.domain.values import Actor, ExceptionKind, ScheduleException
+from clinic.booking.domain.values import Actor, ExceptionKind
 
 TUESDAY = MONDAY + dt.timedelta(days=1)
 
@@ -33,31 +33,11 @@ def test_a_named_provider_outside_working_hours_is_refused(clinic: Clinic) -> No
 
 
 def test_leave_removes_working_time_and_extra_hours_add_it(clinic: Clinic) -> None:
-    provider = clinic.providers[0]
-    clinic.app.add_schedule_exception(
-        clinic.org,
-        request_id(),
-        provider,
-        ScheduleException(
-            uuid.uuid4(), ExceptionKind.LEAVE, at(MONDAY, 0), at(TUESDAY, 0), reason="conference"
-        ),
-    )
+    clinic.schedule_exception(ExceptionKind.LEAVE, at(MONDAY, 0), at(TUESDAY, 0), "conference")
     with pytest.raises(errors.OutsideWorkingHoursError):
         clinic.book("named", at(MONDAY, 10))
     saturday = MONDAY + dt.timedelta(days=5)
-    clinic.app.add_schedule_exception(
-        clinic.org,
-        request_id(),
-        provider,
-        ScheduleException(
-            uuid.uuid4(),
-            ExceptionKind.EXTRA,
-            at(saturday, 9),
-            at(saturday, 12),
-            location_id=clinic.location,
-            reason="flu clinic",
-        ),
-    )
+    clinic.schedule_exception(ExceptionKind.EXTRA, at(saturday, 9), at(saturday, 12), "flu")
     assert clinic.book("named", at(saturday, 10))["status"] == "booked"
 
 
@@ -192,14 +172,7 @@ def test_cancelling_releases_time_and_patients_must_respect_the_cut_off(clinic: 
 
 def test_rescheduling_moves_every_claim_at_once(clinic: Clinic) -> None:
     scan = clinic.book("scan", at(MONDAY, 9))
-    moved = clinic.app.reschedule(
-        clinic.org,
-        request_id(),
-        uuid.UUID(scan["id"]),
-        start=at(TUESDAY, 13),
-        preferred={},
-        actor=Actor.CLINIC,
-    ).body
+    moved = clinic.reschedule(scan, at(TUESDAY, 13))
     assert moved["start"] == "2026-03-03T12:00:00Z"
     for resource in (clinic.providers[0], clinic.rooms[0], clinic.devices[0]):
         assert claims_on(clinic, resource, MONDAY) == []
@@ -208,14 +181,7 @@ def test_rescheduling_moves_every_claim_at_once(clinic: Clinic) -> None:
 
 def test_rescheduling_onto_overlapping_time_of_the_same_appointment_works(clinic: Clinic) -> None:
     visit = clinic.book("named", at(MONDAY, 9))
-    moved = clinic.app.reschedule(
-        clinic.org,
-        request_id(),
-        uuid.UUID(visit["id"]),
-        start=at(MONDAY, 9, 10),
-        preferred={},
-        actor=Actor.CLINIC,
-    ).body
+    moved = clinic.reschedule(visit, at(MONDAY, 9, 10))
     assert moved["start"] == "2026-03-02T08:10:00Z"
     assert len(claims_on(clinic, clinic.providers[0])) == 1
 

@@ -13,7 +13,7 @@ from scenario import Clinic, Clock, at, build_clinic, postgres_env, request_id
 
 from clinic.booking.application import Bookings
 from clinic.booking.domain import errors
-from clinic.booking.domain.values import Actor, ExceptionKind, ScheduleException
+from clinic.booking.domain.values import Actor, ExceptionKind
 
 
 def next_monday() -> dt.date:
@@ -45,14 +45,7 @@ def test_a_replica_never_books_into_leave_it_has_not_seen_yet(
     a, b = two
     day = next_monday()
     a.book("named", at(day, 9))  # a now holds the provider's schedule and day
-    b.app.add_schedule_exception(
-        b.org,
-        request_id(),
-        b.providers[0],
-        ScheduleException(
-            uuid.uuid4(), ExceptionKind.LEAVE, at(day, 10), at(day, 12), reason="training"
-        ),
-    )
+    b.schedule_exception(ExceptionKind.LEAVE, at(day, 10), at(day, 12), "training")
     before = events_recorded(a.app)
     with pytest.raises(errors.OutsideWorkingHoursError):
         a.book("named", at(day, 10, 30))
@@ -65,19 +58,7 @@ def test_a_replica_sees_working_hours_added_elsewhere(two: tuple[Clinic, Clinic]
     saturday = next_monday() + dt.timedelta(days=5)
     with pytest.raises(errors.OutsideWorkingHoursError):
         a.book("named", at(saturday, 10))
-    b.app.add_schedule_exception(
-        b.org,
-        request_id(),
-        b.providers[0],
-        ScheduleException(
-            uuid.uuid4(),
-            ExceptionKind.EXTRA,
-            at(saturday, 9),
-            at(saturday, 12),
-            location_id=b.location,
-            reason="flu clinic",
-        ),
-    )
+    b.schedule_exception(ExceptionKind.EXTRA, at(saturday, 9), at(saturday, 12), "flu clinic")
     assert a.book("named", at(saturday, 10))["status"] == "booked"
 
 
@@ -103,14 +84,7 @@ def test_a_replica_cancels_an_appointment_moved_elsewhere_at_its_new_time(
     a, b = two
     day = next_monday()
     booked = a.book("named", at(day, 9))
-    moved = b.app.reschedule(
-        b.org,
-        request_id(),
-        uuid.UUID(booked["id"]),
-        start=at(day, 15),
-        preferred={},
-        actor=Actor.CLINIC,
-    ).body
+    moved = b.reschedule(booked, at(day, 15))
     assert moved["start"] == at(day, 15).isoformat().replace("+00:00", "Z")
     a.app.cancel(a.org, request_id(), uuid.UUID(booked["id"]), by=Actor.CLINIC, reason="ill")
     for replica in (a, b):
