@@ -3,11 +3,8 @@ and writing a rebuilt projection in bulk."""
 
 from __future__ import annotations
 
-import datetime as dt
-import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
-from uuid import UUID
 
 import psycopg
 from psycopg import sql
@@ -176,37 +173,7 @@ async def write_all(conn: psycopg.AsyncConnection, tables: Tables) -> None:
         copy = sql.SQL("COPY {} ({}) FROM STDIN").format(
             sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
         )
-        rows = tables.rows[table].values()
-        if not rows:
-            continue
-        # One block of COPY text per table: far cheaper than a call per row.
-        fields = [(c, _copy_format(c)) for c in columns]
-        block = "".join(
-            "\t".join(["\\N" if (v := row.get(c)) is None else f(v) for c, f in fields]) + "\n"
-            for row in rows
-        )
+        # psycopg formats rows in C: faster than building COPY text in Python.
         async with conn.cursor() as cursor, cursor.copy(copy) as writer:
-            await writer.write(block.encode())
-
-
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _copy_format(column: str) -> Callable[[Any], str]:
-    """How a non-null value of ``column`` is written as a field of COPY's text format."""
-    if column in JSON_COLUMNS:
-        return lambda value: json.dumps(value, separators=(",", ":")).translate(_COPY_ESCAPES)
-    return _copy_text
-
-
-def _copy_text(value: Any) -> str:
-    if isinstance(value, UUID | int):  # nothing to escape
-        return str(value)
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    if isinstance(value, list | tuple):  # an array literal, every element quoted
-        quoted = (str(v).replace("\\", "\\\\").replace('"', '\\"') for v in value)
-        text = "{" + ",".join(f'"{v}"' for v in quoted) + "}"
-    else:
-        text = str(value)
-    return text.translate(_COPY_ESCAPES)
+            for row in tables.rows[table].values():
+                await writer.write_row([_value(c, row.get(c)) for c in columns])
