@@ -61,8 +61,14 @@ def lookup(event_type: str, schema_version: int) -> type[EventPayload] | None:
     return _registry.get((event_type, schema_version))
 
 
+_imported = False
+
+
 def _import_all_payload_modules() -> None:
-    # Importing the modules runs their @registered decorators.
+    # Importing the modules runs their @registered decorators (once: lookups are hot).
+    global _imported
+    if _imported:
+        return
     from clinic.events import (  # noqa: F401
         appointments,
         reference,
@@ -70,3 +76,5 @@ def _import_all_payload_modules() -> None:
         schedules,
         waitlist,
     )
+
+    _imported = True
