@@ -232,8 +232,12 @@ class Bookings(Application[UUID]):
                         log.info("version conflict, deciding again", extra={"attempt": attempt})
                     fresh = True
                     continue
+                # Resource days are what the next decisions read; a new appointment is
+                # cached only when a later command loads it (most never come back soon,
+                # and caching each one would only churn memory).
                 for aggregate in aggregates:
-                    self.aggregates.remember(aggregate)
+                    if isinstance(aggregate, ResourceDay) or aggregate.version > 1:
+                        self.aggregates.remember(aggregate)
                 return answer
             finally:
                 self._held.reset(held_token)
