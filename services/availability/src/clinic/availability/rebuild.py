@@ -14,6 +14,8 @@ import asyncio
 import gc
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -42,17 +44,33 @@ REBUILD_MARKER = uuid.UUID(int=0)
 class Rebuild:
     def __init__(self) -> None:
         self.tables = Tables()
-        self.applied: dict[tuple[uuid.UUID, int], uuid.UUID] = {}
+        # (aggregate id as int: hashing a UUID runs Python code), version -> the event
+        self.applied: dict[tuple[int, int], Envelope] = {}
         self.events = 0
 
     def apply(self, envelopes: list[Envelope]) -> None:
         for envelope in envelopes:
-            key = (envelope.aggregate_id, envelope.aggregate_version)
+            key = (envelope.aggregate_id.int, envelope.aggregate_version)
             if key in self.applied:
                 continue
-            self.applied[key] = envelope.event_id
+            self.applied[key] = envelope
             self.tables.apply(plan(envelope)[0])
             self.events += 1
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """For a bulk rebuild: it makes a few hundred thousand short, acyclic objects in a
+    process that may already hold the whole index, and the collector's passes over that
+    heap would take as long as the rebuild itself. Reference counting frees them all; the
+    collector resumes when the rebuild is done."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
 
 
 async def _fetch(http: httpx.AsyncClient, after: int, page_size: int) -> bytes:
@@ -83,16 +101,8 @@ async def _read(http: httpx.AsyncClient, rebuild: Rebuild, after: int, page_size
 async def rebuild_from_booking(
     database: Database, booking_url: str, consumer: str, page: int = 5000
 ) -> dict[str, Any]:
-    # A rebuild makes a few hundred thousand short, acyclic objects in a process that
-    # already holds the whole index: the collector's passes over that heap would take as
-    # long as the rebuild. Reference counting frees them; the collector waits until done.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():
         return await _rebuild(database, booking_url, consumer, page)
-    finally:
-        if collecting:
-            gc.enable()
 
 
 async def _rebuild(
@@ -119,8 +129,8 @@ async def _rebuild(
             )
             # COPY text rows built in one go: ids and versions need no escaping.
             lines = "".join(
-                f"{aggregate_id}\t{version}\t{event_id}\n"
-                for (aggregate_id, version), event_id in rebuild.applied.items()
+                f"{e.aggregate_id}\t{e.aggregate_version}\t{e.event_id}\n"
+                for e in rebuild.applied.values()
             )
             async with (
                 conn.cursor() as cursor,
