@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Runs every benchmark and prints its figures. PostgreSQL and Kafka come from the
-# infrastructure ladder (state under .local/bench) and are stopped at the end.
+# infrastructure ladder (state under .local/bench), fresh for every run, and are stopped at
+# the end. Fresh matters: a broker left with earlier runs' events would make the new
+# consumer group of the booked-to-visible measurement replay them all first.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 cleanup() { .venv/bin/python -m clinic.platform.infra down --purge --state-dir .local/bench/infra >/dev/null 2>&1 || true; }
 trap cleanup EXIT INT TERM
+cleanup
 status=0
 for bench in bench/*_bench.py; do
   echo "== $bench"
