@@ -40,6 +40,7 @@ from clinic.events import Envelope
 from clinic.platform.consumer import CONSUMER_DDL
 from clinic.platform.database import Database
 from clinic.platform.infra import Ladder
+from clinic.platform.service import settle_heap
 from clinic.platform.testing import RunningService
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -385,6 +386,7 @@ def main() -> int:
     tables.replay(envelopes)
     index = Index.build(tables)
     load_naive(infra.database_url, schema, raw)
+    settle_heap()  # as the service does once its index is loaded
     print(
         f"\nAvailability benchmark: 20 locations x 10 providers, 14 days, "
         f"{len(raw['claims'])} booked half-hours, {len(envelopes)} events "

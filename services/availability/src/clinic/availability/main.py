@@ -37,6 +37,9 @@ def create_app(settings: AvailabilitySettings | None = None) -> FastAPI:
 
     async def started() -> None:
         refresher.start()
+        # Start-up ends once the index is loaded, so the heap settled after start-up
+        # (see clinic.platform.service.settle_heap) includes it.
+        await refresher.loaded.wait()
 
     runtime.started = started
     runtime.stopping.append(refresher.stop)
