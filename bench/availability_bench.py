@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import gc
 import random
 import statistics
 import sys
@@ -437,8 +436,7 @@ def main() -> int:
     # keep what is left out of the collector's full passes.
     envelopes.clear()
     del ev, places, raw, tables, index
-    gc.collect()
-    gc.freeze()
+    settle_heap()
     visible = bench_booked_to_visible(infra, schema, args.samples)
     latencies = [x * 1000 for x in visible["latencies"]]
     print(

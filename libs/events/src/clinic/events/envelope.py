@@ -104,10 +104,17 @@ class Envelope(BaseModel):
 
     def typed_payload(self) -> EventPayload:
         """The payload as its registered model; raises :class:`UnknownEventTypeError`."""
+        return self._model().read(self.payload)
+
+    def topic(self) -> str:
+        """The topic this event travels on (from its type, without reading the payload)."""
+        return str(self._model().topic)
+
+    def _model(self) -> builtins.type[EventPayload]:
         model = lookup(self.type, self.schema_version)
         if model is None:
             raise UnknownEventTypeError(self.type, self.schema_version)
-        return model.read(self.payload)
+        return model
 
     def key(self) -> bytes:
         """The Kafka message key: the aggregate id, so its facts stay in one partition."""

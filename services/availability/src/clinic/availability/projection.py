@@ -61,7 +61,7 @@ Op = Upsert | DeleteWhere | UpdateWhere
 class Change:
     """What an event touched, so the in-memory index reloads just that."""
 
-    kind: str  # resource | schedule | claims | type | location
+    kind: str  # resource | schedule | claims | type | location | rebuild (reload all)
     id: Any
 
 

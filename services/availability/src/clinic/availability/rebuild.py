@@ -22,8 +22,8 @@ import httpx
 from pydantic import BaseModel, TypeAdapter
 
 from clinic.availability.consumer import TOPICS
-from clinic.availability.projection import Tables, plan
-from clinic.availability.store import write_all
+from clinic.availability.projection import Change, Tables, plan
+from clinic.availability.store import record_changes, write_all
 from clinic.events import Envelope
 from clinic.platform.database import Database
 
@@ -151,10 +151,7 @@ async def _rebuild(
                 "ON CONFLICT DO NOTHING",
                 (consumer,),
             )
-            await conn.execute("LOCK TABLE index_changes IN SHARE ROW EXCLUSIVE MODE")
-            await conn.execute(
-                "INSERT INTO index_changes (kind, id) VALUES ('rebuild', %s)", (REBUILD_MARKER,)
-            )
+            await record_changes(conn, [Change("rebuild", REBUILD_MARKER)])
     seconds = time.perf_counter() - started
     finished = started + seconds
     return {

@@ -49,7 +49,6 @@ from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier
 
 MAX_GROUP = 64  # decisions in one call
-MAX_WRITERS = 1  # calls in flight at once (more did not help: the Python process is the limit)
 CONFLICT, STALE = "conflict", "stale"
 
 
@@ -86,7 +85,7 @@ class BookingRecorder(PostgresApplicationRecorder):
         self.guarded_topics: frozenset[str] = frozenset()
         self._queue: list[_Decision] = []
         self._queue_lock = threading.Lock()
-        self._writers = 0
+        self._writing = False  # one group in flight per process (more did not help)
         # Groups are written one at a time on a connection kept for them (no pool traffic).
         self._writer: Connection[Any] | None = None
         self._writer_lock = threading.Lock()
@@ -214,9 +213,8 @@ class BookingRecorder(PostgresApplicationRecorder):
         mine = _Decision(stored_events, decided_at)
         with self._queue_lock:
             self._queue.append(mine)
-            leading = self._writers < MAX_WRITERS
-            if leading:
-                self._writers += 1
+            leading = not self._writing
+            self._writing = True
         if not leading:
             mine.wake.wait()  # written by another thread, or handed the lead
         if not mine.finished:
@@ -256,7 +254,7 @@ class BookingRecorder(PostgresApplicationRecorder):
                 if self._queue:
                     self._queue[0].wake.set()
                 else:
-                    self._writers -= 1
+                    self._writing = False
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def _insert_group(self, group: list[_Decision]) -> list[tuple[list[int], str | None]]:

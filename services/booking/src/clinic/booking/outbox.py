@@ -111,7 +111,7 @@ class Replay:
         events += [
             e.to_json()
             for _, e in batch
-            if e is not None and (topics is None or str(e.typed_payload().topic) in topics)
+            if e is not None and (topics is None or e.topic() in topics)
         ]
         if batch:
             following = batch[-1][0]

@@ -219,7 +219,7 @@ class Relay:
         for notification_id, envelope_ in batch:
             if envelope_ is None:
                 continue
-            topic = str(envelope_.typed_payload().topic)
+            topic = envelope_.topic()
             body = envelope_.to_json()
             published.append((notification_id, body, topic))
             future = await self.broker.publish(
