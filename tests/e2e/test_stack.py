@@ -49,9 +49,12 @@ def test_up_names_the_component_that_cannot_become_ready(
     dead_database = f"postgresql://clinic@127.0.0.1:{free_port()}/clinic"
     stack = Stack(tmp_path / "bad", stack_env(infrastructure, DATABASE_URL=dead_database))
     try:
+        # Long enough for five services to start on a slow 2-CPU machine (about 8 s on one)
+        # and answer /readyz with their own reason, rather than not answering yet.
         with pytest.raises(StackError) as failure:
-            stack.up(timeout=8)
+            stack.up(timeout=30)
         assert set(failure.value.failures) == {s.name for s in SERVICES}
-        assert all("database" in reason for reason in failure.value.failures.values())
+        reasons = failure.value.failures
+        assert all("database" in reason for reason in reasons.values()), reasons
     finally:
         stack.down()
