@@ -4,6 +4,8 @@ Run with ``make bench``. Prints, for 1, 10 and 50 concurrent clients:
 - bookings per second on uncontended slots and p50/p99 latency, in-process (the decision and
   the event-store transaction, what a booking worker runs) and through HTTP (the booking
   service with one worker process per CPU, clients with their own connections);
+- over HTTP, the clients are wrk's connections (scripts/run-bench.sh installs Debian's wrk
+  where it can; otherwise a Python client, which costs the shared CPUs far more);
 - the raw PostgreSQL rate and p50/p99 latency, at the same concurrency and with the same
   client layout (one process per CPU, threads for the clients), of a comparable write: one
   transaction inserting the same number of rows of the same size into an events-shaped
@@ -21,9 +23,12 @@ import argparse
 import dataclasses
 import datetime as dt
 import itertools
+import json
 import multiprocessing
 import os
+import shutil
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -233,6 +238,53 @@ def run_processes(jobs: list[Job]) -> dict[str, float]:
     }
 
 
+def book_with_wrk(
+    url: str, seed: Seed, level: int, seconds: int, first_day: int
+) -> dict[str, float]:
+    """``level`` connections of wrk (a load generator in C, so the clients cost the shared
+    CPUs little) booking distinct slots for ``seconds``; see booking_http.lua."""
+    wrk = shutil.which("wrk")
+    assert wrk is not None
+    threads = min(level, os.cpu_count() or 2)
+    today = dt.datetime.now(dt.UTC).date()
+    base = int(dt.datetime.combine(today, dt.time(), dt.UTC).timestamp())
+    output = subprocess.run(
+        [
+            wrk,
+            f"-t{threads}",
+            f"-c{level}",
+            f"-d{seconds}s",
+            "--timeout",
+            "30s",
+            "-s",
+            str(ROOT / "bench" / "booking_http.lua"),
+            f"{url}/organizations/{seed.org}/appointments",
+            "--",
+            str(seed.org),
+            str(seed.type_id),
+            str(seed.location),
+            str(seed.patient),
+            str(first_day),
+            str(threads),
+            ",".join(str(p) for p in seed.providers),
+            str(base),
+            uuid.uuid4().hex,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    line = next(x for x in output.splitlines() if x.startswith("WRK "))
+    figures = json.loads(line.removeprefix("WRK "))
+    if figures["failed"]:
+        raise RuntimeError(f"{figures['failed']} of wrk's bookings failed:\n{output}")
+    return {
+        "rate": figures["requests"] / (figures["duration_us"] / 1e6),
+        "p50": figures["p50_us"] / 1000,
+        "p99": figures["p99_us"] / 1000,
+    }
+
+
 def raw_write(url: str, schema: str, rows: int, state_bytes: int) -> Callable[[], None]:
     """One transaction inserting ``rows`` events of ``state_bytes`` each, on a connection of
     the calling thread: the comparable write."""
@@ -360,6 +412,7 @@ def main() -> int:
                     break
                 time.sleep(0.5)
             run(10, 100, book_over_http)  # warm the service
+            use_wrk = shutil.which("wrk") is not None
             for n, level in enumerate(levels):
                 procs = min(args.processes, level)
                 common = {
@@ -388,7 +441,10 @@ def main() -> int:
                         for p in range(procs)
                     ]
                 )
-                over_http = run(level, args.per_level // 2, book_over_http)
+                if use_wrk:
+                    over_http = book_with_wrk(service.url, seed, level, 8, 150 + 10 * n)
+                else:
+                    over_http = run(level, args.per_level // 2, book_over_http)
                 print(
                     f"{level:>7} | {raw['rate']:>11.0f} {raw['p50']:>7.1f} {raw['p99']:>7.1f} | "
                     f"{booked['rate']:>10.0f} {booked['rate'] / raw['rate']:>6.2f} "
@@ -404,7 +460,10 @@ def main() -> int:
     print(
         "CPU ms: client-process CPU per booking (decision, encoding, driver), PostgreSQL's excluded."
     )
-    print("(HTTP figures include the load generator, which shares the same CPUs.)")
+    if shutil.which("wrk"):
+        print("HTTP: wrk (C) for 8 s per level; it shares the CPUs with the service, lightly.")
+    else:
+        print("HTTP: a Python client (wrk is not installed), which shares the CPUs heavily.")
     return 0
 
 

@@ -8,6 +8,12 @@ cd "$(dirname "$0")/.."
 cleanup() { .venv/bin/python -m clinic.platform.infra down --purge --state-dir .local/bench/infra >/dev/null 2>&1 || true; }
 trap cleanup EXIT INT TERM
 cleanup
+# wrk, a load generator in C, drives the HTTP measurements (Debian's package).
+if ! command -v wrk >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing wrk (apt-get)"
+  { apt-get update -qq && apt-get install -y -qq wrk; } >/dev/null 2>&1 \
+    || echo "wrk could not be installed; HTTP figures come from a Python client"
+fi
 status=0
 for bench in bench/*_bench.py; do
   echo "== $bench"
