@@ -1038,7 +1038,9 @@ class Bookings(Application[UUID]):
             assert appointment_id is not None
             appointment = self._load(Appointment, appointment_id, organization_id, "appointment")
             location_id = appointment.location_id
-        location = self._load(Location, location_id, organization_id, "location")
+        # A location's time zone is fixed when it is registered, so the reference cache's
+        # copy converts exactly, without a read of the event store per request.
+        location = self.reference.get(Location, location_id, organization_id, "location")
         return to_utc(local_start, zone(location.time_zone))
 
     def get_appointment(self, organization_id: UUID, appointment_id: UUID) -> dict[str, Any]:
