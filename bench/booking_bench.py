@@ -442,7 +442,7 @@ def main() -> int:
                     ]
                 )
                 if use_wrk:
-                    over_http = book_with_wrk(service.url, seed, level, 8, 150 + 10 * n)
+                    over_http = book_with_wrk(service.url, seed, level, 8, 150 + 30 * n)
                 else:
                     over_http = run(level, args.per_level // 2, book_over_http)
                 print(
