@@ -50,6 +50,7 @@ from clinic.platform.service import settle_heap
 from clinic.platform.testing import RunningService
 
 ROOT = Path(__file__).resolve().parents[1]
+HTTP_SECONDS = 8  # each level's wrk run
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -238,13 +239,9 @@ def run_processes(jobs: list[Job]) -> dict[str, float]:
     }
 
 
-def book_with_wrk(
-    url: str, seed: Seed, level: int, seconds: int, first_day: int
-) -> dict[str, float]:
-    """``level`` connections of wrk (a load generator in C, so the clients cost the shared
-    CPUs little) booking distinct slots for ``seconds``; see booking_http.lua."""
-    wrk = shutil.which("wrk")
-    assert wrk is not None
+def book_with_wrk(wrk: str, url: str, seed: Seed, level: int, first_day: int) -> dict[str, float]:
+    """``level`` connections of ``wrk`` (a load generator in C, so the clients cost the shared
+    CPUs little) booking distinct slots for HTTP_SECONDS; see booking_http.lua."""
     threads = min(level, os.cpu_count() or 2)
     today = dt.datetime.now(dt.UTC).date()
     base = int(dt.datetime.combine(today, dt.time(), dt.UTC).timestamp())
@@ -253,7 +250,7 @@ def book_with_wrk(
             wrk,
             f"-t{threads}",
             f"-c{level}",
-            f"-d{seconds}s",
+            f"-d{HTTP_SECONDS}s",
             "--timeout",
             "30s",
             "-s",
@@ -372,6 +369,7 @@ def main() -> int:
     )
     print(header)
     print("-" * len(header))
+    wrk = shutil.which("wrk")  # HTTP load from wrk where it is installed
     service = RunningService(
         "clinic.booking",
         {
@@ -412,7 +410,6 @@ def main() -> int:
                     break
                 time.sleep(0.5)
             run(10, 100, book_over_http)  # warm the service
-            use_wrk = shutil.which("wrk") is not None
             for n, level in enumerate(levels):
                 procs = min(args.processes, level)
                 common = {
@@ -441,8 +438,8 @@ def main() -> int:
                         for p in range(procs)
                     ]
                 )
-                if use_wrk:
-                    over_http = book_with_wrk(service.url, seed, level, 8, 150 + 30 * n)
+                if wrk is not None:
+                    over_http = book_with_wrk(wrk, service.url, seed, level, 150 + 30 * n)
                 else:
                     over_http = run(level, args.per_level // 2, book_over_http)
                 print(
@@ -460,8 +457,11 @@ def main() -> int:
     print(
         "CPU ms: client-process CPU per booking (decision, encoding, driver), PostgreSQL's excluded."
     )
-    if shutil.which("wrk"):
-        print("HTTP: wrk (C) for 8 s per level; it shares the CPUs with the service, lightly.")
+    if wrk is not None:
+        print(
+            f"HTTP: wrk (C) for {HTTP_SECONDS} s per level; it shares the CPUs with the service, "
+            "lightly."
+        )
     else:
         print("HTTP: a Python client (wrk is not installed), which shares the CPUs heavily.")
     return 0
