@@ -205,6 +205,7 @@ def worker(job: Job) -> tuple[list[float], float, float, float]:
                 note="",
             )
 
+        app.reference.warm()  # as the service does before it serves
     for _ in range(20):  # warm pools, caches and prepared statements
         one()
     settle_heap()  # as the service does once it has started

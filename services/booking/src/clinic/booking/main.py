@@ -72,6 +72,9 @@ def create_app(settings: BookingSettings | None = None) -> FastAPI:
             summary = await asyncio.to_thread(load_demo, bookings)
             log.info("demo data ready", extra={"demo": summary})
             app.state.demo = summary
+        # Before serving: the first bookings then read reference data from memory.
+        cached = await asyncio.to_thread(bookings.reference.warm)
+        log.info("reference data cached", extra={"aggregates": cached})
         app.state.bookings = bookings
         if settings.relay_enabled:
             relay = Relay(

@@ -7,6 +7,11 @@ first asks the notification log for reference events recorded since the cache's 
 query, usually empty), applies them copy-on-write, and then reads from memory. A command
 therefore sees every reference change committed before it started (read-your-writes across
 replicas), exactly as a fresh load would.
+
+A new process warms the cache before it serves (``warm``): it replays the events of every
+reference aggregate except patients (who may number millions and are read one at a time), so
+the first bookings after a start or a scale-out read memory rather than queueing reads for
+each provider and schedule behind each other.
 """
 
 from __future__ import annotations
@@ -108,6 +113,32 @@ class ReferenceCache:
         updated = copy.deepcopy(cached)  # readers keep a consistent old copy
         event.mutate(updated)
         self.items[aggregate_id] = updated
+
+    def warm(self) -> int:
+        """Load every guarded reference aggregate (all but patients) by replaying its events
+        from the notification log; returns how many are cached. Meant for a process that
+        has not served yet; a cache that has moved past this read keeps what it has."""
+        recorder = self.app.recorder
+        top = recorder.max_notification_id() or 0
+        topics = event_topics(GUARDED_TYPES)
+        built: dict[UUID, Any] = {}
+        start = 1
+        while start <= top:
+            batch = recorder.select_notifications(start, BATCH, stop=top, topics=topics)
+            for notification in batch:
+                event: Any = self.app.mapper.to_domain_event(notification)
+                aggregate_id = UUID(str(notification.originator_id))
+                built[aggregate_id] = event.mutate(built.get(aggregate_id))
+            if len(batch) < BATCH:
+                break
+            start = batch[-1].id + 1
+        with self.lock:
+            if self.position > top:
+                return len(self.items)
+            # Each built copy holds every event up to ``top``; a cached one no more.
+            self.items.update(built)
+            self.position = top
+            return len(self.items)
 
     def get(self, cls: type[A], aggregate_id: UUID, organization_id: UUID, kind: str) -> A:
         """A reference aggregate of this organisation (read-only: never mutate it)."""

@@ -4,6 +4,7 @@ nothing; a concurrent repeat loses the race on this aggregate's version and does
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -12,6 +13,7 @@ from eventsourcing.domain import Aggregate, event
 REQUEST_NAMESPACE = uuid5(NAMESPACE_URL, "https://clinic.example/booking/request")
 
 
+@functools.lru_cache(maxsize=4096)  # a command asks twice: to look up, and to create
 def handled_request_id(organization_id: UUID, request_id: str) -> UUID:
     return uuid5(REQUEST_NAMESPACE, f"{organization_id}/{request_id}")
 

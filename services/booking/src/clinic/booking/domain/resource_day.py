@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from collections.abc import Iterable
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -31,7 +32,7 @@ def resource_day_id(resource_id: UUID, local_date: dt.date) -> UUID:
 
 
 def check_claim(
-    claims: list[Claim],
+    claims: Iterable[Claim],
     new: Claim,
     now: dt.datetime,
     overbooking_allowance: int,
@@ -114,14 +115,16 @@ class ResourceDay(Aggregate):
         """Take time for an appointment. Expired holds in the way are released first, as
         events of their own, so the history says why the time became free."""
         overbooked = check_claim(
-            list(self.claims.values()), claim, now, overbooking_allowance, allow_overbooking
+            self.claims.values(), claim, now, overbooking_allowance, allow_overbooking
         )
+        lo, hi = claim.blocked_from, claim.blocked_until
         lapsed = {
             other.appointment_id
             for other in self.claims.values()
-            if other.appointment_id != claim.appointment_id
-            and not other.live(now)
-            and other.blocked.overlaps(claim.blocked)
+            if not other.live(now)
+            and other.blocked_from < hi
+            and lo < other.blocked_until
+            and other.appointment_id != claim.appointment_id
         }
         for appointment_id in sorted(lapsed):
             self._hold_lapsed(appointment_id=appointment_id, lapsed_at=now)
