@@ -2,6 +2,7 @@
 
 import datetime as dt
 import uuid
+from zoneinfo import ZoneInfo
 
 import pytest
 from scenario import MONDAY, Clinic, at, request_id
@@ -30,6 +31,25 @@ def test_a_named_provider_outside_working_hours_is_refused(clinic: Clinic) -> No
         clinic.book("named", at(MONDAY, 16, 45))  # ends 17:05, after 17:00
     with pytest.raises(errors.OutsideWorkingHoursError):
         clinic.book("named", at(MONDAY + dt.timedelta(days=5), 10))  # Saturday
+
+
+def test_the_same_instant_given_with_another_offset_is_the_same_time(clinic: Clinic) -> None:
+    in_berlin = at(MONDAY, 9).astimezone(ZoneInfo("Europe/Berlin"))
+    assert clinic.book("named", in_berlin)["start"] == "2026-03-02T08:00:00Z"
+    with pytest.raises(errors.SlotTakenError):
+        clinic.book("named", at(MONDAY, 9))  # the same instant, in UTC
+    with pytest.raises(errors.InvalidRequestError, match="offset"):
+        clinic.book("named", dt.datetime(2026, 3, 2, 11))  # a wall-clock time of nowhere
+
+
+def test_working_hours_known_from_earlier_bookings_follow_leave_added_later(
+    clinic: Clinic,
+) -> None:
+    clinic.book("named", at(MONDAY, 9))  # the day's working hours are now worked out
+    clinic.schedule_exception(ExceptionKind.LEAVE, at(MONDAY, 10), at(MONDAY, 12), "training")
+    with pytest.raises(errors.OutsideWorkingHoursError):
+        clinic.book("named", at(MONDAY, 10, 30))
+    assert clinic.book("named", at(MONDAY, 12))["status"] == "booked"
 
 
 def test_leave_removes_working_time_and_extra_hours_add_it(clinic: Clinic) -> None:

@@ -13,6 +13,7 @@ from scenario import Clinic, Clock, at, build_clinic, postgres_env, request_id
 
 from clinic.booking.application import Bookings
 from clinic.booking.domain import errors
+from clinic.booking.domain.schedule import schedule_id
 from clinic.booking.domain.values import Actor, ExceptionKind
 
 
@@ -89,3 +90,26 @@ def test_a_replica_cancels_an_appointment_moved_elsewhere_at_its_new_time(
     a.app.cancel(a.org, request_id(), uuid.UUID(booked["id"]), by=Actor.CLINIC, reason="ill")
     for replica in (a, b):
         assert replica.app.resource_day(replica.org, replica.providers[0], day)["claims"] == []
+
+
+def test_a_new_replica_caches_reference_data_before_serving_and_still_sees_later_changes(
+    two: tuple[Clinic, Clinic], request: pytest.FixtureRequest, schema_name: str
+) -> None:
+    a, _ = two
+    fresh = Bookings(env=postgres_env(request, schema_name), clock=a.clock)
+    try:
+        cached = fresh.reference.warm()
+        held = set(fresh.reference.items)
+        assert cached == len(held)
+        wanted = {a.org, a.location, *a.providers, *(schedule_id(p) for p in a.providers)}
+        assert wanted <= held
+        assert not held & set(a.patients)  # patients are read one at a time, when booked
+        c = Clinic(fresh, a.clock, a.org, a.location, a.providers, a.rooms, a.devices, a.patients)
+        c.types = a.types
+        day = next_monday()
+        a.schedule_exception(ExceptionKind.LEAVE, at(day, 10), at(day, 12), "training")
+        with pytest.raises(errors.OutsideWorkingHoursError):
+            c.book("named", at(day, 10, 30))
+        assert c.book("named", at(day, 12))["status"] == "booked"
+    finally:
+        fresh.close()

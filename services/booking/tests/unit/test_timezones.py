@@ -13,7 +13,7 @@ from clinic.booking.domain.errors import (
     NonExistentLocalTimeError,
 )
 from clinic.booking.domain.schedule import working_windows
-from clinic.booking.domain.timezones import day_bounds, local_dates, to_utc, zone
+from clinic.booking.domain.timezones import as_utc, day_bounds, local_dates, to_utc, zone
 from clinic.booking.domain.values import WeeklyHours
 
 BERLIN = zone("Europe/Berlin")
@@ -95,3 +95,11 @@ def test_an_interval_touches_every_local_date_between_its_ends(
     assert dates[0] == start.astimezone(BERLIN).date()
     assert dates[-1] == (end - dt.timedelta(microseconds=1)).astimezone(BERLIN).date()
     assert all((b - a).days == 1 for a, b in itertools.pairwise(dates))
+
+
+def test_as_utc_keeps_the_instant_and_refuses_a_time_without_an_offset() -> None:
+    local = dt.datetime(2026, 3, 2, 9, tzinfo=BERLIN)
+    assert as_utc(local) == local
+    assert as_utc(local).tzinfo is dt.UTC
+    with pytest.raises(InvalidRequestError, match="offset"):
+        as_utc(dt.datetime(2026, 3, 2, 9))

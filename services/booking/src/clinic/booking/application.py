@@ -54,7 +54,7 @@ from clinic.booking.domain.request import HandledRequest, handled_request_id
 from clinic.booking.domain.resource_day import ResourceDay, resource_day_id
 from clinic.booking.domain.schedule import Schedule, schedule_id
 from clinic.booking.domain.tenancy import owned
-from clinic.booking.domain.timezones import day_bounds, to_utc, zone
+from clinic.booking.domain.timezones import as_utc, day_bounds, to_utc, zone
 from clinic.booking.domain.values import (
     Actor,
     Category,
@@ -691,6 +691,7 @@ class Bookings(Application[UUID]):
         candidates = self._candidates(ctx.organization, ctx.kind, ctx.location.id, preferred)
         loader = self._day_loader(days, hold=False)
         tz = zone(ctx.location.time_zone)
+        around = as_utc(around)
         cursor = max(around, now + ctx.kind.minimum_notice)
         cursor = cursor.replace(second=0, microsecond=0)
         cursor += dt.timedelta(minutes=(-cursor.minute) % step_minutes)
@@ -738,6 +739,7 @@ class Bookings(Application[UUID]):
         hold_minutes: int | None,
     ) -> Answer:
         appointment_id = uuid.uuid4()
+        start = as_utc(start)
 
         def decide() -> tuple[list[Aggregate], Answer]:
             now = self.clock()
@@ -851,6 +853,8 @@ class Bookings(Application[UUID]):
         actor: Actor,
         allow_overbooking: bool = False,
     ) -> Answer:
+        start = as_utc(start)
+
         def decide() -> tuple[list[Aggregate], Answer]:
             now = self.clock()
             appointment = self._load(Appointment, appointment_id, organization_id, "appointment")

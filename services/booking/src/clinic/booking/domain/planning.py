@@ -25,7 +25,7 @@ from clinic.booking.domain.errors import (
 from clinic.booking.domain.reference import AppointmentType, Resource
 from clinic.booking.domain.resource_day import ResourceDay, check_claim
 from clinic.booking.domain.schedule import Schedule
-from clinic.booking.domain.timezones import local_dates, zone
+from clinic.booking.domain.timezones import as_utc, local_dates, zone
 from clinic.booking.domain.values import (
     Category,
     Claim,
@@ -134,10 +134,11 @@ def plan_visit(
     claims on every local day its blocked time touches, and against the plan's own claims.
     """
     kind = visit.appointment_type
-    end = visit.start + kind.duration
+    start = as_utc(visit.start)  # every instant of the plan in UTC (see as_utc)
+    end = start + kind.duration
     chosen: list[PlannedClaim] = []
     for step_index, step in enumerate(kind.steps):
-        step_start = visit.start + dt.timedelta(minutes=step.offset_minutes)
+        step_start = start + dt.timedelta(minutes=step.offset_minutes)
         step_end = step_start + dt.timedelta(minutes=step.duration_minutes)
         for requirement_index, requirement in enumerate(step.requirements):
             options = candidates.get((step_index, requirement_index), [])
@@ -149,12 +150,12 @@ def plan_visit(
                 blocked_from=step_start - kind.buffer_before,
                 blocked_until=step_end + kind.buffer_after,
                 seats=1,
-                session=(f"{kind.id}@{visit.start.isoformat()}" if kind.is_group_session else None),
+                session=(f"{kind.id}@{start.isoformat()}" if kind.is_group_session else None),
                 capacity=kind.seats,
                 hold_expires_at=visit.hold_expires_at,
             )
             chosen.append(_choose(visit, requirement, options, claim, chosen, days, now))
-    return Plan(start=visit.start, end=end, claims=tuple(chosen))
+    return Plan(start=start, end=end, claims=tuple(chosen))
 
 
 def _choose(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import functools
 import itertools
+from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -21,6 +23,7 @@ from clinic.booking.domain.values import (
 )
 
 SCHEDULE_NAMESPACE = uuid5(NAMESPACE_URL, "https://clinic.example/booking/schedule")
+WINDOWS_CACHED = 4096  # days x locations of one schedule version kept in memory
 
 
 @functools.lru_cache(maxsize=16384)
@@ -81,6 +84,7 @@ class Schedule(Aggregate):
 
     @event("WeeklyHoursSet")
     def _weekly_hours_set(self, hours: tuple[WeeklyHours, ...]) -> None:
+        self.__dict__.pop("_windows", None)
         self.weekly_hours = tuple(hours)
 
     def add_exception(self, exception: ScheduleException) -> None:
@@ -92,6 +96,7 @@ class Schedule(Aggregate):
 
     @event("ExceptionAdded")
     def _exception_added(self, exception: ScheduleException) -> None:
+        self.__dict__.pop("_windows", None)
         self.exceptions[exception.id] = exception
 
     def remove_exception(self, exception_id: UUID) -> None:
@@ -101,10 +106,38 @@ class Schedule(Aggregate):
 
     @event("ExceptionRemoved")
     def _exception_removed(self, exception_id: UUID) -> None:
+        self.__dict__.pop("_windows", None)
         del self.exceptions[exception_id]
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Schedule:
+        """A copy without the kept windows (it would only drop them at its next change)."""
+        copied = object.__new__(type(self))
+        memo[id(self)] = copied
+        for name, value in self.__dict__.items():
+            if name != "_windows":
+                copied.__dict__[name] = copy.deepcopy(value, memo)
+        return copied
+
     def windows(self, day: dt.date, location_id: UUID, time_zone: str) -> list[Interval]:
-        """When the resource works at ``location_id`` on local ``day``, as UTC intervals."""
+        """When the resource works at ``location_id`` on local ``day``, as UTC intervals.
+
+        Every booking of a day asks again, so a saved schedule keeps what it computed; each
+        event that changes it drops what was kept. A copy with unsaved changes computes
+        afresh."""
+        if self.pending_events:
+            return self._compute_windows(day, location_id, time_zone)
+        kept: dict[tuple[dt.date, UUID, str], tuple[Interval, ...]]
+        kept = self.__dict__.setdefault("_windows", {})
+        key = (day, location_id, time_zone)
+        found = kept.get(key)
+        if found is None:
+            found = tuple(self._compute_windows(day, location_id, time_zone))
+            if len(kept) >= WINDOWS_CACHED:
+                kept.clear()
+            kept[key] = found
+        return list(found)
+
+    def _compute_windows(self, day: dt.date, location_id: UUID, time_zone: str) -> list[Interval]:
         return working_windows(
             self.weekly_hours, tuple(self.exceptions.values()), day, location_id, time_zone
         )
