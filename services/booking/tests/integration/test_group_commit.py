@@ -54,6 +54,25 @@ def test_concurrent_decisions_each_get_their_own_outcome(recorder: BookingRecord
     assert len(recorder.select_notifications(1, 1000, topics=["test:Changed"])) == 43
 
 
+def test_decisions_written_in_one_group_get_the_notification_ids_of_their_own_events(
+    recorder: BookingRecorder,
+) -> None:
+    gate = threading.Barrier(30)
+
+    def decide(n: int) -> None:
+        mine = [event(uuid.uuid4(), 1) for _ in range(1 + n % 3)]
+        gate.wait()
+        ids = recorder.insert_events(mine)
+        assert ids is not None
+        assert len(ids) == len(mine)
+        for notification_id, stored in zip(ids, mine, strict=True):
+            [found] = recorder.select_notifications(notification_id, 1)
+            assert found.originator_id == stored.originator_id
+
+    with ThreadPoolExecutor(30) as pool:
+        list(pool.map(decide, range(30)))
+
+
 def test_a_decision_older_than_a_guarded_change_is_refused_and_writes_nothing(
     recorder: BookingRecorder,
 ) -> None:

@@ -12,10 +12,11 @@ server, so the lock is held only for the server's own work. Same guarantees, sho
 
 Group commit. The decisions that threads of one process hand in while a save is on its way
 to the server go together in the next call: one round trip, one lock, one commit for all of
-them. Each decision still succeeds or fails alone: the function inserts each one in its own
-subtransaction, and a version conflict rolls back only that decision, whose caller gets the
-same IntegrityError as before. With one client nothing waits; under load, decisions share
-the server's work instead of queueing for the lock one by one.
+them. Each decision still succeeds or fails alone: the function first inserts the whole group
+at once, and only if that meets a version conflict (or a decision is stale or guarded, below)
+inserts each decision in its own subtransaction, so a conflict rolls back only that decision,
+whose caller gets the same IntegrityError as before. With one client nothing waits; under
+load, decisions share the server's work instead of queueing for the lock one by one.
 
 The reference guard. A booking decides with cached copies of the schedule, resource,
 location and appointment type as of a notification position; the save passes that position,
@@ -139,6 +140,29 @@ class BookingRecorder(PostgresApplicationRecorder):
                 "FROM jsonb_array_elements(b->'events') WITH ORDINALITY AS t(e, o); "
                 "SELECT h.position INTO mark FROM {schema}.{head} h; "
                 "NOTIFY {channel}; "
+                # Usually no decision is stale or guarded and none conflicts: one insert of
+                # every event, in one subtransaction. Else one subtransaction per decision.
+                "IF NOT EXISTS (SELECT 1 FROM jsonb_array_elements(b->'decisions') x "
+                "WHERE (x->>2)::boolean OR (x->>1 IS NOT NULL AND mark > (x->>1)::bigint)) "
+                "THEN "
+                "  BEGIN "
+                "    WITH i AS (INSERT INTO {schema}.{table} "
+                "      (originator_id, originator_version, topic, state) "
+                "      SELECT * FROM unnest(ids, versions, topics, states) "
+                "      RETURNING {table}.notification_id) "
+                "    SELECT array_agg(i.notification_id ORDER BY i.notification_id) "
+                "    INTO got FROM i; "
+                "    FOR d IN SELECT x FROM jsonb_array_elements(b->'decisions') "
+                "    WITH ORDINALITY AS t(x, o) ORDER BY o LOOP "
+                "      last := first + (d->>0)::int - 1; "
+                "      answers := answers || array_to_string(got[first:last], ','); "
+                "      first := last + 1; "
+                "    END LOOP; "
+                "    RETURN array_to_string(answers, ';'); "
+                "  EXCEPTION WHEN unique_violation THEN "
+                "    first := 1; answers := '{{}}'; "
+                "  END; "
+                "END IF; "
                 "FOR d IN SELECT x FROM jsonb_array_elements(b->'decisions') "
                 "WITH ORDINALITY AS t(x, o) ORDER BY o LOOP "
                 "  last := first + (d->>0)::int - 1; "
