@@ -22,14 +22,16 @@ class MissingRequestIdError(Problem):
     title = "Every command needs a client request id"
 
 
-def get_bookings(request: Request) -> Bookings:
+# Both are ``async``: they never block, and a plain ``def`` dependency would cost each request
+# a hop through the thread pool and back.
+async def get_bookings(request: Request) -> Bookings:
     bookings = getattr(request.app.state, "bookings", None)
     if bookings is None:
         raise NotReadyError("the event store is not connected yet; retry shortly")
     return bookings  # type: ignore[no-any-return]
 
 
-def get_request_id(
+async def get_request_id(
     idempotency_key: Annotated[
         str | None,
         Header(
