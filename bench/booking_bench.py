@@ -12,7 +12,9 @@ Run with ``make bench``. Prints, for 1, 10 and 50 concurrent clients:
   table. It shows what the machine itself allows: with N clients each waiting for its answer,
   the mean latency is N divided by the rate, whatever the code;
 - the client processes' CPU time per booking, the figure that sets the rate once the CPUs
-  are busy (PostgreSQL's own CPU is not in it).
+  are busy (PostgreSQL's own CPU is not in it);
+- the same raw write from pgbench, a C client, where the PostgreSQL server's own pgbench is
+  installed: what the database allows on this machine without a Python client's CPU.
 Python clients are bound by the GIL, so both the bookings and the raw writes run in one
 process per CPU, as the service is deployed. Nothing here asserts a timing.
 """
@@ -30,6 +32,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -45,12 +48,13 @@ from clinic.booking.application import Bookings
 from clinic.booking.domain.values import Actor, Category, Requirement, Step, WeeklyHours
 from clinic.booking.main import event_store_env
 from clinic.booking.settings import BookingSettings
-from clinic.platform.infra import Ladder
+from clinic.platform.infra import Ladder, find_postgres_bin
 from clinic.platform.service import settle_heap
 from clinic.platform.testing import RunningService
 
 ROOT = Path(__file__).resolve().parents[1]
 HTTP_SECONDS = 8  # each level's wrk run
+PGBENCH_SECONDS = 5  # each level's pgbench run
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -303,6 +307,55 @@ def raw_write(url: str, schema: str, rows: int, state_bytes: int) -> Callable[[]
     return write
 
 
+def raw_with_pgbench(
+    pgbench: Path, url: str, schema: str, rows: int, state_bytes: int, clients: int
+) -> dict[str, float]:
+    """The comparable write from pgbench, a C client: what PostgreSQL itself allows on this
+    machine, without the Python client's own CPU."""
+    values = ", ".join(
+        f"(gen_random_uuid(), 1, 'bench:Event', convert_to(repeat('x', {state_bytes}), 'UTF8'))"
+        for _ in range(rows)
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "write.sql"
+        script.write_text(
+            "BEGIN;\n"
+            "INSERT INTO raw_events (originator_id, originator_version, topic, state) "
+            f"VALUES {values};\nCOMMIT;\n"
+        )
+        subprocess.run(
+            [
+                str(pgbench),
+                "-n",
+                "-f",
+                str(script),
+                "-c",
+                str(clients),
+                "-j",
+                str(min(clients, os.cpu_count() or 2)),
+                "-T",
+                str(PGBENCH_SECONDS),
+                "-l",
+                f"--log-prefix={tmp}/tx",
+                url,
+            ],
+            env={**os.environ, "PGOPTIONS": f"-c search_path={schema}"},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        latencies = [
+            int(line.split()[2]) / 1000
+            for log in Path(tmp).glob("tx.*")
+            for line in log.read_text().splitlines()
+        ]
+    return {
+        "rate": len(latencies) / PGBENCH_SECONDS,
+        "p50": percentile(latencies, 0.5),
+        "p99": percentile(latencies, 0.99),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--per-level", type=int, default=6000, help="bookings per level")
@@ -375,11 +428,13 @@ def main() -> int:
     header = (
         f"{'clients':>7} | {'raw PG tx/s':>11} {'p50 ms':>7} {'p99 ms':>7} | "
         f"{'bookings/s':>10} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7} {'CPU ms':>6} | "
-        f"{'HTTP/s':>7} {'p50 ms':>7} {'p99 ms':>7}"
+        f"{'HTTP/s':>7} {'p50 ms':>7} {'p99 ms':>7} | {'pgbench tx/s':>12} {'p99 ms':>7}"
     )
     print(header)
     print("-" * len(header))
     wrk = shutil.which("wrk")  # HTTP load from wrk where it is installed
+    bin_dir = find_postgres_bin()  # pgbench comes with the PostgreSQL server
+    pgbench = bin_dir / "pgbench" if bin_dir and (bin_dir / "pgbench").exists() else None
     service = RunningService(
         "clinic.booking",
         {
@@ -452,11 +507,21 @@ def main() -> int:
                     over_http = book_with_wrk(wrk, service.url, seed, level, 150 + 30 * n)
                 else:
                     over_http = run(level, args.per_level // 2, book_over_http)
+                c_client = (
+                    f"{'n/a':>12} {'':>7}"
+                    if pgbench is None
+                    else "{rate:>12.0f} {p99:>7.1f}".format(
+                        **raw_with_pgbench(
+                            pgbench, infra.database_url, schema, rows, state_bytes, level
+                        )
+                    )
+                )
                 print(
                     f"{level:>7} | {raw['rate']:>11.0f} {raw['p50']:>7.1f} {raw['p99']:>7.1f} | "
                     f"{booked['rate']:>10.0f} {booked['rate'] / raw['rate']:>6.2f} "
                     f"{booked['p50']:>7.1f} {booked['p99']:>7.1f} {booked['cpu_ms']:>6.2f} | "
                     f"{over_http['rate']:>7.0f} {over_http['p50']:>7.1f} {over_http['p99']:>7.1f}"
+                    f" | {c_client}"
                 )
     finally:
         service.stop()
@@ -474,6 +539,11 @@ def main() -> int:
         )
     else:
         print("HTTP: a Python client (wrk is not installed), which shares the CPUs heavily.")
+    print(
+        f"pgbench: the same raw write from a C client for {PGBENCH_SECONDS} s per level, what "
+        "PostgreSQL allows without Python's CPU (raw PG tx/s uses Python clients, like the "
+        "service)."
+    )
     return 0
 
 
