@@ -685,13 +685,13 @@ class Bookings(Application[UUID]):
         step_minutes: int = 15,
         days_ahead: int = 7,
     ) -> list[dict[str, Any]]:
-        """The next free starts after ``around`` (same type, location and preferences)."""
+        """The next free starts after ``around`` (a UTC instant, as every command's start
+        is by then; same type, location and preferences)."""
         found: list[dict[str, Any]] = []
         days: dict[UUID, ResourceDay | None] = {}
         candidates = self._candidates(ctx.organization, ctx.kind, ctx.location.id, preferred)
         loader = self._day_loader(days, hold=False)
         tz = zone(ctx.location.time_zone)
-        around = as_utc(around)
         cursor = max(around, now + ctx.kind.minimum_notice)
         cursor = cursor.replace(second=0, microsecond=0)
         cursor += dt.timedelta(minutes=(-cursor.minute) % step_minutes)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import threading
+from collections.abc import Iterator
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -91,15 +92,19 @@ class ReferenceCache:
         if top <= self.position:
             return
         with self.lock:
-            start = self.position + 1
-            while start <= top:
-                batch = recorder.select_notifications(start, BATCH, stop=top, topics=self.topics)
-                for notification in batch:
-                    self._apply(notification)
-                if len(batch) < BATCH:
-                    break
-                start = batch[-1].id + 1
+            for notification in self._log(self.position + 1, top, self.topics):
+                self._apply(notification)
             self.position = max(self.position, top)
+
+    def _log(self, start: int, top: int, topics: list[str]) -> Iterator[Notification]:
+        """The notifications of ``topics`` from ``start`` to ``top``, read in batches."""
+        recorder = self.app.recorder
+        while start <= top:
+            batch = recorder.select_notifications(start, BATCH, stop=top, topics=topics)
+            yield from batch
+            if len(batch) < BATCH:
+                return
+            start = batch[-1].id + 1
 
     def _apply(self, notification: Notification) -> None:
         aggregate_id = UUID(str(notification.originator_id))
@@ -118,20 +123,12 @@ class ReferenceCache:
         """Load every guarded reference aggregate (all but patients) by replaying its events
         from the notification log; returns how many are cached. Meant for a process that
         has not served yet; a cache that has moved past this read keeps what it has."""
-        recorder = self.app.recorder
-        top = recorder.max_notification_id() or 0
-        topics = event_topics(GUARDED_TYPES)
+        top = self.app.recorder.max_notification_id() or 0
         built: dict[UUID, Any] = {}
-        start = 1
-        while start <= top:
-            batch = recorder.select_notifications(start, BATCH, stop=top, topics=topics)
-            for notification in batch:
-                event: Any = self.app.mapper.to_domain_event(notification)
-                aggregate_id = UUID(str(notification.originator_id))
-                built[aggregate_id] = event.mutate(built.get(aggregate_id))
-            if len(batch) < BATCH:
-                break
-            start = batch[-1].id + 1
+        for notification in self._log(1, top, event_topics(GUARDED_TYPES)):
+            event: Any = self.app.mapper.to_domain_event(notification)
+            aggregate_id = UUID(str(notification.originator_id))
+            built[aggregate_id] = event.mutate(built.get(aggregate_id))
         with self.lock:
             if self.position > top:
                 return len(self.items)

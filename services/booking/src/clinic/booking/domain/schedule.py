@@ -84,7 +84,6 @@ class Schedule(Aggregate):
 
     @event("WeeklyHoursSet")
     def _weekly_hours_set(self, hours: tuple[WeeklyHours, ...]) -> None:
-        self.__dict__.pop("_windows", None)
         self.weekly_hours = tuple(hours)
 
     def add_exception(self, exception: ScheduleException) -> None:
@@ -96,7 +95,6 @@ class Schedule(Aggregate):
 
     @event("ExceptionAdded")
     def _exception_added(self, exception: ScheduleException) -> None:
-        self.__dict__.pop("_windows", None)
         self.exceptions[exception.id] = exception
 
     def remove_exception(self, exception_id: UUID) -> None:
@@ -106,11 +104,10 @@ class Schedule(Aggregate):
 
     @event("ExceptionRemoved")
     def _exception_removed(self, exception_id: UUID) -> None:
-        self.__dict__.pop("_windows", None)
         del self.exceptions[exception_id]
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Schedule:
-        """A copy without the kept windows (it would only drop them at its next change)."""
+        """A copy without the kept windows: each copy keeps its own."""
         copied = object.__new__(type(self))
         memo[id(self)] = copied
         for name, value in self.__dict__.items():
@@ -121,14 +118,12 @@ class Schedule(Aggregate):
     def windows(self, day: dt.date, location_id: UUID, time_zone: str) -> list[Interval]:
         """When the resource works at ``location_id`` on local ``day``, as UTC intervals.
 
-        Every booking of a day asks again, so a saved schedule keeps what it computed; each
-        event that changes it drops what was kept. A copy with unsaved changes computes
-        afresh."""
-        if self.pending_events:
-            return self._compute_windows(day, location_id, time_zone)
-        kept: dict[tuple[dt.date, UUID, str], tuple[Interval, ...]]
+        Every booking of a day asks again, so a schedule keeps what it worked out, by its
+        version: any event that changes it moves the version on, so nothing kept for an
+        older version is ever read again."""
+        kept: dict[tuple[int, dt.date, UUID, str], tuple[Interval, ...]]
         kept = self.__dict__.setdefault("_windows", {})
-        key = (day, location_id, time_zone)
+        key = (self.version, day, location_id, time_zone)
         found = kept.get(key)
         if found is None:
             found = tuple(self._compute_windows(day, location_id, time_zone))
