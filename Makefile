@@ -32,13 +32,13 @@ $(LOCAL)/uv/bin/uv:
 install: .venv/.synced ## Install uv and every Python dependency from uv.lock
 
 up: install ## Start PostgreSQL, Kafka and all five services with demo data; print where to point a client
-	@$(PY) -m clinic.platform.stack up --state-dir $(STATE_UP)
+	@$(PY) -m clinic.devstack.stack up --state-dir $(STATE_UP)
 
 down: ## Stop everything `make up` started (by pid)
-	@if [ -x $(PY) ]; then $(PY) -m clinic.platform.stack down --state-dir $(STATE_UP); fi
+	@if [ -x $(PY) ]; then $(PY) -m clinic.devstack.stack down --state-dir $(STATE_UP); fi
 
 status: install ## Readiness of each running service
-	@$(PY) -m clinic.platform.stack status --state-dir $(STATE_UP)
+	@$(PY) -m clinic.devstack.stack status --state-dir $(STATE_UP)
 
 logs: ## Follow the logs of the running platform
 	@tail -n 40 -F $(STATE_UP)/logs/*.log

@@ -1,3 +1,3 @@
-"""Root pytest configuration: the shared fixtures live in clinic.platform.testing."""
+"""Root pytest configuration: the shared fixtures live in clinic.devstack.testing."""
 
-pytest_plugins = ["clinic.platform.testing"]
+pytest_plugins = ["clinic.devstack.testing"]

@@ -35,12 +35,12 @@ from clinic.availability.projection import Tables
 from clinic.availability.rebuild import ENVELOPES, Rebuild, collector_paused
 from clinic.availability.search import Query, find_slots
 from clinic.availability.store import DDL, write_all
+from clinic.devstack.infra import Ladder
+from clinic.devstack.testing import RunningService
 from clinic.events import Envelope
 from clinic.platform.consumer import CONSUMER_DDL
 from clinic.platform.database import Database
-from clinic.platform.infra import Ladder
 from clinic.platform.service import settle_heap
-from clinic.platform.testing import RunningService
 
 ROOT = Path(__file__).resolve().parents[1]
 ZONES = ["Europe/Berlin", "America/New_York"]

@@ -48,9 +48,10 @@ from clinic.booking.application import Bookings
 from clinic.booking.domain.values import Actor, Category, Requirement, Step, WeeklyHours
 from clinic.booking.main import event_store_env
 from clinic.booking.settings import BookingSettings
-from clinic.platform.infra import Ladder, find_postgres_bin
+from clinic.devstack.infra import Ladder
+from clinic.devstack.postgres import find_postgres_bin
+from clinic.devstack.testing import RunningService
 from clinic.platform.service import settle_heap
-from clinic.platform.testing import RunningService
 
 ROOT = Path(__file__).resolve().parents[1]
 HTTP_SECONDS = 8  # each level's wrk run

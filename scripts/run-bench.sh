@@ -5,7 +5,7 @@
 # consumer group of the booked-to-visible measurement replay them all first.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-cleanup() { .venv/bin/python -m clinic.platform.infra down --purge --state-dir .local/bench/infra >/dev/null 2>&1 || true; }
+cleanup() { .venv/bin/python -m clinic.devstack.infra down --purge --state-dir .local/bench/infra >/dev/null 2>&1 || true; }
 trap cleanup EXIT INT TERM
 cleanup
 # wrk, a load generator in C, drives the HTTP measurements (Debian's package).

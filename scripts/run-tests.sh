@@ -5,7 +5,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 state=.local/test
-cleanup() { .venv/bin/python -m clinic.platform.infra down --purge --state-dir "$state/infra" >/dev/null 2>&1 || true; }
+cleanup() { .venv/bin/python -m clinic.devstack.infra down --purge --state-dir "$state/infra" >/dev/null 2>&1 || true; }
 trap cleanup EXIT INT TERM
 .venv/bin/python -m pytest "$@"
 status=$?

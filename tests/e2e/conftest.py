@@ -5,7 +5,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from clinic.platform.testing import RunningService
+from clinic.devstack.testing import RunningService
 
 Clients = tuple[httpx.Client, httpx.Client]
 

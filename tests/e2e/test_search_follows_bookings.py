@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import httpx
 
-from clinic.platform.testing import command
+from clinic.devstack.testing import command
 
 WEEKDAYS = range(5)
 

@@ -1,14 +1,15 @@
 """`make up` and `make down` as a newcomer runs them: every service ready, then nothing left."""
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from clinic.platform.infra import Infrastructure, free_port, pid_alive, port_open
-from clinic.platform.stack import SERVICES, Stack, StackError
+from clinic.devstack.components import Infrastructure, free_port, pid_alive, port_open
+from clinic.devstack.stack import SERVICES, Stack, StackError
 
 
 def stack_env(infrastructure: Infrastructure, **extra: str) -> dict[str, str]:
@@ -46,8 +47,11 @@ def test_up_makes_every_service_ready_and_down_leaves_no_process_or_port(stack: 
 def test_up_names_the_component_that_cannot_become_ready(
     tmp_path: Path, infrastructure: Infrastructure
 ) -> None:
+    # Each service is given a database that answers nothing (the ladder's own address
+    # stays good, so the services themselves must say what they lack).
     dead_database = f"postgresql://clinic@127.0.0.1:{free_port()}/clinic"
-    stack = Stack(tmp_path / "bad", stack_env(infrastructure, DATABASE_URL=dead_database))
+    dead = {f"{s.env_prefix}DATABASE_URL": dead_database for s in SERVICES}
+    stack = Stack(tmp_path / "bad", stack_env(infrastructure, **dead))
     try:
         # Long enough for five services to start on a slow 2-CPU machine (about 8 s on one)
         # and answer /readyz with their own reason, rather than not answering yet.
@@ -58,3 +62,28 @@ def test_up_names_the_component_that_cannot_become_ready(
         assert all("database" in reason for reason in reasons.values()), reasons
     finally:
         stack.down()
+
+
+@pytest.mark.parametrize(
+    ("variable", "component", "words"),
+    [
+        ("DATABASE_URL", "postgres", "does not answer"),
+        ("KAFKA_BOOTSTRAP_SERVERS", "kafka", "answers no metadata request"),
+    ],
+)
+def test_up_names_an_address_in_the_environment_that_answers_nothing_without_hanging(
+    tmp_path: Path, infrastructure: Infrastructure, variable: str, component: str, words: str
+) -> None:
+    nothing = f"127.0.0.1:{free_port()}"
+    address = f"postgresql://clinic@{nothing}/clinic" if component == "postgres" else nothing
+    stack = Stack(tmp_path / "bad", stack_env(infrastructure, **{variable: address}))
+    started = time.monotonic()
+    try:
+        with pytest.raises(StackError) as failure:
+            stack.up(timeout=30)
+    finally:
+        stack.down()
+    assert time.monotonic() - started < 30
+    assert set(failure.value.failures) == {component}
+    assert words in failure.value.failures[component]
+    assert address in failure.value.failures[component]

@@ -10,8 +10,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from clinic.platform.infra import free_port
-from clinic.platform.stack import SERVICES
+from clinic.devstack.components import free_port
+from clinic.devstack.stack import SERVICES
 
 
 def service(module: str) -> tuple[Callable[..., FastAPI], type[Any]]:

@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from clinic.devstack.stack import SERVICES
 from clinic.platform.settings import ServiceSettings, settings_reference
-from clinic.platform.stack import SERVICES
 
 
 class ExampleSettings(ServiceSettings):

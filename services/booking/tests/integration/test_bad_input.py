@@ -10,7 +10,7 @@ import pytest
 from scenario import Clinic, Clock, build_clinic, postgres_env
 
 from clinic.booking.application import Bookings
-from clinic.platform.testing import RunningService
+from clinic.devstack.testing import RunningService
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from clinic.booking.application import Bookings
 from clinic.booking.domain.errors import BookingError
 from clinic.booking.domain.resource_day import ResourceDay, resource_day_id
 from clinic.booking.domain.values import Actor
-from clinic.platform.testing import RunningService
+from clinic.devstack.testing import RunningService
 
 
 def next_monday() -> dt.date:

@@ -7,14 +7,16 @@ so producers and consumers can depend on it without depending on each other.
 
 from clinic.events.envelope import Envelope, UnknownEventTypeError
 from clinic.events.payload import EventPayload, payload_types, registered
-from clinic.events.topics import ALL_TOPICS, Topic
+from clinic.events.topics import ALL_TOPICS, EVENT_TOPIC_CONFIG, Topic, topic_config
 
 __all__ = [
     "ALL_TOPICS",
+    "EVENT_TOPIC_CONFIG",
     "Envelope",
     "EventPayload",
     "Topic",
     "UnknownEventTypeError",
     "payload_types",
     "registered",
+    "topic_config",
 ]

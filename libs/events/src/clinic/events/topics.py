@@ -27,6 +27,23 @@ class Topic(StrEnum):
 
 ALL_TOPICS: tuple[Topic, ...] = tuple(Topic)
 
+EVENT_TOPIC_CONFIG: dict[str, str] = {
+    "cleanup.policy": "delete",
+    "retention.ms": "-1",
+    "retention.bytes": "-1",
+}
+"""Event topics keep every record for ever: a projection can always be rebuilt from the
+topics alone (booking's event store remains the source of truth). Partition count and
+replication factor are deployment settings (``KAFKA_PARTITIONS``, ``KAFKA_REPLICATION_FACTOR``)."""
+
+
+def topic_config(topic: str, replication_factor: int) -> dict[str, str]:
+    """The broker configuration a topic is created with: event topics keep everything; a
+    write is acknowledged once two replicas have it where there are three or more."""
+    config = dict(EVENT_TOPIC_CONFIG) if topic in ALL_TOPICS else {}
+    config["min.insync.replicas"] = str(max(1, min(2, replication_factor - 1)))
+    return config
+
 
 def dead_letter_topic(group_id: str) -> str:
     """Where a consumer group parks messages it could not process after its retries."""

@@ -1,2 +1,3 @@
-"""Wiring shared by clinic services: settings, logs, telemetry, metrics, health, PostgreSQL,
-Kafka, idempotent consumers, and the local infrastructure ladder. No domain logic lives here."""
+"""Wiring shared by clinic services at run time: settings, logs, telemetry, metrics, health,
+PostgreSQL, Kafka, idempotent consumers. No domain logic and no development tooling (that is
+``clinic.devstack``) lives here."""

@@ -13,6 +13,7 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
+from clinic.events import topic_config
 from clinic.platform.settings import ServiceSettings
 from clinic.platform.telemetry import kafka_middleware
 
@@ -38,18 +39,33 @@ def create_broker(
     )
 
 
-async def ensure_topics(bootstrap_servers: str, topics: list[str], partitions: int) -> None:
-    """Create topics that do not exist yet (real Kafka often disables auto-creation)."""
+async def ensure_topics(
+    bootstrap_servers: str, topics: list[str], partitions: int, replication_factor: int = 1
+) -> list[str]:
+    """Create the topics that do not exist yet, explicitly (brokers here never create topics
+    on first use), with their partitions, replication factor and the configuration
+    ``clinic.events`` gives them (event topics keep everything). Returns those it created;
+    several services creating the same topic at once is fine."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         missing = [t for t in topics if t not in existing]
-        if missing:
+        for topic in missing:
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(
-                    [NewTopic(t, num_partitions=partitions, replication_factor=1) for t in missing]
+                    [
+                        NewTopic(
+                            topic,
+                            num_partitions=partitions,
+                            replication_factor=replication_factor,
+                            topic_configs=topic_config(topic, replication_factor),
+                        )
+                    ]
                 )
+        if missing:
+            log.info("topics created", extra={"topics": missing, "partitions": partitions})
+        return missing
     finally:
         await admin.close()
 
@@ -65,10 +81,12 @@ class BrokerConnection:
         partitions: int,
         bootstrap_servers: str,
         retry_seconds: float = 2.0,
+        replication_factor: int = 1,
     ) -> None:
         self.broker = broker
         self.topics = topics
         self.partitions = partitions
+        self.replication_factor = replication_factor
         self.bootstrap_servers = bootstrap_servers
         self.retry_seconds = retry_seconds
         self.connected = asyncio.Event()
@@ -83,7 +101,12 @@ class BrokerConnection:
         while True:
             try:
                 if self.topics:
-                    await ensure_topics(self.bootstrap_servers, self.topics, self.partitions)
+                    await ensure_topics(
+                        self.bootstrap_servers,
+                        self.topics,
+                        self.partitions,
+                        self.replication_factor,
+                    )
                 await self.broker.start()
             except (KafkaError, OSError) as error:
                 self.last_error = f"{type(error).__name__}: {error}"

@@ -57,8 +57,8 @@ class Runtime:
 
 
 def create_runtime(settings: ServiceSettings, topics: list[str] | None = None) -> Runtime:
-    """Everything a service needs, built but not connected. ``topics`` are created on
-    connect if the broker lacks them."""
+    """Everything a service needs, built but not connected. ``topics`` (those the service
+    publishes or subscribes to) are created on connect if the broker lacks them."""
     tracer_provider = create_tracer_provider(
         settings.service_name, settings.otel_exporter_otlp_endpoint
     )
@@ -71,7 +71,11 @@ def create_runtime(settings: ServiceSettings, topics: list[str] | None = None) -
     )
     broker = create_broker(settings, tracer_provider, registry)
     connection = BrokerConnection(
-        broker, list(topics or []), settings.kafka_partitions, settings.kafka_bootstrap_servers
+        broker,
+        list(topics or []),
+        settings.kafka_partitions,
+        settings.kafka_bootstrap_servers,
+        replication_factor=settings.kafka_replication_factor,
     )
     runtime = Runtime(
         settings=settings,

@@ -71,7 +71,8 @@ class ServiceSettings(BaseSettings):
     )
     kafka_enable_idempotence: bool = Field(
         True,
-        description="Idempotent producer (on for real Kafka; the local Tansu broker lacks it). "
+        description="Idempotent producer with acks=all (off only for the local Tansu broker, "
+        "which lacks it). "
         "Falls back to KAFKA_ENABLE_IDEMPOTENCE.",
         json_schema_extra=shared("KAFKA_ENABLE_IDEMPOTENCE"),
     )
@@ -80,6 +81,20 @@ class ServiceSettings(BaseSettings):
         ge=1,
         description="Partitions for topics the service creates (falls back to KAFKA_PARTITIONS).",
         json_schema_extra=shared("KAFKA_PARTITIONS"),
+    )
+    kafka_replication_factor: int = Field(
+        1,
+        ge=1,
+        description="Replication factor of topics the service creates: 1 for the local "
+        "single-node broker, 3 in production (falls back to KAFKA_REPLICATION_FACTOR).",
+        json_schema_extra=shared("KAFKA_REPLICATION_FACTOR"),
+    )
+    kafka_broker_keeps_data: bool = Field(
+        True,
+        description="Whether the broker keeps topics across restarts. Only the local Tansu "
+        "broker does not; then booking's relay watches for lost topics and republishes "
+        "(falls back to KAFKA_BROKER_KEEPS_DATA).",
+        json_schema_extra=shared("KAFKA_BROKER_KEEPS_DATA"),
     )
     log_level: str = Field(
         "INFO",

@@ -16,7 +16,7 @@ from clinic.platform.service import create_runtime, create_service_app
 
 def create_app(settings: AvailabilitySettings | None = None) -> FastAPI:
     settings = settings or AvailabilitySettings()
-    runtime = create_runtime(settings)
+    runtime = create_runtime(settings, topics=TOPICS)
     runtime.migrations += DDL
     app = create_service_app(
         runtime, title="clinic availability", description=clinic.availability.__doc__ or ""

@@ -14,6 +14,7 @@ from clinic.booking.api.routes import CommandMetrics, router
 from clinic.booking.application import Bookings
 from clinic.booking.relay import RELAY_DDL, Relay, RelayMetrics
 from clinic.booking.settings import BookingSettings
+from clinic.events import ALL_TOPICS
 from clinic.platform.service import create_runtime, create_service_app
 
 log = logging.getLogger(__name__)
@@ -49,8 +50,7 @@ def open_bookings(settings: BookingSettings) -> Bookings:
 
 def create_app(settings: BookingSettings | None = None) -> FastAPI:
     settings = settings or BookingSettings()
-    # The relay creates the topics itself, after checking whether the broker lost them.
-    runtime = create_runtime(settings)
+    runtime = create_runtime(settings, topics=[str(t) for t in ALL_TOPICS])
     runtime.migrations += RELAY_DDL
     app = create_service_app(
         runtime, title="clinic booking", description=clinic.booking.__doc__ or ""
@@ -84,6 +84,8 @@ def create_app(settings: BookingSettings | None = None) -> FastAPI:
                 settings.kafka_bootstrap_servers,
                 settings.kafka_partitions,
                 relay_metrics,
+                broker_keeps_data=settings.kafka_broker_keeps_data,
+                replication_factor=settings.kafka_replication_factor,
                 batch_size=settings.relay_batch_size,
                 idle_seconds=settings.relay_idle_seconds,
             )

@@ -8,12 +8,17 @@
   position. A crash between publish and record republishes the batch: delivery is
   at-least-once and consumers are idempotent by (aggregate_id, aggregate_version).
 - One relay runs per event store: replicas compete for a PostgreSQL advisory lock.
-- A broker that lost its data (the local Tansu broker keeps topics in memory, and
-  auto-creates them again on the next publish) is noticed two ways: a topic the relay
+- The producer is idempotent with ``acks=all`` (``create_broker``): a retried send after a
+  lost acknowledgement is written once. Topics are created at start-up from
+  ``clinic.events`` (``create_runtime(topics=...)``) and keep every record.
+- Only on a broker that does not keep its data (``KAFKA_BROKER_KEEPS_DATA=false``: the local
+  Tansu broker of machines without Java, which keeps topics in memory and auto-creates them
+  again on the next publish) does the relay watch for that loss, two ways: a topic it
   published to is missing (checked at start, after errors and every few seconds when idle),
   or the broker acknowledges a record at an offset at or below one it acknowledged before
   on the same partition (only the relay writes these topics). Either way the relay starts
-  again from position 0 and republishes everything from the event store.
+  again from position 0 and republishes everything from the event store. A real Kafka keeps
+  its log across restarts, so none of this runs there.
 """
 
 from __future__ import annotations
@@ -98,6 +103,8 @@ class Relay:
         metrics: RelayMetrics,
         batch_size: int = 500,
         idle_seconds: float = 0.5,
+        broker_keeps_data: bool = True,
+        replication_factor: int = 1,
     ) -> None:
         self.bookings = bookings
         self.broker = broker
@@ -110,7 +117,9 @@ class Relay:
         self.position = 0
         self.outbox = OutboxReader(bookings)
         self.wake = asyncio.Event()
-        self._check_topics = True
+        self.broker_keeps_data = broker_keeps_data
+        self.replication_factor = replication_factor
+        self._check_topics = not broker_keeps_data
         self._restart_requested = False
         self.offsets: dict[tuple[str, int], int] = {}
         self._admin: AIOKafkaAdminClient | None = None
@@ -171,7 +180,10 @@ class Relay:
                 if published == 0:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self.wake.wait(), self.idle_seconds)
-                    if loop.time() - checked > self.topic_check_seconds:
+                    if (
+                        not self.broker_keeps_data
+                        and loop.time() - checked > self.topic_check_seconds
+                    ):
                         self._check_topics, checked = True, loop.time()
         finally:
             listener.cancel()
@@ -204,7 +216,7 @@ class Relay:
             return await self._publish_batch(conn)
         except KafkaError as error:
             self.metrics.errors.inc()
-            self._check_topics = True
+            self._check_topics = not self.broker_keeps_data
             log.warning("relay could not publish, retrying", extra={"error": repr(error)})
             await asyncio.sleep(1.0)
             return 0
@@ -233,6 +245,8 @@ class Relay:
         acknowledged = await asyncio.gather(*(f for _, f in pending))
         for (topic, _), record in zip(pending, acknowledged, strict=True):
             self.metrics.published.labels(topic).inc()
+            if self.broker_keeps_data:
+                continue
             key = (record.topic, record.partition)
             if record.offset <= self.offsets.get(key, -1):
                 log.warning(
@@ -284,7 +298,9 @@ class Relay:
             self.metrics.republishes.inc()
             await self._store_position(conn, 0)
         if missing:
-            await ensure_topics(self.bootstrap_servers, missing, self.partitions)
+            await ensure_topics(
+                self.bootstrap_servers, missing, self.partitions, self.replication_factor
+            )
         self._check_topics = False
 
     def republish(self) -> bool:

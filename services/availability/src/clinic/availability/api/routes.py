@@ -9,7 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from clinic.availability.rebuild import rebuild_from_booking
+from clinic.availability.rebuild import rebuild_from_booking, rebuild_from_topics
 from clinic.availability.search import Query as SlotQuery
 from clinic.availability.search import SearchError, find_slots, next_available
 from clinic.platform.problems import Problem
@@ -115,10 +115,23 @@ def next_free(
 
 
 @router.post("/projection/rebuild", tags=["operations"])
-async def rebuild(request: Request) -> dict[str, Any]:
-    """Drop the projection and rebuild it from booking's event store; returns the figures."""
+async def rebuild(
+    request: Request,
+    source: Annotated[
+        Literal["booking", "topics"],
+        Query(
+            description="Where the facts come from: booking's event store (its replay API) "
+            "or the Kafka topics alone, from their first offset."
+        ),
+    ] = "booking",
+) -> dict[str, Any]:
+    """Drop the projection and rebuild it from scratch; returns the figures."""
     runtime = request.app.state.runtime
     settings = request.app.state.settings
+    if source == "topics":
+        return await rebuild_from_topics(
+            runtime.database, settings.kafka_bootstrap_servers, settings.consumer_group
+        )
     return await rebuild_from_booking(
         runtime.database, settings.booking_url, settings.consumer_group
     )

@@ -21,16 +21,16 @@ from pathlib import Path
 
 import httpx
 
-from clinic.platform.infra import (
+from clinic.devstack.components import (
     Infrastructure,
     InfrastructureError,
-    Ladder,
     free_port,
     pid_alive,
     port_open,
     stop_pid,
     tail,
 )
+from clinic.devstack.infra import Ladder
 
 
 @dataclass(frozen=True)
@@ -228,7 +228,7 @@ def _print_summary(infra: Infrastructure, services: dict[str, RunningService], s
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m clinic.platform.stack", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m clinic.devstack.stack", description=__doc__)
     parser.add_argument("command", choices=["up", "down", "status"])
     parser.add_argument("--state-dir", type=Path, default=Path(".local/up"))
     parser.add_argument("--timeout", type=float, default=90.0)

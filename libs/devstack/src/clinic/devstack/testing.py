@@ -20,9 +20,10 @@ from typing import Any, TypeVar
 
 import pytest
 
-from clinic.platform.infra import Infrastructure, Ladder, Source, free_port, stop_pid, tail
+from clinic.devstack.components import Infrastructure, Source, free_port, stop_pid, tail
+from clinic.devstack.infra import Ladder
+from clinic.devstack.stack import readiness
 from clinic.platform.settings import ServiceSettings
-from clinic.platform.stack import readiness
 
 S = TypeVar("S", bound=ServiceSettings)
 
