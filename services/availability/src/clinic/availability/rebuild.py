@@ -132,9 +132,7 @@ class TopicSource:
 
     async def read(self, rebuild: Rebuild) -> Any:
         ends = await self.consumer.end_offsets(self.partitions)
-        remaining = {
-            tp: end for tp, end in ends.items() if await self.consumer.position(tp) < end
-        }
+        remaining = {tp: end for tp, end in ends.items() if await self.consumer.position(tp) < end}
         while remaining:
             batch = await self.consumer.getmany(*remaining, timeout_ms=1000, max_records=5000)
             envelopes = [
