@@ -11,7 +11,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(LOCAL)/uv/bin/uv)
 PY := .venv/bin/python
 STATE_UP := $(LOCAL)/up
 
-.PHONY: help install up down status logs test test-unit test-integration lint format bench contract-snapshot clean
+.PHONY: help install up down status logs test test-unit test-integration lint format bench contract-snapshot reset clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -34,7 +34,7 @@ install: .venv/.synced ## Install uv and every Python dependency from uv.lock
 up: install ## Start PostgreSQL, Kafka and all five services with demo data; print where to point a client
 	@$(PY) -m clinic.devstack.stack up --state-dir $(STATE_UP)
 
-down: ## Stop everything `make up` started (by pid)
+down: ## Stop everything `make up` started (by pid); its data stays for the next `make up`
 	@if [ -x $(PY) ]; then $(PY) -m clinic.devstack.stack down --state-dir $(STATE_UP); fi
 
 status: install ## Readiness of each running service
@@ -64,5 +64,9 @@ bench: install ## Benchmarks: print throughput and latency figures
 contract-snapshot: install ## Rewrite tests/contract snapshots after an additive (compatible) change
 	@$(PY) tests/contract/snapshot.py
 
-clean: down ## Remove local state, caches and the virtualenv
+reset: down ## Stop the platform and wipe what `make up` keeps (PostgreSQL's data, Kafka's log)
+	@if [ -x $(PY) ]; then $(PY) -m clinic.devstack.infra down --purge --state-dir $(STATE_UP)/infra; fi
+	rm -rf $(STATE_UP)
+
+clean: reset ## Remove all local state (the fetched Kafka, test state too), caches and the virtualenv
 	rm -rf $(LOCAL) .venv .mypy_cache .ruff_cache .pytest_cache .hypothesis

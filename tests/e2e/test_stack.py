@@ -1,5 +1,7 @@
 """`make up` and `make down` as a newcomer runs them: every service ready, then nothing left."""
 
+import asyncio
+import datetime as dt
 import os
 import time
 from collections.abc import Iterator
@@ -9,7 +11,10 @@ import httpx
 import pytest
 
 from clinic.devstack.components import Infrastructure, free_port, pid_alive, port_open
+from clinic.devstack.infra import Ladder
 from clinic.devstack.stack import SERVICES, Stack, StackError
+from clinic.devstack.testing import command, read_topics
+from clinic.events import Topic
 
 
 def stack_env(infrastructure: Infrastructure, **extra: str) -> dict[str, str]:
@@ -87,3 +92,83 @@ def test_up_names_an_address_in_the_environment_that_answers_nothing_without_han
     assert set(failure.value.failures) == {component}
     assert words in failure.value.failures[component]
     assert address in failure.value.failures[component]
+
+
+def test_down_then_up_brings_back_every_appointment_topic_and_projection(tmp_path: Path) -> None:
+    # The stack's own PostgreSQL and Kafka (not the test session's), so that down and up
+    # stop and start them on their data under the state directory, as `make up` does.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.endswith(("_PORT", "_URL")) and k != "KAFKA_BOOTSTRAP_SERVERS"
+    }
+    env.update({f"{s.env_prefix}PORT": str(free_port()) for s in SERVICES})
+    stack = Stack(tmp_path / "up", env)
+    try:
+        # 1. make up; book the first free slot search offers.
+        infra, services = stack.up(timeout=120)
+        assert infra.kafka.keeps_data, infra.describe()
+        b = httpx.Client(base_url=services["booking"].url, timeout=30)
+        a = httpx.Client(base_url=services["availability"].url, timeout=30)
+        demo = b.get("/demo").json()
+        org, location = demo["organization_id"], demo["locations"]["Berlin Mitte"]
+        kind = demo["appointment_types"]["General consultation"]
+        day = dt.date.today() + dt.timedelta(days=9)
+        day = (
+            day + dt.timedelta(days=max(0, 7 - day.weekday()) % 7 if day.weekday() >= 5 else 0)
+        ).isoformat()
+        query = {"appointment_type_id": kind, "location_id": location, "from": day, "to": day}
+
+        def offered(start: str, physician: str) -> bool:
+            """Whether search offers ``start`` with ``physician``."""
+            slots = a.get(f"/organizations/{org}/slots", params=query).json()["slots"]
+            return any(
+                s["start"] == start and s["resources"]["physician"] == physician for s in slots
+            )
+
+        deadline = time.monotonic() + 60
+        while not (found := a.get(f"/organizations/{org}/slots", params=query).json()).get("slots"):
+            assert time.monotonic() < deadline, f"the demo group never reached search: {found}"
+            time.sleep(0.2)
+        start, physician = found["slots"][0]["start"], found["slots"][0]["resources"]["physician"]
+        appointment = command(
+            b,
+            f"/organizations/{org}/appointments",
+            {
+                "appointment_type_id": kind,
+                "location_id": location,
+                "patient_id": demo["patients"][0],
+                "start": start,
+                "preferred_resources": {"physician": physician},
+            },
+        )
+        deadline = time.monotonic() + 30
+        while offered(start, physician):
+            assert time.monotonic() < deadline, "the booking never reached search"
+            time.sleep(0.1)
+        before = b.get(f"/organizations/{org}/appointments/{appointment['id']}").json()
+
+        # 2. make down: nothing left running.
+        stack.down()
+        assert not pid_alive(infra.kafka.pid)
+        assert not pid_alive(infra.postgres.pid)
+
+        # 3. make up again: the appointment, its events on the topic and the projection.
+        infra, services = stack.up(timeout=120)
+        b = httpx.Client(base_url=services["booking"].url, timeout=30)
+        a = httpx.Client(base_url=services["availability"].url, timeout=30)
+        assert b.get(f"/organizations/{org}/appointments/{appointment['id']}").json() == before
+        assert b.get("/demo").json()["organization_id"] == org  # no second demo group
+        assert not offered(start, physician)
+        records = asyncio.run(
+            read_topics(
+                infra.kafka_bootstrap_servers,
+                [str(Topic.APPOINTMENTS)],
+                lambda rs: any(appointment["id"].encode() in r.value for r in rs),
+                within=30,
+            )
+        )
+        assert any(appointment["id"].encode() in r.value for r in records)
+    finally:
+        stack.down()
+        Ladder(tmp_path / "up" / "infra").down(purge=True)

@@ -47,3 +47,12 @@ async def test_requests_are_counted_by_route_template_and_status_class() -> None
     assert sample(registry, "http_request_duration_seconds_count", **route) == 4
     assert 'route="/healthz"' not in metrics
     assert "/things/1" not in metrics
+
+
+def test_lag_in_messages_counts_from_the_committed_offset_or_the_first_one_on_the_broker() -> None:
+    from clinic.platform.lag import lag_in_messages
+
+    assert lag_in_messages(end=10, committed=6, beginning=0) == 4
+    assert lag_in_messages(end=10, committed=None, beginning=3) == 7
+    assert lag_in_messages(end=10, committed=-1, beginning=0) == 10
+    assert lag_in_messages(end=10, committed=10, beginning=0) == 0

@@ -164,6 +164,7 @@ def test_bookings_flowing_while_the_broker_is_killed_reach_availability_exactly_
         assert tables(infrastructure.database_url, platform.schema) == live
         metrics = platform.a.get("/metrics").text
         assert 'projection_events_total{consumer="availability-' in metrics
+        assert 'kafka_consumer_lag_messages{group="availability-' in metrics
     finally:
         stop_local_kafka(broker)
 

@@ -201,10 +201,24 @@ class Stack:
         }
 
 
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=5).status_code < 400
+    except httpx.HTTPError:
+        return False
+
+
 def _print_summary(infra: Infrastructure, services: dict[str, RunningService], state: Path) -> None:
     gateway = services["gateway"]
     print("\nThe clinic platform is up.\n")
-    print(f"  Point a client at the gateway:  {gateway.url}/v1   (OpenAPI: {gateway.url}/docs)")
+    # Only URLs that answer are printed as places to point a client.
+    if _answers(f"{gateway.url}/v1"):
+        print(f"  Point a client at the gateway:  {gateway.url}/v1   (OpenAPI: {gateway.url}/docs)")
+    else:
+        booking, availability = services["booking"], services["availability"]
+        print("  The public gateway API (/v1) is not built yet. Point a client at the services:")
+        print(f"    booking (commands):     {booking.url}/docs")
+        print(f"    availability (search):  {availability.url}/docs")
     print("\n  Services (internal APIs, each with /healthz /readyz /metrics /docs):")
     for name, service in services.items():
         print(f"    {name:<13} {service.url}   log: {service.log_file}")
@@ -222,9 +236,13 @@ def _print_summary(infra: Infrastructure, services: dict[str, RunningService], s
             f"{len(summary['appointment_types'])} appointment types, "
             f"{len(summary['patients'])} patients: {services['booking'].url}/demo"
         )
-    print(f"\n  PostgreSQL ({infra.postgres.source}): {infra.database_url}")
-    print(f"  Kafka      ({infra.kafka.source}): {infra.kafka_bootstrap_servers}")
-    print(f"\n  Follow the logs: make logs     Stop everything: make down     State: {state}\n")
+    for label, component in (("PostgreSQL", infra.postgres), ("Kafka", infra.kafka)):
+        what = f"{component.flavor}, {component.source}" if component.flavor else component.source
+        print(f"\n  {label + ':':<11} {component.address}   ({what})", end="")
+    print(
+        f"\n\n  Data is kept across `make down` / `make up` under {state}; `make reset` wipes it."
+    )
+    print(f"  Follow the logs: make logs     Stop everything: make down     State: {state}\n")
 
 
 def main(argv: list[str] | None = None) -> int:

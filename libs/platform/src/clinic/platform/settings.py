@@ -96,6 +96,12 @@ class ServiceSettings(BaseSettings):
         "(falls back to KAFKA_BROKER_KEEPS_DATA).",
         json_schema_extra=shared("KAFKA_BROKER_KEEPS_DATA"),
     )
+    consumer_lag_interval_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="How often consumer lag (messages and seconds per partition) is measured "
+        "from the broker for /metrics.",
+    )
     log_level: str = Field(
         "INFO",
         description="Log level (falls back to LOG_LEVEL).",

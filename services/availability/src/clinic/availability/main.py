@@ -11,6 +11,7 @@ from clinic.availability.refresher import IndexRefresher
 from clinic.availability.settings import AvailabilitySettings
 from clinic.availability.store import DDL
 from clinic.platform.consumer import ConsumerMetrics, IdempotentConsumer, subscribe_batches
+from clinic.platform.lag import LagMetrics, LagMonitor
 from clinic.platform.service import create_runtime, create_service_app
 
 
@@ -34,8 +35,16 @@ def create_app(settings: AvailabilitySettings | None = None) -> FastAPI:
     subscribe_batches(runtime.broker, consumer, TOPICS, settings.consumer_group)
     refresher = IndexRefresher(runtime.database, settings.refresh_interval_seconds)
     app.state.refresher = refresher
+    lag = LagMonitor(
+        settings.kafka_bootstrap_servers,
+        settings.consumer_group,
+        TOPICS,
+        LagMetrics(runtime.registry),
+        settings.consumer_lag_interval_seconds,
+    )
 
     async def started() -> None:
+        lag.start()
         refresher.start()
         # Start-up ends once the index is loaded, so the heap settled after start-up
         # (see clinic.platform.service.settle_heap) includes it.
@@ -43,5 +52,6 @@ def create_app(settings: AvailabilitySettings | None = None) -> FastAPI:
 
     runtime.started = started
     runtime.stopping.append(refresher.stop)
+    runtime.stopping.append(lag.stop)
     runtime.readiness.add("index", refresher.check)
     return app
