@@ -372,6 +372,7 @@ def main() -> int:
 
     ladder = Ladder(ROOT / ".local" / "bench" / "infra")
     infra = ladder.up()
+    print(f"\nMeasured on {infra.describe()}")
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(infra.database_url, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')

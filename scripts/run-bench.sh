@@ -19,4 +19,6 @@ for bench in bench/*_bench.py; do
   echo "== $bench"
   .venv/bin/python "$bench" "$@" || status=1
 done
+echo "== the infrastructure after the benchmarks (target: the Kafka broker under 700 MB resident)"
+.venv/bin/python -m clinic.devstack.infra status --state-dir .local/bench/infra || status=1
 exit "$status"

@@ -109,6 +109,20 @@ def stop_local_kafka(component: Component) -> None:
         stop_pid(component.pid)
 
 
+def resident_megabytes(pid: int | None) -> float | None:
+    """Resident memory of a process and its children (PostgreSQL's backends), in MB."""
+    import psutil
+
+    if not pid_alive(pid):
+        return None
+    try:
+        process = psutil.Process(pid)
+        tree = [process, *process.children(recursive=True)]
+        return sum(p.memory_info().rss for p in tree) / 1e6
+    except psutil.Error:
+        return None
+
+
 # --------------------------------------------------------------------------- the ladder
 
 
@@ -206,6 +220,19 @@ class Ladder:
             else:
                 stop_local_kafka(component)
 
+    def status(self) -> list[str]:
+        """One line per component: what runs, where, and its resident memory."""
+        lines = []
+        for name, component in self._load().items():
+            what = f"{name}: {component.flavor or component.source} at {component.address}"
+            if component.source == Source.LOCAL:
+                rss = resident_megabytes(component.pid)
+                what += f", pid {component.pid}, " + (
+                    f"resident memory {rss:.0f} MB" if rss is not None else "not running"
+                )
+            lines.append(what)
+        return lines
+
     def down(self, purge: bool = False) -> list[str]:
         """Stop everything this state directory started; returns what was stopped. ``purge``
         also deletes their data: the PostgreSQL cluster and Kafka's log dir (test runs leave
@@ -233,7 +260,7 @@ class Ladder:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m clinic.devstack.infra", description=__doc__)
-    parser.add_argument("command", choices=["up", "down", "env"])
+    parser.add_argument("command", choices=["up", "down", "env", "status"])
     parser.add_argument("--purge", action="store_true", help="down: delete the local cluster")
     parser.add_argument("--state-dir", type=Path, default=Path(".local/infra"))
     args = parser.parse_args(argv)
@@ -243,6 +270,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "down":
             for line in ladder.down(purge=args.purge):
                 print(f"stopped {line}")
+            return 0
+        if args.command == "status":
+            for line in ladder.status():
+                print(line)
             return 0
         infra = ladder.up()
     except InfrastructureError as error:
