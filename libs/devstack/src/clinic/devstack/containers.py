@@ -7,6 +7,7 @@ import contextlib
 import os
 from pathlib import Path
 
+from clinic.devstack.apache_kafka import KAFKA_VERSION
 from clinic.devstack.components import (
     DATABASE_NAME,
     DATABASE_USER,
@@ -14,7 +15,7 @@ from clinic.devstack.components import (
     Source,
 )
 
-KAFKA_IMAGE = "apache/kafka:4.1.1"
+KAFKA_IMAGE = f"apache/kafka:{KAFKA_VERSION}"  # the same version as the local rung
 POSTGRES_IMAGE = "postgres:16-alpine"
 
 

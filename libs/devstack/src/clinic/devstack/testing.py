@@ -41,11 +41,26 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.contract)
 
 
+_used: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say which PostgreSQL and Kafka the integration tests ran on (before the counts)."""
+    for line in _used:
+        terminalreporter.write_line(f"infrastructure: {line}")
+
+
 @pytest.fixture(scope="session")
 def infrastructure() -> Iterator[Infrastructure]:
     state = Path(os.environ.get("CLINIC_TEST_STATE_DIR", REPO_ROOT / ".local" / "test"))
     ladder = Ladder(state / "infra")
     infra = ladder.up()
+    _used.extend(
+        [
+            f"postgres: {infra.postgres.flavor or '?'} ({infra.postgres.source})",
+            f"kafka: {infra.kafka.flavor or '?'} ({infra.kafka.source})",
+        ]
+    )
     try:
         yield infra
     finally:
@@ -68,6 +83,7 @@ def settings_for(infrastructure: Infrastructure, schema_name: str) -> Callable[.
             "database_schema": schema_name,
             "kafka_bootstrap_servers": infrastructure.kafka_bootstrap_servers,
             "kafka_enable_idempotence": infrastructure.kafka.supports_idempotence,
+            "kafka_broker_keeps_data": infrastructure.kafka.keeps_data,
             "kafka_partitions": 3,
         }
         values.update(overrides)

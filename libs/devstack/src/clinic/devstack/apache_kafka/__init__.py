@@ -25,7 +25,6 @@ import os
 import re
 import shutil
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
@@ -37,9 +36,8 @@ from clinic.devstack.components import (
     pid_alive,
     port_open,
     stop_pid,
-    tail,
 )
-from clinic.devstack.kafka_probe import kafka_answers
+from clinic.devstack.kafka_probe import launch_broker
 
 log = logging.getLogger(__name__)
 
@@ -277,42 +275,22 @@ def start_apache_kafka(
                 "kafka", f"formatting the log dir {data} failed: {result.stderr[-800:]}"
             )
     (home / "ports.json").write_text(json.dumps({"broker": port, "controller": controller_port}))
-    with open(log_file, "ab") as out:
-        process = subprocess.Popen(
-            [
-                str(java),
-                *JVM_OPTIONS,
-                f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
-                *("-cp", classpath, "kafka.Kafka", str(config)),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    bootstrap = f"127.0.0.1:{port}"
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise InfrastructureError(
-                "kafka", f"Apache Kafka exited with {process.returncode}: {tail(log_file)}"
-            )
-        if port_open("127.0.0.1", port) and kafka_answers(bootstrap):
-            return Component(
-                name="kafka",
-                source=Source.LOCAL,
-                address=bootstrap,
-                pid=process.pid,
-                data_dir=str(data),
-                bin_dir=str(libs),
-                log_file=str(log_file),
-                flavor=f"apache-kafka {KAFKA_VERSION} (KRaft, Java {java_major_version(java)})",
-            )
-        time.sleep(0.3)
-    stop_pid(process.pid)
-    raise InfrastructureError(
-        "kafka",
-        f"Apache Kafka did not answer within {START_TIMEOUT_SECONDS:.0f}s: {tail(log_file)}",
+    command = [
+        str(java),
+        *JVM_OPTIONS,
+        f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
+        *("-cp", classpath, "kafka.Kafka", str(config)),
+    ]
+    process = launch_broker(command, log_file, port, "Apache Kafka", START_TIMEOUT_SECONDS)
+    return Component(
+        name="kafka",
+        source=Source.LOCAL,
+        address=f"127.0.0.1:{port}",
+        pid=process.pid,
+        data_dir=str(data),
+        bin_dir=str(libs),
+        log_file=str(log_file),
+        flavor=f"apache-kafka {KAFKA_VERSION} (KRaft, Java {java_major_version(java)})",
     )
 
 
