@@ -179,7 +179,7 @@ class Ladder:
                 raise InfrastructureError(
                     "postgres",
                     f"DATABASE_URL={configured} does not answer "
-                    f"(checked for {ENVIRONMENT_CHECK_SECONDS:.0f}s)",
+                    f"(waited up to {ENVIRONMENT_CHECK_SECONDS:.0f}s)",
                 )
             return Component(name="postgres", source=source, address=configured)
         if source == Source.TESTCONTAINERS:
@@ -195,7 +195,7 @@ class Ladder:
                 raise InfrastructureError(
                     "kafka",
                     f"KAFKA_BOOTSTRAP_SERVERS={configured} answers no metadata request "
-                    f"(checked for {ENVIRONMENT_CHECK_SECONDS:.0f}s)",
+                    f"(waited up to {ENVIRONMENT_CHECK_SECONDS:.0f}s)",
                 )
             return Component(
                 name="kafka",

@@ -219,9 +219,9 @@ def _print_summary(infra: Infrastructure, services: dict[str, RunningService], s
         print("  The public gateway API (/v1) is not built yet. Point a client at the services:")
         print(f"    booking (commands):     {booking.url}/docs")
         print(f"    availability (search):  {availability.url}/docs")
-    print("\n  Services (internal APIs, each with /healthz /readyz /metrics /docs):")
+    print("\n  Services (the OpenAPI of each; each also serves /healthz /readyz /metrics):")
     for name, service in services.items():
-        print(f"    {name:<13} {service.url}   log: {service.log_file}")
+        print(f"    {name:<13} {service.url}/docs   log: {service.log_file}")
     try:
         demo = httpx.get(f"{services['booking'].url}/demo", timeout=5)
     except httpx.HTTPError:
