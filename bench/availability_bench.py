@@ -214,8 +214,8 @@ def rebuild_at_scale(
     """Fill booking's event store (in-process, on the service's schema), let the relay
     publish it all, then time the availability rebuild from booking's event store."""
     from clinic.booking.application import Bookings
+    from clinic.booking.commands import BookAppointment
     from clinic.booking.domain.errors import BookingError
-    from clinic.booking.domain.values import Actor
     from clinic.booking.main import event_store_env
     from clinic.booking.settings import BookingSettings
 
@@ -237,17 +237,15 @@ def rebuild_at_scale(
                 for minutes in range(0, 9 * 60 - 20, 20):
                     for _ in range(2):
                         try:
-                            app.book(
-                                org,
-                                str(uuid.uuid4()),
-                                appointment_type_id=kind,
-                                location_id=uuid.UUID(location),
-                                patient_id=uuid.UUID(demo["patients"][0]),
-                                start=local(day, 8, tz=tz) + dt.timedelta(minutes=minutes),
-                                preferred={},
-                                booked_by=Actor.CLINIC,
-                                allow_overbooking=False,
-                                note="",
+                            app.handle(
+                                BookAppointment(
+                                    organization_id=org,
+                                    request_id=str(uuid.uuid4()),
+                                    appointment_type_id=kind,
+                                    location_id=uuid.UUID(location),
+                                    patient_id=uuid.UUID(demo["patients"][0]),
+                                    start=local(day, 8, tz=tz) + dt.timedelta(minutes=minutes),
+                                )
                             )
                             made += 1
                         except BookingError:

@@ -45,7 +45,17 @@ import httpx
 import psycopg
 
 from clinic.booking.application import Bookings
-from clinic.booking.domain.values import Actor, Category, Requirement, Step, WeeklyHours
+from clinic.booking.commands import (
+    BookAppointment,
+    Command,
+    DefineAppointmentType,
+    RegisterLocation,
+    RegisterOrganization,
+    RegisterPatient,
+    RegisterResource,
+    SetWeeklyHours,
+)
+from clinic.booking.domain.values import Category, Requirement, Step, WeeklyHours
 from clinic.booking.main import event_store_env
 from clinic.booking.settings import BookingSettings
 from clinic.devstack.infra import Ladder
@@ -67,52 +77,51 @@ class Seed:
     """An organisation whose providers work every day 06:00-22:00 (32 half-hour slots)."""
 
     def __init__(self, app: Bookings, providers: int) -> None:
-        org = uuid.UUID(app.register_organization(f"bench-{uuid.uuid4()}", "Bench").body["id"])
-        location = uuid.UUID(
-            app.register_location(
-                org, str(uuid.uuid4()), name="Bench", address={}, time_zone="Europe/Berlin"
-            ).body["id"]
+        def new(command: Command) -> uuid.UUID:
+            return uuid.UUID(app.handle(command).body["id"])
+
+        org = new(
+            RegisterOrganization(request_id=f"bench-{uuid.uuid4()}", organization_name="Bench")
         )
+
+        def ids() -> dict[str, Any]:
+            return {"organization_id": org, "request_id": str(uuid.uuid4())}
+
+        location = new(RegisterLocation(**ids(), location_name="Bench", time_zone="Europe/Berlin"))
         self.org, self.location = org, location
         self.providers = []
         for n in range(providers):
-            pid = uuid.UUID(
-                app.register_resource(
-                    org,
-                    str(uuid.uuid4()),
+            pid = new(
+                RegisterResource(
+                    **ids(),
                     category=Category.PROVIDER,
-                    name=f"P{n}",
+                    resource_name=f"P{n}",
                     kind="physician",
                     specialties=("gp",),
                     location_ids=(location,),
-                ).body["id"]
+                )
             )
             hours = tuple(WeeklyHours(location, d, dt.time(6), dt.time(22)) for d in range(7))
-            app.set_weekly_hours(org, str(uuid.uuid4()), pid, hours)
+            app.handle(SetWeeklyHours(**ids(), resource_id=pid, hours=hours))
             self.providers.append(pid)
-        self.type_id = uuid.UUID(
-            app.define_appointment_type(
-                org,
-                str(uuid.uuid4()),
-                name="Consult",
+        self.type_id = new(
+            DefineAppointmentType(
+                **ids(),
+                type_name="Consult",
                 steps=(
                     Step(
                         "c", 0, 30, (Requirement("physician", Category.PROVIDER, specialty="gp"),)
                     ),
                 ),
-            ).body["id"]
+            )
         )
-        self.patient = uuid.UUID(
-            app.register_patient(
-                org,
-                str(uuid.uuid4()),
+        self.patient = new(
+            RegisterPatient(
+                **ids(),
                 given_name="B",
                 family_name="M",
                 birth_date=dt.date(1990, 1, 1),
-                contacts=(),
-                preferred_channel="email",
-                language="en",
-            ).body["id"]
+            )
         )
         first = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=2)
         # Every (provider, day, slot) is booked at most once across the whole run.
@@ -197,17 +206,16 @@ def worker(job: Job) -> tuple[list[float], float, float, float]:
                 day, slot, provider = next(slots)
             local = dt.datetime.combine(base + dt.timedelta(days=day), dt.time(6))
             start = local.replace(tzinfo=dt.timezone(dt.timedelta(hours=1)))
-            app.book(
-                org,
-                str(uuid.uuid4()),
-                appointment_type_id=kind,
-                location_id=location,
-                patient_id=patient,
-                start=start + dt.timedelta(minutes=30 * slot),
-                preferred={"physician": provider},
-                booked_by=Actor.CLINIC,
-                allow_overbooking=False,
-                note="",
+            app.handle(
+                BookAppointment(
+                    organization_id=org,
+                    request_id=str(uuid.uuid4()),
+                    appointment_type_id=kind,
+                    location_id=location,
+                    patient_id=patient,
+                    start=start + dt.timedelta(minutes=30 * slot),
+                    preferred={"physician": provider},
+                )
             )
 
         app.reference.warm()  # as the service does before it serves
@@ -396,17 +404,16 @@ def main() -> int:
     # first booking of a provider's day also opens the day (one event more, one booking in
     # 32 here), so the comparable write is measured on the provider's second booking.
     def book_at(provider: uuid.UUID, start: dt.datetime) -> None:
-        app.book(
-            seed.org,
-            str(uuid.uuid4()),
-            appointment_type_id=seed.type_id,
-            location_id=seed.location,
-            patient_id=seed.patient,
-            start=start,
-            preferred={"physician": provider},
-            booked_by=Actor.CLINIC,
-            allow_overbooking=False,
-            note="",
+        app.handle(
+            BookAppointment(
+                organization_id=seed.org,
+                request_id=str(uuid.uuid4()),
+                appointment_type_id=seed.type_id,
+                location_id=seed.location,
+                patient_id=seed.patient,
+                start=start,
+                preferred={"physician": provider},
+            )
         )
 
     provider, start = seed.next_slot()

@@ -9,20 +9,33 @@ import datetime as dt
 import itertools
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import psycopg
 import pytest
 
 from clinic.booking.application import Bookings
+from clinic.booking.commands import (
+    AddScheduleException,
+    BookAppointment,
+    Command,
+    DefineAppointmentType,
+    HoldAppointment,
+    RegisterLocation,
+    RegisterOrganization,
+    RegisterPatient,
+    RegisterResource,
+    Reschedule,
+    SetWeeklyHours,
+)
+from clinic.booking.decision import Outcome
 from clinic.booking.domain.values import (
     Actor,
     Category,
     Contact,
     ExceptionKind,
     Requirement,
-    ScheduleException,
     Step,
     WeeklyHours,
 )
@@ -34,6 +47,7 @@ NEW_YORK = "America/New_York"
 # A Monday; 2026-03-29 (Sunday) is the spring-forward night in Berlin.
 MONDAY = dt.date(2026, 3, 2)
 _ids = itertools.count()
+C = TypeVar("C", bound=Command)
 
 
 class Clock:
@@ -92,17 +106,22 @@ class Clinic:
             **kwargs,
         }
 
+    def command(self, command_type: type[C], /, **fields: Any) -> C:
+        """A command of this clinic's organisation, with a fresh request id unless given."""
+        return command_type(**{"organization_id": self.org, "request_id": request_id(), **fields})
+
+    def do(self, command_type: type[Command], /, **fields: Any) -> Outcome:
+        """Handle a command of this clinic's organisation (see ``command``)."""
+        return self.app.handle(self.command(command_type, **fields))
+
     def book(self, type_name: str, start: dt.datetime, **kwargs: Any) -> dict[str, Any]:
-        return self.app.book(
-            self.org, request_id(), **self.reservation(type_name, start, **kwargs)
-        ).body
+        return self.do(BookAppointment, **self.reservation(type_name, start, **kwargs)).body
 
     def reschedule(self, appointment: dict[str, Any], start: dt.datetime) -> dict[str, Any]:
         """Move a booked ``appointment`` (its view) as clinic staff."""
-        return self.app.reschedule(
-            self.org,
-            request_id(),
-            UUID(appointment["id"]),
+        return self.do(
+            Reschedule,
+            appointment_id=UUID(appointment["id"]),
             start=start,
             preferred={},
             actor=Actor.CLINIC,
@@ -113,143 +132,121 @@ class Clinic:
     ) -> None:
         """Leave, a holiday, blocked or (at the clinic's location) extra time for Dr. 0."""
         location = self.location if kind == ExceptionKind.EXTRA else None
-        exception = ScheduleException(uuid.uuid4(), kind, start, end, location, reason)
-        self.app.add_schedule_exception(self.org, request_id(), self.providers[0], exception)
+        self.do(
+            AddScheduleException,
+            resource_id=self.providers[0],
+            kind=kind,
+            start=start,
+            end=end,
+            location_id=location,
+            reason=reason,
+        )
 
     def hold(self, type_name: str, start: dt.datetime, **kwargs: Any) -> dict[str, Any]:
         values = self.reservation(type_name, start, **{"hold_minutes": 10, **kwargs})
-        return self.app.hold(self.org, request_id(), **values).body
+        return self.do(HoldAppointment, **values).body
 
 
 def build_clinic(app: Bookings, clock: Clock, providers: int = 2) -> Clinic:
-    org = UUID(app.register_organization(request_id(), "Test Hospital Group").body["id"])
-    location = UUID(
-        app.register_location(
-            org, request_id(), name="Mitte", address={"city": "Berlin"}, time_zone=BERLIN
-        ).body["id"]
+    organization = RegisterOrganization(
+        request_id=request_id(), organization_name="Test Hospital Group"
     )
-    clinic = Clinic(app, clock, org, location)
+    clinic = Clinic(app, clock, UUID(app.handle(organization).body["id"]), UUID(int=0))
+
+    def new(command_type: type[Command], /, **fields: Any) -> UUID:
+        return UUID(clinic.do(command_type, **fields).body["id"])
+
+    clinic.location = new(
+        RegisterLocation, location_name="Mitte", address={"city": "Berlin"}, time_zone=BERLIN
+    )
+    location = clinic.location
     for n in range(providers):
-        pid = UUID(
-            app.register_resource(
-                org,
-                request_id(),
-                category=Category.PROVIDER,
-                name=f"Dr. {n}",
-                kind="physician",
-                specialties=("dermatology",),
-                location_ids=(location,),
-            ).body["id"]
+        pid = new(
+            RegisterResource,
+            category=Category.PROVIDER,
+            resource_name=f"Dr. {n}",
+            kind="physician",
+            specialties=("dermatology",),
+            location_ids=(location,),
         )
-        app.set_weekly_hours(org, request_id(), pid, weekdays(location))
+        clinic.do(SetWeeklyHours, resource_id=pid, hours=weekdays(location))
         clinic.providers.append(pid)
     for kind, bucket in (("exam-room", clinic.rooms), ("ultrasound", clinic.devices)):
         category = Category.ROOM if kind == "exam-room" else Category.DEVICE
-        rid = UUID(
-            app.register_resource(
-                org,
-                request_id(),
-                category=category,
-                name=kind,
-                kind=kind,
-                specialties=(),
-                location_ids=(location,),
-            ).body["id"]
+        rid = new(
+            RegisterResource,
+            category=category,
+            resource_name=kind,
+            kind=kind,
+            location_ids=(location,),
         )
-        app.set_weekly_hours(org, request_id(), rid, weekdays(location, "07:00", "19:00"))
+        clinic.do(SetWeeklyHours, resource_id=rid, hours=weekdays(location, "07:00", "19:00"))
         bucket.append(rid)
     physician = Requirement("physician", Category.PROVIDER, specialty="dermatology")
-    define = app.define_appointment_type
-    clinic.types["consult"] = UUID(
-        define(
-            org,
-            request_id(),
-            name="Consultation",
-            steps=(Step("consult", 0, 30, (physician,)),),
-        ).body["id"]
+
+    def define(**fields: Any) -> UUID:
+        return new(DefineAppointmentType, **fields)
+
+    clinic.types["consult"] = define(
+        type_name="Consultation", steps=(Step("consult", 0, 30, (physician,)),)
     )
-    clinic.types["named"] = UUID(
-        define(
-            org,
-            request_id(),
-            name="Follow-up with Dr. 0",
-            buffer_after_minutes=10,
-            steps=(
-                Step(
-                    "visit",
-                    0,
-                    20,
-                    (Requirement("physician", Category.PROVIDER, resource_id=clinic.providers[0]),),
+    clinic.types["named"] = define(
+        type_name="Follow-up with Dr. 0",
+        buffer_after_minutes=10,
+        steps=(
+            Step(
+                "visit",
+                0,
+                20,
+                (Requirement("physician", Category.PROVIDER, resource_id=clinic.providers[0]),),
+            ),
+        ),
+    )
+    clinic.types["scan"] = define(
+        type_name="Ultrasound",
+        steps=(
+            Step(
+                "scan",
+                0,
+                45,
+                (
+                    Requirement("physician", Category.PROVIDER, resource_id=clinic.providers[0]),
+                    Requirement("room", Category.ROOM, kind="exam-room"),
+                    Requirement("scanner", Category.DEVICE, kind="ultrasound"),
                 ),
             ),
-        ).body["id"]
+        ),
     )
-    clinic.types["scan"] = UUID(
-        define(
-            org,
-            request_id(),
-            name="Ultrasound",
-            steps=(
-                Step(
-                    "scan",
-                    0,
-                    45,
-                    (
-                        Requirement(
-                            "physician", Category.PROVIDER, resource_id=clinic.providers[0]
-                        ),
-                        Requirement("room", Category.ROOM, kind="exam-room"),
-                        Requirement("scanner", Category.DEVICE, kind="ultrasound"),
-                    ),
-                ),
-            ),
-        ).body["id"]
+    clinic.types["two-step"] = define(
+        type_name="Nurse then physician",
+        steps=(
+            Step("triage", 0, 15, (Requirement("room", Category.ROOM, kind="exam-room"),)),
+            Step("consult", 15, 20, (physician,)),
+        ),
     )
-    clinic.types["two-step"] = UUID(
-        define(
-            org,
-            request_id(),
-            name="Nurse then physician",
-            steps=(
-                Step("triage", 0, 15, (Requirement("room", Category.ROOM, kind="exam-room"),)),
-                Step("consult", 15, 20, (physician,)),
-            ),
-        ).body["id"]
+    clinic.types["group"] = define(
+        type_name="Diabetes class",
+        seats=3,
+        steps=(Step("class", 0, 60, (Requirement("room", Category.ROOM, kind="exam-room"),)),),
     )
-    clinic.types["group"] = UUID(
-        define(
-            org,
-            request_id(),
-            name="Diabetes class",
-            seats=3,
-            steps=(Step("class", 0, 60, (Requirement("room", Category.ROOM, kind="exam-room"),)),),
-        ).body["id"]
-    )
-    clinic.types["policy"] = UUID(
-        define(
-            org,
-            request_id(),
-            name="Minor surgery",
-            minimum_notice_minutes=24 * 60,
-            maximum_horizon_days=30,
-            cancellation_cutoff_minutes=48 * 60,
-            patient_bookable=False,
-            steps=(Step("surgery", 0, 60, (physician,)),),
-        ).body["id"]
+    clinic.types["policy"] = define(
+        type_name="Minor surgery",
+        minimum_notice_minutes=24 * 60,
+        maximum_horizon_days=30,
+        cancellation_cutoff_minutes=48 * 60,
+        patient_bookable=False,
+        steps=(Step("surgery", 0, 60, (physician,)),),
     )
     for n in range(3):
         clinic.patients.append(
-            UUID(
-                app.register_patient(
-                    org,
-                    request_id(),
-                    given_name=f"Pat{n}",
-                    family_name="Test",
-                    birth_date=dt.date(1980, 1, 1 + n),
-                    contacts=(Contact("email", f"p{n}@example.org"),),
-                    preferred_channel="email",
-                    language="en",
-                ).body["id"]
+            new(
+                RegisterPatient,
+                given_name=f"Pat{n}",
+                family_name="Test",
+                birth_date=dt.date(1980, 1, 1 + n),
+                contacts=(Contact("email", f"p{n}@example.org"),),
+                preferred_channel="email",
+                language="en",
             )
         )
     return clinic

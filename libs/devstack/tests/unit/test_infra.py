@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from clinic.devstack.apache_kafka import parse_java_version, server_properties
+from clinic.devstack.apache_kafka import cluster_id, parse_java_version, server_properties
 from clinic.devstack.components import (
     Component,
     Infrastructure,
@@ -102,3 +102,12 @@ def test_a_free_port_is_on_loopback_and_closed() -> None:
         sock.bind(("127.0.0.1", port))
         sock.listen()
         assert port_open("127.0.0.1", port)
+
+
+def test_a_cluster_id_is_22_url_safe_characters_never_read_as_a_command_line_option() -> None:
+    ids = [cluster_id() for _ in range(2000)]
+    assert all(len(i) == 22 and not i.startswith("-") for i in ids)
+    assert all(
+        set(i) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+        for i in ids
+    )

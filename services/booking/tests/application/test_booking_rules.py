@@ -7,6 +7,17 @@ from zoneinfo import ZoneInfo
 import pytest
 from scenario import MONDAY, Clinic, at, request_id
 
+from clinic.booking.commands import (
+    Arrive,
+    BookAppointment,
+    CancelAppointment,
+    CheckIn,
+    Complete,
+    ConfirmAppointment,
+    MarkNoShow,
+    RegisterOrganization,
+    SetOverbookingAllowance,
+)
 from clinic.booking.domain import errors
 from clinic.booking.domain.resource_day import resource_day_id
 from clinic.booking.domain.values import Actor, ExceptionKind
@@ -15,7 +26,7 @@ TUESDAY = MONDAY + dt.timedelta(days=1)
 
 
 def claims_on(clinic: Clinic, resource: uuid.UUID, day: dt.date = MONDAY) -> list[dict]:
-    return clinic.app.resource_day(clinic.org, resource, day)["claims"]
+    return clinic.app.queries.resource_day(clinic.org, resource, day)["claims"]
 
 
 def test_a_booking_inside_working_hours_claims_the_provider(clinic: Clinic) -> None:
@@ -116,7 +127,7 @@ def test_overbooking_needs_an_allowance_and_an_explicit_request(clinic: Clinic) 
         clinic.book("named", at(MONDAY, 9))
     with pytest.raises(errors.OverbookingNotAllowedError):
         clinic.book("named", at(MONDAY, 9), allow_overbooking=True)
-    clinic.app.set_overbooking_allowance(clinic.org, request_id(), provider, 1)
+    clinic.do(SetOverbookingAllowance, resource_id=provider, allowance=1)
     clinic.book("named", at(MONDAY, 9), allow_overbooking=True)
     assert [c["overbooked"] for c in claims_on(clinic, provider)] == [False, True]
     with pytest.raises(errors.OverbookingNotAllowedError):
@@ -151,7 +162,7 @@ def test_an_expired_hold_frees_its_time_for_the_next_command_without_any_timer(
     clinic.clock.advance(minutes=11)
     taken = clinic.book("named", at(MONDAY, 9))
     assert taken["status"] == "booked"
-    day = clinic.app.resource_day(clinic.org, clinic.providers[0], MONDAY)
+    day = clinic.app.queries.resource_day(clinic.org, clinic.providers[0], MONDAY)
     assert [c["appointment_id"] for c in day["claims"]] == [taken["id"]]
     assert [e["event"] for e in day["history"]] == [
         "Opened",
@@ -159,16 +170,16 @@ def test_an_expired_hold_frees_its_time_for_the_next_command_without_any_timer(
         "HoldLapsed",
         "TimeClaimed",
     ]
-    expired = clinic.app.get_appointment(clinic.org, uuid.UUID(hold["id"]))
+    expired = clinic.app.queries.get_appointment(clinic.org, uuid.UUID(hold["id"]))
     assert expired["status"] == "cancelled"
     assert expired["cancellation"]["reason"] == "hold expired"
     with pytest.raises(errors.HoldExpiredError):
-        clinic.app.confirm(clinic.org, request_id(), uuid.UUID(hold["id"]))
+        clinic.do(ConfirmAppointment, appointment_id=uuid.UUID(hold["id"]))
 
 
 def test_a_confirmed_hold_keeps_its_time_past_the_expiry(clinic: Clinic) -> None:
     hold = clinic.hold("named", at(MONDAY, 9))
-    booked = clinic.app.confirm(clinic.org, request_id(), uuid.UUID(hold["id"])).body
+    booked = clinic.do(ConfirmAppointment, appointment_id=uuid.UUID(hold["id"])).body
     assert (booked["status"], booked["hold_expires_at"]) == ("booked", None)
     clinic.clock.advance(minutes=30)
     with pytest.raises(errors.SlotTakenError):
@@ -179,15 +190,15 @@ def test_cancelling_releases_time_and_patients_must_respect_the_cut_off(clinic: 
     clinic.clock.now = at(MONDAY, 7)
     surgery = uuid.UUID(clinic.book("policy", at(TUESDAY, 10))["id"])
     with pytest.raises(errors.TooLateToCancelError):
-        clinic.app.cancel(clinic.org, request_id(), surgery, by=Actor.PATIENT, reason="busy")
-    cancelled = clinic.app.cancel(
-        clinic.org, request_id(), surgery, by=Actor.CLINIC, reason="surgeon ill"
+        clinic.do(CancelAppointment, appointment_id=surgery, by=Actor.PATIENT, reason="busy")
+    cancelled = clinic.do(
+        CancelAppointment, appointment_id=surgery, by=Actor.CLINIC, reason="surgeon ill"
     ).body
     assert cancelled["status"] == "cancelled"
     assert cancelled["cancellation"]["by"] == "clinic"
     assert claims_on(clinic, uuid.UUID(cancelled["participants"][0]["resource_id"]), TUESDAY) == []
     with pytest.raises(errors.InvalidTransitionError):
-        clinic.app.cancel(clinic.org, request_id(), surgery, by=Actor.CLINIC, reason="again")
+        clinic.do(CancelAppointment, appointment_id=surgery, by=Actor.CLINIC, reason="again")
 
 
 def test_rescheduling_moves_every_claim_at_once(clinic: Clinic) -> None:
@@ -208,20 +219,19 @@ def test_rescheduling_onto_overlapping_time_of_the_same_appointment_works(clinic
 
 def test_status_changes_follow_the_fhir_lifecycle(clinic: Clinic) -> None:
     visit = uuid.UUID(clinic.book("named", at(MONDAY, 9))["id"])
-    app, org = clinic.app, clinic.org
     with pytest.raises(errors.InvalidTransitionError, match="check-in opens"):
-        app.check_in(org, request_id(), visit)
+        clinic.do(CheckIn, appointment_id=visit)
     with pytest.raises(errors.InvalidTransitionError):
-        app.complete(org, request_id(), visit)
+        clinic.do(Complete, appointment_id=visit)
     clinic.clock.now = at(MONDAY, 8, 45)
     with pytest.raises(errors.InvalidTransitionError, match="no-show"):
-        app.mark_no_show(org, request_id(), visit)
-    assert app.check_in(org, request_id(), visit).body["status"] == "checked-in"
-    assert app.arrive(org, request_id(), visit).body["status"] == "arrived"
-    assert app.complete(org, request_id(), visit).body["status"] == "fulfilled"
+        clinic.do(MarkNoShow, appointment_id=visit)
+    assert clinic.do(CheckIn, appointment_id=visit).body["status"] == "checked-in"
+    assert clinic.do(Arrive, appointment_id=visit).body["status"] == "arrived"
+    assert clinic.do(Complete, appointment_id=visit).body["status"] == "fulfilled"
     other = uuid.UUID(clinic.book("named", at(MONDAY, 10))["id"])
     clinic.clock.now = at(MONDAY, 10, 15)
-    assert app.mark_no_show(org, request_id(), other).body["status"] == "noshow"
+    assert clinic.do(MarkNoShow, appointment_id=other).body["status"] == "noshow"
 
 
 def test_repeating_a_request_id_returns_the_first_answer_and_writes_nothing(
@@ -238,52 +248,47 @@ def test_repeating_a_request_id_returns_the_first_answer_and_writes_nothing(
         "allow_overbooking": False,
         "note": "",
     }
-    first = app.book(clinic.org, "client-42", **kwargs)
+    first = clinic.do(BookAppointment, request_id="client-42", **kwargs)
     events = app.recorder.max_notification_id()
-    again = app.book(clinic.org, "client-42", **kwargs)
+    again = clinic.do(BookAppointment, request_id="client-42", **kwargs)
     assert (again.body, again.replayed) == (first.body, True)
     assert app.recorder.max_notification_id() == events
     with pytest.raises(errors.IdempotencyKeyReusedError):
-        app.book(clinic.org, "client-42", **{**kwargs, "start": at(MONDAY, 10)})
+        clinic.do(BookAppointment, request_id="client-42", **{**kwargs, "start": at(MONDAY, 10)})
     assert app.recorder.max_notification_id() == events
 
 
 def test_another_organisations_ids_are_not_found(clinic: Clinic) -> None:
     app = clinic.app
-    other = uuid.UUID(app.register_organization(request_id(), "Other Group").body["id"])
+    other = uuid.UUID(
+        app.handle(
+            RegisterOrganization(request_id=request_id(), organization_name="Other Group")
+        ).body["id"]
+    )
     with pytest.raises(errors.NotFoundError):
-        app.book(
-            other,
-            request_id(),
-            appointment_type_id=clinic.types["named"],
-            location_id=clinic.location,
-            patient_id=clinic.patients[0],
-            start=at(MONDAY, 9),
-            preferred={},
-            booked_by=Actor.CLINIC,
-            allow_overbooking=False,
-            note="",
+        clinic.do(
+            BookAppointment, organization_id=other, **clinic.reservation("named", at(MONDAY, 9))
         )
     with pytest.raises(errors.NotFoundError):
-        app.get_patient(other, clinic.patients[0])
+        app.queries.get_patient(other, clinic.patients[0])
     with pytest.raises(errors.NotFoundError):
-        app.resource_day(other, clinic.providers[0], MONDAY)
+        app.queries.resource_day(other, clinic.providers[0], MONDAY)
 
 
 def test_unknown_ids_are_not_found(clinic: Clinic) -> None:
     with pytest.raises(errors.NotFoundError):
         clinic.book("named", at(MONDAY, 9), patient_id=uuid.uuid4())
     with pytest.raises(errors.NotFoundError):
-        clinic.app.get_appointment(clinic.org, uuid.uuid4())
+        clinic.app.queries.get_appointment(clinic.org, uuid.uuid4())
 
 
 def test_the_resource_day_says_who_owns_a_minute_and_which_event_gave_it(clinic: Clinic) -> None:
     visit = clinic.book("named", at(MONDAY, 9))
-    owner = clinic.app.who_owns(clinic.org, clinic.providers[0], at(MONDAY, 9, 25))
+    owner = clinic.app.queries.who_owns(clinic.org, clinic.providers[0], at(MONDAY, 9, 25))
     [claim] = owner["owners"]  # 09:25 is in the buffer after 09:00-09:20
     assert claim["appointment_id"] == visit["id"]
     assert claim["claimed_by_event"]["event"] == "TimeClaimed"
     assert claim["claimed_by_event"]["aggregate_id"] == str(
         resource_day_id(clinic.providers[0], MONDAY)
     )
-    assert clinic.app.who_owns(clinic.org, clinic.providers[0], at(MONDAY, 9, 30))["free"]
+    assert clinic.app.queries.who_owns(clinic.org, clinic.providers[0], at(MONDAY, 9, 30))["free"]

@@ -7,9 +7,15 @@ from itertools import combinations
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from scenario import MONDAY, Clock, at, build_clinic, request_id
+from scenario import MONDAY, Clock, at, build_clinic
 
 from clinic.booking.application import Bookings
+from clinic.booking.commands import (
+    CancelAppointment,
+    ConfirmAppointment,
+    Reschedule,
+    SetOverbookingAllowance,
+)
 from clinic.booking.domain.errors import BookingError
 from clinic.booking.domain.resource_day import ResourceDay, resource_day_id
 from clinic.booking.domain.values import Actor
@@ -36,7 +42,9 @@ def check_invariant(app: Bookings, resources: list[uuid.UUID], now: dt.datetime)
     for resource_id in resources:
         allowance = app.repository.get(resource_id).overbooking_allowance
         for offset in range(3):
-            day = app._maybe(resource_day_id(resource_id, MONDAY + dt.timedelta(days=offset)))
+            day = app.queries.reader.maybe(
+                resource_day_id(resource_id, MONDAY + dt.timedelta(days=offset))
+            )
             if not isinstance(day, ResourceDay):
                 continue
             live = day.live_claims(now)
@@ -68,7 +76,7 @@ def test_no_sequence_of_commands_double_books_a_resource(ops: list[tuple], allow
     app = Bookings(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=clock)
     clinic = build_clinic(app, clock)
     if allowance:
-        app.set_overbooking_allowance(clinic.org, request_id(), clinic.providers[0], allowance)
+        clinic.do(SetOverbookingAllowance, resource_id=clinic.providers[0], allowance=allowance)
     resources = [*clinic.providers, *clinic.rooms, *clinic.devices]
     made: list[uuid.UUID] = []
     for op in ops:
@@ -82,14 +90,13 @@ def test_no_sequence_of_commands_double_books_a_resource(ops: list[tuple], allow
             elif made:
                 target = made[op[1] % len(made)]
                 if op[0] == "cancel":
-                    app.cancel(clinic.org, request_id(), target, by=Actor.CLINIC, reason="x")
+                    clinic.do(CancelAppointment, appointment_id=target, by=Actor.CLINIC, reason="x")
                 elif op[0] == "confirm":
-                    app.confirm(clinic.org, request_id(), target)
+                    clinic.do(ConfirmAppointment, appointment_id=target)
                 else:
-                    app.reschedule(
-                        clinic.org,
-                        request_id(),
-                        target,
+                    clinic.do(
+                        Reschedule,
+                        appointment_id=target,
                         start=op[2],
                         preferred={},
                         actor=Actor.CLINIC,

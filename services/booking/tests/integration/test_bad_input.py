@@ -10,6 +10,7 @@ import pytest
 from scenario import Clinic, Clock, build_clinic, postgres_env
 
 from clinic.booking.application import Bookings
+from clinic.booking.commands import RegisterOrganization
 from clinic.devstack.testing import RunningService
 
 
@@ -175,7 +176,9 @@ def test_every_kind_of_bad_input_gets_a_4xx_problem_and_writes_nothing(
     clinic: Clinic, start_service: Callable[..., RunningService]
 ) -> None:
     service = start_service("clinic.booking", "BOOKING_")
-    other_org = clinic.app.register_organization("other-org", "Other Group").body["id"]
+    other_org = clinic.app.handle(
+        RegisterOrganization(request_id="other-org", organization_name="Other Group")
+    ).body["id"]
     before = clinic.app.recorder.max_notification_id()
     with httpx.Client(base_url=service.url, timeout=30) as http:
         for name, method, path, body, status, slug in cases(clinic, other_org):

@@ -14,9 +14,11 @@ from typing import Any
 
 import httpx
 import pytest
-from scenario import Clinic, Clock, at, build_clinic, postgres_env, request_id
+from scenario import Clinic, Clock, at, build_clinic, postgres_env
 
+from clinic.booking.api.answers import status_of
 from clinic.booking.application import Bookings
+from clinic.booking.commands import BookAppointment, CancelAppointment, Reschedule
 from clinic.booking.domain.errors import BookingError
 from clinic.booking.domain.resource_day import ResourceDay, resource_day_id
 from clinic.booking.domain.values import Actor
@@ -56,7 +58,7 @@ def replicas(env: dict[str, str]) -> Iterator[Callable[[int], list[Bookings]]]:
 
 
 def live_claims(app: Bookings, resource: uuid.UUID, day: dt.date) -> list[Any]:
-    aggregate = app._maybe(resource_day_id(resource, day))
+    aggregate = app.queries.reader.maybe(resource_day_id(resource, day))
     if not isinstance(aggregate, ResourceDay):
         return []
     return aggregate.live_claims(dt.datetime.now(dt.UTC))
@@ -119,15 +121,23 @@ def test_racing_reschedules_and_cancels_leave_every_calendar_consistent(
         gate.wait()
         try:
             if n % 3 == 0:
-                app.cancel(clinic.org, request_id(), appointment, by=Actor.CLINIC, reason="race")
+                app.handle(
+                    clinic.command(
+                        CancelAppointment,
+                        appointment_id=appointment,
+                        by=Actor.CLINIC,
+                        reason="race",
+                    )
+                )
             else:
-                app.reschedule(
-                    clinic.org,
-                    request_id(),
-                    appointment,
-                    start=targets[n % 3],
-                    preferred={},
-                    actor=Actor.CLINIC,
+                app.handle(
+                    clinic.command(
+                        Reschedule,
+                        appointment_id=appointment,
+                        start=targets[n % 3],
+                        preferred={},
+                        actor=Actor.CLINIC,
+                    )
                 )
         except BookingError as refused:
             return refused.slug
@@ -142,7 +152,7 @@ def test_racing_reschedules_and_cancels_leave_every_calendar_consistent(
     days = [day, day + dt.timedelta(days=1)]
     claims = {d: live_claims(clinic.app, provider, d) for d in days}
     for appointment_id in booked:
-        view = clinic.app.get_appointment(clinic.org, appointment_id)
+        view = clinic.app.queries.get_appointment(clinic.org, appointment_id)
         mine = [c for d in days for c in claims[d] if c.appointment_id == appointment_id]
         if view["status"] == "cancelled":
             assert mine == []
@@ -167,17 +177,18 @@ def test_a_provider_room_and_device_booking_claims_all_or_nothing_under_contenti
         kind = ["scan", "group", "named"][n % 3]
         gate.wait()
         try:
-            app.book(
-                clinic.org,
-                request_id(),
-                appointment_type_id=clinic.types[kind],
-                location_id=clinic.location,
-                patient_id=clinic.patients[n % 3],
-                start=at(day, 11, 15 * (n % 2)),
-                preferred={},
-                booked_by=Actor.CLINIC,
-                allow_overbooking=False,
-                note="",
+            app.handle(
+                clinic.command(
+                    BookAppointment,
+                    appointment_type_id=clinic.types[kind],
+                    location_id=clinic.location,
+                    patient_id=clinic.patients[n % 3],
+                    start=at(day, 11, 15 * (n % 2)),
+                    preferred={},
+                    booked_by=Actor.CLINIC,
+                    allow_overbooking=False,
+                    note="",
+                )
             )
         except BookingError as refused:
             return refused.slug
@@ -195,7 +206,7 @@ def test_a_provider_room_and_device_booking_claims_all_or_nothing_under_contenti
     by_resource = {role: live_claims(clinic.app, rid, day) for role, rid in resources.items()}
     for claims in by_resource.values():
         for claim in claims:
-            view = clinic.app.get_appointment(clinic.org, claim.appointment_id)
+            view = clinic.app.queries.get_appointment(clinic.org, claim.appointment_id)
             # Every claim belongs to a booked appointment that holds ALL its resources.
             assert view["status"] == "booked"
             for participant in view["participants"]:
@@ -216,9 +227,7 @@ def test_bookings_on_one_busy_day_in_one_process_take_turns_instead_of_colliding
     def act(n: int) -> int:
         gate.wait()
         start = at(day, 8 + n // 2, 30 * (n % 2))
-        return clinic.app.book(
-            clinic.org, request_id(), **clinic.reservation("named", start)
-        ).status
+        return status_of(clinic.do(BookAppointment, **clinic.reservation("named", start)))
 
     with ThreadPoolExecutor(16) as pool:
         statuses = list(pool.map(act, range(16)))

@@ -9,9 +9,10 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from scenario import Clinic, Clock, at, build_clinic, postgres_env, request_id
+from scenario import Clinic, Clock, at, build_clinic, postgres_env
 
 from clinic.booking.application import Bookings
+from clinic.booking.commands import CancelAppointment
 from clinic.booking.domain import errors
 from clinic.booking.domain.schedule import schedule_id
 from clinic.booking.domain.values import Actor, ExceptionKind
@@ -74,7 +75,7 @@ def test_a_replica_with_an_old_copy_of_a_day_refuses_taken_time_and_books_free_t
         a.book("named", at(day, 10))
     assert refused.value.extensions["alternatives"]
     assert a.book("named", at(day, 11))["status"] == "booked"
-    claims = a.app.resource_day(a.org, a.providers[0], day)["claims"]
+    claims = a.app.queries.resource_day(a.org, a.providers[0], day)["claims"]
     assert [c["local_start"][11:16] for c in claims] == ["09:00", "10:00", "11:00"]
     assert taken["id"] in {c["appointment_id"] for c in claims}
 
@@ -87,9 +88,11 @@ def test_a_replica_cancels_an_appointment_moved_elsewhere_at_its_new_time(
     booked = a.book("named", at(day, 9))
     moved = b.reschedule(booked, at(day, 15))
     assert moved["start"] == at(day, 15).isoformat().replace("+00:00", "Z")
-    a.app.cancel(a.org, request_id(), uuid.UUID(booked["id"]), by=Actor.CLINIC, reason="ill")
+    a.do(CancelAppointment, appointment_id=uuid.UUID(booked["id"]), by=Actor.CLINIC, reason="ill")
     for replica in (a, b):
-        assert replica.app.resource_day(replica.org, replica.providers[0], day)["claims"] == []
+        assert (
+            replica.app.queries.resource_day(replica.org, replica.providers[0], day)["claims"] == []
+        )
 
 
 def test_a_new_replica_caches_reference_data_before_serving_and_still_sees_later_changes(

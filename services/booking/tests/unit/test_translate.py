@@ -4,17 +4,18 @@ import datetime as dt
 import json
 import uuid
 
-from scenario import MONDAY, Clock, at, build_clinic, request_id
+from scenario import MONDAY, Clock, at, build_clinic
 
 from clinic.booking.application import Bookings
+from clinic.booking.commands import CancelAppointment, ConfirmAppointment, Reschedule
 from clinic.booking.domain.values import Actor
-from clinic.booking.outbox import OutboxReader
+from clinic.booking.outbox import EventLog, OutboxReader
 from clinic.booking.translate import event_id
 from clinic.events import Envelope
 
 
 def translated(app: Bookings) -> list[Envelope]:
-    _, batch = OutboxReader(app).read(0, 100_000)
+    _, batch = OutboxReader(EventLog.of(app)).read(0, 100_000)
     return [e for _, e in batch if e is not None]
 
 
@@ -23,11 +24,9 @@ def test_every_lifecycle_step_has_an_integration_event_with_a_stable_id() -> Non
     app = Bookings(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=clock)
     clinic = build_clinic(app, clock)
     held = uuid.UUID(clinic.hold("scan", at(MONDAY, 9))["id"])
-    app.confirm(clinic.org, request_id(), held)
-    app.reschedule(
-        clinic.org, request_id(), held, start=at(MONDAY, 11), preferred={}, actor=Actor.CLINIC
-    )
-    app.cancel(clinic.org, request_id(), held, by=Actor.PATIENT, reason="better")
+    clinic.do(ConfirmAppointment, appointment_id=held)
+    clinic.do(Reschedule, appointment_id=held, start=at(MONDAY, 11), actor=Actor.CLINIC)
+    clinic.do(CancelAppointment, appointment_id=held, by=Actor.PATIENT, reason="better")
     envelopes = translated(app)
     types = [e.type for e in envelopes]
     for expected in (

@@ -7,18 +7,29 @@ process moved on makes the save fail, and the command decides again on fresh rea
 cache itself is never mutated in place: readers get private copies, and an update replaces
 the cached object, so a reader can never copy a half-applied event.
 
-``KeyedLocks`` lets decisions of one process on the same resource day take turns.
+``Reader`` reads one tenant's aggregates through the cache (another tenant's id is simply
+not found). ``KeyedLocks`` lets decisions of one process on the same resource day take turns.
 """
 
 from __future__ import annotations
 
 import copy
 import threading
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import Application, LRUCache, project_aggregate
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    LRUCache,
+    project_aggregate,
+)
 from eventsourcing.domain import Aggregate
+
+from clinic.booking.domain.errors import NotFoundError
+from clinic.booking.domain.tenancy import owned
+
+A = TypeVar("A", bound=Aggregate)
 
 
 class AggregateCache:
@@ -83,3 +94,26 @@ class KeyedLocks:
                 del self._locks[key]
             else:
                 self._locks[key] = (lock, users - 1)
+
+
+class Reader:
+    """Reads aggregates through the cache: ``fresh`` brings each up to date first (one query),
+    otherwise it is as this process last saw it."""
+
+    def __init__(self, aggregates: AggregateCache, fresh: bool) -> None:
+        self.aggregates = aggregates
+        self.fresh = fresh
+
+    def load(self, cls: type[A], aggregate_id: UUID, organization_id: UUID, kind: str) -> A:
+        """An aggregate of this organisation; another tenant's id is simply not found."""
+        aggregate = self.maybe(aggregate_id)
+        if aggregate is None:
+            raise NotFoundError(kind, aggregate_id)
+        return owned(aggregate, cls, organization_id, kind, aggregate_id)
+
+    def maybe(self, aggregate_id: UUID) -> Any | None:
+        """A private copy, or None when there is no such aggregate."""
+        try:
+            return self.aggregates.get(aggregate_id, fresh=self.fresh)
+        except AggregateNotFoundError:
+            return None

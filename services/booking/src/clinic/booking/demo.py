@@ -9,6 +9,15 @@ from typing import Any
 from uuid import UUID
 
 from clinic.booking.application import Bookings
+from clinic.booking.commands import (
+    Command,
+    DefineAppointmentType,
+    RegisterLocation,
+    RegisterOrganization,
+    RegisterPatient,
+    RegisterResource,
+    SetWeeklyHours,
+)
 from clinic.booking.domain.values import Category, Contact, Requirement, Step, WeeklyHours
 
 LOCATIONS = [
@@ -49,8 +58,8 @@ SURNAMES = [
 ]
 
 
-def _id(answer: Any) -> UUID:
-    return UUID(answer.body["id"])
+def _id(app: Bookings, command: Command) -> UUID:
+    return UUID(app.handle(command).body["id"])
 
 
 def _hours(
@@ -63,7 +72,10 @@ def _hours(
 
 
 def load_demo(app: Bookings) -> dict[str, Any]:
-    org = _id(app.register_organization("demo-org", "Demo Hospital Group"))
+    org = _id(
+        app,
+        RegisterOrganization(request_id="demo-org", organization_name="Demo Hospital Group"),
+    )
     summary: dict[str, Any] = {
         "organization_id": str(org),
         "locations": {},
@@ -74,9 +86,14 @@ def load_demo(app: Bookings) -> dict[str, Any]:
     surname = iter(SURNAMES)
     for index, (name, tz, address) in enumerate(LOCATIONS):
         location = _id(
-            app.register_location(
-                org, f"demo-location-{index}", name=name, address=address, time_zone=tz
-            )
+            app,
+            RegisterLocation(
+                organization_id=org,
+                request_id=f"demo-location-{index}",
+                location_name=name,
+                address=address,
+                time_zone=tz,
+            ),
         )
         summary["locations"][name] = str(location)
         n = 0
@@ -86,24 +103,27 @@ def load_demo(app: Bookings) -> dict[str, Any]:
                 if len(summary["providers"]) >= 20:
                     break
                 provider = _id(
-                    app.register_resource(
-                        org,
-                        f"demo-provider-{index}-{n}",
+                    app,
+                    RegisterResource(
+                        organization_id=org,
+                        request_id=f"demo-provider-{index}-{n}",
                         category=Category.PROVIDER,
-                        name=f"Dr. {next(surname)}"
+                        resource_name=f"Dr. {next(surname)}"
                         if specialty != "nursing"
                         else f"Nurse {next(surname)}",
                         kind="nurse" if specialty == "nursing" else "physician",
                         specialties=(specialty,),
                         location_ids=(location,),
                         overbooking_allowance=1 if specialty == "general-practice" else 0,
-                    )
+                    ),
                 )
-                app.set_weekly_hours(
-                    org,
-                    f"demo-provider-hours-{index}-{n}",
-                    provider,
-                    _hours(location, "08:00", "17:00"),
+                app.handle(
+                    SetWeeklyHours(
+                        organization_id=org,
+                        request_id=f"demo-provider-hours-{index}-{n}",
+                        resource_id=provider,
+                        hours=_hours(location, "08:00", "17:00"),
+                    )
                 )
                 summary["providers"].append(str(provider))
         rooms = [
@@ -115,21 +135,23 @@ def load_demo(app: Bookings) -> dict[str, Any]:
         for r, (room_name, kind) in enumerate(rooms + devices):
             category = Category.ROOM if (room_name, kind) in rooms else Category.DEVICE
             resource = _id(
-                app.register_resource(
-                    org,
-                    f"demo-resource-{index}-{r}",
+                app,
+                RegisterResource(
+                    organization_id=org,
+                    request_id=f"demo-resource-{index}-{r}",
                     category=category,
-                    name=room_name,
+                    resource_name=room_name,
                     kind=kind,
-                    specialties=(),
                     location_ids=(location,),
-                )
+                ),
             )
-            app.set_weekly_hours(
-                org,
-                f"demo-resource-hours-{index}-{r}",
-                resource,
-                _hours(location, "07:00", "19:00"),
+            app.handle(
+                SetWeeklyHours(
+                    organization_id=org,
+                    request_id=f"demo-resource-hours-{index}-{r}",
+                    resource_id=resource,
+                    hours=_hours(location, "07:00", "19:00"),
+                )
             )
     room = Requirement("room", Category.ROOM, kind="exam-room")
     types: dict[str, dict[str, Any]] = {
@@ -227,7 +249,12 @@ def load_demo(app: Bookings) -> dict[str, Any]:
     }
     for t, (type_name, spec) in enumerate(types.items()):
         summary["appointment_types"][type_name] = str(
-            _id(app.define_appointment_type(org, f"demo-type-{t}", name=type_name, **spec))
+            _id(
+                app,
+                DefineAppointmentType(
+                    organization_id=org, request_id=f"demo-type-{t}", type_name=type_name, **spec
+                ),
+            )
         )
     for p, (given, family) in enumerate(
         [("Ada", "Lovelace"), ("Grace", "Hopper"), ("Alan", "Turing"), ("Katherine", "Johnson")]
@@ -235,16 +262,17 @@ def load_demo(app: Bookings) -> dict[str, Any]:
         summary["patients"].append(
             str(
                 _id(
-                    app.register_patient(
-                        org,
-                        f"demo-patient-{p}",
+                    app,
+                    RegisterPatient(
+                        organization_id=org,
+                        request_id=f"demo-patient-{p}",
                         given_name=given,
                         family_name=family,
                         birth_date=dt.date(1970 + p, 1 + p, 10),
                         contacts=(Contact("email", f"{given.lower()}@example.org"),),
                         preferred_channel="email",
                         language="en",
-                    )
+                    ),
                 )
             )
         )

@@ -9,9 +9,11 @@ from fastapi import FastAPI
 from psycopg.conninfo import conninfo_to_dict
 
 import clinic.booking
+from clinic.booking.api.answers import CommandMetrics
 from clinic.booking.api.errors import install_booking_errors
-from clinic.booking.api.routes import CommandMetrics, router
+from clinic.booking.api.routes import router
 from clinic.booking.application import Bookings
+from clinic.booking.outbox import EventLog, Replay
 from clinic.booking.relay import RELAY_DDL, Relay, RelayMetrics
 from clinic.booking.settings import BookingSettings
 from clinic.events import ALL_TOPICS
@@ -76,9 +78,11 @@ def create_app(settings: BookingSettings | None = None) -> FastAPI:
         cached = await asyncio.to_thread(bookings.reference.warm)
         log.info("reference data cached", extra={"aggregates": cached})
         app.state.bookings = bookings
+        event_log = EventLog.of(bookings)
+        app.state.replay = Replay(event_log)
         if settings.relay_enabled:
             relay = Relay(
-                bookings,
+                event_log,
                 runtime.broker,
                 runtime.database.conninfo,
                 settings.kafka_bootstrap_servers,
@@ -99,6 +103,7 @@ def create_app(settings: BookingSettings | None = None) -> FastAPI:
             await relay.stop()
         bookings = app.state.bookings
         app.state.bookings = None
+        app.state.replay = None
         if bookings is not None:
             await asyncio.to_thread(bookings.close)
 

@@ -10,31 +10,50 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.application import Application, Repository
+from eventsourcing.persistence import ApplicationRecorder, Mapper
 from psycopg.sql import SQL, Identifier
 
-from clinic.booking.application import Bookings
 from clinic.booking.translate import envelope
 from clinic.events import Envelope
 
 CONTEXT_SIZE = 20_000
 
 
+@dataclass(frozen=True)
+class EventLog:
+    """What reading the outbox needs of the event store, and nothing more: the recorder (its
+    notification log), the mapper (stored to domain events) and the repository (an aggregate
+    as it stood at a version)."""
+
+    recorder: ApplicationRecorder
+    mapper: Mapper[UUID]
+    repository: Repository[UUID]
+    channel: str
+    """The channel the store NOTIFYs on after each insert."""
+
+    @classmethod
+    def of(cls, app: Application[UUID]) -> EventLog:
+        return cls(app.recorder, app.mapper, app.repository, f"{app.name.lower()}_events")
+
+
 class OutboxReader:
-    def __init__(self, bookings: Bookings, context_size: int = CONTEXT_SIZE) -> None:
-        self.bookings = bookings
+    def __init__(self, log: EventLog, context_size: int = CONTEXT_SIZE) -> None:
+        self.log = log
         self.context: OrderedDict[UUID, Any] = OrderedDict()
         self.context_size = context_size
 
     def read(self, after: int, limit: int) -> tuple[int, list[tuple[int, Envelope | None]]]:
         """(the newest notification id, [(notification id, envelope or None)]) after ``after``."""
-        recorder = self.bookings.recorder
+        recorder = self.log.recorder
         top = recorder.max_notification_id() or 0
         batch = []
         for notification in recorder.select_notifications(after + 1, limit):
-            event: Any = self.bookings.mapper.to_domain_event(notification)
+            event: Any = self.log.mapper.to_domain_event(notification)
             batch.append((notification.id, envelope(event, self.after(event))))
         return top, batch
 
@@ -47,7 +66,7 @@ class OutboxReader:
         elif cached is not None and cached.version == version - 1:
             aggregate = event.mutate(cached)
         else:
-            aggregate = self.bookings.repository.get(aggregate_id, version=version)
+            aggregate = self.log.repository.get(aggregate_id, version=version)
         self.context[aggregate_id] = aggregate
         while len(self.context) > self.context_size:
             self.context.popitem(last=False)
@@ -62,11 +81,11 @@ class Replay:
     envelopes the relay already published, as stored, then the not yet published tail,
     translated on the fly."""
 
-    def __init__(self, bookings: Bookings) -> None:
-        self.bookings = bookings
-        self.reader = OutboxReader(bookings)
+    def __init__(self, log: EventLog) -> None:
+        self.log = log
+        self.reader = OutboxReader(log)
         self.lock = threading.Lock()
-        datastore = getattr(bookings.recorder, "datastore", None)
+        datastore = getattr(log.recorder, "datastore", None)
         self.datastore = datastore
         if datastore is not None:
             schema = Identifier(datastore.schema)
@@ -100,7 +119,7 @@ class Replay:
     ) -> tuple[int, int, list[bytes]]:
         """(newest notification id, the ``after`` for the next page, envelopes as JSON),
         only of ``topics`` if given."""
-        top = self.bookings.recorder.max_notification_id() or 0
+        top = self.log.recorder.max_notification_id() or 0
         position, stored = self._published(after, limit, topics)
         events = [body for _, body in stored]
         if len(stored) == limit:

@@ -33,8 +33,7 @@ from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaBroker
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from clinic.booking.application import Bookings
-from clinic.booking.outbox import OutboxReader
+from clinic.booking.outbox import EventLog, OutboxReader
 from clinic.events import ALL_TOPICS, Envelope
 from clinic.platform.kafka import ensure_topics
 
@@ -95,7 +94,7 @@ class RelayMetrics:
 class Relay:
     def __init__(
         self,
-        bookings: Bookings,
+        event_log: EventLog,
         broker: KafkaBroker,
         conninfo: str,
         bootstrap_servers: str,
@@ -106,7 +105,7 @@ class Relay:
         broker_keeps_data: bool = True,
         replication_factor: int = 1,
     ) -> None:
-        self.bookings = bookings
+        self.event_log = event_log
         self.broker = broker
         self.conninfo = conninfo
         self.bootstrap_servers = bootstrap_servers
@@ -115,7 +114,7 @@ class Relay:
         self.batch_size = batch_size
         self.idle_seconds = idle_seconds
         self.position = 0
-        self.outbox = OutboxReader(bookings)
+        self.outbox = OutboxReader(event_log)
         self.wake = asyncio.Event()
         self.broker_keeps_data = broker_keeps_data
         self.replication_factor = replication_factor
@@ -190,7 +189,7 @@ class Relay:
 
     async def _listen(self) -> None:
         """Wake up as soon as a booking commits: eventsourcing NOTIFYs on every insert."""
-        channel = f"{self.bookings.name.lower()}_events"
+        channel = self.event_log.channel
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(

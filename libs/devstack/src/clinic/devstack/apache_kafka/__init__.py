@@ -175,8 +175,12 @@ def fetch(cache_dir: Path | None = None) -> Path:
 
 
 def cluster_id() -> str:
-    """A KRaft cluster id: 16 random bytes in URL-safe base64 without padding."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A KRaft cluster id: 16 random bytes in URL-safe base64 without padding, never starting
+    with ``-`` (as Kafka's own ids: a command line would read it as an option)."""
+    while True:
+        candidate = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not candidate.startswith("-"):
+            return candidate
 
 
 def server_properties(data_dir: Path, port: int, controller_port: int, partitions: int) -> str:
@@ -263,7 +267,7 @@ def start_apache_kafka(
         result = subprocess.run(
             [
                 *(str(java), "-cp", classpath, "kafka.tools.StorageTool", "format"),
-                *("-t", cluster_id(), "-c", str(config), "--ignore-formatted"),
+                *(f"--cluster-id={cluster_id()}", f"--config={config}", "--ignore-formatted"),
             ],
             capture_output=True,
             text=True,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from typing import Annotated
+from uuid import UUID
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Path, Request
 
 from clinic.booking.application import Bookings
 from clinic.platform.problems import Problem
@@ -48,3 +49,4 @@ async def get_request_id(
 
 BookingsDep = Annotated[Bookings, Depends(get_bookings)]
 RequestIdDep = Annotated[str, Depends(get_request_id)]
+Org = Annotated[UUID, Path(description="The organisation (tenant) id.")]

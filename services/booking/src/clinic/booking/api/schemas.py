@@ -1,5 +1,6 @@
 """Request bodies of the booking API. Unknown fields are refused; instants must carry an
-offset (``Z`` or ``+01:00``); sizes are bounded."""
+offset (``Z`` or ``+01:00``); sizes are bounded. Each body builds its command
+(``to_command``): the route adds the tenant, the request id and what comes from the path."""
 
 from __future__ import annotations
 
@@ -8,6 +9,17 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from clinic.booking import commands
+from clinic.booking.domain.values import (
+    Actor,
+    Category,
+    Contact,
+    ExceptionKind,
+    Requirement,
+    Step,
+    WeeklyHours,
+)
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Short = Annotated[str, Field(min_length=1, max_length=80)]
@@ -20,6 +32,9 @@ class Strict(BaseModel):
 class RegisterOrganizationRequest(Strict):
     name: Name
 
+    def to_command(self, request_id: str) -> commands.RegisterOrganization:
+        return commands.RegisterOrganization(request_id=request_id, organization_name=self.name)
+
 
 class RegisterLocationRequest(Strict):
     name: Name
@@ -27,6 +42,15 @@ class RegisterLocationRequest(Strict):
     address: dict[str, Annotated[str, Field(max_length=200)]] = Field(
         default_factory=dict, max_length=20
     )
+
+    def to_command(self, org: UUID, request_id: str) -> commands.RegisterLocation:
+        return commands.RegisterLocation(
+            organization_id=org,
+            request_id=request_id,
+            location_name=self.name,
+            address=dict(self.address),
+            time_zone=self.time_zone,
+        )
 
 
 class RegisterResourceRequest(Strict):
@@ -37,9 +61,31 @@ class RegisterResourceRequest(Strict):
     location_ids: list[UUID] = Field(min_length=1, max_length=50)
     overbooking_allowance: int = Field(0, ge=0, le=10)
 
+    def to_command(self, org: UUID, request_id: str) -> commands.RegisterResource:
+        return commands.RegisterResource(
+            organization_id=org,
+            request_id=request_id,
+            category=Category(self.category),
+            resource_name=self.name,
+            kind=self.kind,
+            specialties=tuple(self.specialties),
+            location_ids=tuple(self.location_ids),
+            overbooking_allowance=self.overbooking_allowance,
+        )
+
 
 class OverbookingAllowanceRequest(Strict):
     allowance: int = Field(ge=0, le=10)
+
+    def to_command(
+        self, org: UUID, request_id: str, resource_id: UUID
+    ) -> commands.SetOverbookingAllowance:
+        return commands.SetOverbookingAllowance(
+            organization_id=org,
+            request_id=request_id,
+            resource_id=resource_id,
+            allowance=self.allowance,
+        )
 
 
 class WeeklyHoursItem(Strict):
@@ -54,6 +100,19 @@ class WeeklyHoursItem(Strict):
 class WeeklyHoursRequest(Strict):
     hours: list[WeeklyHoursItem] = Field(max_length=200)
 
+    def to_command(self, org: UUID, request_id: str, resource_id: UUID) -> commands.SetWeeklyHours:
+        return commands.SetWeeklyHours(
+            organization_id=org,
+            request_id=request_id,
+            resource_id=resource_id,
+            hours=tuple(
+                WeeklyHours(
+                    h.location_id, h.weekday, h.start, h.end, h.effective_from, h.effective_until
+                )
+                for h in self.hours
+            ),
+        )
+
 
 class ScheduleExceptionRequest(Strict):
     kind: Literal["leave", "holiday", "blocked", "extra"]
@@ -61,6 +120,20 @@ class ScheduleExceptionRequest(Strict):
     end: AwareDatetime
     location_id: UUID | None = None
     reason: str = Field("", max_length=500)
+
+    def to_command(
+        self, org: UUID, request_id: str, resource_id: UUID
+    ) -> commands.AddScheduleException:
+        return commands.AddScheduleException(
+            organization_id=org,
+            request_id=request_id,
+            resource_id=resource_id,
+            kind=ExceptionKind(self.kind),
+            start=self.start,
+            end=self.end,
+            location_id=self.location_id,
+            reason=self.reason,
+        )
 
 
 class RequirementItem(Strict):
@@ -91,6 +164,36 @@ class DefineAppointmentTypeRequest(Strict):
     preparation: str = Field("", max_length=4000)
     specialty: Short | None = None
 
+    def to_command(self, org: UUID, request_id: str) -> commands.DefineAppointmentType:
+        return commands.DefineAppointmentType(
+            organization_id=org,
+            request_id=request_id,
+            type_name=self.name,
+            steps=tuple(
+                Step(
+                    s.name,
+                    s.offset_minutes,
+                    s.duration_minutes,
+                    tuple(
+                        Requirement(
+                            r.role, Category(r.category), r.resource_id, r.kind, r.specialty
+                        )
+                        for r in s.requirements
+                    ),
+                )
+                for s in self.steps
+            ),
+            buffer_before_minutes=self.buffer_before_minutes,
+            buffer_after_minutes=self.buffer_after_minutes,
+            seats=self.seats,
+            minimum_notice_minutes=self.minimum_notice_minutes,
+            maximum_horizon_days=self.maximum_horizon_days,
+            cancellation_cutoff_minutes=self.cancellation_cutoff_minutes,
+            patient_bookable=self.patient_bookable,
+            preparation=self.preparation,
+            specialty=self.specialty,
+        )
+
 
 class ContactItem(Strict):
     system: Literal["phone", "email", "sms"]
@@ -104,6 +207,18 @@ class RegisterPatientRequest(Strict):
     contacts: list[ContactItem] = Field(default_factory=list, max_length=10)
     preferred_channel: Literal["email", "sms", "phone", "none"] = "email"
     language: Annotated[str, Field(min_length=2, max_length=35)] = "en"
+
+    def to_command(self, org: UUID, request_id: str) -> commands.RegisterPatient:
+        return commands.RegisterPatient(
+            organization_id=org,
+            request_id=request_id,
+            given_name=self.given_name,
+            family_name=self.family_name,
+            birth_date=self.birth_date,
+            contacts=tuple(Contact(c.system, c.value) for c in self.contacts),
+            preferred_channel=self.preferred_channel,
+            language=self.language,
+        )
 
 
 class _When(Strict):
@@ -136,9 +251,36 @@ class ReserveRequest(_When):
     allow_overbooking: bool = False
     note: str = Field("", max_length=2000)
 
+    def to_command(
+        self, org: UUID, request_id: str, start: dt.datetime
+    ) -> commands.BookAppointment:
+        """``start``: the instant meant, ``start`` or ``local_start`` at the location."""
+        return commands.BookAppointment(**self._reservation(org, request_id, start))
+
+    def _reservation(self, org: UUID, request_id: str, start: dt.datetime) -> dict[str, Any]:
+        return {
+            "organization_id": org,
+            "request_id": request_id,
+            "appointment_type_id": self.appointment_type_id,
+            "location_id": self.location_id,
+            "patient_id": self.patient_id,
+            "start": start,
+            "preferred": dict(self.preferred_resources),
+            "booked_by": Actor(self.booked_by),
+            "allow_overbooking": self.allow_overbooking,
+            "note": self.note,
+        }
+
 
 class HoldRequest(ReserveRequest):
     hold_minutes: int | None = Field(None, ge=1, le=120)
+
+    def to_command(
+        self, org: UUID, request_id: str, start: dt.datetime
+    ) -> commands.HoldAppointment:
+        return commands.HoldAppointment(
+            **self._reservation(org, request_id, start), hold_minutes=self.hold_minutes
+        )
 
 
 class RescheduleRequest(_When):
@@ -146,10 +288,34 @@ class RescheduleRequest(_When):
     actor: Literal["patient", "clinic"] = "clinic"
     allow_overbooking: bool = False
 
+    def to_command(
+        self, org: UUID, request_id: str, appointment_id: UUID, start: dt.datetime
+    ) -> commands.Reschedule:
+        return commands.Reschedule(
+            organization_id=org,
+            request_id=request_id,
+            appointment_id=appointment_id,
+            start=start,
+            preferred=dict(self.preferred_resources),
+            actor=Actor(self.actor),
+            allow_overbooking=self.allow_overbooking,
+        )
+
 
 class CancelRequest(Strict):
     by: Literal["patient", "clinic"]
     reason: str = Field(min_length=1, max_length=500)
+
+    def to_command(
+        self, org: UUID, request_id: str, appointment_id: UUID
+    ) -> commands.CancelAppointment:
+        return commands.CancelAppointment(
+            organization_id=org,
+            request_id=request_id,
+            appointment_id=appointment_id,
+            by=Actor(self.by),
+            reason=self.reason,
+        )
 
 
 class JoinWaitlistRequest(Strict):
@@ -164,10 +330,25 @@ class JoinWaitlistRequest(Strict):
     provider_id: UUID | None = None
     note: str = Field("", max_length=2000)
 
+    def to_command(self, org: UUID, request_id: str) -> commands.JoinWaitlist:
+        return commands.JoinWaitlist(
+            organization_id=org,
+            request_id=request_id,
+            patient_id=self.patient_id,
+            appointment_type_id=self.appointment_type_id,
+            location_ids=tuple(self.location_ids),
+            earliest=self.earliest,
+            latest=self.latest,
+            times_of_day=tuple(self.times_of_day),
+            provider_id=self.provider_id,
+            note=self.note,
+        )
+
 
 class LeaveWaitlistRequest(Strict):
     reason: str = Field(min_length=1, max_length=500)
 
-
-def dumped(model: BaseModel) -> dict[str, Any]:
-    return model.model_dump(mode="json")
+    def to_command(self, org: UUID, request_id: str, entry_id: UUID) -> commands.LeaveWaitlist:
+        return commands.LeaveWaitlist(
+            organization_id=org, request_id=request_id, entry_id=entry_id, reason=self.reason
+        )

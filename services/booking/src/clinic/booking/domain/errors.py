@@ -56,8 +56,16 @@ class AmbiguousLocalTimeError(InvalidTimeError):
     title = "That wall-clock time happens twice (daylight saving change); give an offset"
 
 
-class SlotTakenError(BookingError):
+class TimeUnavailableError(BookingError):
+    """The time asked for cannot be had (taken, not worked, no free resource): the answer
+    offers alternative starts."""
+
     status = 409
+    slug = "time-unavailable"
+    title = "The time is not available"
+
+
+class SlotTakenError(TimeUnavailableError):
     slug = "slot-taken"
     title = "The time is already taken"
 
@@ -67,14 +75,12 @@ class ConcurrencyExhaustedError(SlotTakenError):
     title = "The time kept changing under concurrent bookings; try an alternative"
 
 
-class OutsideWorkingHoursError(BookingError):
-    status = 409
+class OutsideWorkingHoursError(TimeUnavailableError):
     slug = "outside-working-hours"
     title = "A required resource is not working at that time"
 
 
-class NoResourceAvailableError(BookingError):
-    status = 409
+class NoResourceAvailableError(TimeUnavailableError):
     slug = "no-resource-available"
     title = "No resource of the required pool is free at that time"
 
@@ -96,8 +102,7 @@ class SessionFullError(SlotTakenError):
     title = "Every seat of this group session is taken"
 
 
-class OverbookingNotAllowedError(BookingError):
-    status = 409
+class OverbookingNotAllowedError(TimeUnavailableError):
     slug = "overbooking-not-allowed"
     title = "The provider's overbooking allowance is used up"
 

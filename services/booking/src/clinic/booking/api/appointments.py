@@ -1,0 +1,160 @@
+"""Routes for appointments: holds, bookings, confirmation, rescheduling, cancellation, the
+steps of the visit, and the calendar's history (who owns which minute, and why)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+
+from clinic.booking.api.answers import answer
+from clinic.booking.api.deps import BookingsDep, Org, RequestIdDep
+from clinic.booking.api.schemas import (
+    CancelRequest,
+    HoldRequest,
+    RescheduleRequest,
+    ReserveRequest,
+)
+from clinic.booking.commands import (
+    Arrive,
+    ChangeStatus,
+    CheckIn,
+    Complete,
+    ConfirmAppointment,
+    MarkNoShow,
+)
+from clinic.booking.domain.errors import InvalidRequestError
+
+router = APIRouter()
+
+
+@router.post("/organizations/{org}/holds", status_code=201, tags=["appointments"])
+def hold(
+    org: Org,
+    body: HoldRequest,
+    bookings: BookingsDep,
+    request_id: RequestIdDep,
+    request: Request,
+) -> JSONResponse:
+    """Hold time for a patient (status ``pending``). The hold blocks the time until it is
+    confirmed or expires; an expired hold frees its time for the next command by itself."""
+    start = bookings.queries.instant(
+        org, body.start, body.local_start, location_id=body.location_id
+    )
+    return answer(request, bookings, body.to_command(org, request_id, start))
+
+
+@router.post("/organizations/{org}/appointments", status_code=201, tags=["appointments"])
+def book(
+    org: Org,
+    body: ReserveRequest,
+    bookings: BookingsDep,
+    request_id: RequestIdDep,
+    request: Request,
+) -> JSONResponse:
+    """Book directly. 409 with ``alternatives`` when the time is taken."""
+    start = bookings.queries.instant(
+        org, body.start, body.local_start, location_id=body.location_id
+    )
+    return answer(request, bookings, body.to_command(org, request_id, start))
+
+
+@router.get("/organizations/{org}/appointments/{appointment_id}", tags=["appointments"])
+def get_appointment(org: Org, appointment_id: UUID, bookings: BookingsDep) -> dict[str, Any]:
+    return bookings.queries.get_appointment(org, appointment_id)
+
+
+@router.post("/organizations/{org}/appointments/{appointment_id}/confirm", tags=["appointments"])
+def confirm(
+    org: Org,
+    appointment_id: UUID,
+    bookings: BookingsDep,
+    request_id: RequestIdDep,
+    request: Request,
+) -> JSONResponse:
+    """Turn a hold into a booking (409 ``hold-expired`` when it is too late)."""
+    command = ConfirmAppointment(
+        organization_id=org, request_id=request_id, appointment_id=appointment_id
+    )
+    return answer(request, bookings, command)
+
+
+@router.post("/organizations/{org}/appointments/{appointment_id}/reschedule", tags=["appointments"])
+def reschedule(
+    org: Org,
+    appointment_id: UUID,
+    body: RescheduleRequest,
+    bookings: BookingsDep,
+    request_id: RequestIdDep,
+    request: Request,
+) -> JSONResponse:
+    """Move every claim of the appointment at once, or nothing."""
+    start = bookings.queries.instant(
+        org, body.start, body.local_start, appointment_id=appointment_id
+    )
+    return answer(request, bookings, body.to_command(org, request_id, appointment_id, start))
+
+
+@router.post("/organizations/{org}/appointments/{appointment_id}/cancel", tags=["appointments"])
+def cancel(
+    org: Org,
+    appointment_id: UUID,
+    body: CancelRequest,
+    bookings: BookingsDep,
+    request_id: RequestIdDep,
+    request: Request,
+) -> JSONResponse:
+    """Cancel by the patient (subject to the type's cut-off) or by the clinic."""
+    return answer(request, bookings, body.to_command(org, request_id, appointment_id))
+
+
+def _status_route(path: str, command: type[ChangeStatus], doc: str) -> None:
+    def change(
+        org: Org,
+        appointment_id: UUID,
+        bookings: BookingsDep,
+        request_id: RequestIdDep,
+        request: Request,
+    ) -> JSONResponse:
+        asked = command(organization_id=org, request_id=request_id, appointment_id=appointment_id)
+        return answer(request, bookings, asked)
+
+    change.__doc__ = doc
+    router.add_api_route(
+        f"/organizations/{{org}}/appointments/{{appointment_id}}/{path}",
+        change,
+        methods=["POST"],
+        tags=["appointments"],
+        name=command.name,
+    )
+
+
+_status_route("check-in", CheckIn, "The patient checked in (FHIR ``checked-in``).")
+_status_route("arrive", Arrive, "The patient arrived (FHIR ``arrived``).")
+_status_route("complete", Complete, "The visit happened (FHIR ``fulfilled``).")
+_status_route("no-show", MarkNoShow, "The patient did not come (FHIR ``noshow``).")
+
+
+@router.get("/organizations/{org}/resources/{resource_id}/days/{local_date}", tags=["calendar"])
+def get_resource_day(
+    org: Org, resource_id: UUID, local_date: dt.date, bookings: BookingsDep
+) -> dict[str, Any]:
+    """Why is this time taken? Every claim on the resource's local day with the appointment
+    and the event that made it, the working windows, and the day's full event history."""
+    return bookings.queries.resource_day(org, resource_id, local_date)
+
+
+@router.get("/organizations/{org}/resources/{resource_id}/owner", tags=["calendar"])
+def who_owns(
+    org: Org,
+    resource_id: UUID,
+    bookings: BookingsDep,
+    at: Annotated[dt.datetime, Query(description="An instant with its offset.")],
+) -> dict[str, Any]:
+    """Which appointment (and which event) owns the minute at ``at``."""
+    if at.tzinfo is None:
+        raise InvalidRequestError("'at' needs an offset, e.g. 2026-03-02T09:30:00+01:00")
+    return bookings.queries.who_owns(org, resource_id, at)

@@ -1,0 +1,192 @@
+"""Routes for reference data: organisations, locations, resources and their schedules,
+appointment types, patients."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from clinic.booking.api.answers import answer
+from clinic.booking.api.deps import BookingsDep, Org, RequestIdDep
+from clinic.booking.api.schemas import (
+    DefineAppointmentTypeRequest,
+    OverbookingAllowanceRequest,
+    RegisterLocationRequest,
+    RegisterOrganizationRequest,
+    RegisterPatientRequest,
+    RegisterResourceRequest,
+    ScheduleExceptionRequest,
+    WeeklyHoursRequest,
+)
+from clinic.booking.commands import RemoveScheduleException
+from clinic.booking.domain.errors import NotFoundError
+
+router = APIRouter()
+
+
+@router.get("/demo", tags=["reference data"])
+def demo(request: Request) -> dict[str, Any]:
+    """The ids of the demo hospital group, when the service loaded it (``make up`` does)."""
+    summary = request.app.state.demo
+    if summary is None:
+        raise NotFoundError("demo data", "not loaded (set BOOKING_LOAD_DEMO_DATA=true)")
+    return summary  # type: ignore[no-any-return]
+
+
+@router.post("/organizations", status_code=201, tags=["reference data"])
+def register_organization(
+    body: RegisterOrganizationRequest,
+    bookings: BookingsDep,
+    request_id: RequestIdDep,
+    request: Request,
+) -> JSONResponse:
+    """Register a tenant: a hospital group."""
+    return answer(request, bookings, body.to_command(request_id))
+
+
+@router.get("/organizations/{org}", tags=["reference data"])
+def get_organization(org: Org, bookings: BookingsDep) -> dict[str, Any]:
+    return bookings.queries.get_organization(org)
+
+
+@router.post("/organizations/{org}/locations", status_code=201, tags=["reference data"])
+def register_location(
+    org: Org,
+    body: RegisterLocationRequest,
+    bookings: BookingsDep,
+    request_id: RequestIdDep,
+    request: Request,
+) -> JSONResponse:
+    """Register a clinic location with its IANA time zone."""
+    return answer(request, bookings, body.to_command(org, request_id))
+
+
+@router.get("/organizations/{org}/locations/{location_id}", tags=["reference data"])
+def get_location(org: Org, location_id: UUID, bookings: BookingsDep) -> dict[str, Any]:
+    return bookings.queries.get_location(org, location_id)
+
+
+@router.post("/organizations/{org}/resources", status_code=201, tags=["reference data"])
+def register_resource(
+    org: Org,
+    body: RegisterResourceRequest,
+    bookings: BookingsDep,
+    request_id: RequestIdDep,
+    request: Request,
+) -> JSONResponse:
+    """Register a provider, room or device; its schedule starts empty."""
+    return answer(request, bookings, body.to_command(org, request_id))
+
+
+@router.get("/organizations/{org}/resources/{resource_id}", tags=["reference data"])
+def get_resource(org: Org, resource_id: UUID, bookings: BookingsDep) -> dict[str, Any]:
+    return bookings.queries.get_resource(org, resource_id)
+
+
+@router.put(
+    "/organizations/{org}/resources/{resource_id}/overbooking-allowance", tags=["reference data"]
+)
+def set_overbooking_allowance(
+    org: Org,
+    resource_id: UUID,
+    body: OverbookingAllowanceRequest,
+    bookings: BookingsDep,
+    request_id: RequestIdDep,
+    request: Request,
+) -> JSONResponse:
+    """How many overlapping appointments a provider may take when staff explicitly overbook."""
+    return answer(request, bookings, body.to_command(org, request_id, resource_id))
+
+
+@router.get("/organizations/{org}/resources/{resource_id}/schedule", tags=["schedules"])
+def get_schedule(org: Org, resource_id: UUID, bookings: BookingsDep) -> dict[str, Any]:
+    return bookings.queries.get_schedule(org, resource_id)
+
+
+@router.put(
+    "/organizations/{org}/resources/{resource_id}/schedule/weekly-hours", tags=["schedules"]
+)
+def set_weekly_hours(
+    org: Org,
+    resource_id: UUID,
+    body: WeeklyHoursRequest,
+    bookings: BookingsDep,
+    request_id: RequestIdDep,
+    request: Request,
+) -> JSONResponse:
+    """Replace the resource's weekly working hours (local wall-clock time per location)."""
+    return answer(request, bookings, body.to_command(org, request_id, resource_id))
+
+
+@router.post(
+    "/organizations/{org}/resources/{resource_id}/schedule/exceptions",
+    status_code=201,
+    tags=["schedules"],
+)
+def add_schedule_exception(
+    org: Org,
+    resource_id: UUID,
+    body: ScheduleExceptionRequest,
+    bookings: BookingsDep,
+    request_id: RequestIdDep,
+    request: Request,
+) -> JSONResponse:
+    """Leave, a holiday or blocked time (removes working time), or one-off extra hours."""
+    return answer(request, bookings, body.to_command(org, request_id, resource_id))
+
+
+@router.delete(
+    "/organizations/{org}/resources/{resource_id}/schedule/exceptions/{exception_id}",
+    tags=["schedules"],
+)
+def remove_schedule_exception(
+    org: Org,
+    resource_id: UUID,
+    exception_id: UUID,
+    bookings: BookingsDep,
+    request_id: RequestIdDep,
+    request: Request,
+) -> JSONResponse:
+    command = RemoveScheduleException(
+        organization_id=org,
+        request_id=request_id,
+        resource_id=resource_id,
+        exception_id=exception_id,
+    )
+    return answer(request, bookings, command)
+
+
+@router.post("/organizations/{org}/appointment-types", status_code=201, tags=["reference data"])
+def define_appointment_type(
+    org: Org,
+    body: DefineAppointmentTypeRequest,
+    bookings: BookingsDep,
+    request_id: RequestIdDep,
+    request: Request,
+) -> JSONResponse:
+    """What a visit needs: steps (sequential or parallel) and the resources of each."""
+    return answer(request, bookings, body.to_command(org, request_id))
+
+
+@router.get("/organizations/{org}/appointment-types/{type_id}", tags=["reference data"])
+def get_appointment_type(org: Org, type_id: UUID, bookings: BookingsDep) -> dict[str, Any]:
+    return bookings.queries.get_appointment_type(org, type_id)
+
+
+@router.post("/organizations/{org}/patients", status_code=201, tags=["patients"])
+def register_patient(
+    org: Org,
+    body: RegisterPatientRequest,
+    bookings: BookingsDep,
+    request_id: RequestIdDep,
+    request: Request,
+) -> JSONResponse:
+    return answer(request, bookings, body.to_command(org, request_id))
+
+
+@router.get("/organizations/{org}/patients/{patient_id}", tags=["patients"])
+def get_patient(org: Org, patient_id: UUID, bookings: BookingsDep) -> dict[str, Any]:
+    return bookings.queries.get_patient(org, patient_id)

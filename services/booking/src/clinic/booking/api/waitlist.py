@@ -1,0 +1,43 @@
+"""Routes for the waitlist: patients waiting for earlier time."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from clinic.booking.api.answers import answer
+from clinic.booking.api.deps import BookingsDep, Org, RequestIdDep
+from clinic.booking.api.schemas import JoinWaitlistRequest, LeaveWaitlistRequest
+
+router = APIRouter()
+
+
+@router.post("/organizations/{org}/waitlist", status_code=201, tags=["waitlist"])
+def join_waitlist(
+    org: Org,
+    body: JoinWaitlistRequest,
+    bookings: BookingsDep,
+    request_id: RequestIdDep,
+    request: Request,
+) -> JSONResponse:
+    return answer(request, bookings, body.to_command(org, request_id))
+
+
+@router.get("/organizations/{org}/waitlist/{entry_id}", tags=["waitlist"])
+def get_waitlist_entry(org: Org, entry_id: UUID, bookings: BookingsDep) -> dict[str, Any]:
+    return bookings.queries.get_waitlist_entry(org, entry_id)
+
+
+@router.post("/organizations/{org}/waitlist/{entry_id}/leave", tags=["waitlist"])
+def leave_waitlist(
+    org: Org,
+    entry_id: UUID,
+    body: LeaveWaitlistRequest,
+    bookings: BookingsDep,
+    request_id: RequestIdDep,
+    request: Request,
+) -> JSONResponse:
+    return answer(request, bookings, body.to_command(org, request_id, entry_id))

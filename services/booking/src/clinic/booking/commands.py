@@ -1,0 +1,347 @@
+"""Every command booking takes, as data: a frozen dataclass per command.
+
+A command names its tenant (``organization_id``) and the client's request id, and carries
+what it asks for, written once. From the dataclass come:
+- ``name``: the command's name in metrics and logs (``booking_commands_total{command=}``);
+- ``creates``: whether a success creates something (the API answers 201 instead of 200);
+- ``fingerprint()``: a digest of what it asks for, so that a request id reused for another
+  request is refused. Digests stay as earlier releases computed them (the ``tag`` and the
+  field order), so a client retrying across an upgrade still gets its first answer.
+
+Commands check what needs no data (shapes, orders of dates, offsets); every rule that reads
+the calendar or the reference data is decided by the use case.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
+from uuid import UUID
+
+from clinic.booking.domain.errors import InvalidRequestError
+from clinic.booking.domain.timezones import as_utc, zone
+from clinic.booking.domain.values import (
+    Actor,
+    Category,
+    Contact,
+    ExceptionKind,
+    Step,
+    WeeklyHours,
+)
+
+PLATFORM = UUID(int=0)
+"""The scope of commands that concern no tenant yet (registering one)."""
+
+NOT_FINGERPRINTED = {"fingerprinted": False}
+
+
+def digest(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Command:
+    organization_id: UUID
+    request_id: str
+
+    name: ClassVar[str]
+    tag: ClassVar[str]
+    creates: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        if not self.request_id or len(self.request_id) > 200:
+            raise InvalidRequestError("a client request id of 1 to 200 characters is required")
+
+    def fingerprint(self) -> str:
+        """What the request asked for: every field but the tenant, the request id and the
+        values the command makes for itself."""
+        asked = [
+            getattr(self, f.name)
+            for f in fields(self)
+            if f.name not in ("organization_id", "request_id")
+            and f.metadata.get("fingerprinted", True)
+        ]
+        return digest(self.tag, *asked)
+
+
+# ---------------------------------------------------------------------- reference data
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegisterOrganization(Command):
+    name: ClassVar[str] = "register_organization"
+    tag: ClassVar[str] = "org"
+    creates: ClassVar[bool] = True
+
+    organization_id: UUID = PLATFORM
+    organization_name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegisterLocation(Command):
+    name: ClassVar[str] = "register_location"
+    tag: ClassVar[str] = "location"
+    creates: ClassVar[bool] = True
+
+    location_name: str
+    address: dict[str, str] = field(default_factory=dict)
+    time_zone: str
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        zone(self.time_zone)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegisterResource(Command):
+    name: ClassVar[str] = "register_resource"
+    tag: ClassVar[str] = "resource"
+    creates: ClassVar[bool] = True
+
+    category: Category
+    resource_name: str
+    kind: str
+    specialties: tuple[str, ...] = ()
+    location_ids: tuple[UUID, ...]
+    overbooking_allowance: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.location_ids:
+            raise InvalidRequestError("a resource works at one location at least")
+        if self.overbooking_allowance and self.category != Category.PROVIDER:
+            raise InvalidRequestError("only providers have an overbooking allowance")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SetOverbookingAllowance(Command):
+    name: ClassVar[str] = "set_overbooking_allowance"
+    tag: ClassVar[str] = "overbook"
+
+    resource_id: UUID
+    allowance: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class DefineAppointmentType(Command):
+    name: ClassVar[str] = "define_appointment_type"
+    tag: ClassVar[str] = "type"
+    creates: ClassVar[bool] = True
+
+    type_name: str
+    steps: tuple[Step, ...]
+    buffer_before_minutes: int = 0
+    buffer_after_minutes: int = 0
+    seats: int = 1
+    minimum_notice_minutes: int = 0
+    maximum_horizon_days: int = 365
+    cancellation_cutoff_minutes: int = 0
+    patient_bookable: bool = True
+    preparation: str = ""
+    specialty: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.steps or any(not s.requirements for s in self.steps):
+            raise InvalidRequestError("an appointment type needs steps, each needing a resource")
+        if any(s.duration_minutes <= 0 or s.offset_minutes < 0 for s in self.steps):
+            raise InvalidRequestError("steps need a positive duration and a non-negative offset")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegisterPatient(Command):
+    name: ClassVar[str] = "register_patient"
+    tag: ClassVar[str] = "patient"
+    creates: ClassVar[bool] = True
+
+    given_name: str
+    family_name: str
+    birth_date: dt.date
+    contacts: tuple[Contact, ...] = ()
+    preferred_channel: str = "email"
+    language: str = "en"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SetWeeklyHours(Command):
+    name: ClassVar[str] = "set_weekly_hours"
+    tag: ClassVar[str] = "hours"
+
+    resource_id: UUID
+    hours: tuple[WeeklyHours, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AddScheduleException(Command):
+    name: ClassVar[str] = "add_schedule_exception"
+    tag: ClassVar[str] = "exception"
+    creates: ClassVar[bool] = True
+
+    resource_id: UUID
+    kind: ExceptionKind
+    start: dt.datetime
+    end: dt.datetime
+    location_id: UUID | None = None
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "start", as_utc(self.start))
+        object.__setattr__(self, "end", as_utc(self.end))
+        if self.end <= self.start:
+            raise InvalidRequestError("end must be after start")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RemoveScheduleException(Command):
+    name: ClassVar[str] = "remove_schedule_exception"
+    tag: ClassVar[str] = "rm-exception"
+
+    resource_id: UUID
+    exception_id: UUID
+
+
+# ---------------------------------------------------------------------- appointments
+
+
+@dataclass(frozen=True, kw_only=True)
+class BookAppointment(Command):
+    """Book time directly. ``start`` is an instant (a local time is converted before)."""
+
+    name: ClassVar[str] = "book"
+    tag: ClassVar[str] = "book"
+    creates: ClassVar[bool] = True
+
+    appointment_type_id: UUID
+    location_id: UUID
+    patient_id: UUID
+    start: dt.datetime
+    preferred: dict[str, UUID] = field(default_factory=dict)
+    booked_by: Actor = Actor.CLINIC
+    allow_overbooking: bool = False
+    note: str = ""
+    hold_minutes: int | None = None
+    appointment_id: UUID = field(default_factory=uuid.uuid4, metadata=NOT_FINGERPRINTED)
+
+    @property
+    def holds(self) -> bool:
+        return False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "start", as_utc(self.start))
+
+
+@dataclass(frozen=True, kw_only=True)
+class HoldAppointment(BookAppointment):
+    """Hold time for a patient until it is confirmed or the hold expires."""
+
+    name: ClassVar[str] = "hold"
+    tag: ClassVar[str] = "hold"
+
+    @property
+    def holds(self) -> bool:
+        return True
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConfirmAppointment(Command):
+    name: ClassVar[str] = "confirm"
+    tag: ClassVar[str] = "confirm"
+
+    appointment_id: UUID
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reschedule(Command):
+    name: ClassVar[str] = "reschedule"
+    tag: ClassVar[str] = "reschedule"
+
+    appointment_id: UUID
+    start: dt.datetime
+    preferred: dict[str, UUID] = field(default_factory=dict)
+    actor: Actor = Actor.CLINIC
+    allow_overbooking: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "start", as_utc(self.start))
+
+
+@dataclass(frozen=True, kw_only=True)
+class CancelAppointment(Command):
+    name: ClassVar[str] = "cancel"
+    tag: ClassVar[str] = "cancel"
+
+    appointment_id: UUID
+    by: Actor
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChangeStatus(Command):
+    """A step of the visit that needs no time decided: the appointment's method of the same
+    name records it (``check_in``, ``arrive``, ``complete``, ``mark_no_show``)."""
+
+    appointment_id: UUID
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckIn(ChangeStatus):
+    name: ClassVar[str] = "check_in"
+    tag: ClassVar[str] = "check_in"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Arrive(ChangeStatus):
+    name: ClassVar[str] = "arrive"
+    tag: ClassVar[str] = "arrive"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Complete(ChangeStatus):
+    name: ClassVar[str] = "complete"
+    tag: ClassVar[str] = "complete"
+
+
+@dataclass(frozen=True, kw_only=True)
+class MarkNoShow(ChangeStatus):
+    name: ClassVar[str] = "mark_no_show"
+    tag: ClassVar[str] = "mark_no_show"
+
+
+# ---------------------------------------------------------------------- waitlist
+
+
+@dataclass(frozen=True, kw_only=True)
+class JoinWaitlist(Command):
+    name: ClassVar[str] = "join_waitlist"
+    tag: ClassVar[str] = "waitlist"
+    creates: ClassVar[bool] = True
+
+    patient_id: UUID
+    appointment_type_id: UUID
+    location_ids: tuple[UUID, ...]
+    earliest: dt.date
+    latest: dt.date
+    times_of_day: tuple[str, ...] = ()
+    provider_id: UUID | None = None
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.latest < self.earliest:
+            raise InvalidRequestError("latest is before earliest")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeaveWaitlist(Command):
+    name: ClassVar[str] = "leave_waitlist"
+    tag: ClassVar[str] = "leave"
+
+    entry_id: UUID
+    reason: str

@@ -1,0 +1,182 @@
+"""Appointments: hold or book time, confirm a hold, reschedule, cancel, and the steps of the
+visit (check-in, arrival, completion, no-show)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from clinic.booking import views
+from clinic.booking.commands import (
+    BookAppointment,
+    CancelAppointment,
+    ChangeStatus,
+    ConfirmAppointment,
+    Reschedule,
+)
+from clinic.booking.decision import Attempt, Decision, UseCase
+from clinic.booking.domain.appointment import Appointment
+from clinic.booking.domain.errors import (
+    BookingError,
+    ConcurrencyExhaustedError,
+    InvalidRequestError,
+    NotPatientBookableError,
+    TimeUnavailableError,
+)
+from clinic.booking.domain.planning import check_policy
+from clinic.booking.domain.reference import AppointmentType, Patient
+from clinic.booking.domain.values import Actor
+from clinic.booking.use_cases import planning
+
+
+def reserve(command: BookAppointment, attempt: Attempt) -> Decision:
+    """Hold or book: plan the visit on every resource it needs, all or nothing."""
+    now = attempt.now
+    org = command.organization_id
+    ctx = planning.context(attempt, org, command.appointment_type_id, command.location_id)
+    attempt.reference.get(Patient, command.patient_id, org, "patient")
+    if command.booked_by == Actor.PATIENT and not ctx.kind.patient_bookable:
+        raise NotPatientBookableError(f"{ctx.kind.name} is booked by the clinic")
+    if command.allow_overbooking and command.booked_by != Actor.CLINIC:
+        raise InvalidRequestError("only clinic staff may overbook")
+    check_policy(ctx.kind, command.start, now)
+    minutes = command.hold_minutes or attempt.app.hold_minutes
+    expires = now + dt.timedelta(minutes=minutes) if command.holds else None
+    days: planning.Days = {}
+    try:
+        chosen = planning.plan(
+            attempt,
+            ctx,
+            command.appointment_id,
+            command.start,
+            command.preferred,
+            days,
+            expires,
+            command.allow_overbooking,
+        )
+    except TimeUnavailableError as error:
+        if attempt.fresh:
+            error.extensions["alternatives"] = _alternatives(attempt, ctx, command)
+        raise
+    details: dict[str, Any] = dict(
+        organization_id=org,
+        location_id=command.location_id,
+        appointment_type_id=command.appointment_type_id,
+        patient_id=command.patient_id,
+        start=chosen.start,
+        end=chosen.end,
+        participants=chosen.participants,
+        booked_by=command.booked_by,
+        note=command.note,
+    )
+    if expires is not None:
+        appointment = Appointment.hold(command.appointment_id, expires_at=expires, **details)
+    else:
+        appointment = Appointment.book(command.appointment_id, **details)
+    touched = planning.apply_plan(attempt, chosen, org, days, command.allow_overbooking)
+    attempt.app.stats.count("held" if command.holds else "booked")
+    return Decision([appointment, *touched], views.appointment(appointment, now))
+
+
+def _alternatives(
+    attempt: Attempt, ctx: planning.Context, command: BookAppointment
+) -> list[dict[str, Any]]:
+    return planning.alternatives(
+        attempt, ctx, command.start, command.preferred, attempt.app.alternatives_wanted
+    )
+
+
+def reserve_exhausted(command: BookAppointment, attempt: Attempt) -> BookingError:
+    ctx = planning.context(
+        attempt, command.organization_id, command.appointment_type_id, command.location_id
+    )
+    return ConcurrencyExhaustedError(
+        "the time kept changing under concurrent bookings",
+        alternatives=_alternatives(attempt, ctx, command),
+    )
+
+
+def confirm(command: ConfirmAppointment, attempt: Attempt) -> Decision:
+    """Turn a hold into a booking."""
+    appointment = _appointment(command.appointment_id, command.organization_id, attempt)
+    appointment.confirm(attempt.now)
+    days = [d for d in attempt.days_of(appointment).values() if d is not None]
+    for day in days:
+        day.confirm(appointment.id)
+    attempt.app.stats.count("confirmed")
+    return Decision([appointment, *days], views.appointment(appointment, attempt.now))
+
+
+def reschedule(command: Reschedule, attempt: Attempt) -> Decision:
+    """Move every claim of the appointment at once, or nothing."""
+    now = attempt.now
+    org = command.organization_id
+    appointment = _appointment(command.appointment_id, org, attempt)
+    appointment.check_transition("reschedule", now)
+    ctx = planning.context(attempt, org, appointment.appointment_type_id, appointment.location_id)
+    check_policy(ctx.kind, command.start, now)
+    days = attempt.days_of(appointment)
+    try:
+        chosen = planning.plan(
+            attempt,
+            ctx,
+            appointment.id,
+            command.start,
+            command.preferred,
+            days,
+            appointment.hold_expires_at,
+            command.allow_overbooking,
+        )
+    except TimeUnavailableError as error:
+        if attempt.fresh:
+            error.extensions["alternatives"] = planning.alternatives(
+                attempt,
+                ctx,
+                command.start,
+                command.preferred,
+                attempt.app.alternatives_wanted,
+                ignoring=appointment.id,
+            )
+        raise
+    old = [d for d in days.values() if d is not None]
+    for day in old:
+        day.release(appointment.id, "rescheduled")
+    touched = planning.apply_plan(attempt, chosen, org, days, command.allow_overbooking)
+    appointment.reschedule(chosen.start, chosen.end, chosen.participants, now)
+    unique = {d.id: d for d in [*old, *touched]}
+    attempt.app.stats.count("rescheduled")
+    return Decision([appointment, *unique.values()], views.appointment(appointment, now))
+
+
+def cancel(command: CancelAppointment, attempt: Attempt) -> Decision:
+    """Cancel by the patient (subject to the type's cut-off) or by the clinic."""
+    org = command.organization_id
+    appointment = _appointment(command.appointment_id, org, attempt)
+    kind = attempt.reference.get(
+        AppointmentType, appointment.appointment_type_id, org, "appointment type"
+    )
+    appointment.cancel(command.by, command.reason, attempt.now, kind.cancellation_cutoff)
+    days = [d for d in attempt.days_of(appointment).values() if d is not None]
+    for day in days:
+        day.release(appointment.id, f"cancelled by {command.by}")
+    attempt.app.stats.count("cancelled")
+    return Decision([appointment, *days], views.appointment(appointment, attempt.now))
+
+
+def change_status(command: ChangeStatus, attempt: Attempt) -> Decision:
+    """Check-in, arrival, completion, no-show: the appointment's method of that name."""
+    appointment = _appointment(command.appointment_id, command.organization_id, attempt)
+    getattr(appointment, command.name)(attempt.now)
+    attempt.app.stats.count(command.name)
+    return Decision([appointment], views.appointment(appointment, attempt.now))
+
+
+def _appointment(appointment_id: Any, organization_id: Any, attempt: Attempt) -> Appointment:
+    return attempt.load(Appointment, appointment_id, organization_id, "appointment")
+
+
+RESERVE = UseCase(reserve, reserve_exhausted)
+CONFIRM = UseCase(confirm)
+RESCHEDULE = UseCase(reschedule)
+CANCEL = UseCase(cancel)
+CHANGE_STATUS = UseCase(change_status)
