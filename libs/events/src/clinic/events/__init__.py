@@ -5,8 +5,9 @@ the typed payloads and the topic names. It holds no behaviour beyond (de)seriali
 so producers and consumers can depend on it without depending on each other.
 """
 
+from clinic.events.catalog import payload_types
 from clinic.events.envelope import Envelope, UnknownEventTypeError
-from clinic.events.payload import EventPayload, payload_types, registered
+from clinic.events.payload import EventPayload
 from clinic.events.topics import ALL_TOPICS, EVENT_TOPIC_CONFIG, Topic, topic_config
 
 __all__ = [
@@ -17,6 +18,5 @@ __all__ = [
     "Topic",
     "UnknownEventTypeError",
     "payload_types",
-    "registered",
     "topic_config",
 ]

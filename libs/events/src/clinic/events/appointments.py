@@ -13,7 +13,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from clinic.events.payload import EventPayload, registered
+from clinic.events.payload import EventPayload
 from clinic.events.topics import Topic
 from clinic.events.types import UtcDateTime
 
@@ -66,7 +66,6 @@ class _AppointmentTime(_AppointmentEvent):
     participants: tuple[Participant, ...]
 
 
-@registered
 class AppointmentHeld(_AppointmentTime):
     """Time is held for a patient until ``expires_at`` (FHIR status ``pending``)."""
 
@@ -74,7 +73,6 @@ class AppointmentHeld(_AppointmentTime):
     expires_at: UtcDateTime
 
 
-@registered
 class AppointmentBooked(_AppointmentTime):
     """The appointment is booked (FHIR status ``booked``), directly or by confirming a hold."""
 
@@ -82,7 +80,6 @@ class AppointmentBooked(_AppointmentTime):
     from_hold: bool = False
 
 
-@registered
 class AppointmentRescheduled(_AppointmentTime):
     """Every claim of the appointment moved at once to the new time."""
 
@@ -91,7 +88,6 @@ class AppointmentRescheduled(_AppointmentTime):
     previous_end: UtcDateTime
 
 
-@registered
 class AppointmentCancelled(_AppointmentEvent):
     """The appointment was cancelled and its time released."""
 
@@ -100,7 +96,6 @@ class AppointmentCancelled(_AppointmentEvent):
     reason: str
 
 
-@registered
 class AppointmentStatusChanged(_AppointmentEvent):
     """Check-in, arrival, completion, no-show: the status moved without touching time."""
 

@@ -9,7 +9,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from clinic.events.payload import EventPayload, lookup
+from clinic.events.catalog import lookup
+from clinic.events.payload import EventPayload
 from clinic.events.types import UtcDateTime
 
 P = TypeVar("P", bound=EventPayload)

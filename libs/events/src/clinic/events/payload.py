@@ -1,24 +1,21 @@
-"""The base of every typed event payload, and the registry of event types."""
+"""The base of every typed event payload. The catalog of event types is ``catalog``."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Self, TypeVar
+from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict
 
 from clinic.events.topics import Topic
 
-_registry: dict[tuple[str, int], type[EventPayload]] = {}
 _field_names: dict[type[EventPayload], frozenset[str]] = {}
-
-P = TypeVar("P", bound="type[EventPayload]")
 
 
 class EventPayload(BaseModel):
     """A fact one service tells the others.
 
     Subclasses declare ``event_type`` (past tense, ``Appointment.Booked``), ``schema_version``
-    and the ``topic`` they travel on, and are registered with :func:`registered`. Payloads are
+    and the ``topic`` they travel on, and are listed in ``catalog``. Payloads are
     frozen and reject unknown fields when built by a producer; consumers read them with
     :meth:`Envelope.payload_as`, which ignores fields added by a newer producer.
     """
@@ -38,43 +35,3 @@ class EventPayload(BaseModel):
         if names.issuperset(data):
             return cls.model_validate(data)
         return cls.model_validate({k: v for k, v in data.items() if k in names})
-
-
-def registered(cls: P) -> P:
-    """Class decorator: make a payload type known to :class:`Envelope` by type and version."""
-    key = (cls.event_type, cls.schema_version)
-    existing = _registry.get(key)
-    if existing is not None and existing is not cls:
-        raise ValueError(f"event type {key} is registered twice: {existing} and {cls}")
-    _registry[key] = cls
-    return cls
-
-
-def payload_types() -> dict[tuple[str, int], type[EventPayload]]:
-    """Every registered payload type, keyed by (event_type, schema_version)."""
-    _import_all_payload_modules()
-    return dict(_registry)
-
-
-def lookup(event_type: str, schema_version: int) -> type[EventPayload] | None:
-    _import_all_payload_modules()
-    return _registry.get((event_type, schema_version))
-
-
-_imported = False
-
-
-def _import_all_payload_modules() -> None:
-    # Importing the modules runs their @registered decorators (once: lookups are hot).
-    global _imported
-    if _imported:
-        return
-    from clinic.events import (  # noqa: F401
-        appointments,
-        reference,
-        resource_days,
-        schedules,
-        waitlist,
-    )
-
-    _imported = True

@@ -14,7 +14,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from clinic.events.payload import EventPayload, registered
+from clinic.events.payload import EventPayload
 from clinic.events.topics import Topic
 
 
@@ -22,7 +22,6 @@ class _ReferenceEvent(EventPayload):
     topic: ClassVar[Topic] = Topic.REFERENCE
 
 
-@registered
 class OrganizationRegistered(_ReferenceEvent):
     """A tenant (hospital group) exists."""
 
@@ -31,7 +30,6 @@ class OrganizationRegistered(_ReferenceEvent):
     name: str
 
 
-@registered
 class LocationRegistered(_ReferenceEvent):
     """A clinic location and the IANA time zone its schedules are written in."""
 
@@ -42,7 +40,6 @@ class LocationRegistered(_ReferenceEvent):
     address: dict[str, str] = Field(default_factory=dict)
 
 
-@registered
 class ResourceRegistered(_ReferenceEvent):
     """A provider, room or device whose time can be booked."""
 
@@ -57,7 +54,6 @@ class ResourceRegistered(_ReferenceEvent):
     overbooking_allowance: int = 0
 
 
-@registered
 class OverbookingAllowanceSet(_ReferenceEvent):
     event_type: ClassVar[str] = "Resource.OverbookingAllowanceSet"
     resource_id: UUID
@@ -83,7 +79,6 @@ class StepSpec(BaseModel):
     requirements: tuple[RequirementSpec, ...]
 
 
-@registered
 class AppointmentTypeDefined(_ReferenceEvent):
     """What a visit needs: steps and their resources, buffers, seats and booking policy."""
 
@@ -109,7 +104,6 @@ class ContactPoint(BaseModel):
     value: str
 
 
-@registered
 class PatientRegistered(_ReferenceEvent):
     """A patient (personal data: see the module docstring)."""
 
@@ -123,7 +117,6 @@ class PatientRegistered(_ReferenceEvent):
     language: str
 
 
-@registered
 class PatientPreferencesUpdated(_ReferenceEvent):
     event_type: ClassVar[str] = "Patient.PreferencesUpdated"
     patient_id: UUID

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from clinic.events.payload import EventPayload, registered
+from clinic.events.payload import EventPayload
 from clinic.events.topics import Topic
 from clinic.events.types import UtcDateTime
 
@@ -21,7 +21,6 @@ class _ResourceDayEvent(EventPayload):
     appointment_id: UUID
 
 
-@registered
 class TimeClaimed(_ResourceDayEvent):
     """An appointment (held or booked) owns these minutes of the resource, buffers included."""
 
@@ -42,14 +41,12 @@ class TimeClaimed(_ResourceDayEvent):
     )
 
 
-@registered
 class ClaimConfirmed(_ResourceDayEvent):
     """A held claim became a booking: it no longer expires."""
 
     event_type: ClassVar[str] = "ResourceDay.ClaimConfirmed"
 
 
-@registered
 class TimeReleased(_ResourceDayEvent):
     """The appointment no longer owns time on this resource's day."""
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-from clinic.events.payload import EventPayload, registered
+from clinic.events.payload import EventPayload
 from clinic.events.topics import Topic
 from clinic.events.types import UtcDateTime
 
@@ -32,7 +32,6 @@ class _ScheduleEvent(EventPayload):
     resource_id: UUID
 
 
-@registered
 class WeeklyHoursSet(_ScheduleEvent):
     """The resource's weekly hours, replacing the previous set."""
 
@@ -40,7 +39,6 @@ class WeeklyHoursSet(_ScheduleEvent):
     hours: tuple[WeeklyHoursSpec, ...]
 
 
-@registered
 class ScheduleExceptionAdded(_ScheduleEvent):
     """Leave, a holiday or blocked time (removes working time), or extra hours (adds)."""
 
@@ -52,7 +50,6 @@ class ScheduleExceptionAdded(_ScheduleEvent):
     location_id: UUID | None = None
 
 
-@registered
 class ScheduleExceptionRemoved(_ScheduleEvent):
     event_type: ClassVar[str] = "Schedule.ExceptionRemoved"
     exception_id: UUID

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from clinic.events.catalog import payload_types
 from clinic.events.envelope import Envelope
-from clinic.events.payload import payload_types
 
 
 def event_schemas() -> dict[str, dict[str, Any]]:

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import ClassVar
 from uuid import UUID
 
-from clinic.events.payload import EventPayload, registered
+from clinic.events.payload import EventPayload
 from clinic.events.topics import Topic
 from clinic.events.types import UtcDateTime
 
@@ -17,7 +17,6 @@ class _WaitlistEvent(EventPayload):
     entry_id: UUID
 
 
-@registered
 class WaitlistJoined(_WaitlistEvent):
     """A patient waits for earlier time of an appointment type at some locations."""
 
@@ -32,7 +31,6 @@ class WaitlistJoined(_WaitlistEvent):
     joined_at: UtcDateTime
 
 
-@registered
 class WaitlistLeft(_WaitlistEvent):
     event_type: ClassVar[str] = "Waitlist.Left"
     reason: str

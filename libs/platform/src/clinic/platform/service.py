@@ -30,7 +30,7 @@ from clinic.platform.kafka import BrokerConnection, create_broker
 from clinic.platform.limits import BodySizeLimit
 from clinic.platform.logs import configure_logging
 from clinic.platform.metrics import create_registry, install_metrics
-from clinic.platform.problems import install_problem_handlers
+from clinic.platform.problem_handlers import install_problem_handlers
 from clinic.platform.settings import ServiceSettings
 from clinic.platform.telemetry import create_tracer_provider, install_global, instrument_http
 

@@ -21,6 +21,8 @@ from clinic.availability.index import (
     remove_open,
     union,
 )
+from clinic.events.free_start import FreeStart, free_start
+from clinic.platform.problems import Problem
 
 Option = tuple[StepInfo, RequirementInfo, list[ResourceInfo]]
 """One requirement of one step, and the resources that can fill it at the location."""
@@ -28,12 +30,28 @@ Option = tuple[StepInfo, RequirementInfo, list[ResourceInfo]]
 TIMES_OF_DAY = {"morning": (6, 12), "afternoon": (12, 17), "evening": (17, 22)}
 
 
-class SearchError(Exception):
-    def __init__(self, status: int, slug: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.slug = slug
-        self.detail = detail
+class SearchError(Problem):
+    """A search that cannot be answered: a kind of the platform's problem."""
+
+    status = 422
+    slug = "invalid-search"
+    title = "Cannot search that"
+
+
+class NotKnownHereError(SearchError):
+    """An id this projection does not hold (or another organisation's: indistinguishable)."""
+
+    status = 404
+    slug = "not-found"
+    title = "Not known here"
+
+
+class InvalidRangeError(SearchError):
+    slug = "invalid-range"
+
+
+class RangeTooLongError(SearchError):
+    slug = "range-too-long"
 
 
 @dataclass(slots=True)
@@ -55,23 +73,15 @@ class Slot:
     def end(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.end_ts, dt.UTC)
 
-    def view(self) -> dict[str, object]:
-        tz = self.location.tz
-        start, end = self.start, self.end
-        return {
-            "start": _z(start),
-            "end": _z(end),
-            "local_start": start.astimezone(tz).isoformat(),
-            "local_end": end.astimezone(tz).isoformat(),
-            "time_zone": self.location.time_zone,
-            "location_id": str(self.location.id),
-            "resources": {role: str(rid) for role, rid in self.resources},
-            "seats_left": self.seats_left,
-        }
-
-
-def _z(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    def view(self) -> FreeStart:
+        return free_start(
+            self.start,
+            self.end,
+            self.location.tz,
+            self.location.id,
+            dict(self.resources),
+            self.seats_left,
+        )
 
 
 @dataclass(frozen=True)
@@ -91,14 +101,14 @@ class Query:
 def appointment_type(index: Index, organization_id: UUID, type_id: UUID) -> TypeInfo:
     kind = index.types.get(type_id)
     if kind is None or kind.organization_id != organization_id:
-        raise SearchError(404, "not-found", f"appointment type {type_id} is not known here")
+        raise NotKnownHereError(f"appointment type {type_id} is not known here")
     return kind
 
 
 def location(index: Index, organization_id: UUID, location_id: UUID) -> LocationInfo:
     found = index.locations.get(location_id)
     if found is None or found.organization_id != organization_id:
-        raise SearchError(404, "not-found", f"location {location_id} is not known here")
+        raise NotKnownHereError(f"location {location_id} is not known here")
     return found
 
 
@@ -106,9 +116,9 @@ def find_slots(index: Index, query: Query) -> list[Slot]:
     kind = appointment_type(index, query.organization_id, query.appointment_type_id)
     locations = [location(index, query.organization_id, lid) for lid in query.location_ids]
     if query.last_day < query.first_day:
-        raise SearchError(422, "invalid-range", "the date range ends before it starts")
+        raise InvalidRangeError("the date range ends before it starts")
     if (query.last_day - query.first_day).days > 92:
-        raise SearchError(422, "range-too-long", "search at most 93 days at once")
+        raise RangeTooLongError("search at most 93 days at once")
     slots: list[Slot] = []
     for place in locations:
         for slot in _slots_at(index, kind, place, query):

@@ -10,7 +10,6 @@ from psycopg.conninfo import conninfo_to_dict
 
 import clinic.booking
 from clinic.booking.api.answers import CommandMetrics
-from clinic.booking.api.errors import install_booking_errors
 from clinic.booking.api.routes import router
 from clinic.booking.application import Bookings
 from clinic.booking.outbox import EventLog, Replay
@@ -63,7 +62,6 @@ def create_app(settings: BookingSettings | None = None) -> FastAPI:
     app.state.replay = None
     relay_metrics = RelayMetrics(runtime.registry)
     app.state.command_metrics = CommandMetrics(runtime.registry)
-    install_booking_errors(app)
     app.include_router(router)
 
     async def started() -> None:

@@ -11,19 +11,11 @@ from fastapi.responses import JSONResponse
 
 from clinic.availability.rebuild import rebuild_from_booking, rebuild_from_topics
 from clinic.availability.search import Query as SlotQuery
-from clinic.availability.search import SearchError, find_slots, next_available
+from clinic.availability.search import find_slots, next_available
 from clinic.platform.problems import Problem
 
 router = APIRouter()
 TimeOfDay = Literal["morning", "afternoon", "evening"]
-
-
-class SearchProblem(Problem):
-    def __init__(self, error: SearchError) -> None:
-        super().__init__(error.detail)
-        self.status = error.status
-        self.slug = error.slug
-        self.title = "Cannot search that" if error.status != 404 else "Not known here"
 
 
 def _index(request: Request) -> Any:
@@ -66,10 +58,7 @@ def slots(
         limit=limit,
         step_minutes=settings.slot_step_minutes,
     )
-    try:
-        found = find_slots(_index(request), query)
-    except SearchError as error:
-        raise SearchProblem(error) from None
+    found = find_slots(_index(request), query)
     return JSONResponse({"slots": [s.view() for s in found], "count": len(found)})
 
 
@@ -101,10 +90,7 @@ def next_free(
         times_of_day=tuple(times_of_day),
         step_minutes=request.app.state.settings.slot_step_minutes,
     )
-    try:
-        found = next_available(index, query)
-    except SearchError as error:
-        raise SearchProblem(error) from None
+    found = next_available(index, query)
     earliest = min((s for s in found.values() if s), key=lambda s: s.start, default=None)
     return JSONResponse(
         {

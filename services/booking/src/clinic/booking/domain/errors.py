@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
 from uuid import UUID
 
+from clinic.platform.problems import Problem
 
-class BookingError(Exception):
-    """Base of every rule the booking decision enforces."""
+
+class BookingError(Problem):
+    """Base of every rule the booking decision enforces: a kind of the platform's problem,
+    so every service answers it the same way (problem+json with its slug and status)."""
 
     status = 422
     slug = "booking-rule"
     title = "The request breaks a booking rule"
-
-    def __init__(self, detail: str, **extensions: Any) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.extensions = extensions
 
 
 class NotFoundError(BookingError):

@@ -27,6 +27,7 @@ from clinic.booking.domain.planning import check_policy
 from clinic.booking.domain.reference import AppointmentType, Patient
 from clinic.booking.domain.values import Actor
 from clinic.booking.use_cases import planning
+from clinic.events.free_start import FreeStart
 
 
 def reserve(command: BookAppointment, attempt: Attempt) -> Decision:
@@ -80,7 +81,7 @@ def reserve(command: BookAppointment, attempt: Attempt) -> Decision:
 
 def _alternatives(
     attempt: Attempt, ctx: planning.Context, command: BookAppointment
-) -> list[dict[str, Any]]:
+) -> list[FreeStart]:
     return planning.alternatives(
         attempt, ctx, command.start, command.preferred, attempt.app.alternatives_wanted
     )

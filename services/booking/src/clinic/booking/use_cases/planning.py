@@ -7,7 +7,6 @@ import datetime as dt
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 from uuid import UUID
 
 from clinic.booking.decision import Attempt
@@ -18,7 +17,7 @@ from clinic.booking.domain.resource_day import ResourceDay, resource_day_id
 from clinic.booking.domain.schedule import Schedule, schedule_id
 from clinic.booking.domain.timezones import zone
 from clinic.booking.domain.values import Category, Requirement
-from clinic.events.types import format_utc
+from clinic.events.free_start import FreeStart, free_start
 
 Days = dict[UUID, ResourceDay | None]
 
@@ -149,10 +148,10 @@ def alternatives(
     ignoring: UUID | None = None,
     step_minutes: int = 15,
     days_ahead: int = 7,
-) -> list[dict[str, Any]]:
+) -> list[FreeStart]:
     """The next ``wanted`` free starts after ``around`` (a UTC instant; same type, location
     and preferences), in the shape availability's search gives a free start."""
-    found: list[dict[str, Any]] = []
+    found: list[FreeStart] = []
     days: Days = {}
     pools = candidates(attempt, ctx, preferred)
     loader = day_loader(attempt, days, hold=False)
@@ -178,12 +177,13 @@ def alternatives(
                 pass
             else:
                 found.append(
-                    {
-                        "start": format_utc(chosen.start),
-                        "end": format_utc(chosen.end),
-                        "local_start": chosen.start.astimezone(tz).isoformat(),
-                        "resources": {c.claim.role: str(c.resource_id) for c in chosen.claims},
-                    }
+                    free_start(
+                        chosen.start,
+                        chosen.end,
+                        tz,
+                        ctx.location.id,
+                        {c.claim.role: c.resource_id for c in chosen.claims},
+                    )
                 )
         cursor += dt.timedelta(minutes=step_minutes)
     return found
