@@ -1,4 +1,5 @@
-"""Request body size limit: an oversized body gets a 413 problem before any handler runs."""
+"""Request body size limit: an oversized body gets a 413 problem before any handler runs,
+whether it declares its length or arrives in chunks."""
 
 from __future__ import annotations
 
@@ -9,12 +10,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from clinic.platform.problems import PROBLEM_JSON, problem_body
 
 
-class BodyTooLargeError(Exception):
-    pass
-
-
 class BodySizeLimit:
-    """Refuses bodies over ``max_bytes``: by Content-Length up front, or while streaming."""
+    """Refuses bodies over ``max_bytes``: by Content-Length up front, else by reading the body
+    (chunked or not) before the app sees it. Bodies are small (tens of kilobytes at most), so
+    the app then reads the buffered body as it was sent."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -29,29 +28,26 @@ class BodySizeLimit:
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._refuse(scope, send)
             return
+        if declared is None and b"transfer-encoding" not in headers:
+            await self.app(scope, receive, send)  # no body
+            return
+        chunks: list[bytes] = []
         seen = 0
-        started = False
-
-        async def limited_receive() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise BodyTooLargeError
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLargeError:
-            if not started:
+            if message["type"] != "http.request":
+                await self.app(scope, _replay([message], receive), send)
+                return
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self.max_bytes:
                 await self._refuse(scope, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body: Message = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        await self.app(scope, _replay([body], receive), send)
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
         body = json.dumps(
@@ -70,7 +66,22 @@ class BodySizeLimit:
                 "headers": [
                     (b"content-type", PROBLEM_JSON.encode()),
                     (b"content-length", str(len(body)).encode()),
+                    # The rest of an oversized body is not read: the client must not send
+                    # another request on this connection.
+                    (b"connection", b"close"),
                 ],
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    """A receive that gives ``messages`` first, then whatever the server sends next."""
+    pending = list(messages)
+
+    async def replayed() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replayed

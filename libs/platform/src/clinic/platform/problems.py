@@ -13,6 +13,7 @@ from typing import Any
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://clinic.example/problems/"
+RESERVED = frozenset({"type", "title", "status", "detail", "instance"})
 
 
 class Problem(Exception):
@@ -49,5 +50,8 @@ def problem_body(
     }
     if instance:
         body["instance"] = instance
-    body.update(extensions)
+    for key, value in extensions.items():
+        # An extra can never replace a member RFC 9457 defines (a rule that names an
+        # appointment's ``status`` must not change the answer's).
+        body[f"extra_{key}" if key in RESERVED else key] = value
     return body

@@ -3,9 +3,9 @@
 - ``StrictModel``: unknown fields are refused; models are frozen.
 - No coercion: a flag is a JSON ``true``/``false`` (``Flag``), a number is a JSON integer
   (``Count``), never ``"yes"``, ``"5"`` or ``5.0``.
-- Text (``Name``, ``Short``, ``Text``) is bounded and carries no control characters (``Text``
-  allows line breaks and tabs) and no lone surrogates: what one service accepts, every
-  service downstream can store (PostgreSQL refuses NUL).
+- Text (``Name``, ``Short``, ``Line``, ``Text``) carries no control characters (``Text``
+  allows line breaks and tabs) and no lone surrogates, and is bounded: what one service
+  accepts, every service downstream can store (PostgreSQL refuses NUL).
 - Times within the calendar this platform serves (``EARLIEST`` to ``LATEST``): dates as
   ``YYYY-MM-DD`` (``Day``), instants as RFC 3339 with an offset (``Instant``), wall-clock
   times as ``YYYY-MM-DDTHH:MM[:SS]`` without one (``WallClock``); a date is never read as
@@ -75,31 +75,18 @@ Short = Annotated[str, Field(min_length=1, max_length=80), AfterValidator(_singl
 """A code, role or kind: 1 to 80 characters on one line."""
 
 
-def text(max_length: int, min_length: int = 0) -> Any:
-    """Free text with line breaks (notes, reasons, preparation), at most ``max_length``."""
-    return Annotated[
-        str,
-        Field(min_length=min_length, max_length=max_length),
-        AfterValidator(_multi_line),
-    ]
+Text = Annotated[str, AfterValidator(_multi_line)]
+"""Free text that may have line breaks and tabs (notes, reasons, preparation); give its
+bounds with ``Field(max_length=...)``."""
 
-
-def line(max_length: int, min_length: int = 0) -> Any:
-    """One line of text of at most ``max_length`` characters (an address line, a value)."""
-    return Annotated[
-        str,
-        Field(min_length=min_length, max_length=max_length),
-        AfterValidator(_single_line),
-    ]
-
+Line = Annotated[str, AfterValidator(_single_line)]
+"""One line of text (an address line, a contact); give its bounds with ``Field``."""
 
 Flag = StrictBool
 """``true`` or ``false``, nothing else."""
 
-
-def count(ge: int, le: int) -> Any:
-    """A JSON integer between ``ge`` and ``le`` (never a string or a float)."""
-    return Annotated[StrictInt, Field(ge=ge, le=le)]
+Count = StrictInt
+"""A JSON integer (never a string or a float); give its bounds with ``Field(ge=, le=)``."""
 
 
 def _within(day: dt.date) -> None:

@@ -37,6 +37,8 @@ PLATFORM = UUID(int=0)
 """The scope of commands that concern no tenant yet (registering one)."""
 
 NOT_FINGERPRINTED = {"fingerprinted": False}
+LONGEST_EXCEPTION = dt.timedelta(days=731)
+"""Leave or blocked time of two years at most in one exception."""
 
 
 def digest(*parts: Any) -> str:
@@ -194,6 +196,10 @@ class AddScheduleException(Command):
         object.__setattr__(self, "end", as_utc(self.end))
         if self.end <= self.start:
             raise InvalidRequestError("end must be after start")
+        if self.end - self.start > LONGEST_EXCEPTION:
+            raise InvalidRequestError(
+                f"an exception lasts at most {LONGEST_EXCEPTION.days} days; add another after it"
+            )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -13,6 +13,7 @@ from clinic.availability.rebuild import rebuild_from_booking, rebuild_from_topic
 from clinic.availability.search import Query as SlotQuery
 from clinic.availability.search import find_slots, next_available
 from clinic.platform.problems import Problem
+from clinic.platform.strict import Day
 
 router = APIRouter()
 TimeOfDay = Literal["morning", "afternoon", "evening"]
@@ -35,8 +36,8 @@ def slots(
     request: Request,
     appointment_type_id: UUID,
     location_id: Annotated[list[UUID], Query(min_length=1, max_length=50)],
-    start_date: Annotated[dt.date, Query(alias="from")],
-    end_date: Annotated[dt.date, Query(alias="to")],
+    start_date: Annotated[Day, Query(alias="from")],
+    end_date: Annotated[Day, Query(alias="to")],
     provider_id: Annotated[list[UUID], Query(max_length=50)] = [],  # noqa: B006
     times_of_day: Annotated[list[TimeOfDay], Query(max_length=3)] = [],  # noqa: B006
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,

@@ -3,7 +3,6 @@ steps of the visit, and the calendar's history (who owns which minute, and why).
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -26,7 +25,7 @@ from clinic.booking.commands import (
     ConfirmAppointment,
     MarkNoShow,
 )
-from clinic.booking.domain.errors import InvalidRequestError
+from clinic.platform.strict import Day, Instant
 
 router = APIRouter()
 
@@ -140,7 +139,7 @@ _status_route("no-show", MarkNoShow, "The patient did not come (FHIR ``noshow``)
 
 @router.get("/organizations/{org}/resources/{resource_id}/days/{local_date}", tags=["calendar"])
 def get_resource_day(
-    org: Org, resource_id: UUID, local_date: dt.date, bookings: BookingsDep
+    org: Org, resource_id: UUID, local_date: Day, bookings: BookingsDep
 ) -> dict[str, Any]:
     """Why is this time taken? Every claim on the resource's local day with the appointment
     and the event that made it, the working windows, and the day's full event history."""
@@ -152,9 +151,7 @@ def who_owns(
     org: Org,
     resource_id: UUID,
     bookings: BookingsDep,
-    at: Annotated[dt.datetime, Query(description="An instant with its offset.")],
+    at: Annotated[Instant, Query(description="An instant with its offset.")],
 ) -> dict[str, Any]:
     """Which appointment (and which event) owns the minute at ``at``."""
-    if at.tzinfo is None:
-        raise InvalidRequestError("'at' needs an offset, e.g. 2026-03-02T09:30:00+01:00")
     return bookings.queries.who_owns(org, resource_id, at)

@@ -1,5 +1,7 @@
-"""Request bodies of the booking API. Unknown fields are refused; instants must carry an
-offset (``Z`` or ``+01:00``); sizes are bounded. Each body builds its command
+"""Request bodies of the booking API, on the platform's strict types
+(``clinic.platform.strict``): unknown fields are refused, nothing is coerced (``"yes"`` is no
+flag, ``"5"`` no number, a date no time), text has no control characters, dates and instants
+lie within the platform's calendar, sizes are bounded. Each body builds its command
 (``to_command``): the route adds the tenant, the request id and what comes from the path."""
 
 from __future__ import annotations
@@ -8,7 +10,7 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from clinic.booking import commands
 from clinic.booking.domain.values import (
@@ -20,13 +22,21 @@ from clinic.booking.domain.values import (
     Step,
     WeeklyHours,
 )
+from clinic.platform.strict import (
+    Count,
+    Day,
+    Flag,
+    Instant,
+    Line,
+    Name,
+    Short,
+    StrictModel,
+    Text,
+    TimeOfDay,
+    WallClock,
+)
 
-Name = Annotated[str, Field(min_length=1, max_length=200)]
-Short = Annotated[str, Field(min_length=1, max_length=80)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+Strict = StrictModel
 
 
 class RegisterOrganizationRequest(Strict):
@@ -38,8 +48,8 @@ class RegisterOrganizationRequest(Strict):
 
 class RegisterLocationRequest(Strict):
     name: Name
-    time_zone: Annotated[str, Field(examples=["Europe/Berlin"], max_length=64)]
-    address: dict[str, Annotated[str, Field(max_length=200)]] = Field(
+    time_zone: Line = Field(min_length=1, max_length=64, examples=["Europe/Berlin"])
+    address: dict[Short, Annotated[Line, Field(max_length=200)]] = Field(
         default_factory=dict, max_length=20
     )
 
@@ -59,7 +69,7 @@ class RegisterResourceRequest(Strict):
     kind: Short = Field(description="e.g. 'physician', 'exam-room', 'ultrasound'")
     specialties: list[Short] = Field(default_factory=list, max_length=20)
     location_ids: list[UUID] = Field(min_length=1, max_length=50)
-    overbooking_allowance: int = Field(0, ge=0, le=10)
+    overbooking_allowance: Count = Field(0, ge=0, le=10)
 
     def to_command(self, org: UUID, request_id: str) -> commands.RegisterResource:
         return commands.RegisterResource(
@@ -75,7 +85,7 @@ class RegisterResourceRequest(Strict):
 
 
 class OverbookingAllowanceRequest(Strict):
-    allowance: int = Field(ge=0, le=10)
+    allowance: Count = Field(ge=0, le=10)
 
     def to_command(
         self, org: UUID, request_id: str, resource_id: UUID
@@ -90,11 +100,11 @@ class OverbookingAllowanceRequest(Strict):
 
 class WeeklyHoursItem(Strict):
     location_id: UUID
-    weekday: int = Field(ge=0, le=6, description="0 = Monday ... 6 = Sunday")
-    start: dt.time
-    end: dt.time
-    effective_from: dt.date | None = None
-    effective_until: dt.date | None = None
+    weekday: Count = Field(ge=0, le=6, description="0 = Monday ... 6 = Sunday")
+    start: TimeOfDay
+    end: TimeOfDay
+    effective_from: Day | None = None
+    effective_until: Day | None = None
 
 
 class WeeklyHoursRequest(Strict):
@@ -116,10 +126,10 @@ class WeeklyHoursRequest(Strict):
 
 class ScheduleExceptionRequest(Strict):
     kind: Literal["leave", "holiday", "blocked", "extra"]
-    start: AwareDatetime
-    end: AwareDatetime
+    start: Instant
+    end: Instant
     location_id: UUID | None = None
-    reason: str = Field("", max_length=500)
+    reason: Text = Field("", max_length=500)
 
     def to_command(
         self, org: UUID, request_id: str, resource_id: UUID
@@ -146,22 +156,22 @@ class RequirementItem(Strict):
 
 class StepItem(Strict):
     name: Short
-    offset_minutes: int = Field(0, ge=0, le=24 * 60)
-    duration_minutes: int = Field(gt=0, le=24 * 60)
+    offset_minutes: Count = Field(0, ge=0, le=24 * 60)
+    duration_minutes: Count = Field(ge=1, le=24 * 60)
     requirements: list[RequirementItem] = Field(min_length=1, max_length=10)
 
 
 class DefineAppointmentTypeRequest(Strict):
     name: Name
     steps: list[StepItem] = Field(min_length=1, max_length=10)
-    buffer_before_minutes: int = Field(0, ge=0, le=240)
-    buffer_after_minutes: int = Field(0, ge=0, le=240)
-    seats: int = Field(1, ge=1, le=500)
-    minimum_notice_minutes: int = Field(0, ge=0, le=60 * 24 * 90)
-    maximum_horizon_days: int = Field(365, ge=1, le=3650)
-    cancellation_cutoff_minutes: int = Field(0, ge=0, le=60 * 24 * 30)
-    patient_bookable: bool = True
-    preparation: str = Field("", max_length=4000)
+    buffer_before_minutes: Count = Field(0, ge=0, le=240)
+    buffer_after_minutes: Count = Field(0, ge=0, le=240)
+    seats: Count = Field(1, ge=1, le=500)
+    minimum_notice_minutes: Count = Field(0, ge=0, le=60 * 24 * 90)
+    maximum_horizon_days: Count = Field(365, ge=1, le=3650)
+    cancellation_cutoff_minutes: Count = Field(0, ge=0, le=60 * 24 * 30)
+    patient_bookable: Flag = True
+    preparation: Text = Field("", max_length=4000)
     specialty: Short | None = None
 
     def to_command(self, org: UUID, request_id: str) -> commands.DefineAppointmentType:
@@ -197,16 +207,16 @@ class DefineAppointmentTypeRequest(Strict):
 
 class ContactItem(Strict):
     system: Literal["phone", "email", "sms"]
-    value: Annotated[str, Field(min_length=3, max_length=200)]
+    value: Line = Field(min_length=3, max_length=200)
 
 
 class RegisterPatientRequest(Strict):
     given_name: Name
     family_name: Name
-    birth_date: dt.date
+    birth_date: Day
     contacts: list[ContactItem] = Field(default_factory=list, max_length=10)
     preferred_channel: Literal["email", "sms", "phone", "none"] = "email"
-    language: Annotated[str, Field(min_length=2, max_length=35)] = "en"
+    language: Line = Field("en", max_length=35, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 
     def to_command(self, org: UUID, request_id: str) -> commands.RegisterPatient:
         return commands.RegisterPatient(
@@ -222,8 +232,14 @@ class RegisterPatientRequest(Strict):
 
 
 class _When(Strict):
-    start: AwareDatetime | None = Field(None, description="The instant, with its offset.")
-    local_start: dt.datetime | None = Field(
+    """Exactly one of ``start`` (an instant) and ``local_start`` (wall-clock time there)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": ["start"]}, {"required": ["local_start"]}]}
+    )
+
+    start: Instant | None = Field(None, description="The instant, with its offset.")
+    local_start: WallClock | None = Field(
         None,
         description="Wall-clock time at the location (no offset); refused when it does "
         "not exist or happens twice on a daylight saving night.",
@@ -233,8 +249,6 @@ class _When(Strict):
     def _one_of(self) -> _When:
         if (self.start is None) == (self.local_start is None):
             raise ValueError("give exactly one of start (an instant) or local_start")
-        if self.local_start is not None and self.local_start.tzinfo is not None:
-            raise ValueError("local_start is a wall-clock time without an offset; use start")
         return self
 
 
@@ -248,8 +262,8 @@ class ReserveRequest(_When):
         description="Role -> resource, to pick a member of a pool (e.g. the patient's doctor).",
     )
     booked_by: Literal["patient", "clinic"] = "clinic"
-    allow_overbooking: bool = False
-    note: str = Field("", max_length=2000)
+    allow_overbooking: Flag = False
+    note: Text = Field("", max_length=2000)
 
     def to_command(
         self, org: UUID, request_id: str, start: dt.datetime
@@ -273,7 +287,7 @@ class ReserveRequest(_When):
 
 
 class HoldRequest(ReserveRequest):
-    hold_minutes: int | None = Field(None, ge=1, le=120)
+    hold_minutes: Count | None = Field(None, ge=1, le=120)
 
     def to_command(
         self, org: UUID, request_id: str, start: dt.datetime
@@ -286,7 +300,7 @@ class HoldRequest(ReserveRequest):
 class RescheduleRequest(_When):
     preferred_resources: dict[Short, UUID] = Field(default_factory=dict, max_length=10)
     actor: Literal["patient", "clinic"] = "clinic"
-    allow_overbooking: bool = False
+    allow_overbooking: Flag = False
 
     def to_command(
         self, org: UUID, request_id: str, appointment_id: UUID, start: dt.datetime
@@ -304,7 +318,7 @@ class RescheduleRequest(_When):
 
 class CancelRequest(Strict):
     by: Literal["patient", "clinic"]
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Text = Field(min_length=1, max_length=500)
 
     def to_command(
         self, org: UUID, request_id: str, appointment_id: UUID
@@ -322,13 +336,13 @@ class JoinWaitlistRequest(Strict):
     patient_id: UUID
     appointment_type_id: UUID
     location_ids: list[UUID] = Field(min_length=1, max_length=20)
-    earliest: dt.date
-    latest: dt.date
+    earliest: Day
+    latest: Day
     times_of_day: list[Literal["morning", "afternoon", "evening"]] = Field(
         default_factory=list, max_length=3
     )
     provider_id: UUID | None = None
-    note: str = Field("", max_length=2000)
+    note: Text = Field("", max_length=2000)
 
     def to_command(self, org: UUID, request_id: str) -> commands.JoinWaitlist:
         return commands.JoinWaitlist(
@@ -346,7 +360,7 @@ class JoinWaitlistRequest(Strict):
 
 
 class LeaveWaitlistRequest(Strict):
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Text = Field(min_length=1, max_length=500)
 
     def to_command(self, org: UUID, request_id: str, entry_id: UUID) -> commands.LeaveWaitlist:
         return commands.LeaveWaitlist(

@@ -113,7 +113,7 @@ class Appointment(Aggregate):
         if self.status not in TRANSITIONS[command]:
             raise InvalidTransitionError(
                 f"cannot {command.replace('_', ' ')} an appointment that is {self.status}",
-                status=str(self.status),
+                appointment_status=str(self.status),
                 appointment_id=str(self.id),
             )
 

@@ -45,7 +45,15 @@ def context(
 def candidates(
     attempt: Attempt, ctx: Context, preferred: dict[str, UUID]
 ) -> dict[tuple[int, int], list[Candidate]]:
-    """For each requirement of each step, the resources that could fill it."""
+    """For each requirement of each step, the resources that could fill it. A preference
+    for a role the type does not have is refused, not ignored."""
+    roles = {r.role for step in ctx.kind.steps for r in step.requirements}
+    unknown = sorted(set(preferred) - roles)
+    if unknown:
+        raise InvalidRequestError(
+            f"{ctx.kind.name} has no role {', '.join(unknown)}; "
+            f"its roles are {', '.join(sorted(roles))}"
+        )
     return {
         (s, r): _pool(attempt, ctx.organization, requirement, ctx.location.id, preferred)
         for s, step in enumerate(ctx.kind.steps)
