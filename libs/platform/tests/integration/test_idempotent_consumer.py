@@ -211,3 +211,31 @@ def _delivery() -> Any:
     from clinic.platform.consumer import Delivery
 
     return Delivery(topic="booking.appointments.v1", partition=0, offset=7, key=b"k")
+
+
+async def test_a_fact_a_projection_cannot_store_is_dead_lettered_counted_and_logged_for_alerting(
+    database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def refuse(conn: psycopg.AsyncConnection, envelope: Envelope) -> None:
+        raise ValueError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
+
+    registry = CollectorRegistry()
+    consumer = IdempotentConsumer(
+        database, "fragile", refuse, ConsumerMetrics(registry), RetryPolicy(attempts=2)
+    )
+    envelope = cancellation(uuid.uuid4())
+    with caplog.at_level("ERROR"):
+        outcome = await consumer.process(envelope.to_json(), _delivery())
+
+    assert outcome == Outcome.DEAD_LETTERED
+    labels = {"consumer": "fragile", "event_type": "Appointment.Cancelled"}
+    assert registry.get_sample_value("projection_dead_letters_total", labels) == 1
+    [record] = [r for r in caplog.records if getattr(r, "alert", None) == "dead-letter"]
+    assert record.levelname == "ERROR"
+    assert record.event_type == "Appointment.Cancelled"  # type: ignore[attr-defined]
+    assert "NUL" in record.error  # type: ignore[attr-defined]
+    [(error, attempts)] = await rows(
+        database, "SELECT error, attempts FROM dead_letters WHERE consumer = 'fragile'"
+    )
+    assert "NUL" in error
+    assert attempts == 2

@@ -7,11 +7,13 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from factory import Events, local
+from factory import BERLIN, Events, local
 from prometheus_client import CollectorRegistry
 
 from clinic.availability.consumer import ProjectionWriter
+from clinic.availability.index import Index
 from clinic.availability.projection import Change, Tables
+from clinic.availability.search import Query, find_slots
 from clinic.availability.settings import AvailabilitySettings
 from clinic.availability.store import DDL, load, record_changes, write_all
 from clinic.events import reference as ref
@@ -137,3 +139,39 @@ async def test_the_change_feed_never_shows_a_later_change_before_an_earlier_one(
             assert await feed() == []
         await asyncio.wait_for(second, 10)
     assert await feed() == [earlier, later]
+
+
+async def test_a_nul_in_reference_text_is_stored_replaced_and_keeps_the_type_searchable(
+    database: Database,
+) -> None:
+    """Booking refuses NUL, but one bad field from any producer must not poison the
+    projection: the location and type are stored with U+FFFD and search still knows them."""
+    ev = Events()
+    lid = uuid.uuid4()
+    loc = ev.wrap(lid, ref.LocationRegistered(location_id=lid, name="Mitte\x00", time_zone=BERLIN))
+    provider, registered = ev.resource(lid)
+    kind, defined = ev.appointment_type(
+        [{"role": "physician\x00", "category": "provider", "specialty": "gp"}]
+    )
+    registry = CollectorRegistry()
+    writer = ProjectionWriter(registry)
+    consumer = IdempotentConsumer(
+        database,
+        "availability",
+        writer.write_one,
+        ConsumerMetrics(registry),
+        batch_handler=writer.write_many,
+    )
+    delivery = Delivery("booking.reference.v1", 0, 0, None)
+    outcomes = await consumer.process_batch(
+        [(e.to_json(), delivery) for e in (loc, registered, defined, ev.hours(provider, lid))]
+    )
+
+    assert outcomes == ["applied"] * 4
+    async with database.pool.connection() as conn:
+        stored = await load(conn)
+    [location] = stored.rows["locations"].values()
+    assert location["name"] == "Mitte\ufffd"
+    index = Index.build(stored)
+    query = Query(ev.org, kind, (lid,), MONDAY, MONDAY, local(MONDAY, 0) - dt.timedelta(days=1))
+    find_slots(index, query)  # known here: no NotKnownHereError

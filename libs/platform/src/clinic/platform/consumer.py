@@ -18,6 +18,8 @@ Nothing is swallowed: every dead letter is logged at error level and counted.
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
 import logging
 import time
 import traceback
@@ -34,7 +36,7 @@ from faststream.kafka.annotations import KafkaMessage
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from pydantic import ValidationError
 
-from clinic.events import Envelope, UnknownEventTypeError
+from clinic.events import Envelope, UnknownEventTypeError, payload_types
 from clinic.platform.database import Database
 
 log = logging.getLogger(__name__)
@@ -123,6 +125,13 @@ class ConsumerMetrics:
             "projection_retries_total",
             "Handler attempts that failed and were retried.",
             ["consumer"],
+            registry=registry,
+        )
+        self.dead_letters = Counter(
+            "projection_dead_letters_total",
+            "Messages a projection could not apply, parked in its dead_letters table (alert "
+            "on any increase: a fact is missing from that projection until it is replayed).",
+            ["consumer", "event_type"],
             registry=registry,
         )
         self.duration = Histogram(
@@ -271,14 +280,19 @@ class IdempotentConsumer:
         return new
 
     async def _dead_letter(self, raw: bytes, delivery: Delivery, error: str, attempts: int) -> None:
+        event_type = _event_type(raw)
+        self.metrics.dead_letters.labels(self.name, event_type).inc()
         log.error(
-            "message dead-lettered",
+            "message dead-lettered: a fact is missing from this projection until replayed",
             extra={
+                "alert": "dead-letter",
                 "consumer": self.name,
+                "event_type": event_type,
                 "topic": delivery.topic,
                 "partition": delivery.partition,
                 "offset": delivery.offset,
-                "error": error.strip().splitlines()[-1],
+                "attempts": attempts,
+                "error": error.strip().splitlines()[-1] if error.strip() else "",
             },
         )
         async with self.database.transaction() as conn:
@@ -318,6 +332,20 @@ class IdempotentConsumer:
             outcome = await self.process(bytes(value), Delivery(topic, partition, offset, key))
             counts[outcome] += 1
         return counts
+
+
+def _event_type(raw: bytes) -> str:
+    """The event type a message claims, for metrics and logs ("unreadable" when none)."""
+    try:
+        value = json.loads(raw).get("type")
+    except (ValueError, AttributeError):
+        return "unreadable"
+    return value if value in _known_types() else "unknown"
+
+
+@functools.cache
+def _known_types() -> frozenset[str]:
+    return frozenset(event_type for event_type, _ in payload_types())
 
 
 def subscribe(

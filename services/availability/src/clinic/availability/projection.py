@@ -65,7 +65,35 @@ class Change:
     id: Any
 
 
+def storable(value: Any) -> Any:
+    """Text as PostgreSQL can store it: NUL (which it refuses) and lone surrogates (which
+    UTF-8 cannot carry) become U+FFFD. Booking refuses both, but one bad field from any
+    producer must not keep a location, provider or type out of search: it is stored with
+    the character replaced, and the rest of the fact kept."""
+    if isinstance(value, str):
+        if value.isascii():
+            return value.replace("\x00", "\ufffd") if "\x00" in value else value
+        return "".join("\ufffd" if c == "\x00" or 0xD800 <= ord(c) <= 0xDFFF else c for c in value)
+    if isinstance(value, list | tuple):
+        return [storable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: storable(v) for k, v in value.items()}
+    return value
+
+
 def plan(envelope: Envelope) -> tuple[list[Op], list[Change]]:
+    """The row operations one event makes, with reference text in a storable form."""
+    ops, changes = _plan(envelope)
+    if envelope.type.split(".", 1)[0] in TEXT_CARRYING:
+        ops = [Upsert(op.table, storable(op.row)) if isinstance(op, Upsert) else op for op in ops]
+    return ops, changes
+
+
+TEXT_CARRYING = frozenset({"Location", "Resource", "AppointmentType"})
+"""Aggregates whose events carry free text (names, kinds, specialties, preparation)."""
+
+
+def _plan(envelope: Envelope) -> tuple[list[Op], list[Change]]:
     """The row operations for one event (none for events availability does not need)."""
     payload: EventPayload = envelope.typed_payload()
     org = envelope.organization_id
