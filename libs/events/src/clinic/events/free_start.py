@@ -5,9 +5,10 @@ same way and can book either as it is."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TypedDict
 from uuid import UUID
 from zoneinfo import ZoneInfo
+
+from typing_extensions import TypedDict
 
 from clinic.events.types import format_utc
 

@@ -20,6 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from opentelemetry import trace
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -86,8 +87,89 @@ class UnexpectedErrors:
             await send({"type": "http.response.body", "body": payload})
 
 
+class FieldError(BaseModel):
+    location: list[str | int]
+    message: str
+    type: str | None = None
+
+
+class ProblemDocument(BaseModel):
+    """RFC 9457 problem details, as every error of every service is answered."""
+
+    model_config = ConfigDict(extra="allow", title="Problem")
+
+    type: str = Field(description="A stable URI per rule, e.g. .../problems/slot-taken.")
+    title: str
+    status: int
+    detail: str
+    instance: str | None = Field(None, description="The request path.")
+    errors: list[FieldError] | None = Field(None, description="On a validation-error.")
+    trace_id: str | None = Field(None, description="On an internal-error: find it in the logs.")
+
+
+ALWAYS: dict[str, str] = {
+    "500": "An unexpected error; it is logged with the trace id the problem carries.",
+    "503": "The service is not ready yet (starting, or a dependency is down); retry.",
+}
+WHEN_INPUT = {"422": "The request is not valid: see ``errors``, or the rule named in ``type``."}
+WHEN_BODY = {"413": "The request body is larger than the service accepts."}
+DESCRIPTIONS = {
+    "400": "A required header is missing or malformed.",
+    "403": "The caller may not do this.",
+    "404": "No such resource in this organisation (another tenant's ids look the same).",
+    "409": "The request conflicts with the current state: see ``type`` (and ``alternatives``).",
+    **ALWAYS,
+    **WHEN_INPUT,
+    **WHEN_BODY,
+}
+
+
+def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
+    """Every operation of an OpenAPI document answers its errors as problem+json: the 4xx a
+    route declares (``responses={404: {...}}``), 422 where it takes input, 413 where it
+    takes a body, and 500 and 503 everywhere, all with the one ``Problem`` schema."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    document = ProblemDocument.model_json_schema(ref_template="#/components/schemas/{model}")
+    components.update(document.pop("$defs", {}))
+    components["Problem"] = document
+    ref = {"$ref": "#/components/schemas/Problem"}
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            wanted = {code for code in responses if code[0] in "45"} | set(ALWAYS)
+            if operation.get("parameters") or operation.get("requestBody"):
+                wanted |= set(WHEN_INPUT)
+            if operation.get("requestBody"):
+                wanted |= set(WHEN_BODY)
+            for code in sorted(wanted):
+                declared = responses.get(code, {})
+                description = declared.get("description")
+                if not description or description in ("Validation Error", "Additional Response"):
+                    description = DESCRIPTIONS.get(code, "A problem.")
+                responses[code] = {
+                    "description": description,
+                    "content": {"application/problem+json": {"schema": ref}},
+                }
+    for unused in ("HTTPValidationError", "ValidationError"):
+        components.pop(unused, None)
+    return schema
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route: the 4xx it can answer (documented as problem+json)."""
+    return {status: {"description": DESCRIPTIONS.get(str(status), "")} for status in statuses}
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_middleware(UnexpectedErrors)
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.exception_handler(Problem)
     async def on_problem(request: Request, error: Problem) -> JSONResponse:

@@ -6,12 +6,16 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
+import httpx
+from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
+from clinic.availability.api.responses import NextAvailableView, RebuildFigures, SlotsView
 from clinic.availability.rebuild import rebuild_from_booking, rebuild_from_topics
 from clinic.availability.search import Query as SlotQuery
 from clinic.availability.search import find_slots, next_available
+from clinic.platform.problem_handlers import problems
 from clinic.platform.problems import Problem
 from clinic.platform.strict import Day
 
@@ -19,10 +23,16 @@ router = APIRouter()
 TimeOfDay = Literal["morning", "afternoon", "evening"]
 
 
+class NotReadyError(Problem):
+    status = 503
+    slug = "service-unavailable"
+    title = "Not ready yet"
+
+
 def _index(request: Request) -> Any:
     refresher = request.app.state.refresher
     if refresher is None or not refresher.loaded.is_set():
-        raise Problem("the free-time index is still loading; retry shortly")
+        raise NotReadyError("the free-time index is still loading; retry shortly")
     return refresher.index
 
 
@@ -30,7 +40,12 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-@router.get("/organizations/{org}/slots", tags=["search"])
+@router.get(
+    "/organizations/{org}/slots",
+    tags=["search"],
+    response_model=None,
+    responses={200: {"model": SlotsView}, **problems(404)},
+)
 def slots(
     org: UUID,
     request: Request,
@@ -63,7 +78,12 @@ def slots(
     return JSONResponse({"slots": [s.view() for s in found], "count": len(found)})
 
 
-@router.get("/organizations/{org}/next-available", tags=["search"])
+@router.get(
+    "/organizations/{org}/next-available",
+    tags=["search"],
+    response_model=None,
+    responses={200: {"model": NextAvailableView}, **problems(404)},
+)
 def next_free(
     org: UUID,
     request: Request,
@@ -101,7 +121,12 @@ def next_free(
     )
 
 
-@router.post("/projection/rebuild", tags=["operations"])
+@router.post(
+    "/projection/rebuild",
+    tags=["operations"],
+    response_model=None,
+    responses={200: {"model": RebuildFigures}},
+)
 async def rebuild(
     request: Request,
     source: Annotated[
@@ -115,10 +140,13 @@ async def rebuild(
     """Drop the projection and rebuild it from scratch; returns the figures."""
     runtime = request.app.state.runtime
     settings = request.app.state.settings
-    if source == "topics":
-        return await rebuild_from_topics(
-            runtime.database, settings.kafka_bootstrap_servers, settings.consumer_group
+    try:
+        if source == "topics":
+            return await rebuild_from_topics(
+                runtime.database, settings.kafka_bootstrap_servers, settings.consumer_group
+            )
+        return await rebuild_from_booking(
+            runtime.database, settings.booking_url, settings.consumer_group
         )
-    return await rebuild_from_booking(
-        runtime.database, settings.booking_url, settings.consumer_group
-    )
+    except (httpx.HTTPError, KafkaError) as error:
+        raise NotReadyError(f"cannot read the {source} to rebuild from: {error!r}") from None

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from clinic.booking.api.answers import answer
 from clinic.booking.api.deps import BookingsDep, Org, RequestIdDep
+from clinic.booking.api.responses import AppointmentView, OwnerView, ResourceDayView
 from clinic.booking.api.schemas import (
     CancelRequest,
     HoldRequest,
@@ -25,12 +26,19 @@ from clinic.booking.commands import (
     ConfirmAppointment,
     MarkNoShow,
 )
+from clinic.platform.problem_handlers import problems
 from clinic.platform.strict import Day, Instant
 
 router = APIRouter()
 
 
-@router.post("/organizations/{org}/holds", status_code=201, tags=["appointments"])
+@router.post(
+    "/organizations/{org}/holds",
+    status_code=201,
+    tags=["appointments"],
+    response_model=None,
+    responses={201: {"model": AppointmentView}, **problems(400, 403, 404, 409)},
+)
 def hold(
     org: Org,
     body: HoldRequest,
@@ -46,7 +54,13 @@ def hold(
     return answer(request, bookings, body.to_command(org, request_id, start))
 
 
-@router.post("/organizations/{org}/appointments", status_code=201, tags=["appointments"])
+@router.post(
+    "/organizations/{org}/appointments",
+    status_code=201,
+    tags=["appointments"],
+    response_model=None,
+    responses={201: {"model": AppointmentView}, **problems(400, 403, 404, 409)},
+)
 def book(
     org: Org,
     body: ReserveRequest,
@@ -61,12 +75,22 @@ def book(
     return answer(request, bookings, body.to_command(org, request_id, start))
 
 
-@router.get("/organizations/{org}/appointments/{appointment_id}", tags=["appointments"])
+@router.get(
+    "/organizations/{org}/appointments/{appointment_id}",
+    tags=["appointments"],
+    response_model=None,
+    responses={200: {"model": AppointmentView}, **problems(404)},
+)
 def get_appointment(org: Org, appointment_id: UUID, bookings: BookingsDep) -> dict[str, Any]:
     return bookings.queries.get_appointment(org, appointment_id)
 
 
-@router.post("/organizations/{org}/appointments/{appointment_id}/confirm", tags=["appointments"])
+@router.post(
+    "/organizations/{org}/appointments/{appointment_id}/confirm",
+    tags=["appointments"],
+    response_model=None,
+    responses={200: {"model": AppointmentView}, **problems(400, 404, 409)},
+)
 def confirm(
     org: Org,
     appointment_id: UUID,
@@ -81,7 +105,12 @@ def confirm(
     return answer(request, bookings, command)
 
 
-@router.post("/organizations/{org}/appointments/{appointment_id}/reschedule", tags=["appointments"])
+@router.post(
+    "/organizations/{org}/appointments/{appointment_id}/reschedule",
+    tags=["appointments"],
+    response_model=None,
+    responses={200: {"model": AppointmentView}, **problems(400, 404, 409)},
+)
 def reschedule(
     org: Org,
     appointment_id: UUID,
@@ -97,7 +126,12 @@ def reschedule(
     return answer(request, bookings, body.to_command(org, request_id, appointment_id, start))
 
 
-@router.post("/organizations/{org}/appointments/{appointment_id}/cancel", tags=["appointments"])
+@router.post(
+    "/organizations/{org}/appointments/{appointment_id}/cancel",
+    tags=["appointments"],
+    response_model=None,
+    responses={200: {"model": AppointmentView}, **problems(400, 404, 409)},
+)
 def cancel(
     org: Org,
     appointment_id: UUID,
@@ -128,6 +162,8 @@ def _status_route(path: str, command: type[ChangeStatus], doc: str) -> None:
         methods=["POST"],
         tags=["appointments"],
         name=command.name,
+        response_model=None,
+        responses={200: {"model": AppointmentView}, **problems(400, 404, 409)},
     )
 
 
@@ -137,7 +173,12 @@ _status_route("complete", Complete, "The visit happened (FHIR ``fulfilled``).")
 _status_route("no-show", MarkNoShow, "The patient did not come (FHIR ``noshow``).")
 
 
-@router.get("/organizations/{org}/resources/{resource_id}/days/{local_date}", tags=["calendar"])
+@router.get(
+    "/organizations/{org}/resources/{resource_id}/days/{local_date}",
+    tags=["calendar"],
+    response_model=None,
+    responses={200: {"model": ResourceDayView}, **problems(404)},
+)
 def get_resource_day(
     org: Org, resource_id: UUID, local_date: Day, bookings: BookingsDep
 ) -> dict[str, Any]:
@@ -146,7 +187,12 @@ def get_resource_day(
     return bookings.queries.resource_day(org, resource_id, local_date)
 
 
-@router.get("/organizations/{org}/resources/{resource_id}/owner", tags=["calendar"])
+@router.get(
+    "/organizations/{org}/resources/{resource_id}/owner",
+    tags=["calendar"],
+    response_model=None,
+    responses={200: {"model": OwnerView}, **problems(404)},
+)
 def who_owns(
     org: Org,
     resource_id: UUID,

@@ -9,8 +9,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from clinic.booking.api.deps import NotReadyError
+from clinic.booking.api.responses import ReplayPage, Republishing
 from clinic.booking.domain.errors import BookingError
 from clinic.events import Topic
+from clinic.platform.problem_handlers import problems
 
 router = APIRouter()
 
@@ -21,7 +23,13 @@ class RelayNotHereError(BookingError):
     title = "This replica does not run the relay"
 
 
-@router.post("/relay/republish", status_code=202, tags=["operations"])
+@router.post(
+    "/relay/republish",
+    status_code=202,
+    tags=["operations"],
+    response_model=None,
+    responses={202: {"model": Republishing}, **problems(409)},
+)
 def republish(request: Request) -> dict[str, Any]:
     """Publish every event again from the event store (consumers are idempotent). Use after a
     broker lost its data, or to rebuild a projection from the topics."""
@@ -31,7 +39,9 @@ def republish(request: Request) -> dict[str, Any]:
     return {"status": "republishing", "from_position": 0}
 
 
-@router.get("/events", tags=["operations"])
+@router.get(
+    "/events", tags=["operations"], response_model=None, responses={200: {"model": ReplayPage}}
+)
 def replay_events(
     request: Request,
     after: Annotated[int, Query(ge=0, description="Last notification id already read.")] = 0,

@@ -11,6 +11,16 @@ from fastapi.responses import JSONResponse
 
 from clinic.booking.api.answers import answer
 from clinic.booking.api.deps import BookingsDep, Org, RequestIdDep
+from clinic.booking.api.responses import (
+    AppointmentTypeView,
+    DemoView,
+    LocationView,
+    OrganizationRegistered,
+    OrganizationView,
+    PatientView,
+    ResourceView,
+    ScheduleView,
+)
 from clinic.booking.api.schemas import (
     DefineAppointmentTypeRequest,
     OverbookingAllowanceRequest,
@@ -23,11 +33,17 @@ from clinic.booking.api.schemas import (
 )
 from clinic.booking.commands import RemoveScheduleException
 from clinic.booking.domain.errors import NotFoundError
+from clinic.platform.problem_handlers import problems
 
 router = APIRouter()
 
 
-@router.get("/demo", tags=["reference data"])
+@router.get(
+    "/demo",
+    tags=["reference data"],
+    response_model=None,
+    responses={200: {"model": DemoView}, **problems(404)},
+)
 def demo(request: Request) -> dict[str, Any]:
     """The ids of the demo hospital group, when the service loaded it (``make up`` does)."""
     summary = request.app.state.demo
@@ -36,7 +52,13 @@ def demo(request: Request) -> dict[str, Any]:
     return summary  # type: ignore[no-any-return]
 
 
-@router.post("/organizations", status_code=201, tags=["reference data"])
+@router.post(
+    "/organizations",
+    status_code=201,
+    tags=["reference data"],
+    response_model=None,
+    responses={201: {"model": OrganizationRegistered}, **problems(400)},
+)
 def register_organization(
     body: RegisterOrganizationRequest,
     bookings: BookingsDep,
@@ -47,12 +69,23 @@ def register_organization(
     return answer(request, bookings, body.to_command(request_id))
 
 
-@router.get("/organizations/{org}", tags=["reference data"])
+@router.get(
+    "/organizations/{org}",
+    tags=["reference data"],
+    response_model=None,
+    responses={200: {"model": OrganizationView}, **problems(404)},
+)
 def get_organization(org: Org, bookings: BookingsDep) -> dict[str, Any]:
     return bookings.queries.get_organization(org)
 
 
-@router.post("/organizations/{org}/locations", status_code=201, tags=["reference data"])
+@router.post(
+    "/organizations/{org}/locations",
+    status_code=201,
+    tags=["reference data"],
+    response_model=None,
+    responses={201: {"model": LocationView}, **problems(400, 404, 409)},
+)
 def register_location(
     org: Org,
     body: RegisterLocationRequest,
@@ -64,12 +97,23 @@ def register_location(
     return answer(request, bookings, body.to_command(org, request_id))
 
 
-@router.get("/organizations/{org}/locations/{location_id}", tags=["reference data"])
+@router.get(
+    "/organizations/{org}/locations/{location_id}",
+    tags=["reference data"],
+    response_model=None,
+    responses={200: {"model": LocationView}, **problems(404)},
+)
 def get_location(org: Org, location_id: UUID, bookings: BookingsDep) -> dict[str, Any]:
     return bookings.queries.get_location(org, location_id)
 
 
-@router.post("/organizations/{org}/resources", status_code=201, tags=["reference data"])
+@router.post(
+    "/organizations/{org}/resources",
+    status_code=201,
+    tags=["reference data"],
+    response_model=None,
+    responses={201: {"model": ResourceView}, **problems(400, 404, 409)},
+)
 def register_resource(
     org: Org,
     body: RegisterResourceRequest,
@@ -81,13 +125,21 @@ def register_resource(
     return answer(request, bookings, body.to_command(org, request_id))
 
 
-@router.get("/organizations/{org}/resources/{resource_id}", tags=["reference data"])
+@router.get(
+    "/organizations/{org}/resources/{resource_id}",
+    tags=["reference data"],
+    response_model=None,
+    responses={200: {"model": ResourceView}, **problems(404)},
+)
 def get_resource(org: Org, resource_id: UUID, bookings: BookingsDep) -> dict[str, Any]:
     return bookings.queries.get_resource(org, resource_id)
 
 
 @router.put(
-    "/organizations/{org}/resources/{resource_id}/overbooking-allowance", tags=["reference data"]
+    "/organizations/{org}/resources/{resource_id}/overbooking-allowance",
+    tags=["reference data"],
+    response_model=None,
+    responses={200: {"model": ResourceView}, **problems(400, 404)},
 )
 def set_overbooking_allowance(
     org: Org,
@@ -101,13 +153,21 @@ def set_overbooking_allowance(
     return answer(request, bookings, body.to_command(org, request_id, resource_id))
 
 
-@router.get("/organizations/{org}/resources/{resource_id}/schedule", tags=["schedules"])
+@router.get(
+    "/organizations/{org}/resources/{resource_id}/schedule",
+    tags=["schedules"],
+    response_model=None,
+    responses={200: {"model": ScheduleView}, **problems(404)},
+)
 def get_schedule(org: Org, resource_id: UUID, bookings: BookingsDep) -> dict[str, Any]:
     return bookings.queries.get_schedule(org, resource_id)
 
 
 @router.put(
-    "/organizations/{org}/resources/{resource_id}/schedule/weekly-hours", tags=["schedules"]
+    "/organizations/{org}/resources/{resource_id}/schedule/weekly-hours",
+    tags=["schedules"],
+    response_model=None,
+    responses={200: {"model": ScheduleView}, **problems(400, 404)},
 )
 def set_weekly_hours(
     org: Org,
@@ -125,6 +185,8 @@ def set_weekly_hours(
     "/organizations/{org}/resources/{resource_id}/schedule/exceptions",
     status_code=201,
     tags=["schedules"],
+    response_model=None,
+    responses={201: {"model": ScheduleView}, **problems(400, 404)},
 )
 def add_schedule_exception(
     org: Org,
@@ -141,6 +203,8 @@ def add_schedule_exception(
 @router.delete(
     "/organizations/{org}/resources/{resource_id}/schedule/exceptions/{exception_id}",
     tags=["schedules"],
+    response_model=None,
+    responses={200: {"model": ScheduleView}, **problems(400, 404)},
 )
 def remove_schedule_exception(
     org: Org,
@@ -159,7 +223,13 @@ def remove_schedule_exception(
     return answer(request, bookings, command)
 
 
-@router.post("/organizations/{org}/appointment-types", status_code=201, tags=["reference data"])
+@router.post(
+    "/organizations/{org}/appointment-types",
+    status_code=201,
+    tags=["reference data"],
+    response_model=None,
+    responses={201: {"model": AppointmentTypeView}, **problems(400, 404)},
+)
 def define_appointment_type(
     org: Org,
     body: DefineAppointmentTypeRequest,
@@ -171,12 +241,23 @@ def define_appointment_type(
     return answer(request, bookings, body.to_command(org, request_id))
 
 
-@router.get("/organizations/{org}/appointment-types/{type_id}", tags=["reference data"])
+@router.get(
+    "/organizations/{org}/appointment-types/{type_id}",
+    tags=["reference data"],
+    response_model=None,
+    responses={200: {"model": AppointmentTypeView}, **problems(404)},
+)
 def get_appointment_type(org: Org, type_id: UUID, bookings: BookingsDep) -> dict[str, Any]:
     return bookings.queries.get_appointment_type(org, type_id)
 
 
-@router.post("/organizations/{org}/patients", status_code=201, tags=["patients"])
+@router.post(
+    "/organizations/{org}/patients",
+    status_code=201,
+    tags=["patients"],
+    response_model=None,
+    responses={201: {"model": PatientView}, **problems(400, 404)},
+)
 def register_patient(
     org: Org,
     body: RegisterPatientRequest,
@@ -187,6 +268,11 @@ def register_patient(
     return answer(request, bookings, body.to_command(org, request_id))
 
 
-@router.get("/organizations/{org}/patients/{patient_id}", tags=["patients"])
+@router.get(
+    "/organizations/{org}/patients/{patient_id}",
+    tags=["patients"],
+    response_model=None,
+    responses={200: {"model": PatientView}, **problems(404)},
+)
 def get_patient(org: Org, patient_id: UUID, bookings: BookingsDep) -> dict[str, Any]:
     return bookings.queries.get_patient(org, patient_id)

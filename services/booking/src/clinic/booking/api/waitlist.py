@@ -10,12 +10,20 @@ from fastapi.responses import JSONResponse
 
 from clinic.booking.api.answers import answer
 from clinic.booking.api.deps import BookingsDep, Org, RequestIdDep
+from clinic.booking.api.responses import WaitlistEntryView
 from clinic.booking.api.schemas import JoinWaitlistRequest, LeaveWaitlistRequest
+from clinic.platform.problem_handlers import problems
 
 router = APIRouter()
 
 
-@router.post("/organizations/{org}/waitlist", status_code=201, tags=["waitlist"])
+@router.post(
+    "/organizations/{org}/waitlist",
+    status_code=201,
+    tags=["waitlist"],
+    response_model=None,
+    responses={201: {"model": WaitlistEntryView}, **problems(400, 404)},
+)
 def join_waitlist(
     org: Org,
     body: JoinWaitlistRequest,
@@ -26,12 +34,22 @@ def join_waitlist(
     return answer(request, bookings, body.to_command(org, request_id))
 
 
-@router.get("/organizations/{org}/waitlist/{entry_id}", tags=["waitlist"])
+@router.get(
+    "/organizations/{org}/waitlist/{entry_id}",
+    tags=["waitlist"],
+    response_model=None,
+    responses={200: {"model": WaitlistEntryView}, **problems(404)},
+)
 def get_waitlist_entry(org: Org, entry_id: UUID, bookings: BookingsDep) -> dict[str, Any]:
     return bookings.queries.get_waitlist_entry(org, entry_id)
 
 
-@router.post("/organizations/{org}/waitlist/{entry_id}/leave", tags=["waitlist"])
+@router.post(
+    "/organizations/{org}/waitlist/{entry_id}/leave",
+    tags=["waitlist"],
+    response_model=None,
+    responses={200: {"model": WaitlistEntryView}, **problems(400, 404, 409)},
+)
 def leave_waitlist(
     org: Org,
     entry_id: UUID,

@@ -1,0 +1,257 @@
+"""What the booking API answers, as schemas for its OpenAPI document (the views themselves are
+built in ``views.py`` and ``queries.py``; the contract tests and schemathesis check that every
+answer conforms to these)."""
+
+from __future__ import annotations
+
+from typing import Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from clinic.events.appointments import AppointmentStatus
+from clinic.events.free_start import FreeStart
+
+Instant = AwareDatetime
+LocalTime = str
+
+
+class View(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class OrganizationRegistered(View):
+    id: UUID
+    name: str
+
+
+class OrganizationView(View):
+    id: UUID
+    name: str
+    location_ids: list[UUID]
+    resource_ids: list[UUID]
+    appointment_type_ids: list[UUID]
+
+
+class LocationView(View):
+    id: UUID
+    organization_id: UUID
+    name: str
+    address: dict[str, str]
+    time_zone: str
+
+
+class ResourceView(View):
+    id: UUID
+    organization_id: UUID
+    category: Literal["provider", "room", "device"]
+    name: str
+    kind: str
+    specialties: list[str]
+    location_ids: list[UUID]
+    time_zone: str
+    overbooking_allowance: int
+
+
+class RequirementView(View):
+    role: str
+    category: Literal["provider", "room", "device"]
+    resource_id: UUID | None
+    kind: str | None
+    specialty: str | None
+
+
+class StepView(View):
+    name: str
+    offset_minutes: int
+    duration_minutes: int
+    requirements: list[RequirementView]
+
+
+class AppointmentTypeView(View):
+    id: UUID
+    organization_id: UUID
+    name: str
+    duration_minutes: int
+    steps: list[StepView]
+    buffer_before_minutes: int
+    buffer_after_minutes: int
+    seats: int
+    minimum_notice_minutes: int
+    maximum_horizon_days: int
+    cancellation_cutoff_minutes: int
+    patient_bookable: bool
+    preparation: str
+    specialty: str | None
+
+
+class ContactView(View):
+    system: str
+    value: str
+
+
+class PatientView(View):
+    id: UUID
+    organization_id: UUID
+    given_name: str
+    family_name: str
+    birth_date: str = Field(json_schema_extra={"format": "date"})
+    contacts: list[ContactView]
+    preferred_channel: str
+    language: str
+
+
+class WeeklyHoursView(View):
+    location_id: UUID
+    weekday: int
+    start: str = Field(description="HH:MM local wall-clock time")
+    end: str
+    effective_from: str | None
+    effective_until: str | None
+
+
+class ExceptionView(View):
+    id: UUID
+    kind: Literal["leave", "holiday", "blocked", "extra"]
+    start: Instant
+    end: Instant
+    location_id: UUID | None
+    reason: str
+
+
+class ScheduleView(View):
+    resource_id: UUID
+    weekly_hours: list[WeeklyHoursView]
+    exceptions: list[ExceptionView]
+    version: int
+
+
+class ParticipantView(View):
+    resource_id: UUID
+    category: Literal["provider", "room", "device"]
+    role: str
+    start: Instant
+    end: Instant
+
+
+class CancellationView(View):
+    by: str
+    reason: str
+    at: Instant | None
+
+
+class AppointmentView(View):
+    id: UUID
+    organization_id: UUID
+    status: AppointmentStatus
+    location_id: UUID
+    appointment_type_id: UUID
+    patient_id: UUID
+    start: Instant
+    end: Instant
+    hold_expires_at: Instant | None
+    booked_by: Literal["patient", "clinic", "system"]
+    note: str
+    participants: list[ParticipantView]
+    cancellation: CancellationView | None
+    version: int
+
+
+class WaitlistEntryView(View):
+    id: UUID
+    organization_id: UUID
+    status: Literal["waitlist", "left"]
+    patient_id: UUID
+    appointment_type_id: UUID
+    location_ids: list[UUID]
+    earliest: str = Field(json_schema_extra={"format": "date"})
+    latest: str = Field(json_schema_extra={"format": "date"})
+    times_of_day: list[Literal["morning", "afternoon", "evening"]]
+    provider_id: UUID | None
+    note: str
+    joined_at: Instant
+
+
+class ClaimEventView(View):
+    aggregate_id: UUID
+    version: int
+    event: str
+    recorded_at: Instant | None
+    appointment_id: UUID | None = None
+
+
+class ClaimView(View):
+    appointment_id: UUID
+    role: str
+    start: Instant
+    end: Instant
+    blocked_from: Instant
+    blocked_until: Instant
+    local_start: LocalTime
+    local_end: LocalTime
+    seats: int
+    session: str | None
+    overbooked: bool
+    hold_expires_at: Instant | None
+    state: Literal["held", "booked", "hold-expired (free)"]
+    claimed_by_event: ClaimEventView
+
+
+class HistoryEntryView(View):
+    version: int
+    event: str
+    recorded_at: Instant | None
+    appointment_id: UUID | None = None
+
+
+class WindowView(View):
+    location_id: UUID
+    start: Instant
+    end: Instant
+    local_start: LocalTime
+    local_end: LocalTime
+
+
+class ResourceDayView(View):
+    resource_id: UUID
+    resource_day_id: UUID
+    local_date: str = Field(json_schema_extra={"format": "date"})
+    time_zone: str
+    day_start: Instant
+    day_end: Instant
+    working_windows: list[WindowView]
+    claims: list[ClaimView]
+    history: list[HistoryEntryView]
+
+
+class OwnerView(View):
+    resource_id: UUID
+    at: Instant
+    owners: list[ClaimView]
+    free: bool
+    resource_day_id: UUID
+
+
+class DemoView(View):
+    organization_id: UUID
+    locations: dict[str, UUID]
+    providers: list[UUID]
+    appointment_types: dict[str, UUID]
+    patients: list[UUID]
+
+
+class ReplayPage(View):
+    top: int = Field(description="The newest notification id in the store.")
+    next: int = Field(description="Pass as ``after`` for the following page.")
+    events: list[dict[str, object]] = Field(description="Envelopes, as the relay publishes.")
+
+
+class Republishing(View):
+    status: Literal["republishing"]
+    from_position: int
+
+
+class Alternatives(View):
+    """On a 409 for a time that cannot be had, the free starts nearest to it."""
+
+    alternatives: list[FreeStart]

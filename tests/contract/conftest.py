@@ -1,0 +1,6 @@
+"""Contract tests import their helpers (``openapi_contract``) from this folder."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
