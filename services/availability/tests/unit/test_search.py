@@ -1,5 +1,6 @@
 """Slot search rules on the in-memory index, built from booking's integration events."""
 
+import dataclasses
 import datetime as dt
 import uuid
 
@@ -8,7 +9,15 @@ from factory import Events, local
 
 from clinic.availability.index import Index
 from clinic.availability.projection import Tables
-from clinic.availability.search import Query, SearchError, find_slots, next_available
+from clinic.availability.search import (
+    NotPatientBookableError,
+    Query,
+    SearchError,
+    find_slots,
+    next_available,
+)
+from clinic.events import reference as ref
+from clinic.events import schedules as sched
 
 MONDAY = dt.date(2027, 3, 1)
 NOW = local(MONDAY, 0) - dt.timedelta(days=2)
@@ -251,3 +260,62 @@ def test_another_organisations_type_or_location_is_not_found(clinic) -> None:
     with pytest.raises(SearchError) as missing:
         find_slots(index, Query(uuid.uuid4(), kind, (location,), MONDAY, MONDAY, NOW))
     assert missing.value.status == 404
+
+
+def test_time_blocked_at_one_location_leaves_the_provider_searchable_at_another() -> None:
+    ev = Events()
+    mitte, mitte_event = ev.location()
+    altona, altona_event = ev.location()
+    provider = uuid.uuid4()
+    registered = ev.wrap(
+        provider,
+        ref.ResourceRegistered(
+            resource_id=provider,
+            category="provider",
+            name="Dr. Two",
+            kind="physician",
+            specialties=("gp",),
+            location_ids=(mitte, altona),
+            time_zone="Europe/Berlin",
+        ),
+    )
+    kind, type_event = ev.appointment_type(GP)
+    hours = ev.wrap(
+        ev.schedule_ids.setdefault(provider, uuid.uuid4()),
+        sched.WeeklyHoursSet(
+            resource_id=provider,
+            hours=(
+                sched.WeeklyHoursSpec(
+                    location_id=mitte, weekday=0, start=dt.time(9), end=dt.time(12)
+                ),
+                sched.WeeklyHoursSpec(
+                    location_id=altona, weekday=0, start=dt.time(13), end=dt.time(15)
+                ),
+            ),
+        ),
+    )
+    closed = ev.exception(
+        provider, "blocked", local(MONDAY, 0), local(MONDAY + dt.timedelta(days=1), 0), mitte
+    )
+    index = index_of([mitte_event, altona_event, registered, type_event, hours, closed])
+
+    assert starts(index, ev, kind, mitte) == []
+    assert starts(index, ev, kind, altona)[:2] == ["13:00", "13:15"]
+
+
+def test_a_patient_search_never_offers_a_type_only_staff_may_book(clinic) -> None:
+    ev, location, _, _, events = clinic
+    staff_only, defined = ev.appointment_type(GP)
+    defined = ev.wrap(
+        staff_only,
+        defined.payload_as(ref.AppointmentTypeDefined).model_copy(
+            update={"patient_bookable": False}
+        ),
+    )
+    index = index_of([*events, defined])
+    query = Query(ev.org, staff_only, (location,), MONDAY, MONDAY, NOW)
+    assert find_slots(index, query)  # staff see its time
+    with pytest.raises(NotPatientBookableError):
+        find_slots(index, dataclasses.replace(query, for_patient=True))
+    with pytest.raises(NotPatientBookableError):
+        next_available(index, dataclasses.replace(query, for_patient=True))

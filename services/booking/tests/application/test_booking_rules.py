@@ -8,19 +8,33 @@ import pytest
 from scenario import MONDAY, Clinic, at, request_id
 
 from clinic.booking.commands import (
+    AddScheduleException,
     Arrive,
     BookAppointment,
     CancelAppointment,
     CheckIn,
     Complete,
     ConfirmAppointment,
+    DefineAppointmentType,
+    EnterInError,
     MarkNoShow,
+    RegisterLocation,
     RegisterOrganization,
+    RegisterResource,
+    Reschedule,
     SetOverbookingAllowance,
+    SetWeeklyHours,
 )
 from clinic.booking.domain import errors
 from clinic.booking.domain.resource_day import resource_day_id
-from clinic.booking.domain.values import Actor, ExceptionKind
+from clinic.booking.domain.values import (
+    Actor,
+    Category,
+    ExceptionKind,
+    Requirement,
+    Step,
+    WeeklyHours,
+)
 
 TUESDAY = MONDAY + dt.timedelta(days=1)
 
@@ -292,3 +306,86 @@ def test_the_resource_day_says_who_owns_a_minute_and_which_event_gave_it(clinic:
         resource_day_id(clinic.providers[0], MONDAY)
     )
     assert clinic.app.queries.who_owns(clinic.org, clinic.providers[0], at(MONDAY, 9, 30))["free"]
+
+
+def test_time_blocked_at_one_location_leaves_the_resource_working_at_another(
+    clinic: Clinic,
+) -> None:
+    # Dr. Two works Mondays at Mitte 08:00-12:00 and at Altona 13:00-17:00.
+    altona = uuid.UUID(
+        clinic.do(RegisterLocation, location_name="Altona", time_zone="Europe/Berlin").body["id"]
+    )
+    doctor = uuid.UUID(
+        clinic.do(
+            RegisterResource,
+            category=Category.PROVIDER,
+            resource_name="Dr. Two",
+            kind="physician",
+            location_ids=(clinic.location, altona),
+        ).body["id"]
+    )
+    hours = (
+        WeeklyHours(clinic.location, 0, dt.time(8), dt.time(12)),
+        WeeklyHours(altona, 0, dt.time(13), dt.time(17)),
+    )
+    clinic.do(SetWeeklyHours, resource_id=doctor, hours=hours)
+    visit = uuid.UUID(
+        clinic.do(
+            DefineAppointmentType,
+            type_name="Visit with Dr. Two",
+            steps=(Step("visit", 0, 30, (Requirement("physician", Category.PROVIDER, doctor),)),),
+        ).body["id"]
+    )
+    # Mitte is closed all Monday (a blocked day at that location only).
+    clinic.do(
+        AddScheduleException,
+        resource_id=doctor,
+        kind=ExceptionKind.BLOCKED,
+        start=at(MONDAY, 0),
+        end=at(TUESDAY, 0),
+        location_id=clinic.location,
+        reason="Mitte closed",
+    )
+
+    def book(location: uuid.UUID, hour: int) -> dict:
+        reservation = clinic.reservation("named", at(MONDAY, hour), appointment_type_id=visit)
+        return clinic.do(BookAppointment, **{**reservation, "location_id": location}).body
+
+    with pytest.raises(errors.OutsideWorkingHoursError):
+        book(clinic.location, 9)
+    assert book(altona, 14)["status"] == "booked"
+
+
+def test_patients_reschedule_only_before_the_cut_off_and_staff_at_any_time(
+    clinic: Clinic,
+) -> None:
+    # Monday 07:00 Berlin: Tuesday 10:00 is 27 hours away, inside the 48-hour cut-off.
+    clinic.clock.now = at(MONDAY, 7)
+    surgery = uuid.UUID(clinic.book("policy", at(TUESDAY, 10))["id"])
+    later = at(TUESDAY + dt.timedelta(days=7), 10)
+    with pytest.raises(errors.TooLateToRescheduleError):
+        clinic.do(Reschedule, appointment_id=surgery, start=later, actor=Actor.PATIENT)
+    moved = clinic.do(Reschedule, appointment_id=surgery, start=later, actor=Actor.CLINIC)
+    assert moved.body["start"] == "2026-03-10T09:00:00Z"
+    # A week ahead, the patient may move it again.
+    again = clinic.do(
+        Reschedule,
+        appointment_id=surgery,
+        start=at(TUESDAY + dt.timedelta(days=8), 10),
+        actor=Actor.PATIENT,
+    )
+    assert again.body["start"] == "2026-03-11T09:00:00Z"
+
+
+def test_an_appointment_entered_in_error_gives_its_time_back_and_cannot_change_again(
+    clinic: Clinic,
+) -> None:
+    visit = uuid.UUID(clinic.book("named", at(MONDAY, 9))["id"])
+    struck = clinic.do(EnterInError, appointment_id=visit, reason="wrong patient").body
+    assert struck["status"] == "entered-in-error"
+    assert claims_on(clinic, clinic.providers[0]) == []
+    assert clinic.book("named", at(MONDAY, 9))["status"] == "booked"
+    with pytest.raises(errors.InvalidTransitionError):
+        clinic.do(EnterInError, appointment_id=visit, reason="again")
+    with pytest.raises(errors.InvalidTransitionError):
+        clinic.do(CheckIn, appointment_id=visit)

@@ -331,7 +331,7 @@ class Index:
                     and exception.end > lo
                 ):
                     spans.append((max(exception.start, lo), min(exception.end, hi)))
-            else:
+            elif exception.location_id in (None, location.id):
                 holes.append((exception.start, exception.end))
         windows = remove_open(union(spans), holes)
         windows = [(a, b) for a, b in windows if b > a]

@@ -46,6 +46,12 @@ class NotKnownHereError(SearchError):
     title = "Not known here"
 
 
+class NotPatientBookableError(SearchError):
+    status = 403
+    slug = "not-patient-bookable"
+    title = "Patients cannot book this appointment type themselves"
+
+
 class InvalidRangeError(SearchError):
     slug = "invalid-range"
 
@@ -96,6 +102,16 @@ class Query:
     times_of_day: tuple[str, ...] = ()
     limit: int = 100
     step_minutes: int = 15
+    for_patient: bool = False
+    """A patient searching for themself: types only staff may book are not offered."""
+
+
+def searchable_type(index: Index, query: Query) -> TypeInfo:
+    """The type searched for, if this organisation has it and the searcher may book it."""
+    kind = appointment_type(index, query.organization_id, query.appointment_type_id)
+    if query.for_patient and not kind.patient_bookable:
+        raise NotPatientBookableError(f"{kind.name} is booked by the clinic; please call")
+    return kind
 
 
 def appointment_type(index: Index, organization_id: UUID, type_id: UUID) -> TypeInfo:
@@ -113,7 +129,7 @@ def location(index: Index, organization_id: UUID, location_id: UUID) -> Location
 
 
 def find_slots(index: Index, query: Query) -> list[Slot]:
-    kind = appointment_type(index, query.organization_id, query.appointment_type_id)
+    kind = searchable_type(index, query)
     locations = [location(index, query.organization_id, lid) for lid in query.location_ids]
     if query.last_day < query.first_day:
         raise InvalidRangeError("the date range ends before it starts")
@@ -131,7 +147,7 @@ def find_slots(index: Index, query: Query) -> list[Slot]:
 
 def next_available(index: Index, query: Query) -> dict[UUID, Slot | None]:
     """The earliest slot at each location, looking ahead day by day to the horizon."""
-    kind = appointment_type(index, query.organization_id, query.appointment_type_id)
+    kind = searchable_type(index, query)
     found: dict[UUID, Slot | None] = {}
     for location_id in query.location_ids:
         place = location(index, query.organization_id, location_id)

@@ -62,6 +62,7 @@ USE_CASES: dict[type[Command], UseCase[Any]] = {
     commands.Arrive: appointments.CHANGE_STATUS,
     commands.Complete: appointments.CHANGE_STATUS,
     commands.MarkNoShow: appointments.CHANGE_STATUS,
+    commands.EnterInError: appointments.ENTER_IN_ERROR,
     commands.JoinWaitlist: waitlist.JOIN_WAITLIST,
     commands.LeaveWaitlist: waitlist.LEAVE_WAITLIST,
 }

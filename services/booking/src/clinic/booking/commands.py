@@ -320,6 +320,17 @@ class MarkNoShow(ChangeStatus):
     tag: ClassVar[str] = "mark_no_show"
 
 
+@dataclass(frozen=True, kw_only=True)
+class EnterInError(Command):
+    """The appointment was recorded by mistake: it is struck out and its time given back."""
+
+    name: ClassVar[str] = "enter_in_error"
+    tag: ClassVar[str] = "enter_in_error"
+
+    appointment_id: UUID
+    reason: str
+
+
 # ---------------------------------------------------------------------- waitlist
 
 

@@ -95,7 +95,7 @@ def _appointment(event: Any, appointment: Appointment) -> EventPayload | None:
             cancelled_by=ev_appointments.CancelledBy(str(event.cancelled_by)),
             reason=event.reason,
         )
-    if name in ("CheckedIn", "Arrived", "Fulfilled", "MarkedNoShow"):
+    if name in ("CheckedIn", "Arrived", "Fulfilled", "MarkedNoShow", "EnteredInError"):
         previous = appointment.history[-1][0] if appointment.history else appointment.status
         return ev_appointments.AppointmentStatusChanged(
             appointment_id=appointment.id,

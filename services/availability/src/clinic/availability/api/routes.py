@@ -21,6 +21,8 @@ from clinic.platform.strict import Day
 
 router = APIRouter()
 TimeOfDay = Literal["morning", "afternoon", "evening"]
+BookedBy = Literal["patient", "clinic"]
+BOOKED_BY = "Who will book: a patient is refused (403) types only staff may book."
 
 
 class NotReadyError(Problem):
@@ -44,7 +46,7 @@ def _now() -> dt.datetime:
     "/organizations/{org}/slots",
     tags=["search"],
     response_model=None,
-    responses={200: {"model": SlotsView}, **problems(404)},
+    responses={200: {"model": SlotsView}, **problems(403, 404)},
 )
 def slots(
     org: UUID,
@@ -56,6 +58,7 @@ def slots(
     provider_id: Annotated[list[UUID], Query(max_length=50)] = [],  # noqa: B006
     times_of_day: Annotated[list[TimeOfDay], Query(max_length=3)] = [],  # noqa: B006
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    booked_by: Annotated[BookedBy, Query(description=BOOKED_BY)] = "clinic",
 ) -> JSONResponse:
     """Free start times for an appointment type at one or several locations between two
     local dates (inclusive): every required resource free at once, buffers and seats
@@ -73,6 +76,7 @@ def slots(
         times_of_day=tuple(times_of_day),
         limit=limit,
         step_minutes=settings.slot_step_minutes,
+        for_patient=booked_by == "patient",
     )
     found = find_slots(_index(request), query)
     return JSONResponse({"slots": [s.view() for s in found], "count": len(found)})
@@ -82,7 +86,7 @@ def slots(
     "/organizations/{org}/next-available",
     tags=["search"],
     response_model=None,
-    responses={200: {"model": NextAvailableView}, **problems(404)},
+    responses={200: {"model": NextAvailableView}, **problems(403, 404)},
 )
 def next_free(
     org: UUID,
@@ -92,6 +96,7 @@ def next_free(
     provider_id: Annotated[list[UUID], Query(max_length=50)] = [],  # noqa: B006
     times_of_day: Annotated[list[TimeOfDay], Query(max_length=3)] = [],  # noqa: B006
     within_days: Annotated[int, Query(ge=1, le=366)] = 90,
+    booked_by: Annotated[BookedBy, Query(description=BOOKED_BY)] = "clinic",
 ) -> JSONResponse:
     """The earliest free slot at each location (all the organisation's when none is given),
     and the earliest overall."""
@@ -110,6 +115,7 @@ def next_free(
         provider_ids=frozenset(provider_id),
         times_of_day=tuple(times_of_day),
         step_minutes=request.app.state.settings.slot_step_minutes,
+        for_patient=booked_by == "patient",
     )
     found = next_available(index, query)
     earliest = min((s for s in found.values() if s), key=lambda s: s.start, default=None)

@@ -14,6 +14,7 @@ from clinic.booking.api.deps import BookingsDep, Org, RequestIdDep
 from clinic.booking.api.responses import AppointmentView, OwnerView, ResourceDayView
 from clinic.booking.api.schemas import (
     CancelRequest,
+    EnterInErrorRequest,
     HoldRequest,
     RescheduleRequest,
     ReserveRequest,
@@ -141,6 +142,25 @@ def cancel(
     request: Request,
 ) -> JSONResponse:
     """Cancel by the patient (subject to the type's cut-off) or by the clinic."""
+    return answer(request, bookings, body.to_command(org, request_id, appointment_id))
+
+
+@router.post(
+    "/organizations/{org}/appointments/{appointment_id}/entered-in-error",
+    tags=["appointments"],
+    response_model=None,
+    responses={200: {"model": AppointmentView}, **problems(400, 404, 409)},
+)
+def enter_in_error(
+    org: Org,
+    appointment_id: UUID,
+    body: EnterInErrorRequest,
+    bookings: BookingsDep,
+    request_id: RequestIdDep,
+    request: Request,
+) -> JSONResponse:
+    """Strike out an appointment recorded by mistake (FHIR ``entered-in-error``): its time
+    is given back, and it never counts as a visit, a cancellation or a no-show."""
     return answer(request, bookings, body.to_command(org, request_id, appointment_id))
 
 

@@ -332,6 +332,18 @@ class CancelRequest(Strict):
         )
 
 
+class EnterInErrorRequest(Strict):
+    reason: Text = Field(min_length=1, max_length=500, examples=["booked for the wrong patient"])
+
+    def to_command(self, org: UUID, request_id: str, appointment_id: UUID) -> commands.EnterInError:
+        return commands.EnterInError(
+            organization_id=org,
+            request_id=request_id,
+            appointment_id=appointment_id,
+            reason=self.reason,
+        )
+
+
 class JoinWaitlistRequest(Strict):
     patient_id: UUID
     appointment_type_id: UUID

@@ -12,6 +12,7 @@ from clinic.booking.domain.errors import (
     HoldExpiredError,
     InvalidTransitionError,
     TooLateToCancelError,
+    TooLateToRescheduleError,
 )
 from clinic.booking.domain.values import Actor, Participant, Status
 
@@ -126,6 +127,17 @@ class Appointment(Aggregate):
                 cutoff_minutes=int(cutoff.total_seconds() // 60),
             )
 
+    def check_reschedule(self, by: Actor, now: dt.datetime, cutoff: dt.timedelta) -> None:
+        """Patients move a booked appointment only before the cut-off (moving it frees its
+        time as a cancellation does); staff at any time."""
+        self.check_transition("reschedule", now)
+        if by == Actor.PATIENT and self.status == Status.BOOKED and now > self.start - cutoff:
+            raise TooLateToRescheduleError(
+                f"patients may move an appointment up to {int(cutoff.total_seconds() // 60)} "
+                "minutes before the start; please call the clinic",
+                cutoff_minutes=int(cutoff.total_seconds() // 60),
+            )
+
     # ---------------------------------------------------------------- commands
 
     def confirm(self, now: dt.datetime) -> None:
@@ -216,6 +228,17 @@ class Appointment(Aggregate):
     @event("MarkedNoShow")
     def _marked_no_show(self, marked_at: dt.datetime) -> None:
         self._move_to(Status.NOSHOW, marked_at)
+
+    def enter_in_error(self, reason: str, now: dt.datetime) -> None:
+        """The appointment was recorded by mistake (a wrong patient, a duplicate): it never
+        happened and holds no time any more (FHIR ``entered-in-error``)."""
+        self.check_transition("enter_in_error", now)
+        self._entered_in_error(reason=reason, entered_at=now)
+
+    @event("EnteredInError")
+    def _entered_in_error(self, reason: str, entered_at: dt.datetime) -> None:
+        self._move_to(Status.ENTERED_IN_ERROR, entered_at)
+        self.cancellation = {"by": "clinic", "reason": reason, "at": entered_at}
 
     def _move_to(self, status: Status, at: dt.datetime) -> None:
         self.history.append((self.status, at))

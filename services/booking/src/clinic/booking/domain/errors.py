@@ -110,6 +110,12 @@ class TooLateToCancelError(BookingError):
     title = "The cancellation cut-off has passed"
 
 
+class TooLateToRescheduleError(BookingError):
+    status = 409
+    slug = "too-late-to-reschedule"
+    title = "The cut-off for patients to move this appointment has passed"
+
+
 class HoldExpiredError(BookingError):
     status = 409
     slug = "hold-expired"

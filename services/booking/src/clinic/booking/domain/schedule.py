@@ -162,5 +162,11 @@ def working_windows(
             windows.append(
                 Interval(max(exception.start, bounds.start), min(exception.end, bounds.end))
             )
-    holes = [e.interval for e in exceptions if e.kind != ExceptionKind.EXTRA]
+    # Leave, holidays and blocked time without a location close every location; with one,
+    # only that location (a clinic closed for the day leaves its doctors' other clinics open).
+    holes = [
+        e.interval
+        for e in exceptions
+        if e.kind != ExceptionKind.EXTRA and e.location_id in (None, location_id)
+    ]
     return subtract(merge(windows), holes)

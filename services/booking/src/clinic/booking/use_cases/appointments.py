@@ -12,6 +12,7 @@ from clinic.booking.commands import (
     CancelAppointment,
     ChangeStatus,
     ConfirmAppointment,
+    EnterInError,
     Reschedule,
 )
 from clinic.booking.decision import Attempt, Decision, UseCase
@@ -113,8 +114,10 @@ def reschedule(command: Reschedule, attempt: Attempt) -> Decision:
     now = attempt.now
     org = command.organization_id
     appointment = _appointment(command.appointment_id, org, attempt)
-    appointment.check_transition("reschedule", now)
     ctx = planning.context(attempt, org, appointment.appointment_type_id, appointment.location_id)
+    # Until types carry a cut-off of their own for moving, patients move by the one for
+    # cancelling: either way the time is given back late.
+    appointment.check_reschedule(command.actor, now, ctx.kind.cancellation_cutoff)
     check_policy(ctx.kind, command.start, now)
     days = attempt.days_of(appointment)
     try:
@@ -164,6 +167,17 @@ def cancel(command: CancelAppointment, attempt: Attempt) -> Decision:
     return Decision([appointment, *days], views.appointment(appointment, attempt.now))
 
 
+def enter_in_error(command: EnterInError, attempt: Attempt) -> Decision:
+    """Strike out an appointment recorded by mistake and give its time back."""
+    appointment = _appointment(command.appointment_id, command.organization_id, attempt)
+    appointment.enter_in_error(command.reason, attempt.now)
+    days = [d for d in attempt.days_of(appointment).values() if d is not None]
+    for day in days:
+        day.release(appointment.id, "entered in error")
+    attempt.app.stats.count("entered_in_error")
+    return Decision([appointment, *days], views.appointment(appointment, attempt.now))
+
+
 def change_status(command: ChangeStatus, attempt: Attempt) -> Decision:
     """Check-in, arrival, completion, no-show: the appointment's method of that name."""
     appointment = _appointment(command.appointment_id, command.organization_id, attempt)
@@ -181,3 +195,4 @@ CONFIRM = UseCase(confirm)
 RESCHEDULE = UseCase(reschedule)
 CANCEL = UseCase(cancel)
 CHANGE_STATUS = UseCase(change_status)
+ENTER_IN_ERROR = UseCase(enter_in_error)
