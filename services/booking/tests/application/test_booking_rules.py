@@ -389,3 +389,27 @@ def test_an_appointment_entered_in_error_gives_its_time_back_and_cannot_change_a
         clinic.do(EnterInError, appointment_id=visit, reason="again")
     with pytest.raises(errors.InvalidTransitionError):
         clinic.do(CheckIn, appointment_id=visit)
+
+
+def test_an_appointments_history_tells_every_step_who_asked_and_what_it_was_after(
+    clinic: Clinic,
+) -> None:
+    clinic.clock.now = at(MONDAY, 7)
+    held = uuid.UUID(clinic.hold("named", at(TUESDAY, 9))["id"])
+    clinic.do(ConfirmAppointment, appointment_id=held)
+    clinic.do(Reschedule, appointment_id=held, start=at(TUESDAY, 11), actor=Actor.CLINIC)
+    clinic.do(CancelAppointment, appointment_id=held, by=Actor.PATIENT, reason="better time")
+
+    history = clinic.app.queries.appointment_history(clinic.org, held)
+
+    assert [(e["event"], e["status"], e["by"]) for e in history["events"]] == [
+        ("Held", "pending", "clinic"),
+        ("HoldConfirmed", "booked", None),
+        ("Rescheduled", "booked", None),
+        ("Cancelled", "cancelled", "patient"),
+    ]
+    assert history["events"][2]["start"] == "2026-03-03T10:00:00Z"
+    assert history["events"][3]["reason"] == "better time"
+    assert [e["version"] for e in history["events"]] == [1, 2, 3, 4]
+    with pytest.raises(errors.NotFoundError):
+        clinic.app.queries.appointment_history(uuid.uuid4(), held)  # another tenant

@@ -148,6 +148,14 @@ def test_a_front_desk_day_over_http_reaches_every_route(
     ):
         assert desk.send("POST", f"{base}/appointments/{booked['id']}/{path}")["status"] == status
     assert desk.get(f"{base}/appointments/{booked['id']}")["status"] == "fulfilled"
+    history = desk.get(f"{base}/appointments/{booked['id']}/history")["events"]
+    assert [e["event"] for e in history] == [
+        "Booked",
+        "Rescheduled",
+        "CheckedIn",
+        "Arrived",
+        "Fulfilled",
+    ]
     later = far + dt.timedelta(hours=3)
     other = desk.send("POST", f"{base}/appointments", {**when, "start": later.isoformat()}, 201)
     cancelled = desk.send(

@@ -60,6 +60,35 @@ class Queries:
         appointment = self._load(Appointment, appointment_id, organization_id, "appointment")
         return views.appointment(appointment, self.app.clock())
 
+    def appointment_history(self, organization_id: UUID, appointment_id: UUID) -> dict[str, Any]:
+        """Every event of the appointment, in order: what happened, when it was recorded,
+        who asked for it where the event says, and the appointment as it stood after it."""
+        self._load(Appointment, appointment_id, organization_id, "appointment")
+        entries = []
+        state: Any = None
+        for stored in self.app.events.get(appointment_id):
+            state = stored.mutate(state)  # type: ignore[attr-defined]
+            name = type(stored).__name__
+            by = getattr(stored, "cancelled_by", None) or (
+                getattr(stored, "booked_by", None) if name in ("Held", "Booked") else None
+            )
+            if name == "EnteredInError":
+                by = "clinic"
+            entries.append(
+                {
+                    "version": stored.originator_version,
+                    "event": name,
+                    "recorded_at": views.utc(stored.timestamp),  # type: ignore[attr-defined]
+                    "by": str(by) if by is not None else None,
+                    "reason": getattr(stored, "reason", None),
+                    "status": str(state.status),
+                    "start": views.utc(state.start),
+                    "end": views.utc(state.end),
+                    "resource_ids": [str(p.resource_id) for p in state.participants],
+                }
+            )
+        return {"appointment_id": str(appointment_id), "events": entries}
+
     def get_location(self, organization_id: UUID, location_id: UUID) -> dict[str, Any]:
         return views.location(self._load(Location, location_id, organization_id, "location"))
 

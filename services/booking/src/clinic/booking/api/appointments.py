@@ -11,7 +11,12 @@ from fastapi.responses import JSONResponse
 
 from clinic.booking.api.answers import answer
 from clinic.booking.api.deps import BookingsDep, Org, RequestIdDep
-from clinic.booking.api.responses import AppointmentView, OwnerView, ResourceDayView
+from clinic.booking.api.responses import (
+    AppointmentHistoryView,
+    AppointmentView,
+    OwnerView,
+    ResourceDayView,
+)
 from clinic.booking.api.schemas import (
     CancelRequest,
     EnterInErrorRequest,
@@ -84,6 +89,20 @@ def book(
 )
 def get_appointment(org: Org, appointment_id: UUID, bookings: BookingsDep) -> dict[str, Any]:
     return bookings.queries.get_appointment(org, appointment_id)
+
+
+@router.get(
+    "/organizations/{org}/appointments/{appointment_id}/history",
+    tags=["appointments"],
+    response_model=None,
+    responses={200: {"model": AppointmentHistoryView}, **problems(404)},
+)
+def get_appointment_history(
+    org: Org, appointment_id: UUID, bookings: BookingsDep
+) -> dict[str, Any]:
+    """Every event of the appointment in order, with who asked for it and what it was after:
+    the answer to "what happened to this appointment?"."""
+    return bookings.queries.appointment_history(org, appointment_id)
 
 
 @router.post(

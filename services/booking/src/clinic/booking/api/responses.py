@@ -157,6 +157,25 @@ class AppointmentView(View):
     version: int
 
 
+class AppointmentEventView(View):
+    version: int
+    event: str = Field(description="Held, Booked, HoldConfirmed, Rescheduled, Cancelled, ...")
+    recorded_at: Instant | None
+    by: Literal["patient", "clinic", "system"] | None = Field(
+        description="Who asked for it, where the event says."
+    )
+    reason: str | None
+    status: AppointmentStatus = Field(description="The status after this event.")
+    start: Instant
+    end: Instant
+    resource_ids: list[UUID]
+
+
+class AppointmentHistoryView(View):
+    appointment_id: UUID
+    events: list[AppointmentEventView]
+
+
 class WaitlistEntryView(View):
     id: UUID
     organization_id: UUID
