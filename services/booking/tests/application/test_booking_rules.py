@@ -413,3 +413,34 @@ def test_an_appointments_history_tells_every_step_who_asked_and_what_it_was_afte
     assert [e["version"] for e in history["events"]] == [1, 2, 3, 4]
     with pytest.raises(errors.NotFoundError):
         clinic.app.queries.appointment_history(uuid.uuid4(), held)  # another tenant
+
+
+def test_every_event_of_a_decision_records_who_asked_and_which_request(
+    clinic: Clinic,
+) -> None:
+    from clinic.booking.domain.acting import Acting, RequestContext
+    from clinic.booking.domain.request import handled_request_id
+
+    context = RequestContext(
+        acting=Acting("desk-7", "front_desk", "front-desk"),
+        traceparent="00-" + "a" * 32 + "-" + "b" * 16 + "-01",
+    )
+    booked = clinic.do(
+        BookAppointment,
+        request_id="r-1",
+        context=context,
+        **clinic.reservation("named", at(MONDAY, 9)),
+    ).body
+    stored = list(clinic.app.events.get(uuid.UUID(booked["id"])))
+    day = list(clinic.app.events.get(resource_day_id(clinic.providers[0], MONDAY)))
+    for event in [*stored, *day]:
+        assert event.metadata["actor_id"] == "desk-7"
+        assert event.metadata["actor_role"] == "front_desk"
+        assert event.metadata["channel"] == "front-desk"
+        assert event.metadata["traceparent"].startswith("00-aaaa")
+        assert event.metadata["causation_id"] == str(handled_request_id(clinic.org, "r-1"))
+        assert event.metadata["correlation_id"] == event.metadata["causation_id"]
+    # Without a context, the service itself is the acting party.
+    other = clinic.book("named", at(MONDAY, 10))
+    [created] = list(clinic.app.events.get(uuid.UUID(other["id"])))
+    assert (created.metadata["actor_id"], created.metadata["actor_role"]) == ("booking", "system")

@@ -20,7 +20,7 @@ from clinic.booking.outbox import OutboxReader
 from clinic.devstack.components import Infrastructure, stop_pid
 from clinic.devstack.tansu import start_tansu
 from clinic.devstack.testing import RunningService, read_topics
-from clinic.events import ALL_TOPICS, Envelope
+from clinic.events import ALL_TOPICS, Envelope, Topic
 
 TOPICS = [str(t) for t in ALL_TOPICS]
 
@@ -225,3 +225,55 @@ def test_the_replay_api_serves_only_the_topics_asked_for(
         refused = http.get("/events", params={"topic": "booking.nonsense.v1"})
     assert refused.status_code == 422
     assert refused.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_requests_actor_trace_and_correlation_reach_the_envelopes_on_kafka(
+    start_service: Callable[..., RunningService], infrastructure: Infrastructure
+) -> None:
+    service = start_service("clinic.booking", "BOOKING_")
+    trace_id = uuid.uuid4().hex
+    correlation = uuid.uuid4()
+    async with httpx.AsyncClient(base_url=service.url, timeout=30) as http:
+        response = await http.post(
+            "/organizations",
+            json={"name": "Traced Group"},
+            headers={
+                "Idempotency-Key": str(uuid.uuid4()),
+                "traceparent": f"00-{trace_id}-{'1' * 16}-01",
+                "X-Actor-Id": "user-4711",
+                "X-Actor-Role": "org_admin",
+                "X-Actor-Channel": "admin-console",
+                "X-Correlation-Id": str(correlation),
+            },
+        )
+        assert response.status_code == 201, response.text
+        refused = await http.post(
+            "/organizations",
+            json={"name": "Bad Context"},
+            headers={"Idempotency-Key": str(uuid.uuid4()), "X-Correlation-Id": "not-a-uuid"},
+        )
+        assert refused.status_code == 400
+    org = uuid.UUID(response.json()["id"])
+
+    def mine(records: list[Any]) -> list[Envelope]:
+        envelopes = (Envelope.from_json(r.value) for r in records)
+        return [e for e in envelopes if e.aggregate_id == org]
+
+    records = await read_topics(
+        infrastructure.kafka_bootstrap_servers,
+        [str(Topic.REFERENCE)],
+        lambda rs: bool(mine(rs)),
+        within=60,
+    )
+    [registered] = mine(records)
+    assert registered.type == "Organization.Registered"
+    assert registered.actor is not None
+    assert (registered.actor.user_id, registered.actor.role, registered.actor.channel) == (
+        "user-4711",
+        "org_admin",
+        "admin-console",
+    )
+    assert registered.correlation_id == correlation
+    assert registered.causation_id is not None  # the handled request
+    assert registered.trace is not None
+    assert registered.trace.traceparent.split("-")[1] == trace_id

@@ -41,6 +41,17 @@ class TraceContext(BaseModel):
     tracestate: str | None = None
 
 
+class Actor(BaseModel):
+    """Who asked for the change: a user id as the caller knows it (never a name), the role
+    they acted in, and the channel (patient-portal, front-desk, emr, system, ...)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    user_id: str
+    role: str
+    channel: str
+
+
 class Envelope(BaseModel):
     """One fact, with the metadata every consumer needs to order, deduplicate and trace it.
 
@@ -60,6 +71,7 @@ class Envelope(BaseModel):
     correlation_id: UUID | None = Field(default=None, description="The originating request.")
     causation_id: UUID | None = Field(default=None, description="The message that caused this.")
     trace: TraceContext | None = Field(default=None, description="W3C trace context.")
+    actor: Actor | None = Field(default=None, description="Who asked for the change.")
     payload: dict[str, Any] = Field(description="The typed payload as JSON.")
 
     @classmethod
@@ -75,6 +87,7 @@ class Envelope(BaseModel):
         correlation_id: UUID | None = None,
         causation_id: UUID | None = None,
         trace: TraceContext | None = None,
+        actor: Actor | None = None,
     ) -> Envelope:
         return cls(
             event_id=event_id,
@@ -87,6 +100,7 @@ class Envelope(BaseModel):
             correlation_id=correlation_id,
             causation_id=causation_id,
             trace=trace,
+            actor=actor,
             payload=payload.model_dump(mode="json"),
         )
 

@@ -29,6 +29,7 @@ from clinic.booking import commands
 from clinic.booking.aggregate_cache import AggregateCache, KeyedLocks
 from clinic.booking.commands import Command
 from clinic.booking.decision import DecisionLoop, Outcome, UseCase
+from clinic.booking.domain.acting import stamp
 from clinic.booking.domain.resource_day import ResourceDay
 from clinic.booking.event_store import BookingRecorder
 from clinic.booking.queries import Queries
@@ -120,11 +121,15 @@ class Bookings(Application[UUID]):
         """Decide ``command`` and save what it changed, exactly once per request id."""
         return self.decisions.run(command, USE_CASES[type(command)])
 
-    def save_decision(self, aggregates: list[Aggregate], decided_at: int) -> None:
+    def save_decision(
+        self, aggregates: list[Aggregate], decided_at: int, metadata: dict[str, str]
+    ) -> None:
         """Record the aggregates' pending events in one transaction (what ``Application.save``
-        does, without its general-purpose checks). ``decided_at``: the reference data
-        position the decision read, which a guarding event store checks."""
+        does, without its general-purpose checks), each stamped with who asked and which
+        request. ``decided_at``: the reference data position the decision read, which a
+        guarding event store checks."""
         events = [event for aggregate in aggregates for event in aggregate.collect_events()]
+        stamp(events, metadata)
         self.events.put(events, decided_at=decided_at if self.guarded else None)
 
     def remember(self, aggregates: Iterable[Aggregate]) -> None:

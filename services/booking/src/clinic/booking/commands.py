@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 from uuid import UUID
 
+from clinic.booking.domain.acting import RequestContext
 from clinic.booking.domain.errors import InvalidRequestError
 from clinic.booking.domain.timezones import as_utc, zone
 from clinic.booking.domain.values import (
@@ -49,6 +50,8 @@ def digest(*parts: Any) -> str:
 class Command:
     organization_id: UUID
     request_id: str
+    context: RequestContext = field(default_factory=RequestContext, metadata=NOT_FINGERPRINTED)
+    """Who asks and which request carries it: recorded on the events, never fingerprinted."""
 
     name: ClassVar[str]
     tag: ClassVar[str]

@@ -149,7 +149,9 @@ class DecisionLoop:
                     answer=decision.view,
                 )
                 try:
-                    app.save_decision([*decision.changed, record], position)
+                    app.save_decision(
+                        [*decision.changed, record], position, self._metadata(command, record_id)
+                    )
                 except IntegrityError:
                     previous = self._previous(record_id, command, fingerprint)
                     if previous is not None:
@@ -171,6 +173,15 @@ class DecisionLoop:
         raise ConcurrencyExhaustedError(
             f"gave up after {self.max_attempts} concurrent changes; try again"
         )
+
+    @staticmethod
+    def _metadata(command: Command, record_id: UUID) -> dict[str, str]:
+        """Who asked and which request: the request (its handled-request id) causes the
+        events, and correlates them unless the caller named a correlation of its own."""
+        metadata = command.context.metadata()
+        metadata.setdefault("causation_id", str(record_id))
+        metadata.setdefault("correlation_id", metadata["causation_id"])
+        return metadata
 
     def _previous(self, record_id: UUID, command: Command, fingerprint: str) -> Outcome | None:
         try:

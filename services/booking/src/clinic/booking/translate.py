@@ -25,7 +25,7 @@ from clinic.booking.domain.resource_day import ResourceDay
 from clinic.booking.domain.schedule import Schedule
 from clinic.booking.domain.values import Claim, Participant
 from clinic.booking.domain.waitlist import WaitlistEntry
-from clinic.events import Envelope, EventPayload
+from clinic.events import Actor, Envelope, EventPayload, TraceContext
 from clinic.events import appointments as ev_appointments
 from clinic.events import reference as ev_reference
 from clinic.events import resource_days as ev_days
@@ -304,6 +304,7 @@ def envelope(event: Any, aggregate: Any) -> Envelope | None:
     if payload is None:
         return None
     aggregate_id = UUID(str(event.originator_id))
+    metadata: dict[str, str] = getattr(event, "metadata", None) or {}
     return Envelope.wrap(
         payload,
         event_id=event_id(aggregate_id, event.originator_version),
@@ -311,4 +312,27 @@ def envelope(event: Any, aggregate: Any) -> Envelope | None:
         aggregate_version=event.originator_version,
         occurred_at=event.timestamp,
         organization_id=organization_of(aggregate),
+        correlation_id=_uuid(metadata.get("correlation_id")),
+        causation_id=_uuid(metadata.get("causation_id")),
+        trace=(
+            TraceContext(traceparent=metadata["traceparent"], tracestate=metadata.get("tracestate"))
+            if metadata.get("traceparent")
+            else None
+        ),
+        actor=(
+            Actor(
+                user_id=metadata["actor_id"],
+                role=metadata.get("actor_role", "system"),
+                channel=metadata.get("channel", "internal"),
+            )
+            if metadata.get("actor_id")
+            else None
+        ),
     )
+
+
+def _uuid(value: str | None) -> UUID | None:
+    try:
+        return UUID(value) if value else None
+    except ValueError:
+        return None

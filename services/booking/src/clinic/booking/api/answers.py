@@ -5,15 +5,20 @@ timed here, at the application boundary."""
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import time
+import uuid
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
+from opentelemetry import trace
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from clinic.booking.application import Bookings
 from clinic.booking.commands import Command
 from clinic.booking.decision import Outcome
+from clinic.booking.domain.acting import Acting, RequestContext
 from clinic.booking.domain.errors import BookingError
 
 
@@ -36,6 +41,47 @@ class CommandMetrics:
         )
 
 
+ACTOR_PART = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+
+
+class InvalidContextError(BookingError):
+    status = 400
+    slug = "invalid-request-context"
+    title = "A request context header is malformed"
+
+
+def context_of(request: Request) -> RequestContext:
+    """Who asks and which request, from the headers the caller sets (the gateway from the
+    token; internal callers name themselves) and the request's trace. Without actor
+    headers, the acting party is the booking service itself on its internal channel."""
+    headers = request.headers
+    user_id = headers.get("x-actor-id")
+    role = headers.get("x-actor-role", "staff" if user_id else "system")
+    channel = headers.get("x-actor-channel", "internal")
+    if user_id is not None and not (0 < len(user_id) <= 200 and user_id.isprintable()):
+        raise InvalidContextError("X-Actor-Id is 1 to 200 printable characters")
+    for name, value in (("X-Actor-Role", role), ("X-Actor-Channel", channel)):
+        if not ACTOR_PART.match(value):
+            raise InvalidContextError(f"{name} is a lowercase word such as front-desk")
+    correlation = headers.get("x-correlation-id")
+    if correlation is not None:
+        try:
+            correlation = str(uuid.UUID(correlation))
+        except ValueError:
+            raise InvalidContextError("X-Correlation-Id is a UUID") from None
+    span = trace.get_current_span().get_span_context()
+    traceparent = (
+        f"00-{span.trace_id:032x}-{span.span_id:016x}-{int(span.trace_flags):02x}"
+        if span.is_valid
+        else None
+    )
+    return RequestContext(
+        acting=Acting(user_id or "booking", role, channel),
+        correlation_id=correlation,
+        traceparent=traceparent,
+    )
+
+
 def status_of(outcome: Outcome) -> int:
     return 201 if outcome.created else 200
 
@@ -43,6 +89,7 @@ def status_of(outcome: Outcome) -> int:
 def answer(request: Request, bookings: Bookings, command: Command) -> JSONResponse:
     """Decide ``command`` and answer with its outcome."""
     metrics: CommandMetrics = request.app.state.command_metrics
+    command = dataclasses.replace(command, context=context_of(request))
     started = time.perf_counter()
     try:
         outcome = bookings.handle(command)

@@ -6,8 +6,9 @@ import datetime as dt
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import event
 
+from clinic.booking.domain.acting import BookingAggregate
 from clinic.booking.domain.errors import (
     HoldExpiredError,
     InvalidTransitionError,
@@ -31,8 +32,8 @@ TRANSITIONS: dict[str, frozenset[Status]] = {
 CHECK_IN_OPENS = dt.timedelta(hours=4)
 
 
-class Appointment(Aggregate):
-    class Held(Aggregate.Created):
+class Appointment(BookingAggregate):
+    class Held(BookingAggregate.Created):
         """Time held for a patient until ``hold_expires_at`` (FHIR ``pending``)."""
 
         organization_id: UUID

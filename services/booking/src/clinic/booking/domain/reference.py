@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import event
 
+from clinic.booking.domain.acting import BookingAggregate
 from clinic.booking.domain.errors import AlreadyExistsError, InvalidRequestError
 from clinic.booking.domain.values import Category, Contact, Requirement, Step
 
@@ -26,7 +27,7 @@ class DirectoryEntry:
     location_ids: tuple[UUID, ...]
 
 
-class Organization(Aggregate):
+class Organization(BookingAggregate):
     """A tenant, and its directory of locations, resources and appointment types."""
 
     @event("Registered")
@@ -79,7 +80,7 @@ class Organization(Aggregate):
         ]
 
 
-class Location(Aggregate):
+class Location(BookingAggregate):
     @event("Registered")
     def __init__(
         self, organization_id: UUID, name: str, address: dict[str, Any], time_zone: str
@@ -90,7 +91,7 @@ class Location(Aggregate):
         self.time_zone = time_zone
 
 
-class Resource(Aggregate):
+class Resource(BookingAggregate):
     """A provider, room or device: anything whose minutes can be claimed. Its days are cut in
     ``time_zone`` (that of its first location), so one instant always falls on one
     ResourceDay whatever location the booking is for."""
@@ -133,7 +134,7 @@ class Resource(Aggregate):
         )
 
 
-class AppointmentType(Aggregate):
+class AppointmentType(BookingAggregate):
     """What a visit needs: its steps and their resources, buffers, seats and booking policy."""
 
     @event("Defined")
@@ -174,7 +175,7 @@ class AppointmentType(Aggregate):
         return self.seats > 1
 
 
-class Patient(Aggregate):
+class Patient(BookingAggregate):
     """A patient of one organisation. Personal data lives here, in booking only."""
 
     @event("Registered")

@@ -8,7 +8,9 @@ import functools
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import event
+
+from clinic.booking.domain.acting import BookingAggregate
 
 REQUEST_NAMESPACE = uuid5(NAMESPACE_URL, "https://clinic.example/booking/request")
 
@@ -18,7 +20,7 @@ def handled_request_id(organization_id: UUID, request_id: str) -> UUID:
     return uuid5(REQUEST_NAMESPACE, f"{organization_id}/{request_id}")
 
 
-class HandledRequest(Aggregate):
+class HandledRequest(BookingAggregate):
     @staticmethod
     def create_id(organization_id: UUID, request_id: str) -> UUID:
         return handled_request_id(organization_id, request_id)

@@ -13,8 +13,9 @@ from collections.abc import Iterable
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import event
 
+from clinic.booking.domain.acting import BookingAggregate
 from clinic.booking.domain.errors import (
     NotFoundError,
     OverbookingNotAllowedError,
@@ -81,7 +82,7 @@ def check_claim(
     return True
 
 
-class ResourceDay(Aggregate):
+class ResourceDay(BookingAggregate):
     @staticmethod
     def create_id(resource_id: UUID, local_date: dt.date) -> UUID:
         return resource_day_id(resource_id, local_date)

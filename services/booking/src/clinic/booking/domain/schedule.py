@@ -9,8 +9,9 @@ import itertools
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import event
 
+from clinic.booking.domain.acting import BookingAggregate
 from clinic.booking.domain.errors import InvalidRequestError, NotFoundError
 from clinic.booking.domain.timezones import boundary_to_utc, day_bounds, zone
 from clinic.booking.domain.values import (
@@ -64,7 +65,7 @@ def _effective_overlap(a: WeeklyHours, b: WeeklyHours) -> bool:
     return a_from <= b_until and b_from <= a_until
 
 
-class Schedule(Aggregate):
+class Schedule(BookingAggregate):
     """One per resource (id derived from the resource id)."""
 
     @staticmethod

@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import event
 
+from clinic.booking.domain.acting import BookingAggregate
 from clinic.booking.domain.errors import InvalidTransitionError
 
 
-class WaitlistEntry(Aggregate):
+class WaitlistEntry(BookingAggregate):
     @event("Joined")
     def __init__(
         self,
