@@ -3,11 +3,9 @@ whether it declares its length or arrives in chunks."""
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from clinic.platform.problems import PROBLEM_JSON, problem_body
+from clinic.platform.problems import problem_body, send_problem
 
 
 class BodySizeLimit:
@@ -50,29 +48,16 @@ class BodySizeLimit:
         await self.app(scope, _replay([body], receive), send)
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
-        body = json.dumps(
-            problem_body(
-                413,
-                "payload-too-large",
-                "Request body too large",
-                f"the body exceeds the limit of {self.max_bytes} bytes",
-                scope.get("path"),
-            )
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", PROBLEM_JSON.encode()),
-                    (b"content-length", str(len(body)).encode()),
-                    # The rest of an oversized body is not read: the client must not send
-                    # another request on this connection.
-                    (b"connection", b"close"),
-                ],
-            }
+        body = problem_body(
+            413,
+            "payload-too-large",
+            "Request body too large",
+            f"the body exceeds the limit of {self.max_bytes} bytes",
+            scope.get("path"),
         )
-        await send({"type": "http.response.body", "body": body})
+        # The rest of an oversized body is not read: the client must not send another
+        # request on this connection.
+        await send_problem(send, body, (b"connection", b"close"))
 
 
 def _replay(messages: list[Message], receive: Receive) -> Receive:

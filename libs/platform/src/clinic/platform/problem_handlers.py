@@ -11,7 +11,6 @@ never an HTML page, and never a dropped connection.
 
 from __future__ import annotations
 
-import json
 import logging
 from http import HTTPStatus
 from typing import Any
@@ -24,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from clinic.platform.problems import PROBLEM_JSON, Problem, problem_body
+from clinic.platform.problems import PROBLEM_JSON, Problem, problem_body, send_problem
 
 
 def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
@@ -73,18 +72,7 @@ class UnexpectedErrors:
                 scope.get("path"),
                 trace_id=trace_id,
             )
-            payload = json.dumps(body).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 500,
-                    "headers": [
-                        (b"content-type", PROBLEM_JSON.encode()),
-                        (b"content-length", str(len(payload)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": payload})
+            await send_problem(send, body)
 
 
 class FieldError(BaseModel):

@@ -9,6 +9,7 @@ bodies) into problem+json answers.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 PROBLEM_JSON = "application/problem+json"
@@ -55,3 +56,23 @@ def problem_body(
         # appointment's ``status`` must not change the answer's).
         body[f"extra_{key}" if key in RESERVED else key] = value
     return body
+
+
+async def send_problem(
+    send: Any, body: dict[str, Any], *extra_headers: tuple[bytes, bytes]
+) -> None:
+    """Answer with a problem at the ASGI level (for middleware that runs outside the app's
+    exception handlers)."""
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": body["status"],
+            "headers": [
+                (b"content-type", PROBLEM_JSON.encode()),
+                (b"content-length", str(len(payload)).encode()),
+                *extra_headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})

@@ -10,6 +10,7 @@ from eventsourcing.domain import event
 
 from clinic.booking.domain.acting import BookingAggregate
 from clinic.booking.domain.errors import (
+    BookingError,
     HoldExpiredError,
     InvalidTransitionError,
     TooLateToCancelError,
@@ -121,22 +122,28 @@ class Appointment(BookingAggregate):
 
     def check_cancellation(self, by: Actor, now: dt.datetime, cutoff: dt.timedelta) -> None:
         self.check_transition("cancel", now)
-        if by == Actor.PATIENT and self.status == Status.BOOKED and now > self.start - cutoff:
-            raise TooLateToCancelError(
-                f"patients may cancel up to {int(cutoff.total_seconds() // 60)} minutes "
-                "before the start; please call the clinic",
-                cutoff_minutes=int(cutoff.total_seconds() // 60),
-            )
+        self._check_patient_cutoff(by, now, cutoff, TooLateToCancelError, "cancel")
 
     def check_reschedule(self, by: Actor, now: dt.datetime, cutoff: dt.timedelta) -> None:
         """Patients move a booked appointment only before the cut-off (moving it frees its
         time as a cancellation does); staff at any time."""
         self.check_transition("reschedule", now)
+        self._check_patient_cutoff(by, now, cutoff, TooLateToRescheduleError, "move")
+
+    def _check_patient_cutoff(
+        self,
+        by: Actor,
+        now: dt.datetime,
+        cutoff: dt.timedelta,
+        refusal: type[BookingError],
+        verb: str,
+    ) -> None:
         if by == Actor.PATIENT and self.status == Status.BOOKED and now > self.start - cutoff:
-            raise TooLateToRescheduleError(
-                f"patients may move an appointment up to {int(cutoff.total_seconds() // 60)} "
-                "minutes before the start; please call the clinic",
-                cutoff_minutes=int(cutoff.total_seconds() // 60),
+            minutes = int(cutoff.total_seconds() // 60)
+            raise refusal(
+                f"patients may {verb} an appointment up to {minutes} minutes before the "
+                "start; please call the clinic",
+                cutoff_minutes=minutes,
             )
 
     # ---------------------------------------------------------------- commands
