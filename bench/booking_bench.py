@@ -477,10 +477,12 @@ def main() -> int:
                 if response.status_code != 201:
                     raise RuntimeError(response.text)
 
-            # Every worker process of the service must be ready before measuring.
-            deadline = time.monotonic() + 60
+            # Every worker process of the service must be ready before measuring. Each probe
+            # opens a connection of its own: a kept-alive one would ask one worker only.
+            deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
-                if all(http.get("/readyz").status_code == 200 for _ in range(20)):
+                probes = [httpx.get(f"{service.url}/readyz", timeout=5) for _ in range(40)]
+                if all(p.status_code == 200 for p in probes):
                     break
                 time.sleep(0.5)
             run(10, 100, book_over_http)  # warm the service
