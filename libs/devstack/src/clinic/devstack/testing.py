@@ -185,22 +185,35 @@ async def read_topics(
     await consumer.start()
     records: list[Any] = []
     try:
-        deadline = asyncio.get_running_loop().time() + within
-        partitions: list[TopicPartition] = []
-        while not partitions:
-            await consumer._client.force_metadata_update()
-            for topic in topics:
-                found = consumer.partitions_for_topic(topic) or ()
-                partitions += [TopicPartition(topic, p) for p in sorted(found)]
-            if not partitions:
-                if asyncio.get_running_loop().time() > deadline:
-                    raise TimeoutError(f"none of {topics} exists after {within}s")
-                await asyncio.sleep(0.2)
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        assigned: set[TopicPartition] = set()
+        looked = -1.0
         while not done(records):
-            if asyncio.get_running_loop().time() > deadline:
+            if loop.time() > deadline:
+                if not assigned:
+                    raise TimeoutError(f"none of {topics} exists after {within}s")
                 raise TimeoutError(f"only {len(records)} records arrived in {within}s")
+            # Topics may appear while we read (a broker that restarted empty gets them back
+            # one by one): look for new partitions every second and read them from the start.
+            if loop.time() - looked > 1.0:
+                looked = loop.time()
+                await consumer._client.force_metadata_update()
+                found = {
+                    TopicPartition(topic, p)
+                    for topic in topics
+                    for p in consumer.partitions_for_topic(topic) or ()
+                }
+                if found - assigned:
+                    kept = {tp: await consumer.position(tp) for tp in assigned}
+                    consumer.assign(sorted(found | assigned))
+                    for tp, position in kept.items():
+                        consumer.seek(tp, position)
+                    await consumer.seek_to_beginning(*(found - assigned))
+                    assigned |= found
+            if not assigned:
+                await asyncio.sleep(0.2)
+                continue
             batch = await consumer.getmany(timeout_ms=200)
             for messages in batch.values():
                 records.extend(messages)
