@@ -114,6 +114,35 @@ def test_a_booked_slot_leaves_search_and_comes_back_when_cancelled(
     assert f"{monday.isoformat()}T09:30:00+01:00" in starts()
 
     # 4. Cancel: the slot comes back.
-    command(b, f"{base}/appointments/{appointment['id']}/cancel", {"by": "clinic", "reason": "e2e"})
+    command(b, f"{base}/appointments/{appointment['id']}/cancel", {"reason": "e2e"})
     wait_until(lambda: nine in starts())
     assert took < 15
+
+    # 5. A type only staff may book: staff find its time, a patient's search is refused,
+    #    whether the gateway names the patient in X-Actor-Role or staff search as one.
+    staff_only = command(
+        b,
+        f"{base}/appointment-types",
+        {
+            "name": "Minor surgery",
+            "patient_bookable": False,
+            "steps": [
+                {
+                    "name": "surgery",
+                    "duration_minutes": 30,
+                    "requirements": [{"role": "physician", "category": "provider"}],
+                }
+            ],
+        },
+    )["id"]
+    surgery = {**params, "appointment_type_id": staff_only}
+
+    def search(headers: dict[str, str], **extra: str) -> httpx.Response:
+        return a.get(f"{base}/slots", params={**surgery, **extra}, headers=headers)
+
+    wait_until(lambda: search({}).status_code == 200)
+    assert search({}).json()["count"] == 11
+    patient_actor = {"X-Actor-Id": "p-1", "X-Actor-Role": "patient"}
+    for refused in (search(patient_actor), search({}, booked_by="patient")):
+        assert refused.status_code == 403, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"

@@ -30,8 +30,8 @@ from clinic.booking.commands import (
     SetWeeklyHours,
 )
 from clinic.booking.decision import Outcome
+from clinic.booking.domain.acting import Acting, RequestContext, Role
 from clinic.booking.domain.values import (
-    Actor,
     Category,
     Contact,
     ExceptionKind,
@@ -47,6 +47,10 @@ NEW_YORK = "America/New_York"
 # A Monday; 2026-03-29 (Sunday) is the spring-forward night in Berlin.
 MONDAY = dt.date(2026, 3, 2)
 _ids = itertools.count()
+FRONT_DESK = RequestContext(Acting("desk-7", Role.FRONT_DESK, "front-desk"))
+"""Clinic staff at the front desk: who asks in these tests unless a test says otherwise."""
+PATIENT = RequestContext(Acting("patient-42", Role.PATIENT, "patient-portal"))
+"""A patient on the portal."""
 C = TypeVar("C", bound=Command)
 
 
@@ -100,15 +104,22 @@ class Clinic:
             "patient_id": self.patients[0],
             "start": start,
             "preferred": {},
-            "booked_by": Actor.CLINIC,
             "allow_overbooking": False,
             "note": "",
             **kwargs,
         }
 
     def command(self, command_type: type[C], /, **fields: Any) -> C:
-        """A command of this clinic's organisation, with a fresh request id unless given."""
-        return command_type(**{"organization_id": self.org, "request_id": request_id(), **fields})
+        """A command of this clinic's organisation, with a fresh request id unless given,
+        asked by the front desk unless another ``context`` is given."""
+        return command_type(
+            **{
+                "organization_id": self.org,
+                "request_id": request_id(),
+                "context": FRONT_DESK,
+                **fields,
+            }
+        )
 
     def do(self, command_type: type[Command], /, **fields: Any) -> Outcome:
         """Handle a command of this clinic's organisation (see ``command``)."""
@@ -124,7 +135,6 @@ class Clinic:
             appointment_id=UUID(appointment["id"]),
             start=start,
             preferred={},
-            actor=Actor.CLINIC,
         ).body
 
     def schedule_exception(

@@ -5,7 +5,7 @@ import uuid
 from zoneinfo import ZoneInfo
 
 import pytest
-from scenario import MONDAY, Clinic, at, request_id
+from scenario import MONDAY, PATIENT, Clinic, at, request_id
 
 from clinic.booking.commands import (
     AddScheduleException,
@@ -26,9 +26,9 @@ from clinic.booking.commands import (
     SetWeeklyHours,
 )
 from clinic.booking.domain import errors
+from clinic.booking.domain.acting import Acting, RequestContext, Role
 from clinic.booking.domain.resource_day import resource_day_id
 from clinic.booking.domain.values import (
-    Actor,
     Category,
     ExceptionKind,
     Requirement,
@@ -146,8 +146,55 @@ def test_overbooking_needs_an_allowance_and_an_explicit_request(clinic: Clinic) 
     assert [c["overbooked"] for c in claims_on(clinic, provider)] == [False, True]
     with pytest.raises(errors.OverbookingNotAllowedError):
         clinic.book("named", at(MONDAY, 9), allow_overbooking=True)
-    with pytest.raises(errors.InvalidRequestError, match="clinic staff"):
-        clinic.book("named", at(MONDAY, 9), allow_overbooking=True, booked_by=Actor.PATIENT)
+    with pytest.raises(errors.StaffOnlyError, match="clinic staff"):
+        clinic.book("named", at(MONDAY, 9), allow_overbooking=True, context=PATIENT)
+
+
+@pytest.mark.parametrize(
+    ("role", "allowed"),
+    [
+        (Role.FRONT_DESK, True),
+        (Role.PROVIDER, True),
+        (Role.EMR, True),
+        (Role.PATIENT, False),
+        (Role.SYSTEM, False),
+        (Role.OPS, False),
+    ],
+)
+def test_who_may_overbook_is_read_from_the_actor(clinic: Clinic, role: Role, allowed: bool) -> None:
+    clinic.do(SetOverbookingAllowance, resource_id=clinic.providers[0], allowance=1)
+    clinic.book("named", at(MONDAY, 9))
+    context = RequestContext(Acting("someone", role, "test"))
+    if allowed:
+        booked = clinic.book("named", at(MONDAY, 9), allow_overbooking=True, context=context)
+        assert booked["booked_by"] == "clinic"
+    else:
+        with pytest.raises(errors.StaffOnlyError):
+            clinic.book("named", at(MONDAY, 9), allow_overbooking=True, context=context)
+        assert len(claims_on(clinic, clinic.providers[0])) == 1
+
+
+def test_an_appointment_records_the_side_of_the_actor_who_booked_it(clinic: Clinic) -> None:
+    assert clinic.book("consult", at(MONDAY, 9), context=PATIENT)["booked_by"] == "patient"
+    assert clinic.book("consult", at(MONDAY, 10))["booked_by"] == "clinic"
+    system = RequestContext(Acting())
+    assert clinic.book("consult", at(MONDAY, 11), context=system)["booked_by"] == "system"
+
+
+def test_patients_check_themselves_in_but_only_the_clinic_records_the_rest(
+    clinic: Clinic,
+) -> None:
+    clinic.clock.now = at(MONDAY, 8, 50)
+    booked = clinic.book("consult", at(MONDAY, 9))
+    appointment = uuid.UUID(booked["id"])
+    for step in (Arrive, Complete, MarkNoShow):
+        with pytest.raises(errors.StaffOnlyError):
+            clinic.do(step, appointment_id=appointment, context=PATIENT)
+    with pytest.raises(errors.StaffOnlyError):
+        clinic.do(EnterInError, appointment_id=appointment, reason="x", context=PATIENT)
+    assert clinic.do(CheckIn, appointment_id=appointment, context=PATIENT).body["status"] == (
+        "checked-in"
+    )
 
 
 def test_minimum_notice_maximum_horizon_and_the_past_are_enforced(clinic: Clinic) -> None:
@@ -163,7 +210,7 @@ def test_minimum_notice_maximum_horizon_and_the_past_are_enforced(clinic: Clinic
 
 def test_patients_cannot_book_a_clinic_only_type(clinic: Clinic) -> None:
     with pytest.raises(errors.NotPatientBookableError):
-        clinic.book("policy", at(TUESDAY, 10), booked_by=Actor.PATIENT)
+        clinic.book("policy", at(TUESDAY, 10), context=PATIENT)
 
 
 def test_an_expired_hold_frees_its_time_for_the_next_command_without_any_timer(
@@ -204,15 +251,13 @@ def test_cancelling_releases_time_and_patients_must_respect_the_cut_off(clinic: 
     clinic.clock.now = at(MONDAY, 7)
     surgery = uuid.UUID(clinic.book("policy", at(TUESDAY, 10))["id"])
     with pytest.raises(errors.TooLateToCancelError):
-        clinic.do(CancelAppointment, appointment_id=surgery, by=Actor.PATIENT, reason="busy")
-    cancelled = clinic.do(
-        CancelAppointment, appointment_id=surgery, by=Actor.CLINIC, reason="surgeon ill"
-    ).body
+        clinic.do(CancelAppointment, appointment_id=surgery, context=PATIENT, reason="busy")
+    cancelled = clinic.do(CancelAppointment, appointment_id=surgery, reason="surgeon ill").body
     assert cancelled["status"] == "cancelled"
     assert cancelled["cancellation"]["by"] == "clinic"
     assert claims_on(clinic, uuid.UUID(cancelled["participants"][0]["resource_id"]), TUESDAY) == []
     with pytest.raises(errors.InvalidTransitionError):
-        clinic.do(CancelAppointment, appointment_id=surgery, by=Actor.CLINIC, reason="again")
+        clinic.do(CancelAppointment, appointment_id=surgery, reason="again")
 
 
 def test_rescheduling_moves_every_claim_at_once(clinic: Clinic) -> None:
@@ -258,7 +303,6 @@ def test_repeating_a_request_id_returns_the_first_answer_and_writes_nothing(
         "patient_id": clinic.patients[0],
         "start": at(MONDAY, 9),
         "preferred": {},
-        "booked_by": Actor.CLINIC,
         "allow_overbooking": False,
         "note": "",
     }
@@ -364,15 +408,19 @@ def test_patients_reschedule_only_before_the_cut_off_and_staff_at_any_time(
     surgery = uuid.UUID(clinic.book("policy", at(TUESDAY, 10))["id"])
     later = at(TUESDAY + dt.timedelta(days=7), 10)
     with pytest.raises(errors.TooLateToRescheduleError):
-        clinic.do(Reschedule, appointment_id=surgery, start=later, actor=Actor.PATIENT)
-    moved = clinic.do(Reschedule, appointment_id=surgery, start=later, actor=Actor.CLINIC)
+        clinic.do(Reschedule, appointment_id=surgery, start=later, context=PATIENT)
+    moved = clinic.do(
+        Reschedule,
+        appointment_id=surgery,
+        start=later,
+    )
     assert moved.body["start"] == "2026-03-10T09:00:00Z"
     # A week ahead, the patient may move it again.
     again = clinic.do(
         Reschedule,
         appointment_id=surgery,
         start=at(TUESDAY + dt.timedelta(days=8), 10),
-        actor=Actor.PATIENT,
+        context=PATIENT,
     )
     assert again.body["start"] == "2026-03-11T09:00:00Z"
 
@@ -397,17 +445,28 @@ def test_an_appointments_history_tells_every_step_who_asked_and_what_it_was_afte
     clinic.clock.now = at(MONDAY, 7)
     held = uuid.UUID(clinic.hold("named", at(TUESDAY, 9))["id"])
     clinic.do(ConfirmAppointment, appointment_id=held)
-    clinic.do(Reschedule, appointment_id=held, start=at(TUESDAY, 11), actor=Actor.CLINIC)
-    clinic.do(CancelAppointment, appointment_id=held, by=Actor.PATIENT, reason="better time")
+    clinic.do(Reschedule, appointment_id=held, start=at(TUESDAY, 11))
+    clinic.do(CancelAppointment, appointment_id=held, context=PATIENT, reason="better time")
 
     history = clinic.app.queries.appointment_history(clinic.org, held)
 
     assert [(e["event"], e["status"], e["by"]) for e in history["events"]] == [
         ("Held", "pending", "clinic"),
-        ("HoldConfirmed", "booked", None),
-        ("Rescheduled", "booked", None),
+        ("HoldConfirmed", "booked", "clinic"),
+        ("Rescheduled", "booked", "clinic"),
         ("Cancelled", "cancelled", "patient"),
     ]
+    assert [e["actor"]["user_id"] for e in history["events"]] == [
+        "desk-7",
+        "desk-7",
+        "desk-7",
+        "patient-42",
+    ]
+    assert history["events"][3]["actor"] == {
+        "user_id": "patient-42",
+        "role": "patient",
+        "channel": "patient-portal",
+    }
     assert history["events"][2]["start"] == "2026-03-03T10:00:00Z"
     assert history["events"][3]["reason"] == "better time"
     assert [e["version"] for e in history["events"]] == [1, 2, 3, 4]
@@ -418,11 +477,10 @@ def test_an_appointments_history_tells_every_step_who_asked_and_what_it_was_afte
 def test_every_event_of_a_decision_records_who_asked_and_which_request(
     clinic: Clinic,
 ) -> None:
-    from clinic.booking.domain.acting import Acting, RequestContext
     from clinic.booking.domain.request import handled_request_id
 
     context = RequestContext(
-        acting=Acting("desk-7", "front_desk", "front-desk"),
+        acting=Acting("desk-7", Role.FRONT_DESK, "front-desk"),
         traceparent="00-" + "a" * 32 + "-" + "b" * 16 + "-01",
     )
     booked = clinic.do(
@@ -441,6 +499,6 @@ def test_every_event_of_a_decision_records_who_asked_and_which_request(
         assert event.metadata["causation_id"] == str(handled_request_id(clinic.org, "r-1"))
         assert event.metadata["correlation_id"] == event.metadata["causation_id"]
     # Without a context, the service itself is the acting party.
-    other = clinic.book("named", at(MONDAY, 10))
+    other = clinic.book("named", at(MONDAY, 10), context=RequestContext())
     [created] = list(clinic.app.events.get(uuid.UUID(other["id"])))
     assert (created.metadata["actor_id"], created.metadata["actor_role"]) == ("booking", "system")

@@ -11,16 +11,27 @@ import httpx
 
 from clinic.devstack.testing import RunningService
 
+FRONT_DESK = {"X-Actor-Id": "desk-7", "X-Actor-Role": "front_desk", "X-Actor-Channel": "front-desk"}
+PATIENT = {"X-Actor-Id": "p-42", "X-Actor-Role": "patient", "X-Actor-Channel": "patient-portal"}
+
 
 class Desk:
-    def __init__(self, url: str) -> None:
-        self.http = httpx.Client(base_url=url, timeout=30)
+    def __init__(self, url: str, actor: dict[str, str] | None = None) -> None:
+        self.http = httpx.Client(base_url=url, timeout=30, headers=actor or FRONT_DESK)
 
-    def send(self, method: str, path: str, body: Any = None, status: int = 200) -> Any:
-        response = self.http.request(
-            method, path, json=body, headers={"Idempotency-Key": str(uuid.uuid4())}
-        )
+    def send(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        status: int = 200,
+        actor: dict[str, str] | None = None,
+    ) -> Any:
+        headers = {"Idempotency-Key": str(uuid.uuid4()), **(actor or {})}
+        response = self.http.request(method, path, json=body, headers=headers)
         assert response.status_code == status, (method, path, response.text)
+        if status >= 400:
+            assert response.headers["content-type"] == "application/problem+json"
         return response.json()
 
     def get(self, path: str, status: int = 200, **params: Any) -> Any:
@@ -158,9 +169,7 @@ def test_a_front_desk_day_over_http_reaches_every_route(
     ]
     later = far + dt.timedelta(hours=3)
     other = desk.send("POST", f"{base}/appointments", {**when, "start": later.isoformat()}, 201)
-    cancelled = desk.send(
-        "POST", f"{base}/appointments/{other['id']}/cancel", {"by": "clinic", "reason": "ill"}
-    )
+    cancelled = desk.send("POST", f"{base}/appointments/{other['id']}/cancel", {"reason": "ill"})
     assert cancelled["status"] == "cancelled"
     wrong = desk.send(
         "POST",
@@ -201,3 +210,135 @@ def test_a_front_desk_day_over_http_reaches_every_route(
     assert desk.get(f"{base}/waitlist/{entry['id']}")["status"] == "waitlist"
     left = desk.send("POST", f"{base}/waitlist/{entry['id']}/leave", {"reason": "booked"})
     assert left["status"] == "left"
+
+
+def test_who_acts_comes_from_the_actor_headers_and_a_body_field_cannot_claim_otherwise(
+    start_service: Callable[..., RunningService],
+) -> None:
+    url = start_service("clinic.booking", "BOOKING_").url
+    desk = Desk(url)
+    org = desk.send("POST", "/organizations", {"name": "Actor Group"}, 201)["id"]
+    base = f"/organizations/{org}"
+    location = desk.send("POST", f"{base}/locations", {"name": "L", "time_zone": "UTC"}, 201)
+    doctor = desk.send(
+        "POST",
+        f"{base}/resources",
+        {
+            "category": "provider",
+            "name": "Dr. Actor",
+            "kind": "physician",
+            "location_ids": [location["id"]],
+            "overbooking_allowance": 1,
+        },
+        201,
+    )["id"]
+    hours = [
+        {"location_id": location["id"], "weekday": d, "start": "00:00", "end": "23:59"}
+        for d in range(7)
+    ]
+    desk.send("PUT", f"{base}/resources/{doctor}/schedule/weekly-hours", {"hours": hours})
+    step = {
+        "name": "visit",
+        "duration_minutes": 30,
+        "requirements": [{"role": "physician", "category": "provider"}],
+    }
+    visit = desk.send("POST", f"{base}/appointment-types", {"name": "V", "steps": [step]}, 201)
+    surgery = desk.send(
+        "POST",
+        f"{base}/appointment-types",
+        {"name": "Surgery", "steps": [step], "patient_bookable": False},
+        201,
+    )
+    patient = desk.send(
+        "POST",
+        f"{base}/patients",
+        {"given_name": "Ada", "family_name": "Actor", "birth_date": "1980-02-03"},
+        201,
+    )["id"]
+    start = (dt.datetime.now(dt.UTC) + dt.timedelta(days=3)).replace(
+        minute=0, second=0, microsecond=0
+    )
+    when = {
+        "appointment_type_id": visit["id"],
+        "location_id": location["id"],
+        "patient_id": patient,
+        "start": start.isoformat(),
+    }
+
+    # The patient's side comes from the headers; a deprecated booked_by must agree.
+    mine = desk.send("POST", f"{base}/appointments", when, 201, actor=PATIENT)
+    assert mine["booked_by"] == "patient"
+    later = {**when, "start": (start + dt.timedelta(hours=1)).isoformat()}
+    for actor, claimed in ((PATIENT, "clinic"), (FRONT_DESK, "patient")):
+        refused = desk.send(
+            "POST", f"{base}/appointments", {**later, "booked_by": claimed}, 422, actor=actor
+        )
+        assert "X-Actor-Role" in refused["detail"]
+    agreed = desk.send(
+        "POST", f"{base}/appointments", {**later, "booked_by": "patient"}, 201, actor=PATIENT
+    )
+    assert agreed["booked_by"] == "patient"
+
+    # Only staff overbook, whatever the body says; patients cannot book staff-only types.
+    overbook = {**when, "allow_overbooking": True}
+    assert desk.send("POST", f"{base}/appointments", overbook, 403, actor=PATIENT)["type"].endswith(
+        "staff-only"
+    )
+    assert desk.send("POST", f"{base}/appointments", overbook, 201)["booked_by"] == "clinic"
+    desk.send(
+        "POST",
+        f"{base}/holds",
+        {**later, "appointment_type_id": surgery["id"], "start": start.isoformat()},
+        403,
+        actor=PATIENT,
+    )
+
+    # The patient cannot strike out or complete; the cancel's deprecated "by" must agree.
+    desk.send(
+        "POST",
+        f"{base}/appointments/{mine['id']}/entered-in-error",
+        {"reason": "x"},
+        403,
+        actor=PATIENT,
+    )
+    desk.send(
+        "POST",
+        f"{base}/appointments/{mine['id']}/cancel",
+        {"by": "clinic", "reason": "x"},
+        422,
+        actor=PATIENT,
+    )
+    desk.send(
+        "POST",
+        f"{base}/appointments/{mine['id']}/reschedule",
+        {"start": (start + dt.timedelta(hours=2)).isoformat(), "actor": "clinic"},
+        422,
+        actor=PATIENT,
+    )
+    cancelled = desk.send(
+        "POST", f"{base}/appointments/{mine['id']}/cancel", {"reason": "x"}, actor=PATIENT
+    )
+    assert cancelled["cancellation"]["by"] == "patient"
+
+    # Malformed or half-given actor headers are refused before anything is decided.
+    for bad in (
+        {"X-Actor-Id": "u-1"},
+        {"X-Actor-Role": "front_desk"},
+        {"X-Actor-Id": "u-1", "X-Actor-Role": "superuser"},
+        {"X-Actor-Id": "u-1", "X-Actor-Role": "patient", "X-Actor-Channel": "Portal!"},
+    ):
+        problem = Desk(url, {"X-Actor-Channel": "internal"}).send(
+            "POST",
+            f"{base}/appointments",
+            {**when, "start": (start + dt.timedelta(hours=5)).isoformat()},
+            400,
+            actor=bad,
+        )
+        assert problem["type"].endswith("invalid-request-context")
+    history = desk.get(f"{base}/appointments/{mine['id']}/history")["events"]
+    assert [(e["event"], e["actor"]["user_id"], e["actor"]["role"]) for e in history] == [
+        ("Booked", "p-42", "patient"),
+        ("Cancelled", "p-42", "patient"),
+    ]
+    day = desk.get(f"{base}/resources/{doctor}/days/{start.date().isoformat()}")
+    assert len(day["claims"]) == 2  # the patient's second booking and the overbooking

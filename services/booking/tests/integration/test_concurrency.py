@@ -21,7 +21,6 @@ from clinic.booking.application import Bookings
 from clinic.booking.commands import BookAppointment, CancelAppointment, Reschedule
 from clinic.booking.domain.errors import BookingError
 from clinic.booking.domain.resource_day import ResourceDay, resource_day_id
-from clinic.booking.domain.values import Actor
 from clinic.devstack.testing import RunningService
 
 
@@ -125,7 +124,6 @@ def test_racing_reschedules_and_cancels_leave_every_calendar_consistent(
                     clinic.command(
                         CancelAppointment,
                         appointment_id=appointment,
-                        by=Actor.CLINIC,
                         reason="race",
                     )
                 )
@@ -136,7 +134,6 @@ def test_racing_reschedules_and_cancels_leave_every_calendar_consistent(
                         appointment_id=appointment,
                         start=targets[n % 3],
                         preferred={},
-                        actor=Actor.CLINIC,
                     )
                 )
         except BookingError as refused:
@@ -185,7 +182,6 @@ def test_a_provider_room_and_device_booking_claims_all_or_nothing_under_contenti
                     patient_id=clinic.patients[n % 3],
                     start=at(day, 11, 15 * (n % 2)),
                     preferred={},
-                    booked_by=Actor.CLINIC,
                     allow_overbooking=False,
                     note="",
                 )

@@ -4,11 +4,10 @@ import datetime as dt
 import json
 import uuid
 
-from scenario import MONDAY, Clock, at, build_clinic
+from scenario import MONDAY, PATIENT, Clock, at, build_clinic
 
 from clinic.booking.application import Bookings
 from clinic.booking.commands import CancelAppointment, ConfirmAppointment, Reschedule
-from clinic.booking.domain.values import Actor
 from clinic.booking.outbox import EventLog, OutboxReader
 from clinic.booking.translate import event_id
 from clinic.events import Envelope
@@ -25,8 +24,12 @@ def test_every_lifecycle_step_has_an_integration_event_with_a_stable_id() -> Non
     clinic = build_clinic(app, clock)
     held = uuid.UUID(clinic.hold("scan", at(MONDAY, 9))["id"])
     clinic.do(ConfirmAppointment, appointment_id=held)
-    clinic.do(Reschedule, appointment_id=held, start=at(MONDAY, 11), actor=Actor.CLINIC)
-    clinic.do(CancelAppointment, appointment_id=held, by=Actor.PATIENT, reason="better")
+    clinic.do(
+        Reschedule,
+        appointment_id=held,
+        start=at(MONDAY, 11),
+    )
+    clinic.do(CancelAppointment, appointment_id=held, context=PATIENT, reason="better")
     envelopes = translated(app)
     types = [e.type for e in envelopes]
     for expected in (

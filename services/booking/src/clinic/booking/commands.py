@@ -230,7 +230,8 @@ class BookAppointment(Command):
     patient_id: UUID
     start: dt.datetime
     preferred: dict[str, UUID] = field(default_factory=dict)
-    booked_by: Actor = Actor.CLINIC
+    booked_by: Actor = field(init=False)
+    """Derived from the acting party (``context``), never from what the caller claims."""
     allow_overbooking: bool = False
     note: str = ""
     hold_minutes: int | None = None
@@ -243,6 +244,7 @@ class BookAppointment(Command):
     def __post_init__(self) -> None:
         super().__post_init__()
         object.__setattr__(self, "start", as_utc(self.start))
+        object.__setattr__(self, "booked_by", self.context.acting.kind)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -273,12 +275,14 @@ class Reschedule(Command):
     appointment_id: UUID
     start: dt.datetime
     preferred: dict[str, UUID] = field(default_factory=dict)
-    actor: Actor = Actor.CLINIC
+    actor: Actor = field(init=False)
+    """Derived from the acting party (``context``)."""
     allow_overbooking: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
         object.__setattr__(self, "start", as_utc(self.start))
+        object.__setattr__(self, "actor", self.context.acting.kind)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -287,15 +291,22 @@ class CancelAppointment(Command):
     tag: ClassVar[str] = "cancel"
 
     appointment_id: UUID
-    by: Actor
+    by: Actor = field(init=False)
+    """Derived from the acting party (``context``)."""
     reason: str
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "by", self.context.acting.kind)
 
 
 @dataclass(frozen=True, kw_only=True)
 class ChangeStatus(Command):
     """A step of the visit that needs no time decided: the appointment's method of the same
-    name records it (``check_in``, ``arrive``, ``complete``, ``mark_no_show``)."""
+    name records it (``check_in``, ``arrive``, ``complete``, ``mark_no_show``). Patients
+    check themselves in (at a kiosk, from the portal); the other steps are the clinic's."""
 
+    patients_may: ClassVar[bool] = False
     appointment_id: UUID
 
 
@@ -303,6 +314,7 @@ class ChangeStatus(Command):
 class CheckIn(ChangeStatus):
     name: ClassVar[str] = "check_in"
     tag: ClassVar[str] = "check_in"
+    patients_may: ClassVar[bool] = True
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -9,6 +9,7 @@ from uuid import UUID
 
 from clinic.booking import views
 from clinic.booking.aggregate_cache import Reader
+from clinic.booking.domain.acting import acting_of, trace_id_of
 from clinic.booking.domain.appointment import Appointment
 from clinic.booking.domain.reference import (
     AppointmentType,
@@ -69,11 +70,15 @@ class Queries:
         for stored in self.app.events.get(appointment_id):
             state = stored.mutate(state)  # type: ignore[attr-defined]
             name = type(stored).__name__
+            metadata = getattr(stored, "metadata", None) or {}
             by = getattr(stored, "cancelled_by", None) or (
                 getattr(stored, "booked_by", None) if name in ("Held", "Booked") else None
             )
             if name == "EnteredInError":
                 by = "clinic"
+            acting = acting_of(metadata)
+            if acting is not None:
+                by = acting.kind
             entries.append(
                 {
                     "version": stored.originator_version,
@@ -85,6 +90,17 @@ class Queries:
                     "start": views.utc(state.start),
                     "end": views.utc(state.end),
                     "resource_ids": [str(p.resource_id) for p in state.participants],
+                    "actor": (
+                        {
+                            "user_id": acting.user_id,
+                            "role": str(acting.role),
+                            "channel": acting.channel,
+                        }
+                        if acting is not None
+                        else None
+                    ),
+                    "correlation_id": metadata.get("correlation_id"),
+                    "trace_id": trace_id_of(metadata.get("traceparent")),
                 }
             )
         return {"appointment_id": str(appointment_id), "events": entries}

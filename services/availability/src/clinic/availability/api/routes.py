@@ -42,6 +42,13 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _for_patient(request: Request, booked_by: str) -> bool:
+    """A search made by a patient (``X-Actor-Role: patient``, set by the gateway from the
+    token) is a patient's search whatever the query says; staff may search as a patient
+    would with ``booked_by=patient``."""
+    return booked_by == "patient" or request.headers.get("x-actor-role") == "patient"
+
+
 @router.get(
     "/organizations/{org}/slots",
     tags=["search"],
@@ -76,7 +83,7 @@ def slots(
         times_of_day=tuple(times_of_day),
         limit=limit,
         step_minutes=settings.slot_step_minutes,
-        for_patient=booked_by == "patient",
+        for_patient=_for_patient(request, booked_by),
     )
     found = find_slots(_index(request), query)
     return JSONResponse({"slots": [s.view() for s in found], "count": len(found)})
@@ -115,7 +122,7 @@ def next_free(
         provider_ids=frozenset(provider_id),
         times_of_day=tuple(times_of_day),
         step_minutes=request.app.state.settings.slot_step_minutes,
-        for_patient=booked_by == "patient",
+        for_patient=_for_patient(request, booked_by),
     )
     found = next_available(index, query)
     earliest = min((s for s in found.values() if s), key=lambda s: s.start, default=None)

@@ -18,8 +18,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from clinic.booking.application import Bookings
 from clinic.booking.commands import Command
 from clinic.booking.decision import Outcome
-from clinic.booking.domain.acting import Acting, RequestContext
-from clinic.booking.domain.errors import BookingError
+from clinic.booking.domain.acting import Acting, RequestContext, Role
+from clinic.booking.domain.errors import BookingError, InvalidRequestError
 
 
 class CommandMetrics:
@@ -41,6 +41,7 @@ class CommandMetrics:
         )
 
 
+ROLES = frozenset(str(role) for role in Role)
 ACTOR_PART = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 
 
@@ -56,13 +57,16 @@ def context_of(request: Request) -> RequestContext:
     headers, the acting party is the booking service itself on its internal channel."""
     headers = request.headers
     user_id = headers.get("x-actor-id")
-    role = headers.get("x-actor-role", "staff" if user_id else "system")
+    role = headers.get("x-actor-role")
     channel = headers.get("x-actor-channel", "internal")
+    if (user_id is None) != (role is None):
+        raise InvalidContextError("X-Actor-Id and X-Actor-Role are given together or not at all")
     if user_id is not None and not (0 < len(user_id) <= 200 and user_id.isprintable()):
         raise InvalidContextError("X-Actor-Id is 1 to 200 printable characters")
-    for name, value in (("X-Actor-Role", role), ("X-Actor-Channel", channel)):
-        if not ACTOR_PART.match(value):
-            raise InvalidContextError(f"{name} is a lowercase word such as front-desk")
+    if role is not None and role not in ROLES:
+        raise InvalidContextError(f"X-Actor-Role is one of {', '.join(sorted(ROLES))}")
+    if not ACTOR_PART.match(channel):
+        raise InvalidContextError("X-Actor-Channel is a lowercase word such as front-desk")
     correlation = headers.get("x-correlation-id")
     if correlation is not None:
         try:
@@ -76,7 +80,7 @@ def context_of(request: Request) -> RequestContext:
         else None
     )
     return RequestContext(
-        acting=Acting(user_id or "booking", role, channel),
+        acting=Acting(user_id or "booking", Role(role or Role.SYSTEM), channel),
         correlation_id=correlation,
         traceparent=traceparent,
     )
@@ -86,10 +90,21 @@ def status_of(outcome: Outcome) -> int:
     return 201 if outcome.created else 200
 
 
-def answer(request: Request, bookings: Bookings, command: Command) -> JSONResponse:
-    """Decide ``command`` and answer with its outcome."""
+def answer(
+    request: Request, bookings: Bookings, command: Command, claimed: str | None = None
+) -> JSONResponse:
+    """Decide ``command`` and answer with its outcome. ``claimed``: the side a deprecated
+    body field (``booked_by``, ``actor``, ``by``) names; it decides nothing, and is refused
+    when it disagrees with the acting party."""
     metrics: CommandMetrics = request.app.state.command_metrics
-    command = dataclasses.replace(command, context=context_of(request))
+    context = context_of(request)
+    if claimed is not None and claimed != context.acting.kind:
+        raise InvalidRequestError(
+            f"the request says {claimed!r} acts, but it acts as {context.acting.role} "
+            f"({context.acting.kind}); who acts comes from X-Actor-Id and X-Actor-Role: "
+            "leave out the deprecated field or make it agree"
+        )
+    command = dataclasses.replace(command, context=context)
     started = time.perf_counter()
     try:
         outcome = bookings.handle(command)

@@ -57,7 +57,8 @@ def hold(
     start = bookings.queries.instant(
         org, body.start, body.local_start, location_id=body.location_id
     )
-    return answer(request, bookings, body.to_command(org, request_id, start))
+    command = body.to_command(org, request_id, start)
+    return answer(request, bookings, command, claimed=body.booked_by)
 
 
 @router.post(
@@ -78,7 +79,8 @@ def book(
     start = bookings.queries.instant(
         org, body.start, body.local_start, location_id=body.location_id
     )
-    return answer(request, bookings, body.to_command(org, request_id, start))
+    command = body.to_command(org, request_id, start)
+    return answer(request, bookings, command, claimed=body.booked_by)
 
 
 @router.get(
@@ -129,7 +131,7 @@ def confirm(
     "/organizations/{org}/appointments/{appointment_id}/reschedule",
     tags=["appointments"],
     response_model=None,
-    responses={200: {"model": AppointmentView}, **problems(400, 404, 409)},
+    responses={200: {"model": AppointmentView}, **problems(400, 403, 404, 409)},
 )
 def reschedule(
     org: Org,
@@ -143,7 +145,8 @@ def reschedule(
     start = bookings.queries.instant(
         org, body.start, body.local_start, appointment_id=appointment_id
     )
-    return answer(request, bookings, body.to_command(org, request_id, appointment_id, start))
+    command = body.to_command(org, request_id, appointment_id, start)
+    return answer(request, bookings, command, claimed=body.actor)
 
 
 @router.post(
@@ -161,14 +164,15 @@ def cancel(
     request: Request,
 ) -> JSONResponse:
     """Cancel by the patient (subject to the type's cut-off) or by the clinic."""
-    return answer(request, bookings, body.to_command(org, request_id, appointment_id))
+    command = body.to_command(org, request_id, appointment_id)
+    return answer(request, bookings, command, claimed=body.by)
 
 
 @router.post(
     "/organizations/{org}/appointments/{appointment_id}/entered-in-error",
     tags=["appointments"],
     response_model=None,
-    responses={200: {"model": AppointmentView}, **problems(400, 404, 409)},
+    responses={200: {"model": AppointmentView}, **problems(400, 403, 404, 409)},
 )
 def enter_in_error(
     org: Org,
@@ -202,7 +206,7 @@ def _status_route(path: str, command: type[ChangeStatus], doc: str) -> None:
         tags=["appointments"],
         name=command.name,
         response_model=None,
-        responses={200: {"model": AppointmentView}, **problems(400, 404, 409)},
+        responses={200: {"model": AppointmentView}, **problems(400, 403, 404, 409)},
     )
 
 

@@ -157,18 +157,29 @@ class AppointmentView(View):
     version: int
 
 
+class ActorView(View):
+    user_id: str
+    role: str
+    channel: str
+
+
 class AppointmentEventView(View):
     version: int
     event: str = Field(description="Held, Booked, HoldConfirmed, Rescheduled, Cancelled, ...")
     recorded_at: Instant | None
     by: Literal["patient", "clinic", "system"] | None = Field(
-        description="Who asked for it, where the event says."
+        description="Which side asked for it: the actor's side, or where the event says."
     )
     reason: str | None
     status: AppointmentStatus = Field(description="The status after this event.")
     start: Instant
     end: Instant
     resource_ids: list[UUID]
+    actor: ActorView | None = Field(
+        None, description="Who asked for it (absent on events recorded before actors were)."
+    )
+    correlation_id: UUID | None = None
+    trace_id: str | None = Field(None, description="The W3C trace id of the request.")
 
 
 class AppointmentHistoryView(View):

@@ -14,7 +14,6 @@ from pydantic import ConfigDict, Field, model_validator
 
 from clinic.booking import commands
 from clinic.booking.domain.values import (
-    Actor,
     Category,
     Contact,
     ExceptionKind,
@@ -261,7 +260,13 @@ class ReserveRequest(_When):
         max_length=10,
         description="Role -> resource, to pick a member of a pool (e.g. the patient's doctor).",
     )
-    booked_by: Literal["patient", "clinic"] = "clinic"
+    booked_by: Literal["patient", "clinic"] | None = Field(
+        None,
+        deprecated=True,
+        description="Deprecated and ignored: who acts comes from the X-Actor-Id and "
+        "X-Actor-Role headers. When given, it must agree with them (patient for a patient, "
+        "clinic for staff), or the request is refused.",
+    )
     allow_overbooking: Flag = False
     note: Text = Field("", max_length=2000)
 
@@ -280,7 +285,6 @@ class ReserveRequest(_When):
             "patient_id": self.patient_id,
             "start": start,
             "preferred": dict(self.preferred_resources),
-            "booked_by": Actor(self.booked_by),
             "allow_overbooking": self.allow_overbooking,
             "note": self.note,
         }
@@ -299,7 +303,13 @@ class HoldRequest(ReserveRequest):
 
 class RescheduleRequest(_When):
     preferred_resources: dict[Short, UUID] = Field(default_factory=dict, max_length=10)
-    actor: Literal["patient", "clinic"] = "clinic"
+    actor: Literal["patient", "clinic"] | None = Field(
+        None,
+        deprecated=True,
+        description="Deprecated and ignored: who acts comes from the X-Actor-Id and "
+        "X-Actor-Role headers. When given, it must agree with them (patient for a patient, "
+        "clinic for staff), or the request is refused.",
+    )
     allow_overbooking: Flag = False
 
     def to_command(
@@ -311,13 +321,18 @@ class RescheduleRequest(_When):
             appointment_id=appointment_id,
             start=start,
             preferred=dict(self.preferred_resources),
-            actor=Actor(self.actor),
             allow_overbooking=self.allow_overbooking,
         )
 
 
 class CancelRequest(Strict):
-    by: Literal["patient", "clinic"]
+    by: Literal["patient", "clinic"] | None = Field(
+        None,
+        deprecated=True,
+        description="Deprecated and ignored: who acts comes from the X-Actor-Id and "
+        "X-Actor-Role headers. When given, it must agree with them (patient for a patient, "
+        "clinic for staff), or the request is refused.",
+    )
     reason: Text = Field(min_length=1, max_length=500)
 
     def to_command(
@@ -327,7 +342,6 @@ class CancelRequest(Strict):
             organization_id=org,
             request_id=request_id,
             appointment_id=appointment_id,
-            by=Actor(self.by),
             reason=self.reason,
         )
 

@@ -134,6 +134,12 @@ class NotPatientBookableError(BookingError):
     title = "Patients cannot book this appointment type themselves"
 
 
+class StaffOnlyError(BookingError):
+    status = 403
+    slug = "staff-only"
+    title = "Only clinic staff may do this"
+
+
 class IdempotencyKeyReusedError(BookingError):
     status = 422
     slug = "idempotency-key-reused"

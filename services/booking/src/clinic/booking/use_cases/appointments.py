@@ -16,12 +16,13 @@ from clinic.booking.commands import (
     Reschedule,
 )
 from clinic.booking.decision import Attempt, Decision, UseCase
+from clinic.booking.domain.acting import Acting
 from clinic.booking.domain.appointment import Appointment
 from clinic.booking.domain.errors import (
     BookingError,
     ConcurrencyExhaustedError,
-    InvalidRequestError,
     NotPatientBookableError,
+    StaffOnlyError,
     TimeUnavailableError,
 )
 from clinic.booking.domain.planning import check_policy
@@ -31,16 +32,28 @@ from clinic.booking.use_cases import planning
 from clinic.events.free_start import FreeStart
 
 
+def check_overbooking(allow_overbooking: bool, acting: Acting) -> None:
+    """Only the clinic overbooks (its staff, or staff working in the EMR), and only when it
+    says so explicitly."""
+    if allow_overbooking and acting.kind != Actor.CLINIC:
+        raise StaffOnlyError(f"only clinic staff may overbook (the request acts as {acting.role})")
+
+
+def check_not_patient(acting: Acting, what: str) -> None:
+    if acting.is_patient:
+        raise StaffOnlyError(f"patients cannot {what}; the clinic records it")
+
+
 def reserve(command: BookAppointment, attempt: Attempt) -> Decision:
     """Hold or book: plan the visit on every resource it needs, all or nothing."""
     now = attempt.now
     org = command.organization_id
     ctx = planning.context(attempt, org, command.appointment_type_id, command.location_id)
     attempt.reference.get(Patient, command.patient_id, org, "patient")
-    if command.booked_by == Actor.PATIENT and not ctx.kind.patient_bookable:
+    acting = command.context.acting
+    if acting.is_patient and not ctx.kind.patient_bookable:
         raise NotPatientBookableError(f"{ctx.kind.name} is booked by the clinic")
-    if command.allow_overbooking and command.booked_by != Actor.CLINIC:
-        raise InvalidRequestError("only clinic staff may overbook")
+    check_overbooking(command.allow_overbooking, acting)
     check_policy(ctx.kind, command.start, now)
     minutes = command.hold_minutes or attempt.app.hold_minutes
     expires = now + dt.timedelta(minutes=minutes) if command.holds else None
@@ -118,6 +131,7 @@ def reschedule(command: Reschedule, attempt: Attempt) -> Decision:
     # Until types carry a cut-off of their own for moving, patients move by the one for
     # cancelling: either way the time is given back late.
     appointment.check_reschedule(command.actor, now, ctx.kind.cancellation_cutoff)
+    check_overbooking(command.allow_overbooking, command.context.acting)
     check_policy(ctx.kind, command.start, now)
     days = attempt.days_of(appointment)
     try:
@@ -168,7 +182,9 @@ def cancel(command: CancelAppointment, attempt: Attempt) -> Decision:
 
 
 def enter_in_error(command: EnterInError, attempt: Attempt) -> Decision:
-    """Strike out an appointment recorded by mistake and give its time back."""
+    """Strike out an appointment recorded by mistake and give its time back (the clinic's
+    correction: never a patient's)."""
+    check_not_patient(command.context.acting, "strike out an appointment")
     appointment = _appointment(command.appointment_id, command.organization_id, attempt)
     appointment.enter_in_error(command.reason, attempt.now)
     days = [d for d in attempt.days_of(appointment).values() if d is not None]
@@ -180,6 +196,8 @@ def enter_in_error(command: EnterInError, attempt: Attempt) -> Decision:
 
 def change_status(command: ChangeStatus, attempt: Attempt) -> Decision:
     """Check-in, arrival, completion, no-show: the appointment's method of that name."""
+    if not command.patients_may:
+        check_not_patient(command.context.acting, command.name.replace("_", " "))
     appointment = _appointment(command.appointment_id, command.organization_id, attempt)
     getattr(appointment, command.name)(attempt.now)
     attempt.app.stats.count(command.name)
