@@ -1,5 +1,6 @@
 """Every rule the booking decision enforces, on the in-memory event store."""
 
+import dataclasses
 import datetime as dt
 import uuid
 from zoneinfo import ZoneInfo
@@ -17,6 +18,7 @@ from clinic.booking.commands import (
     ConfirmAppointment,
     DefineAppointmentType,
     EnterInError,
+    ExpireHold,
     MarkNoShow,
     RegisterLocation,
     RegisterOrganization,
@@ -236,6 +238,54 @@ def test_an_expired_hold_frees_its_time_for_the_next_command_without_any_timer(
     assert expired["cancellation"]["reason"] == "hold expired"
     with pytest.raises(errors.HoldExpiredError):
         clinic.do(ConfirmAppointment, appointment_id=uuid.UUID(hold["id"]))
+
+
+def test_an_expired_hold_is_recorded_once_and_its_claims_leave_the_day(clinic: Clinic) -> None:
+    clinic.clock.now = at(MONDAY, 7)
+    hold = uuid.UUID(clinic.hold("named", at(MONDAY, 9))["id"])
+    expire = ExpireHold.of(clinic.org, hold)
+    with pytest.raises(errors.InvalidTransitionError, match="expires at"):
+        clinic.app.handle(expire)
+    clinic.clock.advance(minutes=11)
+
+    expired = clinic.app.handle(expire)
+
+    assert expired.body["status"] == "cancelled"
+    assert expired.body["cancellation"]["reason"] == "hold expired"
+    assert claims_on(clinic, clinic.providers[0]) == []
+    day = clinic.app.queries.resource_day(clinic.org, clinic.providers[0], MONDAY)
+    assert [e["event"] for e in day["history"]][-1] == "HoldLapsed"
+    history = clinic.app.queries.appointment_history(clinic.org, hold)["events"]
+    assert [(e["event"], e["by"], e["actor"]["user_id"]) for e in history] == [
+        ("Held", "clinic", "desk-7"),
+        ("HoldExpired", "system", "hold-sweeper"),
+    ]
+    # Asked again (another replica, a retry): the same answer, nothing recorded twice.
+    assert clinic.app.handle(expire).replayed
+    again = clinic.app.handle(dataclasses.replace(expire, request_id="another"))
+    assert not again.replayed
+    assert again.body["status"] == "cancelled"
+    assert len(clinic.app.queries.appointment_history(clinic.org, hold)["events"]) == 2
+
+
+def test_expiring_a_hold_whose_time_was_taken_already_changes_only_the_appointment(
+    clinic: Clinic,
+) -> None:
+    clinic.clock.now = at(MONDAY, 7)
+    hold = uuid.UUID(clinic.hold("named", at(MONDAY, 9))["id"])
+    confirmed = uuid.UUID(clinic.hold("named", at(MONDAY, 10))["id"])
+    clinic.do(ConfirmAppointment, appointment_id=confirmed)
+    clinic.clock.advance(minutes=11)
+    taken = clinic.book("named", at(MONDAY, 9))
+    before = clinic.app.queries.resource_day(clinic.org, clinic.providers[0], MONDAY)
+
+    clinic.app.handle(ExpireHold.of(clinic.org, hold))
+    kept = clinic.app.handle(ExpireHold.of(clinic.org, confirmed))
+
+    after = clinic.app.queries.resource_day(clinic.org, clinic.providers[0], MONDAY)
+    assert after["history"] == before["history"]
+    assert {c["appointment_id"] for c in after["claims"]} == {taken["id"], str(confirmed)}
+    assert kept.body["status"] == "booked"
 
 
 def test_a_confirmed_hold_keeps_its_time_past_the_expiry(clinic: Clinic) -> None:

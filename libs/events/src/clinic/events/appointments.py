@@ -88,6 +88,17 @@ class AppointmentRescheduled(_AppointmentTime):
     previous_end: UtcDateTime
 
 
+class AppointmentHoldExpired(_AppointmentTime):
+    """A hold ran out unconfirmed (FHIR status ``cancelled``): its time is free again.
+
+    Recorded by booking's hold sweeper within a bounded delay of ``expired_at``; the time
+    was free to new bookings from ``expired_at`` on, whether or not this was recorded yet.
+    It carries the time it held, so a waitlist can offer it and a calendar can clear it."""
+
+    event_type: ClassVar[str] = "Appointment.HoldExpired"
+    expired_at: UtcDateTime
+
+
 class AppointmentCancelled(_AppointmentEvent):
     """The appointment was cancelled and its time released."""
 

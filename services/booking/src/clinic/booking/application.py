@@ -64,6 +64,7 @@ USE_CASES: dict[type[Command], UseCase[Any]] = {
     commands.Complete: appointments.CHANGE_STATUS,
     commands.MarkNoShow: appointments.CHANGE_STATUS,
     commands.EnterInError: appointments.ENTER_IN_ERROR,
+    commands.ExpireHold: appointments.EXPIRE_HOLD,
     commands.JoinWaitlist: waitlist.JOIN_WAITLIST,
     commands.LeaveWaitlist: waitlist.LEAVE_WAITLIST,
 }
@@ -99,7 +100,7 @@ class Bookings(Application[UUID]):
         *,
         clock: Clock = utc_now,
         max_attempts: int = 5,
-        hold_minutes: int = 10,
+        hold_minutes: float = 10,
         alternatives: int = 3,
     ) -> None:
         super().__init__(env)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 from uuid import UUID
 
-from clinic.booking.domain.acting import RequestContext
+from clinic.booking.domain.acting import Acting, RequestContext, Role
 from clinic.booking.domain.errors import InvalidRequestError
 from clinic.booking.domain.timezones import as_utc, zone
 from clinic.booking.domain.values import (
@@ -344,6 +344,26 @@ class EnterInError(Command):
 
     appointment_id: UUID
     reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExpireHold(Command):
+    """Record that a hold ran out. The hold sweeper asks, with the request id
+    ``expire-hold:{appointment_id}``, so that replicas asking at once record it once."""
+
+    name: ClassVar[str] = "expire_hold"
+    tag: ClassVar[str] = "expire_hold"
+
+    appointment_id: UUID
+
+    @classmethod
+    def of(cls, organization_id: UUID, appointment_id: UUID) -> ExpireHold:
+        return cls(
+            organization_id=organization_id,
+            request_id=f"expire-hold:{appointment_id}",
+            appointment_id=appointment_id,
+            context=RequestContext(Acting("hold-sweeper", Role.SYSTEM, "internal")),
+        )
 
 
 # ---------------------------------------------------------------------- waitlist

@@ -12,6 +12,12 @@ import clinic.booking
 from clinic.booking.api.answers import CommandMetrics
 from clinic.booking.api.routes import router
 from clinic.booking.application import Bookings
+from clinic.booking.directory import (
+    DIRECTORY_DDL,
+    AppointmentDirectory,
+    DirectoryMetrics,
+    HoldSweeper,
+)
 from clinic.booking.outbox import EventLog, Replay
 from clinic.booking.relay import RELAY_DDL, Relay, RelayMetrics
 from clinic.booking.settings import BookingSettings
@@ -52,7 +58,7 @@ def open_bookings(settings: BookingSettings) -> Bookings:
 def create_app(settings: BookingSettings | None = None) -> FastAPI:
     settings = settings or BookingSettings()
     runtime = create_runtime(settings, topics=[str(t) for t in ALL_TOPICS])
-    runtime.migrations += RELAY_DDL
+    runtime.migrations += RELAY_DDL + DIRECTORY_DDL
     app = create_service_app(
         runtime, title="clinic booking", description=clinic.booking.__doc__ or ""
     )
@@ -60,7 +66,10 @@ def create_app(settings: BookingSettings | None = None) -> FastAPI:
     app.state.demo = None
     app.state.relay = None
     app.state.replay = None
+    app.state.directory = None
+    tasks: list[asyncio.Task[None]] = []
     relay_metrics = RelayMetrics(runtime.registry)
+    directory_metrics = DirectoryMetrics(runtime.registry)
     app.state.command_metrics = CommandMetrics(runtime.registry)
     app.include_router(router)
 
@@ -78,6 +87,13 @@ def create_app(settings: BookingSettings | None = None) -> FastAPI:
         app.state.bookings = bookings
         event_log = EventLog.of(bookings)
         app.state.replay = Replay(event_log)
+        directory = AppointmentDirectory(event_log, runtime.database, directory_metrics)
+        sweeper = HoldSweeper(
+            bookings, runtime.database, directory_metrics, settings.hold_sweep_seconds
+        )
+        tasks.append(asyncio.create_task(directory.follow(), name="appointment-directory"))
+        tasks.append(asyncio.create_task(sweeper.run(), name="hold-sweeper"))
+        app.state.directory = directory
         if settings.relay_enabled:
             relay = Relay(
                 event_log,
@@ -95,6 +111,11 @@ def create_app(settings: BookingSettings | None = None) -> FastAPI:
             app.state.relay = relay
 
     async def stopping() -> None:
+        app.state.directory = None
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        tasks.clear()
         relay = app.state.relay
         app.state.relay = None
         if relay is not None:

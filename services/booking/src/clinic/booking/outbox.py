@@ -8,12 +8,14 @@ loading from the store at the right version only when it starts mid-stream.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from eventsourcing.application import Application, Repository
 from eventsourcing.persistence import ApplicationRecorder, Mapper
 from psycopg.sql import SQL, Identifier
@@ -135,3 +137,16 @@ class Replay:
         if batch:
             following = batch[-1][0]
         return top, following, events
+
+
+async def wake_on_notify(conninfo: str, channel: str, wake: asyncio.Event) -> None:
+    """Set ``wake`` whenever the event store commits (eventsourcing NOTIFYs on every
+    insert), for ever; reconnects after a lost connection."""
+    while True:
+        try:
+            async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+                await conn.execute(f'LISTEN "{channel}"')
+                async for _ in conn.notifies():
+                    wake.set()
+        except (psycopg.OperationalError, OSError):
+            await asyncio.sleep(1.0)

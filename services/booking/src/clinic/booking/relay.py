@@ -33,7 +33,7 @@ from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaBroker
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from clinic.booking.outbox import EventLog, OutboxReader
+from clinic.booking.outbox import EventLog, OutboxReader, wake_on_notify
 from clinic.events import ALL_TOPICS, Envelope
 from clinic.platform.kafka import ensure_topics
 
@@ -167,7 +167,9 @@ class Relay:
         self.is_leader = True
         log.info("relay is the leader")
         self.position = await self._load_position(conn)
-        listener = asyncio.create_task(self._listen(), name="relay-listen")
+        listener = asyncio.create_task(
+            wake_on_notify(self.conninfo, self.event_log.channel, self.wake), name="relay-listen"
+        )
         loop = asyncio.get_running_loop()
         checked = loop.time()
         try:
@@ -186,20 +188,6 @@ class Relay:
                         self._check_topics, checked = True, loop.time()
         finally:
             listener.cancel()
-
-    async def _listen(self) -> None:
-        """Wake up as soon as a booking commits: eventsourcing NOTIFYs on every insert."""
-        channel = self.event_log.channel
-        while True:
-            try:
-                async with await psycopg.AsyncConnection.connect(
-                    self.conninfo, autocommit=True
-                ) as conn:
-                    await conn.execute(f'LISTEN "{channel}"')
-                    async for _ in conn.notifies():
-                        self.wake.set()
-            except (psycopg.OperationalError, OSError):
-                await asyncio.sleep(1.0)
 
     # ------------------------------------------------------------------ one batch
 

@@ -14,8 +14,19 @@ class BookingSettings(ServiceSettings):
     service_name: ClassVar[str] = "booking"
 
     port: int = Field(8081, ge=1, le=65535, description="Port the HTTP server listens on.")
-    hold_minutes: int = Field(
-        10, ge=1, le=120, description="How long a hold blocks its time unless confirmed."
+    hold_minutes: float = Field(
+        10,
+        gt=0,
+        le=120,
+        description="How long a hold blocks its time unless confirmed or the request says.",
+    )
+    hold_sweep_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=300,
+        description="How often each replica looks for holds past their expiry to record "
+        "Appointment.HoldExpired: the longest delay after the expiry, plus the directory's "
+        "lag (usually milliseconds).",
     )
     max_attempts: int = Field(
         5, ge=1, le=50, description="Decisions tried when concurrent writers race for the same day."

@@ -89,6 +89,10 @@ def _appointment(event: Any, appointment: Appointment) -> EventPayload | None:
             previous_start=event.previous_start,
             previous_end=event.previous_end,
         )
+    if name == "HoldExpired":
+        return ev_appointments.AppointmentHoldExpired(
+            **_time(appointment), expired_at=event.expired_at
+        )
     if name == "Cancelled":
         return ev_appointments.AppointmentCancelled(
             appointment_id=appointment.id,

@@ -1,5 +1,5 @@
 """Routes for reference data: organisations, locations, resources and their schedules,
-appointment types, patients."""
+and appointment types."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from clinic.booking.api.responses import (
     LocationView,
     OrganizationRegistered,
     OrganizationView,
-    PatientView,
     ResourceView,
     ScheduleView,
 )
@@ -26,7 +25,6 @@ from clinic.booking.api.schemas import (
     OverbookingAllowanceRequest,
     RegisterLocationRequest,
     RegisterOrganizationRequest,
-    RegisterPatientRequest,
     RegisterResourceRequest,
     ScheduleExceptionRequest,
     WeeklyHoursRequest,
@@ -249,30 +247,3 @@ def define_appointment_type(
 )
 def get_appointment_type(org: Org, type_id: UUID, bookings: BookingsDep) -> dict[str, Any]:
     return bookings.queries.get_appointment_type(org, type_id)
-
-
-@router.post(
-    "/organizations/{org}/patients",
-    status_code=201,
-    tags=["patients"],
-    response_model=None,
-    responses={201: {"model": PatientView}, **problems(400, 404)},
-)
-def register_patient(
-    org: Org,
-    body: RegisterPatientRequest,
-    bookings: BookingsDep,
-    request_id: RequestIdDep,
-    request: Request,
-) -> JSONResponse:
-    return answer(request, bookings, body.to_command(org, request_id))
-
-
-@router.get(
-    "/organizations/{org}/patients/{patient_id}",
-    tags=["patients"],
-    response_model=None,
-    responses={200: {"model": PatientView}, **problems(404)},
-)
-def get_patient(org: Org, patient_id: UUID, bookings: BookingsDep) -> dict[str, Any]:
-    return bookings.queries.get_patient(org, patient_id)

@@ -101,6 +101,25 @@ class PatientView(View):
     language: str
 
 
+class PatientAppointmentView(View):
+    id: UUID
+    patient_id: UUID = Field(description="The record it was booked for (a merged duplicate's).")
+    appointment_type_id: UUID
+    location_id: UUID
+    status: AppointmentStatus
+    start: Instant
+    end: Instant
+    hold_expires_at: Instant | None
+    resource_ids: list[UUID]
+    version: int
+
+
+class PatientAppointmentsView(View):
+    patient_id: UUID
+    appointments: list[PatientAppointmentView]
+    next_cursor: str | None = Field(description="Pass as cursor for the next page; null: none.")
+
+
 class WeeklyHoursView(View):
     location_id: UUID
     weekday: int

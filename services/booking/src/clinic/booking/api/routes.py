@@ -10,8 +10,8 @@ instead of the event loop.
 
 from fastapi import APIRouter
 
-from clinic.booking.api import appointments, operations, reference_data, waitlist
+from clinic.booking.api import appointments, operations, patients, reference_data, waitlist
 
 router = APIRouter()
-for subject in (reference_data, appointments, waitlist, operations):
+for subject in (reference_data, patients, appointments, waitlist, operations):
     router.include_router(subject.router)

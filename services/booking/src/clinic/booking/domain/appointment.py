@@ -195,6 +195,26 @@ class Appointment(BookingAggregate):
         self._move_to(Status.CANCELLED, cancelled_at)
         self.cancellation = {"by": str(cancelled_by), "reason": reason, "at": cancelled_at}
 
+    def expire_hold(self, now: dt.datetime) -> bool:
+        """Record that the hold ran out (a fact of its own, so that waitlists, EMRs and
+        calendars hear of it). Its time was already free to the next command from the
+        expiry on. False when there is nothing to record: the hold was confirmed, cancelled,
+        or already recorded as expired. Refused before the expiry."""
+        if self.status != Status.PENDING or self.hold_expires_at is None:
+            return False
+        if not self.hold_expired(now):
+            raise InvalidTransitionError(
+                f"the hold expires at {self.hold_expires_at}, not before",
+                appointment_id=str(self.id),
+            )
+        self._hold_expired(expired_at=self.hold_expires_at, recorded_at=now)
+        return True
+
+    @event("HoldExpired")
+    def _hold_expired(self, expired_at: dt.datetime, recorded_at: dt.datetime) -> None:
+        self._move_to(Status.CANCELLED, expired_at)
+        self.cancellation = {"by": "system", "reason": "hold expired", "at": expired_at}
+
     def check_in(self, now: dt.datetime) -> None:
         self.check_transition("check_in", now)
         if now < self.start - CHECK_IN_OPENS or now > self.end:

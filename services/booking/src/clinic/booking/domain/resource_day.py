@@ -133,6 +133,11 @@ class ResourceDay(BookingAggregate):
             claim = Claim(**{**claim.__dict__, "overbooked": True})
         self._time_claimed(claim=claim)
 
+    def lapse(self, appointment_id: UUID, now: dt.datetime) -> None:
+        """An expired hold's claims leave the day (if a later claim has not taken them yet)."""
+        if self.claims_of(appointment_id):
+            self._hold_lapsed(appointment_id=appointment_id, lapsed_at=now)
+
     @event("HoldLapsed")
     def _hold_lapsed(self, appointment_id: UUID, lapsed_at: dt.datetime) -> None:
         self._drop(appointment_id)

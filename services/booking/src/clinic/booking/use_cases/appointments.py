@@ -13,6 +13,7 @@ from clinic.booking.commands import (
     ChangeStatus,
     ConfirmAppointment,
     EnterInError,
+    ExpireHold,
     Reschedule,
 )
 from clinic.booking.decision import Attempt, Decision, UseCase
@@ -194,6 +195,20 @@ def enter_in_error(command: EnterInError, attempt: Attempt) -> Decision:
     return Decision([appointment, *days], views.appointment(appointment, attempt.now))
 
 
+def expire_hold(command: ExpireHold, attempt: Attempt) -> Decision:
+    """The hold ran out: record it on the appointment, and take its claims off the days
+    where a later booking has not already taken the time. Nothing to record (confirmed,
+    cancelled, recorded already) is an answer too: the appointment as it is."""
+    appointment = _appointment(command.appointment_id, command.organization_id, attempt)
+    if not appointment.expire_hold(attempt.now):
+        return Decision([], views.appointment(appointment, attempt.now))
+    days = [d for d in attempt.days_of(appointment).values() if d is not None]
+    for day in days:
+        day.lapse(appointment.id, attempt.now)
+    attempt.app.stats.count("hold_expired")
+    return Decision([appointment, *days], views.appointment(appointment, attempt.now))
+
+
 def change_status(command: ChangeStatus, attempt: Attempt) -> Decision:
     """Check-in, arrival, completion, no-show: the appointment's method of that name."""
     if not command.patients_may:
@@ -214,3 +229,4 @@ RESCHEDULE = UseCase(reschedule)
 CANCEL = UseCase(cancel)
 CHANGE_STATUS = UseCase(change_status)
 ENTER_IN_ERROR = UseCase(enter_in_error)
+EXPIRE_HOLD = UseCase(expire_hold)
