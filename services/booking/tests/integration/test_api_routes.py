@@ -342,3 +342,104 @@ def test_who_acts_comes_from_the_actor_headers_and_a_body_field_cannot_claim_oth
     ]
     day = desk.get(f"{base}/resources/{doctor}/days/{start.date().isoformat()}")
     assert len(day["claims"]) == 2  # the patient's second booking and the overbooking
+
+
+def test_patients_over_http_demographics_preferences_identifiers_and_merge(
+    start_service: Callable[..., RunningService],
+) -> None:
+    desk = Desk(start_service("clinic.booking", "BOOKING_").url)
+    org = desk.send("POST", "/organizations", {"name": "Patient Group"}, 201)["id"]
+    other_org = desk.send("POST", "/organizations", {"name": "Another Group"}, 201)["id"]
+    base = f"/organizations/{org}"
+    mrn = "https://emr.example/mrn"
+    grace = desk.send(
+        "POST",
+        f"{base}/patients",
+        {
+            "given_name": "Grace",
+            "family_name": "Hopper",
+            "birth_date": "1956-12-09",
+            "gender": "female",
+            "address": {"lines": ["1 Main St"], "city": "Arlington", "country": "US"},
+            "contacts": [{"system": "sms", "value": "+1 555 0100", "use": "mobile"}],
+            "time_zone": "America/New_York",
+            "preferred_channel": "sms",
+            "language": "en-US",
+            "consent_sms": True,
+            "identifiers": [{"system": mrn, "value": "4711"}],
+        },
+        201,
+    )
+    pid = grace["id"]
+    assert grace["consent"] == {"sms": True, "email": False}
+    assert grace["address"]["lines"] == ["1 Main St"]
+
+    # Bad input: a clear problem, and the record is unchanged.
+    for method, path, body, status in (
+        ("PATCH", f"{base}/patients/{pid}", {"given_name": None}, 422),
+        ("PATCH", f"{base}/patients/{pid}", {"nickname": "Amazing"}, 422),
+        ("PATCH", f"{base}/patients/{pid}", {"family_name": "Hop\u0000per"}, 422),
+        ("PATCH", f"{base}/patients/{pid}", {"gender": "f"}, 422),
+        ("PATCH", f"{base}/patients/{pid}", {"birth_date": "2999-01-01"}, 422),
+        ("PATCH", f"{base}/patients/{pid}", {"time_zone": "Mars/Olympus"}, 422),
+        ("PATCH", f"{base}/patients/{pid}", {"address": {"country": "usa"}}, 422),
+        ("PATCH", f"{base}/patients/{pid}", {}, 422),
+        ("PUT", f"{base}/patients/{pid}/preferences", {"consent_sms": "yes"}, 422),
+        ("POST", f"{base}/patients/{pid}/identifiers", {"system": mrn}, 422),
+        ("POST", f"{base}/patients/{pid}/merge", {"duplicate_id": pid}, 422),
+        ("PATCH", f"/organizations/{other_org}/patients/{pid}", {"gender": "male"}, 404),
+        ("PATCH", f"{base}/patients/{uuid.uuid4()}", {"gender": "male"}, 404),
+    ):
+        desk.send(method, path, body, status)
+    assert desk.get(f"{base}/patients/{pid}")["version"] == grace["version"]
+
+    moved = desk.send(
+        "PATCH",
+        f"{base}/patients/{pid}",
+        {"family_name": "Hopper-Murray", "address": None, "time_zone": None},
+    )
+    assert (moved["family_name"], moved["address"], moved["time_zone"]) == (
+        "Hopper-Murray",
+        None,
+        None,
+    )
+    prefs = desk.send(
+        "PUT", f"{base}/patients/{pid}/preferences", {"language": "de", "consent_email": True}
+    )
+    assert (prefs["language"], prefs["consent"]) == ("de", {"sms": True, "email": True})
+
+    # Identifiers: found by system|value; one patient per identifier.
+    found = desk.get(f"{base}/patients", identifier=f"{mrn}|4711")["patients"]
+    assert [p["id"] for p in found] == [pid]
+    assert desk.get(f"{base}/patients", identifier=f"{mrn}|0")["patients"] == []
+    assert desk.get(f"/organizations/{other_org}/patients", identifier=f"{mrn}|4711") == {
+        "patients": []
+    }
+    desk.get(f"{base}/patients", status=422, identifier="no-bar")
+    dup = desk.send(
+        "POST",
+        f"{base}/patients",
+        {"given_name": "G.", "family_name": "Hopper", "birth_date": "1956-12-09"},
+        201,
+    )["id"]
+    taken = desk.send(
+        "POST", f"{base}/patients/{dup}/identifiers", {"system": mrn, "value": "4711"}, 409
+    )
+    assert taken["patient_id"] == pid
+    desk.send("POST", f"{base}/patients/{dup}/identifiers", {"system": "urn:lab", "value": "L-9"})
+    desk.send(
+        "POST",
+        f"{base}/patients/{dup}/merge",
+        {"duplicate_id": pid},
+        403,
+        actor=PATIENT,
+    )
+
+    # Merge: the duplicate is retired into Grace; its identifiers find her.
+    merged = desk.send("POST", f"{base}/patients/{pid}/merge", {"duplicate_id": dup})
+    assert merged["merged_ids"] == [dup]
+    assert desk.get(f"{base}/patients/{dup}")["merged_into"] == pid
+    assert desk.get(f"{base}/patients", identifier="urn:lab|L-9")["patients"][0]["id"] == pid
+    refused = desk.send("PATCH", f"{base}/patients/{dup}", {"gender": "female"}, 409)
+    assert refused["type"].endswith("patient-merged")
+    assert refused["merged_into"] == pid

@@ -277,3 +277,52 @@ async def test_a_requests_actor_trace_and_correlation_reach_the_envelopes_on_kaf
     assert registered.causation_id is not None  # the handled request
     assert registered.trace is not None
     assert registered.trace.traceparent.split("-")[1] == trace_id
+
+
+async def test_patient_events_travel_on_their_own_topic_and_nowhere_else(
+    start_service: Callable[..., RunningService], infrastructure: Infrastructure
+) -> None:
+    service = start_service("clinic.booking", "BOOKING_")
+    async with httpx.AsyncClient(base_url=service.url, timeout=30) as http:
+
+        async def send(method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+            response = await http.request(
+                method, path, json=body, headers={"Idempotency-Key": str(uuid.uuid4())}
+            )
+            assert response.status_code in (200, 201), response.text
+            return response.json()  # type: ignore[no-any-return]
+
+        org = (await send("POST", "/organizations", {"name": "PII Group"}))["id"]
+        patient = (
+            await send(
+                "POST",
+                f"/organizations/{org}/patients",
+                {"given_name": "Ada", "family_name": "Private", "birth_date": "1990-01-01"},
+            )
+        )["id"]
+        await send("PATCH", f"/organizations/{org}/patients/{patient}", {"gender": "female"})
+        marker = (
+            await send("POST", f"/organizations/{org}/locations", {"name": "L", "time_zone": "UTC"})
+        )["id"]
+    patient_id, marker_id = uuid.UUID(patient), uuid.UUID(marker)
+
+    def of(records: list[Any], aggregate_id: uuid.UUID, topic: Topic) -> list[Envelope]:
+        envelopes = (Envelope.from_json(r.value) for r in records if r.topic == str(topic))
+        return [e for e in envelopes if e.aggregate_id == aggregate_id]
+
+    records = await read_topics(
+        infrastructure.kafka_bootstrap_servers,
+        [str(Topic.PATIENTS), str(Topic.REFERENCE)],
+        lambda rs: (
+            len(of(rs, patient_id, Topic.PATIENTS)) == 2
+            and bool(of(rs, marker_id, Topic.REFERENCE))
+        ),
+        within=60,
+    )
+    registered, updated = of(records, patient_id, Topic.PATIENTS)
+    assert (registered.type, registered.schema_version) == ("Patient.Registered", 2)
+    assert registered.payload["patient"]["family_name"] == "Private"
+    assert (updated.type, updated.payload["changed"]) == ("Patient.DetailsUpdated", ["gender"])
+    assert of(records, patient_id, Topic.REFERENCE) == []
+    reference_text = b"".join(r.value for r in records if r.topic == str(Topic.REFERENCE))
+    assert b"Private" not in reference_text

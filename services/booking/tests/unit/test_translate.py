@@ -7,7 +7,16 @@ import uuid
 from scenario import MONDAY, PATIENT, Clock, at, build_clinic
 
 from clinic.booking.application import Bookings
-from clinic.booking.commands import CancelAppointment, ConfirmAppointment, Reschedule
+from clinic.booking.commands import (
+    CancelAppointment,
+    ConfirmAppointment,
+    MergePatients,
+    RecordPatientIdentifier,
+    Reschedule,
+    SetPatientPreferences,
+    UpdatePatientDetails,
+)
+from clinic.booking.domain.values import Identifier
 from clinic.booking.outbox import EventLog, OutboxReader
 from clinic.booking.translate import event_id
 from clinic.events import Envelope
@@ -57,14 +66,48 @@ def test_every_lifecycle_step_has_an_integration_event_with_a_stable_id() -> Non
         env.typed_payload()  # every payload validates against its registered model
 
 
-def test_only_patient_events_carry_personal_data() -> None:
+def test_only_the_patients_topic_carries_personal_data() -> None:
     clock = Clock(at(MONDAY, 7) - dt.timedelta(days=3))
     app = Bookings(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=clock)
     clinic = build_clinic(app, clock)
     clinic.book("consult", at(MONDAY, 9))
+    carried = set()
     for env in translated(app):
         text = json.dumps(env.payload)
-        carries = "Pat0" in text or "p0@example.org" in text
-        if env.type != "Patient.Registered":
-            assert not carries, env.type
+        if "Pat0" in text or "p0@example.org" in text:
+            carried.add((env.type, env.topic()))
         assert "Pat0" not in json.dumps(env.headers())
+        assert "Pat0" not in str(env.key())
+    assert carried == {("Patient.Registered", "booking.patients.v1")}
+
+
+def test_every_patient_change_publishes_the_whole_record_on_the_patients_topic() -> None:
+    clock = Clock(at(MONDAY, 7) - dt.timedelta(days=3))
+    app = Bookings(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=clock)
+    clinic = build_clinic(app, clock)
+    survivor, duplicate = clinic.patients[0], clinic.patients[1]
+    clinic.do(UpdatePatientDetails, patient_id=survivor, changes={"gender": "female"})
+    clinic.do(SetPatientPreferences, patient_id=survivor, consent_sms=True)
+    mrn = Identifier("https://emr.example/mrn", "4711")
+    clinic.do(RecordPatientIdentifier, patient_id=survivor, identifier=mrn)
+    clinic.do(MergePatients, survivor_id=survivor, duplicate_id=duplicate)
+
+    patient_events = [e for e in translated(app) if e.type.startswith("Patient.")]
+
+    assert [(e.type, e.schema_version) for e in patient_events if e.aggregate_id == survivor] == [
+        ("Patient.Registered", 2),
+        ("Patient.DetailsUpdated", 1),
+        ("Patient.PreferencesUpdated", 2),
+        ("Patient.IdentifierRecorded", 1),
+    ]
+    assert {e.topic() for e in patient_events} == {"booking.patients.v1"}
+    last = patient_events[-1]
+    assert (last.type, last.aggregate_id) == ("Patient.Merged", duplicate)
+    assert last.payload["survivor_id"] == str(survivor)
+    assert last.payload["patient"]["merged_into"] == str(survivor)
+    recorded = next(e for e in patient_events if e.type == "Patient.IdentifierRecorded")
+    assert recorded.payload["patient"]["gender"] == "female"
+    assert recorded.payload["patient"]["consent"] == {"sms": True, "email": False}
+    assert recorded.payload["identifier"] == {"system": "https://emr.example/mrn", "value": "4711"}
+    for env in patient_events:
+        env.typed_payload()

@@ -1,8 +1,8 @@
 """Appointment lifecycle events, on ``booking.appointments.v1``.
 
 Patient details: these events carry ``patient_id`` only. The notification and EMR services
-need names and contacts; they get them from ``Patient.Registered`` on the reference topic,
-which is the one event that carries personal data (never in keys or headers).
+need names and contacts; they get them from ``booking.patients.v1``, the one topic that
+carries personal data (never in keys or headers).
 """
 
 from __future__ import annotations

@@ -6,10 +6,24 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from clinic.events import appointments, reference, resource_days, schedules, waitlist
+from clinic.events import (
+    appointments,
+    patients,
+    reference,
+    resource_days,
+    schedules,
+    waitlist,
+)
 from clinic.events.payload import EventPayload
 
-MODULES: tuple[ModuleType, ...] = (appointments, reference, resource_days, schedules, waitlist)
+MODULES: tuple[ModuleType, ...] = (
+    appointments,
+    patients,
+    reference,
+    resource_days,
+    schedules,
+    waitlist,
+)
 
 
 def _collect() -> dict[tuple[str, int], type[EventPayload]]:

@@ -1,9 +1,9 @@
 """Reference data events, on ``booking.reference.v1``.
 
-``Patient.Registered`` and ``Patient.PreferencesUpdated`` are the only events that carry
-personal data (name, birth date, contacts): notification needs contacts and language to
-remind, and the EMR bridge needs the patient to build FHIR Patient and HL7 PID. They travel
-in the payload only, never in keys or headers; availability ignores them.
+``Patient.Registered`` v1 and ``Patient.PreferencesUpdated`` v1 are retired: they carried
+personal data on a topic every service reads, and are no longer published. Their successors
+(v2, with the full record) travel on ``booking.patients.v1`` (``clinic.events.patients``).
+They stay here so that records already on the topic still decode.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ class ContactPoint(BaseModel):
 
 
 class PatientRegistered(_ReferenceEvent):
-    """A patient (personal data: see the module docstring)."""
+    """Retired (see the module docstring): ``clinic.events.patients.PatientRegistered``."""
 
     event_type: ClassVar[str] = "Patient.Registered"
     patient_id: UUID
@@ -118,6 +118,8 @@ class PatientRegistered(_ReferenceEvent):
 
 
 class PatientPreferencesUpdated(_ReferenceEvent):
+    """Retired (see the module docstring)."""
+
     event_type: ClassVar[str] = "Patient.PreferencesUpdated"
     patient_id: UUID
     preferred_channel: str

@@ -10,7 +10,11 @@ class Topic(StrEnum):
     """
 
     REFERENCE = "booking.reference.v1"
-    """Organisations, locations, providers, rooms, devices, appointment types, patients."""
+    """Organisations, locations, providers, rooms, devices, appointment types. (Patient
+    events travelled here until they moved to ``booking.patients.v1``.)"""
+
+    PATIENTS = "booking.patients.v1"
+    """Patients: the only topic with personal data, read only by those who need it."""
 
     SCHEDULES = "booking.schedules.v1"
     """Weekly working hours and their exceptions (leave, holidays, blocked or extra time)."""

@@ -33,9 +33,9 @@ from clinic.booking.domain.acting import stamp
 from clinic.booking.domain.resource_day import ResourceDay
 from clinic.booking.event_store import BookingRecorder
 from clinic.booking.queries import Queries
-from clinic.booking.reference_cache import GUARDED_TYPES, ReferenceCache, event_topics
+from clinic.booking.reference_cache import ReferenceCache, guarded_topics
 from clinic.booking.transcodings import register_transcodings
-from clinic.booking.use_cases import appointments, reference_data, waitlist
+from clinic.booking.use_cases import appointments, patients, reference_data, waitlist
 
 Clock = Callable[[], dt.datetime]
 
@@ -50,7 +50,11 @@ USE_CASES: dict[type[Command], UseCase[Any]] = {
     commands.RegisterResource: reference_data.REGISTER_RESOURCE,
     commands.SetOverbookingAllowance: reference_data.SET_OVERBOOKING_ALLOWANCE,
     commands.DefineAppointmentType: reference_data.DEFINE_APPOINTMENT_TYPE,
-    commands.RegisterPatient: reference_data.REGISTER_PATIENT,
+    commands.RegisterPatient: patients.REGISTER_PATIENT,
+    commands.UpdatePatientDetails: patients.UPDATE_PATIENT_DETAILS,
+    commands.SetPatientPreferences: patients.SET_PATIENT_PREFERENCES,
+    commands.RecordPatientIdentifier: patients.RECORD_PATIENT_IDENTIFIER,
+    commands.MergePatients: patients.MERGE_PATIENTS,
     commands.SetWeeklyHours: reference_data.SET_WEEKLY_HOURS,
     commands.AddScheduleException: reference_data.ADD_SCHEDULE_EXCEPTION,
     commands.RemoveScheduleException: reference_data.REMOVE_SCHEDULE_EXCEPTION,
@@ -114,7 +118,7 @@ class Bookings(Application[UUID]):
         # Where the event store can guard reference data, commands skip refreshing it.
         self.guarded = isinstance(self.recorder, BookingRecorder)
         if isinstance(self.recorder, BookingRecorder):
-            self.recorder.guard(event_topics(GUARDED_TYPES))
+            self.recorder.guard(guarded_topics())
         self.decisions = DecisionLoop(self, max_attempts)
         self.queries = Queries(self)
 

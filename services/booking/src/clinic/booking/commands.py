@@ -27,9 +27,11 @@ from clinic.booking.domain.errors import InvalidRequestError
 from clinic.booking.domain.timezones import as_utc, zone
 from clinic.booking.domain.values import (
     Actor,
+    Address,
     Category,
     Contact,
     ExceptionKind,
+    Identifier,
     Step,
     WeeklyHours,
 )
@@ -169,6 +171,94 @@ class RegisterPatient(Command):
     contacts: tuple[Contact, ...] = ()
     preferred_channel: str = "email"
     language: str = "en"
+    gender: str = "unknown"
+    address: Address | None = None
+    consent_sms: bool = False
+    consent_email: bool = False
+    time_zone: str | None = None
+    identifiers: tuple[Identifier, ...] = ()
+
+    def fingerprint(self) -> str:
+        # Registrations made before the record grew hash as they did then.
+        extra = (
+            self.gender,
+            self.address,
+            self.consent_sms,
+            self.consent_email,
+            self.time_zone,
+            self.identifiers,
+        )
+        base = (
+            self.given_name,
+            self.family_name,
+            self.birth_date,
+            self.contacts,
+            self.preferred_channel,
+            self.language,
+        )
+        if extra == ("unknown", None, False, False, None, ()):
+            return digest(self.tag, *base)
+        return digest(self.tag, *base, *extra)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.time_zone is not None:
+            zone(self.time_zone)
+        systems = [i.system for i in self.identifiers]
+        if len(set(systems)) != len(systems):
+            raise InvalidRequestError("one identifier per system")
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpdatePatientDetails(Command):
+    """Change the demographics named in ``changes`` (the others stay as they are)."""
+
+    name: ClassVar[str] = "update_patient_details"
+    tag: ClassVar[str] = "patient-details"
+
+    patient_id: UUID
+    changes: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.changes.get("time_zone") is not None:
+            zone(self.changes["time_zone"])
+        if not self.changes:
+            raise InvalidRequestError("name at least one detail to change")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SetPatientPreferences(Command):
+    name: ClassVar[str] = "set_patient_preferences"
+    tag: ClassVar[str] = "patient-preferences"
+
+    patient_id: UUID
+    preferred_channel: str | None = None
+    language: str | None = None
+    consent_sms: bool | None = None
+    consent_email: bool | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordPatientIdentifier(Command):
+    """An EMR (or the clinic) tells booking its identifier for the patient, e.g. its MRN."""
+
+    name: ClassVar[str] = "record_patient_identifier"
+    tag: ClassVar[str] = "patient-identifier"
+
+    patient_id: UUID
+    identifier: Identifier
+
+
+@dataclass(frozen=True, kw_only=True)
+class MergePatients(Command):
+    """``duplicate_id`` is the same person as ``survivor_id``: retire the duplicate."""
+
+    name: ClassVar[str] = "merge_patients"
+    tag: ClassVar[str] = "patient-merge"
+
+    survivor_id: UUID
+    duplicate_id: UUID
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,12 +11,15 @@ from clinic.booking import views
 from clinic.booking.aggregate_cache import Reader
 from clinic.booking.domain.acting import acting_of, trace_id_of
 from clinic.booking.domain.appointment import Appointment
+from clinic.booking.domain.errors import NotFoundError
 from clinic.booking.domain.reference import (
     AppointmentType,
     Location,
     Organization,
     Patient,
+    PatientIdentifier,
     Resource,
+    patient_identifier_id,
 )
 from clinic.booking.domain.resource_day import resource_day_id
 from clinic.booking.domain.schedule import Schedule, schedule_id
@@ -25,6 +28,10 @@ from clinic.booking.domain.waitlist import WaitlistEntry
 
 if TYPE_CHECKING:
     from clinic.booking.application import Bookings
+
+
+MAX_MERGE_HOPS = 20
+"""A record merged into one merged later again: followed this far to the survivor."""
 
 
 class Queries:
@@ -118,6 +125,23 @@ class Queries:
 
     def get_patient(self, organization_id: UUID, patient_id: UUID) -> dict[str, Any]:
         return views.patient(self._load(Patient, patient_id, organization_id, "patient"))
+
+    def patient_by_identifier(
+        self, organization_id: UUID, system: str, value: str
+    ) -> dict[str, Any] | None:
+        """The patient an EMR's identifier names (the survivor, when that record was merged),
+        or None."""
+        claim_id = patient_identifier_id(organization_id, system, value)
+        try:
+            claim = self._load(PatientIdentifier, claim_id, organization_id, "identifier")
+        except NotFoundError:
+            return None
+        patient = self._load(Patient, claim.patient_id, organization_id, "patient")
+        for _ in range(MAX_MERGE_HOPS):
+            if patient.merged_into is None:
+                break
+            patient = self._load(Patient, patient.merged_into, organization_id, "patient")
+        return views.patient(patient)
 
     def get_schedule(self, organization_id: UUID, resource_id: UUID) -> dict[str, Any]:
         self._load(Resource, resource_id, organization_id, "resource")

@@ -51,7 +51,15 @@ REFERENCE_TYPES: tuple[type[Aggregate], ...] = (
 # position it decided at. Patients are read only to check they exist and belong to the
 # organisation, which never changes, so registering patients never disturbs bookings.
 GUARDED_TYPES: tuple[type[Aggregate], ...] = tuple(t for t in REFERENCE_TYPES if t is not Patient)
+GUARDED_PATIENT_EVENTS: tuple[type[Any], ...] = (Patient.MergedInto,)  # type: ignore[attr-defined]
+"""The one patient fact a booking depends on: a merged duplicate takes no new bookings (merges
+are rare, so guarding them costs nothing)."""
 BATCH = 500
+
+
+def guarded_topics() -> list[str]:
+    """The event topics whose events make a booking decided before them stale."""
+    return [*event_topics(GUARDED_TYPES), *(get_topic(e) for e in GUARDED_PATIENT_EVENTS)]
 
 
 def event_topics(classes: tuple[type[Aggregate], ...]) -> list[str]:

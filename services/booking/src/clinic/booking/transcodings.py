@@ -13,8 +13,10 @@ from eventsourcing.persistence import JSONTranscoder, Transcoding
 
 from clinic.booking.domain.reference import DirectoryEntry
 from clinic.booking.domain.values import (
+    Address,
     Claim,
     Contact,
+    Identifier,
     Participant,
     Requirement,
     ScheduleException,
@@ -23,9 +25,11 @@ from clinic.booking.domain.values import (
 )
 
 VALUE_OBJECTS: tuple[type, ...] = (
+    Address,
     Claim,
     Contact,
     DirectoryEntry,
+    Identifier,
     Participant,
     Requirement,
     ScheduleException,

@@ -19,6 +19,7 @@ from clinic.booking.domain.reference import (
     Location,
     Organization,
     Patient,
+    PatientIdentifier,
     Resource,
 )
 from clinic.booking.domain.resource_day import ResourceDay
@@ -27,6 +28,7 @@ from clinic.booking.domain.values import Claim, Participant
 from clinic.booking.domain.waitlist import WaitlistEntry
 from clinic.events import Actor, Envelope, EventPayload, TraceContext
 from clinic.events import appointments as ev_appointments
+from clinic.events import patients as ev_patients
 from clinic.events import reference as ev_reference
 from clinic.events import resource_days as ev_days
 from clinic.events import schedules as ev_schedules
@@ -244,26 +246,60 @@ def _reference(event: Any, aggregate: Any) -> EventPayload | None:
             preparation=aggregate.preparation,
             specialty=aggregate.specialty,
         )
-    if isinstance(aggregate, Patient):
-        if name == "PreferencesUpdated":
-            return ev_reference.PatientPreferencesUpdated(
-                patient_id=aggregate.id,
-                preferred_channel=aggregate.preferred_channel,
-                language=aggregate.language,
-            )
-        return ev_reference.PatientRegistered(
-            patient_id=aggregate.id,
-            given_name=aggregate.given_name,
-            family_name=aggregate.family_name,
-            birth_date=aggregate.birth_date,
-            contacts=tuple(
-                ev_reference.ContactPoint(system=c.system, value=c.value)
-                for c in aggregate.contacts
-            ),
-            preferred_channel=aggregate.preferred_channel,
-            language=aggregate.language,
-        )
     return None
+
+
+def patient_record(patient: Patient) -> ev_patients.PatientRecord:
+    address = patient.address
+    return ev_patients.PatientRecord(
+        given_name=patient.given_name,
+        family_name=patient.family_name,
+        birth_date=patient.birth_date,
+        gender=ev_patients.AdministrativeGender(patient.gender),
+        address=(
+            ev_patients.Address(
+                lines=address.lines,
+                city=address.city,
+                district=address.district,
+                state=address.state,
+                postal_code=address.postal_code,
+                country=address.country,
+            )
+            if address is not None
+            else None
+        ),
+        contacts=tuple(
+            ev_patients.ContactPoint(system=c.system, value=c.value, use=c.use)
+            for c in patient.contacts
+        ),
+        preferred_channel=patient.preferred_channel,
+        language=patient.language,
+        consent=ev_patients.Consent(sms=patient.consent_sms, email=patient.consent_email),
+        time_zone=patient.time_zone,
+        identifiers=tuple(
+            ev_patients.Identifier(system=i.system, value=i.value) for i in patient.identifiers
+        ),
+        merged_into=patient.merged_into,
+    )
+
+
+def _patient(event: Any, patient: Patient) -> EventPayload | None:
+    name = type(event).__name__
+    record = {"patient_id": patient.id, "patient": patient_record(patient)}
+    if name == "Registered":
+        return ev_patients.PatientRegistered(**record)
+    if name == "DetailsUpdated":
+        return ev_patients.PatientDetailsUpdated(**record, changed=tuple(event.changed))
+    if name == "PreferencesUpdated":
+        return ev_patients.PatientPreferencesUpdated(**record)
+    if name == "IdentifierRecorded":
+        identifier = ev_patients.Identifier(
+            system=event.identifier.system, value=event.identifier.value
+        )
+        return ev_patients.PatientIdentifierRecorded(**record, identifier=identifier)
+    if name == "MergedInto":
+        return ev_patients.PatientMerged(**record, survivor_id=event.survivor_id)
+    return None  # DuplicateAbsorbed: the duplicate's Patient.Merged says it
 
 
 def _waitlist(event: Any, entry: WaitlistEntry) -> EventPayload | None:
@@ -299,6 +335,10 @@ def translate(event: Any, aggregate: Any) -> EventPayload | None:
         return _schedule(event, aggregate)
     if isinstance(aggregate, WaitlistEntry):
         return _waitlist(event, aggregate)
+    if isinstance(aggregate, Patient):
+        return _patient(event, aggregate)
+    if isinstance(aggregate, PatientIdentifier):
+        return None  # the patient's IdentifierRecorded says it
     return _reference(event, aggregate)
 
 

@@ -3,6 +3,7 @@ stores to answer a repeat with) and what queries return."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
@@ -128,9 +129,19 @@ def patient(patient: Patient) -> dict[str, Any]:
         "given_name": patient.given_name,
         "family_name": patient.family_name,
         "birth_date": patient.birth_date.isoformat(),
-        "contacts": [{"system": c.system, "value": c.value} for c in patient.contacts],
+        "gender": patient.gender,
+        "address": dataclasses.asdict(patient.address) if patient.address else None,
+        "contacts": [
+            {"system": c.system, "value": c.value, "use": c.use} for c in patient.contacts
+        ],
+        "time_zone": patient.time_zone,
         "preferred_channel": patient.preferred_channel,
         "language": patient.language,
+        "consent": {"sms": patient.consent_sms, "email": patient.consent_email},
+        "identifiers": [{"system": i.system, "value": i.value} for i in patient.identifiers],
+        "merged_into": str(patient.merged_into) if patient.merged_into else None,
+        "merged_ids": [str(m) for m in patient.merged_ids],
+        "version": patient.version,
     }
 
 

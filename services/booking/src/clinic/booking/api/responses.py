@@ -88,6 +88,26 @@ class AppointmentTypeView(View):
 class ContactView(View):
     system: str
     value: str
+    use: str | None = None
+
+
+class AddressView(View):
+    lines: list[str]
+    city: str
+    district: str
+    state: str
+    postal_code: str
+    country: str
+
+
+class IdentifierView(View):
+    system: str
+    value: str
+
+
+class ConsentView(View):
+    sms: bool
+    email: bool
 
 
 class PatientView(View):
@@ -96,9 +116,21 @@ class PatientView(View):
     given_name: str
     family_name: str
     birth_date: str = Field(json_schema_extra={"format": "date"})
+    gender: Literal["male", "female", "other", "unknown"] = "unknown"
+    address: AddressView | None = None
     contacts: list[ContactView]
+    time_zone: str | None = None
     preferred_channel: str
     language: str
+    consent: ConsentView | None = None
+    identifiers: list[IdentifierView] = []
+    merged_into: UUID | None = Field(None, description="Set when merged into another record.")
+    merged_ids: list[UUID] = Field([], description="Duplicates merged into this record.")
+    version: int | None = None
+
+
+class PatientSearchView(View):
+    patients: list[PatientView]
 
 
 class PatientAppointmentView(View):

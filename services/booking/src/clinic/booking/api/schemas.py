@@ -14,9 +14,11 @@ from pydantic import ConfigDict, Field, model_validator
 
 from clinic.booking import commands
 from clinic.booking.domain.values import (
+    Address,
     Category,
     Contact,
     ExceptionKind,
+    Identifier,
     Requirement,
     Step,
     WeeklyHours,
@@ -207,15 +209,65 @@ class DefineAppointmentTypeRequest(Strict):
 class ContactItem(Strict):
     system: Literal["phone", "email", "sms"]
     value: Line = Field(min_length=3, max_length=200)
+    use: Literal["home", "work", "mobile", "temp", "old"] | None = None
+
+    def value_object(self) -> Contact:
+        return Contact(self.system, self.value, self.use)
+
+
+class AddressItem(Strict):
+    lines: list[Annotated[Line, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=4
+    )
+    city: Line = Field("", max_length=100)
+    district: Line = Field("", max_length=100)
+    state: Line = Field("", max_length=100)
+    postal_code: Line = Field("", max_length=20)
+    country: Line = Field(
+        "", max_length=2, pattern=r"^([A-Z]{2})?$", description="ISO 3166 alpha-2, e.g. DE."
+    )
+
+    def value_object(self) -> Address:
+        return Address(
+            tuple(self.lines), self.city, self.district, self.state, self.postal_code, self.country
+        )
+
+
+class IdentifierItem(Strict):
+    system: Line = Field(
+        min_length=1,
+        max_length=200,
+        description="Who gave it: a URI, e.g. urn:oid:1.2.3 or https://emr.example/mrn.",
+        examples=["https://emr.example/mrn"],
+    )
+    value: Line = Field(min_length=1, max_length=100, examples=["MRN-004711"])
+
+    def value_object(self) -> Identifier:
+        return Identifier(self.system, self.value)
+
+
+Language = Annotated[Line, Field(max_length=35, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")]
+"""A BCP 47 language tag: en, de, es-MX."""
+Channel = Literal["email", "sms", "phone", "none"]
+Gender = Literal["male", "female", "other", "unknown"]
+TimeZoneName = Annotated[
+    Line, Field(min_length=1, max_length=64, description="IANA zone, e.g. Europe/Berlin.")
+]
 
 
 class RegisterPatientRequest(Strict):
     given_name: Name
     family_name: Name
     birth_date: Day
+    gender: Gender = "unknown"
+    address: AddressItem | None = None
     contacts: list[ContactItem] = Field(default_factory=list, max_length=10)
-    preferred_channel: Literal["email", "sms", "phone", "none"] = "email"
-    language: Line = Field("en", max_length=35, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
+    time_zone: TimeZoneName | None = None
+    preferred_channel: Channel = "email"
+    language: Language = "en"
+    consent_sms: Flag = False
+    consent_email: Flag = False
+    identifiers: list[IdentifierItem] = Field(default_factory=list, max_length=10)
 
     def to_command(self, org: UUID, request_id: str) -> commands.RegisterPatient:
         return commands.RegisterPatient(
@@ -224,9 +276,96 @@ class RegisterPatientRequest(Strict):
             given_name=self.given_name,
             family_name=self.family_name,
             birth_date=self.birth_date,
-            contacts=tuple(Contact(c.system, c.value) for c in self.contacts),
+            contacts=tuple(c.value_object() for c in self.contacts),
             preferred_channel=self.preferred_channel,
             language=self.language,
+            gender=self.gender,
+            address=self.address.value_object() if self.address else None,
+            consent_sms=self.consent_sms,
+            consent_email=self.consent_email,
+            time_zone=self.time_zone,
+            identifiers=tuple(i.value_object() for i in self.identifiers),
+        )
+
+
+class UpdatePatientRequest(Strict):
+    """The details to change; those left out stay as they are (``null`` clears the address
+    or the time zone)."""
+
+    given_name: Name | None = None
+    family_name: Name | None = None
+    birth_date: Day | None = None
+    gender: Gender | None = None
+    address: AddressItem | None = None
+    contacts: list[ContactItem] | None = Field(None, max_length=10)
+    time_zone: TimeZoneName | None = None
+
+    @model_validator(mode="after")
+    def _required_stay(self) -> UpdatePatientRequest:
+        for name in ("given_name", "family_name", "birth_date", "gender", "contacts"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be cleared, only changed")
+        return self
+
+    def to_command(
+        self, org: UUID, request_id: str, patient_id: UUID
+    ) -> commands.UpdatePatientDetails:
+        changes: dict[str, Any] = {}
+        for name in self.model_fields_set:
+            value = getattr(self, name)
+            if name == "address":
+                value = value.value_object() if value is not None else None
+            elif name == "contacts":
+                value = tuple(c.value_object() for c in value)
+            changes[name] = value
+        return commands.UpdatePatientDetails(
+            organization_id=org, request_id=request_id, patient_id=patient_id, changes=changes
+        )
+
+
+class PatientPreferencesRequest(Strict):
+    """How to reach the patient; those left out stay as they are."""
+
+    preferred_channel: Channel | None = None
+    language: Language | None = None
+    consent_sms: Flag | None = None
+    consent_email: Flag | None = None
+
+    def to_command(
+        self, org: UUID, request_id: str, patient_id: UUID
+    ) -> commands.SetPatientPreferences:
+        return commands.SetPatientPreferences(
+            organization_id=org,
+            request_id=request_id,
+            patient_id=patient_id,
+            preferred_channel=self.preferred_channel,
+            language=self.language,
+            consent_sms=self.consent_sms,
+            consent_email=self.consent_email,
+        )
+
+
+class RecordIdentifierRequest(IdentifierItem):
+    def to_command(
+        self, org: UUID, request_id: str, patient_id: UUID
+    ) -> commands.RecordPatientIdentifier:
+        return commands.RecordPatientIdentifier(
+            organization_id=org,
+            request_id=request_id,
+            patient_id=patient_id,
+            identifier=self.value_object(),
+        )
+
+
+class MergePatientRequest(Strict):
+    duplicate_id: UUID = Field(description="The record that is the same person as this one.")
+
+    def to_command(self, org: UUID, request_id: str, survivor_id: UUID) -> commands.MergePatients:
+        return commands.MergePatients(
+            organization_id=org,
+            request_id=request_id,
+            survivor_id=survivor_id,
+            duplicate_id=self.duplicate_id,
         )
 
 

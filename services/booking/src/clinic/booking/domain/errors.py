@@ -150,3 +150,15 @@ class AlreadyExistsError(BookingError):
     status = 409
     slug = "already-exists"
     title = "It already exists"
+
+
+class PatientMergedError(BookingError):
+    status = 409
+    slug = "patient-merged"
+    title = "This patient record was merged into another"
+
+
+class IdentifierInUseError(BookingError):
+    status = 409
+    slug = "identifier-in-use"
+    title = "Another patient already has this identifier"

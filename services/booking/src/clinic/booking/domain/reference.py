@@ -7,13 +7,24 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
-from uuid import UUID
+from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import event
 
 from clinic.booking.domain.acting import BookingAggregate
-from clinic.booking.domain.errors import AlreadyExistsError, InvalidRequestError
-from clinic.booking.domain.values import Category, Contact, Requirement, Step
+from clinic.booking.domain.errors import (
+    AlreadyExistsError,
+    InvalidRequestError,
+    PatientMergedError,
+)
+from clinic.booking.domain.values import (
+    Address,
+    Category,
+    Contact,
+    Identifier,
+    Requirement,
+    Step,
+)
 
 
 @dataclass(frozen=True)
@@ -175,8 +186,22 @@ class AppointmentType(BookingAggregate):
         return self.seats > 1
 
 
+PATIENT_DETAILS = (
+    "given_name",
+    "family_name",
+    "birth_date",
+    "gender",
+    "address",
+    "contacts",
+    "time_zone",
+)
+"""What ``update_details`` changes; preferences, identifiers and merges have their own."""
+MAX_IDENTIFIERS = 20
+
+
 class Patient(BookingAggregate):
-    """A patient of one organisation. Personal data lives here, in booking only."""
+    """A patient of one organisation. Personal data lives here, in booking, and travels
+    only on the patients topic."""
 
     @event("Registered")
     def __init__(
@@ -188,19 +213,155 @@ class Patient(BookingAggregate):
         contacts: tuple[Contact, ...],
         preferred_channel: str,
         language: str,
+        gender: str = "unknown",
+        address: Address | None = None,
+        consent_sms: bool = False,
+        consent_email: bool = False,
+        time_zone: str | None = None,
+        identifiers: tuple[Identifier, ...] = (),
     ) -> None:
         self.organization_id = organization_id
         self.given_name = given_name
         self.family_name = family_name
         self.birth_date = birth_date
+        self.gender = gender
+        self.address = address
         self.contacts = tuple(contacts)
+        self.time_zone = time_zone
         self.preferred_channel = preferred_channel
         self.language = language
+        self.consent_sms = consent_sms
+        self.consent_email = consent_email
+        self.identifiers = tuple(identifiers)
+        self.merged_into: UUID | None = None
+        self.merged_ids: tuple[UUID, ...] = ()
 
-    def update_preferences(self, preferred_channel: str, language: str) -> None:
-        self._preferences_updated(preferred_channel=preferred_channel, language=language)
+    def check_active(self) -> None:
+        """A merged duplicate takes no new facts: they go to the record it was merged into."""
+        if self.merged_into is not None:
+            raise PatientMergedError(
+                f"patient {self.id} was merged into {self.merged_into}; use that record",
+                merged_into=str(self.merged_into),
+            )
+
+    def details(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in PATIENT_DETAILS}
+
+    def update_details(self, **changes: Any) -> list[str]:
+        """Change demographics; the names of the fields that changed (none: no event)."""
+        self.check_active()
+        unknown = set(changes) - set(PATIENT_DETAILS)
+        if unknown:
+            raise InvalidRequestError(f"not a patient detail: {', '.join(sorted(unknown))}")
+        if "contacts" in changes:
+            changes["contacts"] = tuple(changes["contacts"])
+        changed = sorted(k for k, v in changes.items() if getattr(self, k) != v)
+        if changed:
+            self._details_updated(details={**self.details(), **changes}, changed=changed)
+        return changed
+
+    @event("DetailsUpdated")
+    def _details_updated(self, details: dict[str, Any], changed: list[str]) -> None:
+        for name, value in details.items():
+            setattr(self, name, tuple(value) if name == "contacts" else value)
+
+    def update_preferences(
+        self,
+        preferred_channel: str,
+        language: str,
+        consent_sms: bool | None = None,
+        consent_email: bool | None = None,
+    ) -> bool:
+        self.check_active()
+        after = (
+            preferred_channel,
+            language,
+            self.consent_sms if consent_sms is None else consent_sms,
+            self.consent_email if consent_email is None else consent_email,
+        )
+        before = (self.preferred_channel, self.language, self.consent_sms, self.consent_email)
+        if after == before:
+            return False
+        self._preferences_updated(
+            preferred_channel=after[0],
+            language=after[1],
+            consent_sms=after[2],
+            consent_email=after[3],
+        )
+        return True
 
     @event("PreferencesUpdated")
-    def _preferences_updated(self, preferred_channel: str, language: str) -> None:
+    def _preferences_updated(
+        self,
+        preferred_channel: str,
+        language: str,
+        consent_sms: bool | None = None,
+        consent_email: bool | None = None,
+    ) -> None:
         self.preferred_channel = preferred_channel
         self.language = language
+        if consent_sms is not None:
+            self.consent_sms = consent_sms
+        if consent_email is not None:
+            self.consent_email = consent_email
+
+    def record_identifier(self, identifier: Identifier) -> bool:
+        """Add an identifier (an EMR's MRN); False when the patient has it already."""
+        self.check_active()
+        if identifier in self.identifiers:
+            return False
+        if any(i.system == identifier.system for i in self.identifiers):
+            raise InvalidRequestError(
+                f"the patient already has an identifier of {identifier.system}; "
+                "a system gives a patient one"
+            )
+        if len(self.identifiers) >= MAX_IDENTIFIERS:
+            raise InvalidRequestError(f"a patient has at most {MAX_IDENTIFIERS} identifiers")
+        self._identifier_recorded(identifier=identifier)
+        return True
+
+    @event("IdentifierRecorded")
+    def _identifier_recorded(self, identifier: Identifier) -> None:
+        self.identifiers = (*self.identifiers, identifier)
+
+    def merge_into(self, survivor: Patient) -> None:
+        """This record is a duplicate of ``survivor``: retire it, and let the survivor take
+        it (and whatever was merged into it before) in."""
+        if survivor.id == self.id:
+            raise InvalidRequestError("a patient cannot be merged into itself")
+        self.check_active()
+        survivor.check_active()
+        self._merged_into(survivor_id=survivor.id)
+        survivor._duplicate_absorbed(duplicate_ids=(self.id, *self.merged_ids))
+
+    @event("MergedInto")
+    def _merged_into(self, survivor_id: UUID) -> None:
+        self.merged_into = survivor_id
+
+    @event("DuplicateAbsorbed")
+    def _duplicate_absorbed(self, duplicate_ids: tuple[UUID, ...]) -> None:
+        self.merged_ids = (*self.merged_ids, *duplicate_ids)
+
+
+class PatientIdentifier(BookingAggregate):
+    """Which patient of an organisation holds an identifier (system, value): its id is
+    derived from them, so two patients can never both record it (the second save meets
+    the first's version), and an EMR finds the patient by its MRN with one read."""
+
+    @staticmethod
+    def create_id(organization_id: UUID, system: str, value: str) -> UUID:
+        return patient_identifier_id(organization_id, system, value)
+
+    @event("Recorded")
+    def __init__(self, organization_id: UUID, system: str, value: str, patient_id: UUID) -> None:
+        self.organization_id = organization_id
+        self.system = system
+        self.value = value
+        self.patient_id = patient_id
+
+
+IDENTIFIER_NAMESPACE = uuid5(NAMESPACE_URL, "https://clinic.example/booking/patient-identifier")
+
+
+def patient_identifier_id(organization_id: UUID, system: str, value: str) -> UUID:
+    return uuid5(IDENTIFIER_NAMESPACE, f"{organization_id}|{system}|{value}")

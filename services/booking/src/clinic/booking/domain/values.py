@@ -163,6 +163,25 @@ class Step:
 class Contact:
     system: str  # phone | email | sms
     value: str
+    use: str | None = None  # home | work | mobile | temp | old
+
+
+@dataclass(frozen=True)
+class Address:
+    lines: tuple[str, ...] = ()
+    city: str = ""
+    district: str = ""
+    state: str = ""
+    postal_code: str = ""
+    country: str = ""
+
+
+@dataclass(frozen=True)
+class Identifier:
+    """An identifier another system gave a patient, e.g. an EMR's MRN: (system URI, value)."""
+
+    system: str
+    value: str
 
 
 @dataclass(frozen=True)

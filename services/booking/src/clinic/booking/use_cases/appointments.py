@@ -50,7 +50,7 @@ def reserve(command: BookAppointment, attempt: Attempt) -> Decision:
     now = attempt.now
     org = command.organization_id
     ctx = planning.context(attempt, org, command.appointment_type_id, command.location_id)
-    attempt.reference.get(Patient, command.patient_id, org, "patient")
+    attempt.reference.get(Patient, command.patient_id, org, "patient").check_active()
     acting = command.context.acting
     if acting.is_patient and not ctx.kind.patient_bookable:
         raise NotPatientBookableError(f"{ctx.kind.name} is booked by the clinic")

@@ -1,4 +1,4 @@
-"""Reference data: organisations, locations, resources, appointment types, patients, and the
+"""Reference data: organisations, locations, resources, appointment types, and the
 schedules (weekly hours and their exceptions) of resources."""
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from clinic.booking.commands import (
     DefineAppointmentType,
     RegisterLocation,
     RegisterOrganization,
-    RegisterPatient,
     RegisterResource,
     RemoveScheduleException,
     SetOverbookingAllowance,
@@ -23,7 +22,6 @@ from clinic.booking.domain.reference import (
     AppointmentType,
     Location,
     Organization,
-    Patient,
     Resource,
 )
 from clinic.booking.domain.schedule import Schedule, schedule_id
@@ -102,23 +100,6 @@ def define_appointment_type(command: DefineAppointmentType, attempt: Attempt) ->
     return Decision([kind, organization], views.appointment_type(kind))
 
 
-def register_patient(command: RegisterPatient, attempt: Attempt) -> Decision:
-    if command.birth_date > attempt.now.date():
-        raise InvalidRequestError("a birth date cannot be in the future")
-    org = command.organization_id
-    attempt.load(Organization, org, org, "organization")
-    patient = Patient(
-        organization_id=org,
-        given_name=command.given_name,
-        family_name=command.family_name,
-        birth_date=command.birth_date,
-        contacts=tuple(command.contacts),
-        preferred_channel=command.preferred_channel,
-        language=command.language,
-    )
-    return Decision([patient], views.patient(patient))
-
-
 def set_weekly_hours(command: SetWeeklyHours, attempt: Attempt) -> Decision:
     """Replace the resource's weekly working hours (local wall-clock time per location)."""
     org = command.organization_id
@@ -167,7 +148,6 @@ REGISTER_LOCATION = UseCase(register_location)
 REGISTER_RESOURCE = UseCase(register_resource)
 SET_OVERBOOKING_ALLOWANCE = UseCase(set_overbooking_allowance)
 DEFINE_APPOINTMENT_TYPE = UseCase(define_appointment_type)
-REGISTER_PATIENT = UseCase(register_patient)
 SET_WEEKLY_HOURS = UseCase(set_weekly_hours)
 ADD_SCHEDULE_EXCEPTION = UseCase(add_schedule_exception)
 REMOVE_SCHEDULE_EXCEPTION = UseCase(remove_schedule_exception)

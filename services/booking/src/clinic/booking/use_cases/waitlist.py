@@ -11,7 +11,7 @@ from clinic.booking.domain.waitlist import WaitlistEntry
 
 def join_waitlist(command: JoinWaitlist, attempt: Attempt) -> Decision:
     org = command.organization_id
-    attempt.load(Patient, command.patient_id, org, "patient")
+    attempt.load(Patient, command.patient_id, org, "patient").check_active()
     attempt.load(AppointmentType, command.appointment_type_id, org, "appointment type")
     for location_id in command.location_ids:
         attempt.load(Location, location_id, org, "location")
