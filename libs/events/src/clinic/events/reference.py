@@ -40,6 +40,20 @@ class LocationRegistered(_ReferenceEvent):
     address: dict[str, str] = Field(default_factory=dict)
 
 
+class LocationUpdated(LocationRegistered):
+    """A location's name or address changed (its time zone never does); the whole location."""
+
+    event_type: ClassVar[str] = "Location.Updated"
+
+
+class LocationRetired(_ReferenceEvent):
+    """The location takes no new bookings; its past and booked appointments stay."""
+
+    event_type: ClassVar[str] = "Location.Retired"
+    location_id: UUID
+    reason: str = ""
+
+
 class ResourceRegistered(_ReferenceEvent):
     """A provider, room or device whose time can be booked."""
 
@@ -52,6 +66,21 @@ class ResourceRegistered(_ReferenceEvent):
     location_ids: tuple[UUID, ...]
     time_zone: str = Field(description="The zone the resource's days are cut in.")
     overbooking_allowance: int = 0
+
+
+class ResourceUpdated(ResourceRegistered):
+    """A resource's name, kind, specialties or locations changed; the whole resource."""
+
+    event_type: ClassVar[str] = "Resource.Updated"
+
+
+class ResourceRetired(_ReferenceEvent):
+    """The resource takes no new bookings (it left, or was decommissioned); its booked
+    appointments stay until the clinic moves or cancels them."""
+
+    event_type: ClassVar[str] = "Resource.Retired"
+    resource_id: UUID
+    reason: str = ""
 
 
 class OverbookingAllowanceSet(_ReferenceEvent):
@@ -79,8 +108,29 @@ class StepSpec(BaseModel):
     requirements: tuple[RequirementSpec, ...]
 
 
+class ReminderSpec(BaseModel):
+    """One reminder of a type's plan: sent ``before_minutes`` before the start, by the
+    patient's preferred channel unless ``channel`` names one."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    before_minutes: int
+    channel: str | None = None
+
+
+class PatientFacingText(BaseModel):
+    """What patients read about a type, in one language."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    description: str = ""
+    preparation: str = ""
+
+
 class AppointmentTypeDefined(_ReferenceEvent):
-    """What a visit needs: steps and their resources, buffers, seats and booking policy."""
+    """What a visit needs: steps and their resources, buffers, seats and booking policy,
+    and what patients are told: its reminder plan and its texts per language."""
 
     event_type: ClassVar[str] = "AppointmentType.Defined"
     appointment_type_id: UUID
@@ -95,6 +145,27 @@ class AppointmentTypeDefined(_ReferenceEvent):
     patient_bookable: bool
     preparation: str = ""
     specialty: str | None = None
+    reschedule_cutoff_minutes: int | None = Field(
+        None, description="Patients move up to this long before the start; null: as cancelling."
+    )
+    reminder_plan: tuple[ReminderSpec, ...] = ()
+    patient_facing: dict[str, PatientFacingText] = Field(
+        default_factory=dict, description="BCP 47 language -> name, description, preparation."
+    )
+
+
+class AppointmentTypeUpdated(AppointmentTypeDefined):
+    """A type's definition changed (new bookings follow it; booked ones keep their time)."""
+
+    event_type: ClassVar[str] = "AppointmentType.Updated"
+
+
+class AppointmentTypeRetired(_ReferenceEvent):
+    """The type takes no new bookings; booked appointments of it stay."""
+
+    event_type: ClassVar[str] = "AppointmentType.Retired"
+    appointment_type_id: UUID
+    reason: str = ""
 
 
 class ContactPoint(BaseModel):

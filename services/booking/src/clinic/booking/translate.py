@@ -193,7 +193,12 @@ def _reference(event: Any, aggregate: Any) -> EventPayload | None:
             )
         return None
     if isinstance(aggregate, Location):
-        return ev_reference.LocationRegistered(
+        if name == "Retired":
+            return ev_reference.LocationRetired(location_id=aggregate.id, reason=event.reason)
+        location = (
+            ev_reference.LocationUpdated if name == "Updated" else ev_reference.LocationRegistered
+        )
+        return location(
             location_id=aggregate.id,
             name=aggregate.name,
             time_zone=aggregate.time_zone,
@@ -204,7 +209,12 @@ def _reference(event: Any, aggregate: Any) -> EventPayload | None:
             return ev_reference.OverbookingAllowanceSet(
                 resource_id=aggregate.id, allowance=aggregate.overbooking_allowance
             )
-        return ev_reference.ResourceRegistered(
+        if name == "Retired":
+            return ev_reference.ResourceRetired(resource_id=aggregate.id, reason=event.reason)
+        resource = (
+            ev_reference.ResourceUpdated if name == "Updated" else ev_reference.ResourceRegistered
+        )
+        return resource(
             resource_id=aggregate.id,
             category=str(aggregate.category),
             name=aggregate.name,
@@ -215,7 +225,16 @@ def _reference(event: Any, aggregate: Any) -> EventPayload | None:
             overbooking_allowance=aggregate.overbooking_allowance,
         )
     if isinstance(aggregate, AppointmentType):
-        return ev_reference.AppointmentTypeDefined(
+        if name == "Retired":
+            return ev_reference.AppointmentTypeRetired(
+                appointment_type_id=aggregate.id, reason=event.reason
+            )
+        defined = (
+            ev_reference.AppointmentTypeUpdated
+            if name == "Updated"
+            else ev_reference.AppointmentTypeDefined
+        )
+        return defined(
             appointment_type_id=aggregate.id,
             name=aggregate.name,
             steps=tuple(
@@ -245,6 +264,17 @@ def _reference(event: Any, aggregate: Any) -> EventPayload | None:
             patient_bookable=aggregate.patient_bookable,
             preparation=aggregate.preparation,
             specialty=aggregate.specialty,
+            reschedule_cutoff_minutes=aggregate.reschedule_cutoff_minutes,
+            reminder_plan=tuple(
+                ev_reference.ReminderSpec(before_minutes=r.before_minutes, channel=r.channel)
+                for r in aggregate.reminder_plan
+            ),
+            patient_facing={
+                language: ev_reference.PatientFacingText(
+                    name=t.name, description=t.description, preparation=t.preparation
+                )
+                for language, t in aggregate.patient_facing.items()
+            },
         )
     return None
 

@@ -69,6 +69,8 @@ def location(location: Location) -> dict[str, Any]:
         "name": location.name,
         "address": location.address,
         "time_zone": location.time_zone,
+        "retired": location.retired,
+        "version": location.version,
     }
 
 
@@ -83,6 +85,8 @@ def resource(resource: Resource) -> dict[str, Any]:
         "location_ids": [str(i) for i in resource.location_ids],
         "time_zone": resource.time_zone,
         "overbooking_allowance": resource.overbooking_allowance,
+        "retired": resource.retired,
+        "version": resource.version,
     }
 
 
@@ -119,6 +123,15 @@ def appointment_type(kind: AppointmentType) -> dict[str, Any]:
         "patient_bookable": kind.patient_bookable,
         "preparation": kind.preparation,
         "specialty": kind.specialty,
+        "reschedule_cutoff_minutes": int(kind.reschedule_cutoff.total_seconds() // 60),
+        "reminder_plan": [
+            {"before_minutes": r.before_minutes, "channel": r.channel} for r in kind.reminder_plan
+        ],
+        "patient_facing": {
+            language: dataclasses.asdict(text) for language, text in kind.patient_facing.items()
+        },
+        "retired": kind.retired,
+        "version": kind.version,
     }
 
 

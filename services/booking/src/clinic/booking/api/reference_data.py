@@ -3,10 +3,10 @@ and appointment types."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 
 from clinic.booking.api.answers import answer
@@ -19,6 +19,7 @@ from clinic.booking.api.responses import (
     OrganizationView,
     ResourceView,
     ScheduleView,
+    View,
 )
 from clinic.booking.api.schemas import (
     DefineAppointmentTypeRequest,
@@ -26,10 +27,20 @@ from clinic.booking.api.schemas import (
     RegisterLocationRequest,
     RegisterOrganizationRequest,
     RegisterResourceRequest,
+    RetireRequest,
     ScheduleExceptionRequest,
+    UpdateAppointmentTypeRequest,
+    UpdateLocationRequest,
+    UpdateResourceRequest,
     WeeklyHoursRequest,
 )
-from clinic.booking.commands import RemoveScheduleException
+from clinic.booking.commands import (
+    RemoveScheduleException,
+    Retire,
+    RetireAppointmentType,
+    RetireLocation,
+    RetireResource,
+)
 from clinic.booking.domain.errors import NotFoundError
 from clinic.platform.problem_handlers import problems
 
@@ -247,3 +258,116 @@ def define_appointment_type(
 )
 def get_appointment_type(org: Org, type_id: UUID, bookings: BookingsDep) -> dict[str, Any]:
     return bookings.queries.get_appointment_type(org, type_id)
+
+
+# ---------------------------------------------------------------------- changing it
+
+
+@router.patch(
+    "/organizations/{org}/locations/{location_id}",
+    tags=["reference data"],
+    response_model=None,
+    responses={200: {"model": LocationView}, **problems(400, 403, 404, 409)},
+)
+def update_location(
+    org: Org,
+    location_id: UUID,
+    body: UpdateLocationRequest,
+    bookings: BookingsDep,
+    request_id: RequestIdDep,
+    request: Request,
+) -> JSONResponse:
+    """Rename a location or replace its address (``Location.Updated``); its time zone, in
+    which its schedules are written, never changes."""
+    return answer(request, bookings, body.to_command(org, request_id, location_id))
+
+
+@router.patch(
+    "/organizations/{org}/resources/{resource_id}",
+    tags=["reference data"],
+    response_model=None,
+    responses={200: {"model": ResourceView}, **problems(400, 403, 404, 409)},
+)
+def update_resource(
+    org: Org,
+    resource_id: UUID,
+    body: UpdateResourceRequest,
+    bookings: BookingsDep,
+    request_id: RequestIdDep,
+    request: Request,
+) -> JSONResponse:
+    """Rename a resource, change its kind or specialties, or the locations it works at
+    (``Resource.Updated``); pools follow at once. Which weekdays it works where, and from
+    when, is its schedule's weekly hours (with ``effective_from``/``effective_until``)."""
+    return answer(request, bookings, body.to_command(org, request_id, resource_id))
+
+
+@router.patch(
+    "/organizations/{org}/appointment-types/{type_id}",
+    tags=["reference data"],
+    response_model=None,
+    responses={200: {"model": AppointmentTypeView}, **problems(400, 403, 404, 409)},
+)
+def update_appointment_type(
+    org: Org,
+    type_id: UUID,
+    body: UpdateAppointmentTypeRequest,
+    bookings: BookingsDep,
+    request_id: RequestIdDep,
+    request: Request,
+) -> JSONResponse:
+    """Change a type's definition, reminder plan or patient texts
+    (``AppointmentType.Updated``): new bookings follow it, booked ones keep their time."""
+    return answer(request, bookings, body.to_command(org, request_id, type_id))
+
+
+def _retire_route(
+    path: str, id_name: str, command: type[Retire], view: type[View], doc: str
+) -> None:
+    def retire(
+        org: Org,
+        target_id: UUID,
+        body: RetireRequest,
+        bookings: BookingsDep,
+        request_id: RequestIdDep,
+        request: Request,
+    ) -> JSONResponse:
+        return answer(request, bookings, body.to_command(org, request_id, target_id, command))
+
+    retire.__doc__ = doc
+    # The path names the id (location_id, ...): an annotation made here, where it is known.
+    retire.__annotations__["target_id"] = Annotated[UUID, Path(alias=id_name)]
+    router.add_api_route(
+        f"/organizations/{{org}}/{path}/{{{id_name}}}/retire",
+        retire,
+        methods=["POST"],
+        tags=["reference data"],
+        name=command.name,
+        response_model=None,
+        responses={200: {"model": view}, **problems(400, 403, 404, 409)},
+    )
+
+
+_retire_route(
+    "locations",
+    "location_id",
+    RetireLocation,
+    LocationView,
+    "The location takes no new bookings from now on (``Location.Retired``); its booked "
+    "appointments stay for the clinic to move or cancel.",
+)
+_retire_route(
+    "resources",
+    "resource_id",
+    RetireResource,
+    ResourceView,
+    "The resource leaves every pool and takes no new bookings (``Resource.Retired``); its "
+    "booked appointments stay for the clinic to move or cancel.",
+)
+_retire_route(
+    "appointment-types",
+    "type_id",
+    RetireAppointmentType,
+    AppointmentTypeView,
+    "The type takes no new bookings (``AppointmentType.Retired``); booked appointments of it stay.",
+)

@@ -39,6 +39,8 @@ class LocationView(View):
     name: str
     address: dict[str, str]
     time_zone: str
+    retired: bool = Field(False, description="A retired location takes no new bookings.")
+    version: int | None = None
 
 
 class ResourceView(View):
@@ -51,6 +53,8 @@ class ResourceView(View):
     location_ids: list[UUID]
     time_zone: str
     overbooking_allowance: int
+    retired: bool = Field(False, description="A retired resource is in no pool any more.")
+    version: int | None = None
 
 
 class RequirementView(View):
@@ -68,6 +72,19 @@ class StepView(View):
     requirements: list[RequirementView]
 
 
+class ReminderView(View):
+    before_minutes: int
+    channel: Literal["sms", "email"] | None = Field(
+        description="null: the patient's preferred channel."
+    )
+
+
+class PatientTextView(View):
+    name: str
+    description: str
+    preparation: str
+
+
 class AppointmentTypeView(View):
     id: UUID
     organization_id: UUID
@@ -83,6 +100,15 @@ class AppointmentTypeView(View):
     patient_bookable: bool
     preparation: str
     specialty: str | None
+    reschedule_cutoff_minutes: int | None = Field(
+        None, description="Patients move a booking up to this long before its start."
+    )
+    reminder_plan: list[ReminderView] = []
+    patient_facing: dict[str, PatientTextView] = Field(
+        {}, description="BCP 47 language -> what patients read."
+    )
+    retired: bool = Field(False, description="A retired type takes no new bookings.")
+    version: int | None = None
 
 
 class ContactView(View):

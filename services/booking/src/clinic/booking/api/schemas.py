@@ -13,12 +13,15 @@ from uuid import UUID
 from pydantic import ConfigDict, Field, model_validator
 
 from clinic.booking import commands
+from clinic.booking.domain.errors import InvalidRequestError
 from clinic.booking.domain.values import (
     Address,
     Category,
     Contact,
     ExceptionKind,
     Identifier,
+    PatientText,
+    Reminder,
     Requirement,
     Step,
     WeeklyHours,
@@ -38,6 +41,9 @@ from clinic.platform.strict import (
 )
 
 Strict = StrictModel
+
+Language = Annotated[Line, Field(max_length=35, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")]
+"""A BCP 47 language tag: en, de, es-MX."""
 
 
 class RegisterOrganizationRequest(Strict):
@@ -161,6 +167,59 @@ class StepItem(Strict):
     duration_minutes: Count = Field(ge=1, le=24 * 60)
     requirements: list[RequirementItem] = Field(min_length=1, max_length=10)
 
+    def value_object(self) -> Step:
+        return Step(
+            self.name,
+            self.offset_minutes,
+            self.duration_minutes,
+            tuple(
+                Requirement(r.role, Category(r.category), r.resource_id, r.kind, r.specialty)
+                for r in self.requirements
+            ),
+        )
+
+
+class ReminderItem(Strict):
+    before_minutes: Count = Field(
+        ge=5, le=60 * 24 * 30, description="How long before the start.", examples=[1440]
+    )
+    channel: Literal["sms", "email"] | None = Field(
+        None, description="Leave out for the patient's preferred channel."
+    )
+
+
+class PatientTextItem(Strict):
+    name: Name
+    description: Text = Field("", max_length=2000)
+    preparation: Text = Field("", max_length=4000)
+
+
+ReminderPlan = Annotated[
+    list[ReminderItem],
+    Field(max_length=5, description="When reminders go out, e.g. a day and two hours before."),
+]
+PatientFacing = Annotated[
+    dict[Language, PatientTextItem],
+    Field(max_length=20, description="Per BCP 47 language: what patients read."),
+]
+
+
+def reminders(items: list[ReminderItem]) -> tuple[Reminder, ...]:
+    befores = [r.before_minutes for r in items]
+    if len(set(befores)) != len(befores):
+        raise InvalidRequestError("two reminders at the same time before the start")
+    return tuple(
+        Reminder(r.before_minutes, r.channel)
+        for r in sorted(items, key=lambda r: -r.before_minutes)
+    )
+
+
+def texts(items: dict[str, PatientTextItem]) -> dict[str, PatientText]:
+    return {
+        language: PatientText(t.name, t.description, t.preparation)
+        for language, t in sorted(items.items())
+    }
+
 
 class DefineAppointmentTypeRequest(Strict):
     name: Name
@@ -174,26 +233,22 @@ class DefineAppointmentTypeRequest(Strict):
     patient_bookable: Flag = True
     preparation: Text = Field("", max_length=4000)
     specialty: Short | None = None
+    reschedule_cutoff_minutes: Count | None = Field(
+        None,
+        ge=0,
+        le=60 * 24 * 30,
+        description="Patients move a booking up to this long before its start; leave out "
+        "for the cancellation cut-off.",
+    )
+    reminder_plan: ReminderPlan = []
+    patient_facing: PatientFacing = {}
 
     def to_command(self, org: UUID, request_id: str) -> commands.DefineAppointmentType:
         return commands.DefineAppointmentType(
             organization_id=org,
             request_id=request_id,
             type_name=self.name,
-            steps=tuple(
-                Step(
-                    s.name,
-                    s.offset_minutes,
-                    s.duration_minutes,
-                    tuple(
-                        Requirement(
-                            r.role, Category(r.category), r.resource_id, r.kind, r.specialty
-                        )
-                        for r in s.requirements
-                    ),
-                )
-                for s in self.steps
-            ),
+            steps=tuple(s.value_object() for s in self.steps),
             buffer_before_minutes=self.buffer_before_minutes,
             buffer_after_minutes=self.buffer_after_minutes,
             seats=self.seats,
@@ -203,6 +258,102 @@ class DefineAppointmentTypeRequest(Strict):
             patient_bookable=self.patient_bookable,
             preparation=self.preparation,
             specialty=self.specialty,
+            reschedule_cutoff_minutes=self.reschedule_cutoff_minutes,
+            reminder_plan=reminders(self.reminder_plan),
+            patient_facing=texts(self.patient_facing),
+        )
+
+
+class UpdateAppointmentTypeRequest(Strict):
+    """What to change; what is left out stays (``null`` resets the reschedule cut-off to the
+    cancellation one, or clears the specialty)."""
+
+    name: Name | None = None
+    steps: list[StepItem] | None = Field(None, min_length=1, max_length=10)
+    buffer_before_minutes: Count | None = Field(None, ge=0, le=240)
+    buffer_after_minutes: Count | None = Field(None, ge=0, le=240)
+    seats: Count | None = Field(None, ge=1, le=500)
+    minimum_notice_minutes: Count | None = Field(None, ge=0, le=60 * 24 * 90)
+    maximum_horizon_days: Count | None = Field(None, ge=1, le=3650)
+    cancellation_cutoff_minutes: Count | None = Field(None, ge=0, le=60 * 24 * 30)
+    patient_bookable: Flag | None = None
+    preparation: Text | None = Field(None, max_length=4000)
+    specialty: Short | None = None
+    reschedule_cutoff_minutes: Count | None = Field(None, ge=0, le=60 * 24 * 30)
+    reminder_plan: ReminderPlan | None = None
+    patient_facing: PatientFacing | None = None
+
+    @model_validator(mode="after")
+    def _nullable(self) -> UpdateAppointmentTypeRequest:
+        for name in self.model_fields_set - {"specialty", "reschedule_cutoff_minutes"}:
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null, only changed")
+        return self
+
+    def to_command(
+        self, org: UUID, request_id: str, type_id: UUID
+    ) -> commands.UpdateAppointmentType:
+        convert: dict[str, Any] = {
+            "steps": lambda v: tuple(s.value_object() for s in v),
+            "reminder_plan": reminders,
+            "patient_facing": texts,
+        }
+        changes = {
+            name: convert[name](getattr(self, name)) if name in convert else getattr(self, name)
+            for name in self.model_fields_set
+        }
+        return commands.UpdateAppointmentType(
+            organization_id=org,
+            request_id=request_id,
+            appointment_type_id=type_id,
+            changes=changes,
+        )
+
+
+class UpdateLocationRequest(Strict):
+    """A new name or address (the whole address); the time zone never changes."""
+
+    name: Name | None = None
+    address: dict[Short, Annotated[Line, Field(max_length=200)]] | None = Field(None, max_length=20)
+
+    def to_command(self, org: UUID, request_id: str, location_id: UUID) -> commands.UpdateLocation:
+        return commands.UpdateLocation(
+            organization_id=org,
+            request_id=request_id,
+            location_id=location_id,
+            location_name=self.name,
+            address=dict(self.address) if self.address is not None else None,
+        )
+
+
+class UpdateResourceRequest(Strict):
+    """What to change; what is left out stays."""
+
+    name: Name | None = None
+    kind: Short | None = None
+    specialties: list[Short] | None = Field(None, max_length=20)
+    location_ids: list[UUID] | None = Field(None, min_length=1, max_length=50)
+
+    def to_command(self, org: UUID, request_id: str, resource_id: UUID) -> commands.UpdateResource:
+        return commands.UpdateResource(
+            organization_id=org,
+            request_id=request_id,
+            resource_id=resource_id,
+            resource_name=self.name,
+            kind=self.kind,
+            specialties=tuple(self.specialties) if self.specialties is not None else None,
+            location_ids=tuple(self.location_ids) if self.location_ids is not None else None,
+        )
+
+
+class RetireRequest(Strict):
+    reason: Text = Field("", max_length=500, examples=["the clinic moved to Mitte"])
+
+    def to_command(
+        self, org: UUID, request_id: str, target_id: UUID, command: type[commands.Retire]
+    ) -> commands.Retire:
+        return command(
+            organization_id=org, request_id=request_id, target_id=target_id, reason=self.reason
         )
 
 
@@ -246,8 +397,6 @@ class IdentifierItem(Strict):
         return Identifier(self.system, self.value)
 
 
-Language = Annotated[Line, Field(max_length=35, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")]
-"""A BCP 47 language tag: en, de, es-MX."""
 Channel = Literal["email", "sms", "phone", "none"]
 Gender = Literal["male", "female", "other", "unknown"]
 TimeZoneName = Annotated[

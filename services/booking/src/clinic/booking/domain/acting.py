@@ -17,6 +17,7 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate
 
+from clinic.booking.domain.errors import StaffOnlyError
 from clinic.booking.domain.values import Actor
 
 
@@ -54,6 +55,11 @@ class Acting:
     @property
     def is_staff(self) -> bool:
         return self.role in STAFF
+
+    def check_not_patient(self, what: str) -> None:
+        """Refuse what only the clinic (or the platform) does, when a patient asks."""
+        if self.is_patient:
+            raise StaffOnlyError(f"patients cannot {what}; the clinic does")
 
     @property
     def kind(self) -> Actor:

@@ -162,3 +162,9 @@ class IdentifierInUseError(BookingError):
     status = 409
     slug = "identifier-in-use"
     title = "Another patient already has this identifier"
+
+
+class RetiredError(BookingError):
+    status = 409
+    slug = "retired"
+    title = "This location, resource or appointment type is retired"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import event
@@ -16,12 +16,15 @@ from clinic.booking.domain.errors import (
     AlreadyExistsError,
     InvalidRequestError,
     PatientMergedError,
+    RetiredError,
 )
 from clinic.booking.domain.values import (
     Address,
     Category,
     Contact,
     Identifier,
+    PatientText,
+    Reminder,
     Requirement,
     Step,
 )
@@ -66,6 +69,24 @@ class Organization(BookingAggregate):
     def _resource_listed(self, entry: DirectoryEntry) -> None:
         self.directory[entry.resource_id] = entry
 
+    def relist_resource(self, entry: DirectoryEntry) -> None:
+        """What pools know of a resource changed (its kind, specialties or locations)."""
+        if self.directory.get(entry.resource_id) != entry:
+            self._resource_relisted(entry=entry)
+
+    @event("ResourceRelisted")
+    def _resource_relisted(self, entry: DirectoryEntry) -> None:
+        self.directory[entry.resource_id] = entry
+
+    def delist_resource(self, resource_id: UUID) -> None:
+        """A retired resource leaves every pool."""
+        if resource_id in self.directory:
+            self._resource_delisted(resource_id=resource_id)
+
+    @event("ResourceDelisted")
+    def _resource_delisted(self, resource_id: UUID) -> None:
+        del self.directory[resource_id]
+
     def add_appointment_type(self, appointment_type_id: UUID) -> None:
         self._appointment_type_added(appointment_type_id=appointment_type_id)
 
@@ -91,7 +112,31 @@ class Organization(BookingAggregate):
         ]
 
 
-class Location(BookingAggregate):
+class Retirable(BookingAggregate):
+    """Reference data that can be retired: it takes no new bookings, and no more changes;
+    what was booked with it stays."""
+
+    retired = False  # not annotated: eventsourcing would take it for a creation argument
+    noun: ClassVar[str] = "it"
+
+    def check_active(self) -> None:
+        if self.retired:
+            raise RetiredError(f"{self.noun} {self.id} is retired", id=str(self.id))
+
+    def retire(self, reason: str) -> None:
+        self.check_active()
+        self._retired(reason=reason)
+
+    def _retired(self, reason: str) -> None:
+        """Each kind declares its own ``Retired`` event (``Location.Retired``, ...): an event
+        declared here would be stored as ``Retirable.Retired``, which no reader of a kind's
+        events would see."""
+        raise NotImplementedError
+
+
+class Location(Retirable):
+    noun: ClassVar[str] = "location"
+
     @event("Registered")
     def __init__(
         self, organization_id: UUID, name: str, address: dict[str, Any], time_zone: str
@@ -101,11 +146,30 @@ class Location(BookingAggregate):
         self.address = address
         self.time_zone = time_zone
 
+    def update(self, name: str | None, address: dict[str, Any] | None) -> bool:
+        """Rename or re-address; the time zone never changes (schedules are written in it)."""
+        self.check_active()
+        after = (name or self.name, self.address if address is None else address)
+        if after == (self.name, self.address):
+            return False
+        self._updated(name=after[0], address=after[1])
+        return True
 
-class Resource(BookingAggregate):
+    @event("Updated")
+    def _updated(self, name: str, address: dict[str, Any]) -> None:
+        self.name, self.address = name, address
+
+    @event("Retired")
+    def _retired(self, reason: str) -> None:
+        self.retired = True
+
+
+class Resource(Retirable):
     """A provider, room or device: anything whose minutes can be claimed. Its days are cut in
     ``time_zone`` (that of its first location), so one instant always falls on one
     ResourceDay whatever location the booking is for."""
+
+    noun: ClassVar[str] = "resource"
 
     @event("Registered")
     def __init__(
@@ -139,14 +203,70 @@ class Resource(BookingAggregate):
     def _overbooking_allowance_set(self, allowance: int) -> None:
         self.overbooking_allowance = allowance
 
+    def update(
+        self,
+        name: str | None,
+        kind: str | None,
+        specialties: tuple[str, ...] | None,
+        location_ids: tuple[UUID, ...] | None,
+    ) -> bool:
+        """Rename, re-kind, re-specialise or move between locations; its days stay cut in
+        the zone they were (a resource keeps its calendar)."""
+        self.check_active()
+        if location_ids is not None and not location_ids:
+            raise InvalidRequestError("a resource works at one location at least")
+        after = (
+            name or self.name,
+            kind or self.kind,
+            self.specialties if specialties is None else tuple(specialties),
+            self.location_ids if location_ids is None else tuple(location_ids),
+        )
+        if after == (self.name, self.kind, self.specialties, self.location_ids):
+            return False
+        self._updated(name=after[0], kind=after[1], specialties=after[2], location_ids=after[3])
+        return True
+
+    @event("Updated")
+    def _updated(
+        self, name: str, kind: str, specialties: tuple[str, ...], location_ids: tuple[UUID, ...]
+    ) -> None:
+        self.name, self.kind = name, kind
+        self.specialties, self.location_ids = tuple(specialties), tuple(location_ids)
+
+    @event("Retired")
+    def _retired(self, reason: str) -> None:
+        self.retired = True
+
     def directory_entry(self) -> DirectoryEntry:
         return DirectoryEntry(
             self.id, self.category, self.kind, self.specialties, self.location_ids
         )
 
 
-class AppointmentType(BookingAggregate):
-    """What a visit needs: its steps and their resources, buffers, seats and booking policy."""
+TYPE_DEFINITION = (
+    "name",
+    "steps",
+    "buffer_before_minutes",
+    "buffer_after_minutes",
+    "seats",
+    "minimum_notice_minutes",
+    "maximum_horizon_days",
+    "cancellation_cutoff_minutes",
+    "patient_bookable",
+    "preparation",
+    "specialty",
+    "reschedule_cutoff_minutes",
+    "reminder_plan",
+    "patient_facing",
+)
+"""What defines an appointment type, as ``define``/``update`` take it."""
+
+
+class AppointmentType(Retirable):
+    """What a visit needs: its steps and their resources, buffers, seats and booking policy,
+    and what patients are told: its reminder plan and its texts in each language."""
+
+    noun: ClassVar[str] = "appointment type"
 
     @event("Defined")
     def __init__(
@@ -163,19 +283,87 @@ class AppointmentType(BookingAggregate):
         patient_bookable: bool,
         preparation: str,
         specialty: str | None,
+        reschedule_cutoff_minutes: int | None = None,
+        reminder_plan: tuple[Reminder, ...] = (),
+        patient_facing: dict[str, PatientText] | None = None,
     ) -> None:
         self.organization_id = organization_id
-        self.name = name
-        self.steps = tuple(steps)
-        self.buffer_before = dt.timedelta(minutes=buffer_before_minutes)
-        self.buffer_after = dt.timedelta(minutes=buffer_after_minutes)
-        self.seats = seats
-        self.minimum_notice = dt.timedelta(minutes=minimum_notice_minutes)
-        self.maximum_horizon = dt.timedelta(days=maximum_horizon_days)
-        self.cancellation_cutoff = dt.timedelta(minutes=cancellation_cutoff_minutes)
-        self.patient_bookable = patient_bookable
-        self.preparation = preparation
-        self.specialty = specialty
+        self._define(
+            name=name,
+            steps=steps,
+            buffer_before_minutes=buffer_before_minutes,
+            buffer_after_minutes=buffer_after_minutes,
+            seats=seats,
+            minimum_notice_minutes=minimum_notice_minutes,
+            maximum_horizon_days=maximum_horizon_days,
+            cancellation_cutoff_minutes=cancellation_cutoff_minutes,
+            patient_bookable=patient_bookable,
+            preparation=preparation,
+            specialty=specialty,
+            reschedule_cutoff_minutes=reschedule_cutoff_minutes,
+            reminder_plan=reminder_plan,
+            patient_facing=patient_facing or {},
+        )
+
+    def _define(self, **definition: Any) -> None:
+        self.name: str = definition["name"]
+        self.steps: tuple[Step, ...] = tuple(definition["steps"])
+        self.buffer_before = dt.timedelta(minutes=definition["buffer_before_minutes"])
+        self.buffer_after = dt.timedelta(minutes=definition["buffer_after_minutes"])
+        self.seats: int = definition["seats"]
+        self.minimum_notice = dt.timedelta(minutes=definition["minimum_notice_minutes"])
+        self.maximum_horizon = dt.timedelta(days=definition["maximum_horizon_days"])
+        self.cancellation_cutoff = dt.timedelta(minutes=definition["cancellation_cutoff_minutes"])
+        moving = definition["reschedule_cutoff_minutes"]
+        self.reschedule_cutoff = (
+            self.cancellation_cutoff if moving is None else dt.timedelta(minutes=moving)
+        )
+        self.reschedule_cutoff_minutes = moving
+        self.patient_bookable: bool = definition["patient_bookable"]
+        self.preparation: str = definition["preparation"]
+        self.specialty: str | None = definition["specialty"]
+        self.reminder_plan: tuple[Reminder, ...] = tuple(definition["reminder_plan"])
+        self.patient_facing: dict[str, PatientText] = dict(definition["patient_facing"])
+
+    def definition(self) -> dict[str, Any]:
+        minutes = _minutes
+        return {
+            "name": self.name,
+            "steps": self.steps,
+            "buffer_before_minutes": minutes(self.buffer_before),
+            "buffer_after_minutes": minutes(self.buffer_after),
+            "seats": self.seats,
+            "minimum_notice_minutes": minutes(self.minimum_notice),
+            "maximum_horizon_days": self.maximum_horizon.days,
+            "cancellation_cutoff_minutes": minutes(self.cancellation_cutoff),
+            "patient_bookable": self.patient_bookable,
+            "preparation": self.preparation,
+            "specialty": self.specialty,
+            "reschedule_cutoff_minutes": self.reschedule_cutoff_minutes,
+            "reminder_plan": self.reminder_plan,
+            "patient_facing": self.patient_facing,
+        }
+
+    def update(self, **changes: Any) -> list[str]:
+        """Change the definition; new bookings follow it, booked ones keep their time. The
+        names of what changed (none: no event)."""
+        self.check_active()
+        unknown = set(changes) - set(TYPE_DEFINITION)
+        if unknown:
+            raise InvalidRequestError(f"not part of a type: {', '.join(sorted(unknown))}")
+        current = self.definition()
+        changed = sorted(k for k, v in changes.items() if current[k] != v)
+        if changed:
+            self._updated(definition={**current, **changes}, changed=changed)
+        return changed
+
+    @event("Updated")
+    def _updated(self, definition: dict[str, Any], changed: list[str]) -> None:
+        self._define(**definition)
+
+    @event("Retired")
+    def _retired(self, reason: str) -> None:
+        self.retired = True
 
     @property
     def duration(self) -> dt.timedelta:
@@ -184,6 +372,10 @@ class AppointmentType(BookingAggregate):
     @property
     def is_group_session(self) -> bool:
         return self.seats > 1
+
+
+def _minutes(delta: dt.timedelta) -> int:
+    return int(delta.total_seconds() // 60)
 
 
 PATIENT_DETAILS = (

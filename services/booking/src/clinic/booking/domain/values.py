@@ -167,6 +167,24 @@ class Contact:
 
 
 @dataclass(frozen=True)
+class Reminder:
+    """One reminder of a type's plan: ``before_minutes`` before the start, by ``channel``
+    (None: the patient's preferred one)."""
+
+    before_minutes: int
+    channel: str | None = None
+
+
+@dataclass(frozen=True)
+class PatientText:
+    """What patients read about an appointment type in one language."""
+
+    name: str
+    description: str = ""
+    preparation: str = ""
+
+
+@dataclass(frozen=True)
 class Address:
     lines: tuple[str, ...] = ()
     city: str = ""

@@ -40,16 +40,13 @@ def check_overbooking(allow_overbooking: bool, acting: Acting) -> None:
         raise StaffOnlyError(f"only clinic staff may overbook (the request acts as {acting.role})")
 
 
-def check_not_patient(acting: Acting, what: str) -> None:
-    if acting.is_patient:
-        raise StaffOnlyError(f"patients cannot {what}; the clinic records it")
-
-
 def reserve(command: BookAppointment, attempt: Attempt) -> Decision:
     """Hold or book: plan the visit on every resource it needs, all or nothing."""
     now = attempt.now
     org = command.organization_id
     ctx = planning.context(attempt, org, command.appointment_type_id, command.location_id)
+    ctx.kind.check_active()
+    ctx.location.check_active()
     attempt.reference.get(Patient, command.patient_id, org, "patient").check_active()
     acting = command.context.acting
     if acting.is_patient and not ctx.kind.patient_bookable:
@@ -129,9 +126,7 @@ def reschedule(command: Reschedule, attempt: Attempt) -> Decision:
     org = command.organization_id
     appointment = _appointment(command.appointment_id, org, attempt)
     ctx = planning.context(attempt, org, appointment.appointment_type_id, appointment.location_id)
-    # Until types carry a cut-off of their own for moving, patients move by the one for
-    # cancelling: either way the time is given back late.
-    appointment.check_reschedule(command.actor, now, ctx.kind.cancellation_cutoff)
+    appointment.check_reschedule(command.actor, now, ctx.kind.reschedule_cutoff)
     check_overbooking(command.allow_overbooking, command.context.acting)
     check_policy(ctx.kind, command.start, now)
     days = attempt.days_of(appointment)
@@ -185,7 +180,7 @@ def cancel(command: CancelAppointment, attempt: Attempt) -> Decision:
 def enter_in_error(command: EnterInError, attempt: Attempt) -> Decision:
     """Strike out an appointment recorded by mistake and give its time back (the clinic's
     correction: never a patient's)."""
-    check_not_patient(command.context.acting, "strike out an appointment")
+    command.context.acting.check_not_patient("strike out an appointment")
     appointment = _appointment(command.appointment_id, command.organization_id, attempt)
     appointment.enter_in_error(command.reason, attempt.now)
     days = [d for d in attempt.days_of(appointment).values() if d is not None]
@@ -212,7 +207,7 @@ def expire_hold(command: ExpireHold, attempt: Attempt) -> Decision:
 def change_status(command: ChangeStatus, attempt: Attempt) -> Decision:
     """Check-in, arrival, completion, no-show: the appointment's method of that name."""
     if not command.patients_may:
-        check_not_patient(command.context.acting, command.name.replace("_", " "))
+        command.context.acting.check_not_patient(command.name.replace("_", " "))
     appointment = _appointment(command.appointment_id, command.organization_id, attempt)
     getattr(appointment, command.name)(attempt.now)
     attempt.app.stats.count(command.name)

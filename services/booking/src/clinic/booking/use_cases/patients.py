@@ -14,11 +14,9 @@ from clinic.booking.commands import (
     UpdatePatientDetails,
 )
 from clinic.booking.decision import Attempt, Decision, UseCase
-from clinic.booking.domain.acting import Acting
 from clinic.booking.domain.errors import (
     IdentifierInUseError,
     InvalidRequestError,
-    StaffOnlyError,
 )
 from clinic.booking.domain.reference import (
     Organization,
@@ -77,7 +75,7 @@ def set_patient_preferences(command: SetPatientPreferences, attempt: Attempt) ->
 
 def record_patient_identifier(command: RecordPatientIdentifier, attempt: Attempt) -> Decision:
     """An EMR's identifier (MRN) for the patient; one patient per identifier per tenant."""
-    _not_a_patient(command.context.acting, "record identifiers")
+    command.context.acting.check_not_patient("record identifiers")
     org = command.organization_id
     patient = _patient(attempt, org, command.patient_id)
     changed = patient.record_identifier(command.identifier)
@@ -90,7 +88,7 @@ def record_patient_identifier(command: RecordPatientIdentifier, attempt: Attempt
 def merge_patients(command: MergePatients, attempt: Attempt) -> Decision:
     """The duplicate is retired into the survivor: its appointments are the survivor's,
     and it takes no new bookings, details or identifiers."""
-    _not_a_patient(command.context.acting, "merge patient records")
+    command.context.acting.check_not_patient("merge patient records")
     org = command.organization_id
     survivor = _patient(attempt, org, command.survivor_id)
     duplicate = _patient(attempt, org, command.duplicate_id)
@@ -118,11 +116,6 @@ def _claim(
         value=identifier.value,
         patient_id=patient.id,
     )
-
-
-def _not_a_patient(acting: Acting, what: str) -> None:
-    if acting.is_patient:
-        raise StaffOnlyError(f"patients cannot {what}")
 
 
 REGISTER_PATIENT = UseCase(register_patient)

@@ -4,6 +4,7 @@ schedules (weekly hours and their exceptions) of resources."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from clinic.booking import views
 from clinic.booking.commands import (
@@ -13,8 +14,12 @@ from clinic.booking.commands import (
     RegisterOrganization,
     RegisterResource,
     RemoveScheduleException,
+    Retire,
     SetOverbookingAllowance,
     SetWeeklyHours,
+    UpdateAppointmentType,
+    UpdateLocation,
+    UpdateResource,
 )
 from clinic.booking.decision import Attempt, Decision, UseCase
 from clinic.booking.domain.errors import InvalidRequestError
@@ -53,6 +58,8 @@ def register_resource(command: RegisterResource, attempt: Attempt) -> Decision:
     org = command.organization_id
     organization = attempt.load(Organization, org, org, "organization")
     locations = [attempt.load(Location, lid, org, "location") for lid in command.location_ids]
+    for location in locations:
+        location.check_active()
     resource = Resource(
         organization_id=org,
         category=command.category,
@@ -81,7 +88,7 @@ def define_appointment_type(command: DefineAppointmentType, attempt: Attempt) ->
     for step in command.steps:
         for requirement in step.requirements:
             if requirement.resource_id is not None:
-                attempt.load(Resource, requirement.resource_id, org, "resource")
+                attempt.load(Resource, requirement.resource_id, org, "resource").check_active()
     kind = AppointmentType(
         organization_id=org,
         name=command.type_name,
@@ -95,15 +102,85 @@ def define_appointment_type(command: DefineAppointmentType, attempt: Attempt) ->
         patient_bookable=command.patient_bookable,
         preparation=command.preparation,
         specialty=command.specialty,
+        reschedule_cutoff_minutes=command.reschedule_cutoff_minutes,
+        reminder_plan=tuple(command.reminder_plan),
+        patient_facing=dict(command.patient_facing),
     )
     organization.add_appointment_type(kind.id)
     return Decision([kind, organization], views.appointment_type(kind))
+
+
+def update_location(command: UpdateLocation, attempt: Attempt) -> Decision:
+    """Rename or re-address a location (its time zone is fixed)."""
+    command.context.acting.check_not_patient("change reference data")
+    org = command.organization_id
+    location = attempt.load(Location, command.location_id, org, "location")
+    location.update(command.location_name, command.address)
+    return Decision([location], views.location(location))
+
+
+def update_resource(command: UpdateResource, attempt: Attempt) -> Decision:
+    """Rename a resource, change its kind or specialties, or move it between locations:
+    pools follow at once (the organisation's directory changes in the same decision)."""
+    command.context.acting.check_not_patient("change reference data")
+    org = command.organization_id
+    resource = attempt.load(Resource, command.resource_id, org, "resource")
+    for location_id in command.location_ids or ():
+        attempt.load(Location, location_id, org, "location").check_active()
+    if not resource.update(
+        command.resource_name, command.kind, command.specialties, command.location_ids
+    ):
+        return Decision([], views.resource(resource))
+    organization = attempt.load(Organization, org, org, "organization")
+    organization.relist_resource(resource.directory_entry())
+    return Decision([resource, organization], views.resource(resource))
+
+
+def update_appointment_type(command: UpdateAppointmentType, attempt: Attempt) -> Decision:
+    """Change a type's definition: new bookings follow it; booked ones keep their time."""
+    command.context.acting.check_not_patient("change reference data")
+    org = command.organization_id
+    kind = attempt.load(AppointmentType, command.appointment_type_id, org, "appointment type")
+    for step in command.changes.get("steps", ()):
+        for requirement in step.requirements:
+            if requirement.resource_id is not None:
+                attempt.load(Resource, requirement.resource_id, org, "resource").check_active()
+    kind.update(**command.changes)
+    return Decision([kind], views.appointment_type(kind))
+
+
+RETIRABLE: dict[str, type[Location | Resource | AppointmentType]] = {
+    "location": Location,
+    "resource": Resource,
+    "appointment type": AppointmentType,
+}
+
+
+def retire(command: Retire, attempt: Attempt) -> Decision:
+    """A location, resource or type takes no new bookings from now on; what was booked with
+    it stays for the clinic to move or cancel. A retired resource leaves every pool."""
+    command.context.acting.check_not_patient("retire reference data")
+    org = command.organization_id
+    target = attempt.load(RETIRABLE[command.retires], command.target_id, org, command.retires)
+    target.retire(command.reason)
+    changed: list[Any] = [target]
+    if isinstance(target, Resource):
+        organization = attempt.load(Organization, org, org, "organization")
+        organization.delist_resource(target.id)
+        changed.append(organization)
+    view = {
+        Location: views.location,
+        Resource: views.resource,
+        AppointmentType: views.appointment_type,
+    }[type(target)](target)  # type: ignore[operator]
+    return Decision(changed, view)
 
 
 def set_weekly_hours(command: SetWeeklyHours, attempt: Attempt) -> Decision:
     """Replace the resource's weekly working hours (local wall-clock time per location)."""
     org = command.organization_id
     resource = attempt.load(Resource, command.resource_id, org, "resource")
+    resource.check_active()
     for rule in command.hours:
         if rule.location_id not in resource.location_ids:
             raise InvalidRequestError(
@@ -151,3 +228,7 @@ DEFINE_APPOINTMENT_TYPE = UseCase(define_appointment_type)
 SET_WEEKLY_HOURS = UseCase(set_weekly_hours)
 ADD_SCHEDULE_EXCEPTION = UseCase(add_schedule_exception)
 REMOVE_SCHEDULE_EXCEPTION = UseCase(remove_schedule_exception)
+UPDATE_LOCATION = UseCase(update_location)
+UPDATE_RESOURCE = UseCase(update_resource)
+UPDATE_APPOINTMENT_TYPE = UseCase(update_appointment_type)
+RETIRE = UseCase(retire)
