@@ -146,3 +146,24 @@ def test_a_booked_slot_leaves_search_and_comes_back_when_cancelled(
     for refused in (search(patient_actor), search({}, booked_by="patient")):
         assert refused.status_code == 403, refused.text
         assert refused.headers["content-type"] == "application/problem+json"
+
+    # 6. Reference data that changes reaches search: a consult that now lasts an hour
+    #    starts by 11:00 at the latest, a retired type is refused with 410, and a retired
+    #    location is no longer searched.
+    longer = [
+        {
+            "name": "consult",
+            "duration_minutes": 60,
+            "requirements": [{"role": "physician", "category": "provider", "specialty": "gp"}],
+        }
+    ]
+    command(b, f"{base}/appointment-types/{kind}", {"steps": longer}, method="PATCH")
+    wait_until(lambda: len(starts()) == 9)  # 09:00 ... 11:00
+    command(b, f"{base}/appointment-types/{staff_only}/retire", {"reason": "e2e"})
+    wait_until(lambda: search({}).status_code == 410)
+    assert search({}).headers["content-type"] == "application/problem+json"
+    command(b, f"{base}/locations/{location}/retire", {"reason": "e2e"})
+    wait_until(lambda: a.get(f"{base}/slots", params=params).status_code == 410)
+    everywhere = a.get(f"{base}/next-available", params={"appointment_type_id": kind})
+    assert everywhere.status_code == 200, everywhere.text
+    assert everywhere.json()["by_location"] == {}

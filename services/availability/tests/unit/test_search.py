@@ -12,6 +12,7 @@ from clinic.availability.projection import Tables
 from clinic.availability.search import (
     NotPatientBookableError,
     Query,
+    RetiredError,
     SearchError,
     find_slots,
     next_available,
@@ -319,3 +320,74 @@ def test_a_patient_search_never_offers_a_type_only_staff_may_book(clinic) -> Non
         find_slots(index, dataclasses.replace(query, for_patient=True))
     with pytest.raises(NotPatientBookableError):
         next_available(index, dataclasses.replace(query, for_patient=True))
+
+
+def test_retired_types_and_locations_are_refused_and_a_retired_provider_leaves_the_pool(
+    clinic,
+) -> None:
+    ev, location, provider, kind, events = clinic
+    second, registered = ev.resource(location)
+    both = [*events, registered, ev.hours(second, location)]
+    assert starts(index_of(both), ev, kind, location)  # two doctors
+    _, claim = ev.claim(provider, MONDAY, local(MONDAY, 9), 180)
+    busy = [*both, claim]
+    assert starts(index_of(busy), ev, kind, location)[0] == "09:00"  # the second is free
+
+    gone = ev.wrap(second, ref.ResourceRetired(resource_id=second, reason="left"))
+    assert starts(index_of([*busy, gone]), ev, kind, location) == []
+
+    renamed = ev.wrap(
+        provider,
+        ref.ResourceUpdated(
+            **registered.payload_as(ref.ResourceRegistered).model_dump()
+            | {"resource_id": provider, "name": "Dr. Renamed"}
+        ),
+    )
+    index = index_of([*events, renamed])
+    assert index.resources[provider].name == "Dr. Renamed"
+    assert starts(index, ev, kind, location)[0] == "09:00"
+
+    query = Query(ev.org, kind, (location,), MONDAY, MONDAY, NOW)
+    retired_type = ev.wrap(kind, ref.AppointmentTypeRetired(appointment_type_id=kind))
+    with pytest.raises(RetiredError):
+        find_slots(index_of([*events, retired_type]), query)
+    closed = ev.wrap(location, ref.LocationRetired(location_id=location))
+    with pytest.raises(RetiredError):
+        find_slots(index_of([*events, closed]), query)
+
+
+def test_a_rotation_offers_each_weekday_at_its_location_from_its_effective_date() -> None:
+    ev = Events()
+    mitte, mitte_event = ev.location()
+    nord, nord_event = ev.location()
+    doctor, registered = ev.resource(mitte)
+    at_both = ev.wrap(
+        doctor,
+        ref.ResourceUpdated(
+            **registered.payload_as(ref.ResourceRegistered).model_dump()
+            | {"location_ids": (mitte, nord)}
+        ),
+    )
+    kind, type_event = ev.appointment_type(GP)
+    switch = MONDAY + dt.timedelta(days=7)
+
+    def monday_at(location: uuid.UUID, **dates: dt.date) -> sched.WeeklyHoursSpec:
+        return sched.WeeklyHoursSpec(
+            location_id=location, weekday=0, start=dt.time(9), end=dt.time(10), **dates
+        )
+
+    hours = ev.wrap(
+        uuid.uuid4(),
+        sched.WeeklyHoursSet(
+            resource_id=doctor,
+            hours=(
+                monday_at(mitte, effective_until=switch - dt.timedelta(days=1)),
+                monday_at(nord, effective_from=switch),
+            ),
+        ),
+    )
+    index = index_of([mitte_event, nord_event, registered, at_both, type_event, hours])
+    assert starts(index, ev, kind, mitte)[0] == "09:00"
+    assert starts(index, ev, kind, nord) == []
+    assert starts(index, ev, kind, mitte, switch) == []
+    assert starts(index, ev, kind, nord, switch)[0] == "09:00"

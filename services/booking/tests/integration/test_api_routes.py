@@ -443,3 +443,117 @@ def test_patients_over_http_demographics_preferences_identifiers_and_merge(
     refused = desk.send("PATCH", f"{base}/patients/{dup}", {"gender": "female"}, 409)
     assert refused["type"].endswith("patient-merged")
     assert refused["merged_into"] == pid
+
+
+def test_reference_data_changes_over_http_and_bad_changes_write_nothing(
+    start_service: Callable[..., RunningService],
+) -> None:
+    desk = Desk(start_service("clinic.booking", "BOOKING_").url)
+    org = desk.send("POST", "/organizations", {"name": "Change Group"}, 201)["id"]
+    base = f"/organizations/{org}"
+    mitte = desk.send("POST", f"{base}/locations", {"name": "Mitte", "time_zone": "UTC"}, 201)
+    nord = desk.send("POST", f"{base}/locations", {"name": "Nord", "time_zone": "UTC"}, 201)
+    doctor = desk.send(
+        "POST",
+        f"{base}/resources",
+        {
+            "category": "provider",
+            "name": "Dr. C",
+            "kind": "physician",
+            "location_ids": [mitte["id"]],
+        },
+        201,
+    )
+    step = {
+        "name": "visit",
+        "duration_minutes": 20,
+        "requirements": [{"role": "physician", "category": "provider"}],
+    }
+    kind = desk.send(
+        "POST",
+        f"{base}/appointment-types",
+        {
+            "name": "Check-up",
+            "steps": [step],
+            "cancellation_cutoff_minutes": 1440,
+            "reschedule_cutoff_minutes": 120,
+            "reminder_plan": [{"before_minutes": 120, "channel": "sms"}, {"before_minutes": 1440}],
+            "patient_facing": {
+                "de": {"name": "Vorsorge", "preparation": "Nüchtern kommen"},
+                "es": {"name": "Revisión"},
+            },
+        },
+        201,
+    )
+    assert [r["before_minutes"] for r in kind["reminder_plan"]] == [1440, 120]
+    assert kind["patient_facing"]["de"] == {
+        "name": "Vorsorge",
+        "description": "",
+        "preparation": "Nüchtern kommen",
+    }
+
+    # Refused changes: a clear problem, and nothing written.
+    for method, path, body, status in (
+        ("PATCH", f"{base}/locations/{mitte['id']}", {"time_zone": "Europe/Berlin"}, 422),
+        ("PATCH", f"{base}/locations/{mitte['id']}", {"name": ""}, 422),
+        ("PATCH", f"{base}/resources/{doctor['id']}", {"location_ids": []}, 422),
+        ("PATCH", f"{base}/resources/{doctor['id']}", {"location_ids": [str(uuid.uuid4())]}, 404),
+        ("PATCH", f"{base}/appointment-types/{kind['id']}", {"seats": 0}, 422),
+        ("PATCH", f"{base}/appointment-types/{kind['id']}", {"steps": None}, 422),
+        (
+            "PATCH",
+            f"{base}/appointment-types/{kind['id']}",
+            {"patient_facing": {"x!": {"name": "a"}}},
+            422,
+        ),
+        (
+            "PATCH",
+            f"{base}/appointment-types/{kind['id']}",
+            {"reminder_plan": [{"before_minutes": 60}, {"before_minutes": 60}]},
+            422,
+        ),
+        ("POST", f"{base}/resources/{doctor['id']}/retire", {"reason": 5}, 422),
+        ("POST", f"/organizations/{uuid.uuid4()}/locations/{mitte['id']}/retire", {}, 404),
+    ):
+        desk.send(method, path, body, status)
+    desk.send("POST", f"{base}/locations/{mitte['id']}/retire", {}, 403, actor=PATIENT)
+    assert desk.get(f"{base}/locations/{mitte['id']}")["version"] == mitte["version"]
+    assert desk.get(f"{base}/resources/{doctor['id']}")["version"] == doctor["version"]
+    assert desk.get(f"{base}/appointment-types/{kind['id']}")["version"] == kind["version"]
+
+    renamed = desk.send(
+        "PATCH",
+        f"{base}/locations/{mitte['id']}",
+        {"name": "Mitte Campus", "address": {"city": "Berlin"}},
+    )
+    assert (renamed["name"], renamed["address"], renamed["time_zone"]) == (
+        "Mitte Campus",
+        {"city": "Berlin"},
+        "UTC",
+    )
+    moved = desk.send(
+        "PATCH",
+        f"{base}/resources/{doctor['id']}",
+        {"location_ids": [mitte["id"], nord["id"]], "specialties": ["gp"]},
+    )
+    assert moved["location_ids"] == [mitte["id"], nord["id"]]
+    changed = desk.send(
+        "PATCH",
+        f"{base}/appointment-types/{kind['id']}",
+        {"name": "Annual check-up", "reschedule_cutoff_minutes": None, "specialty": "gp"},
+    )
+    assert (changed["name"], changed["reschedule_cutoff_minutes"], changed["specialty"]) == (
+        "Annual check-up",
+        1440,
+        "gp",
+    )
+    for path, view in (
+        (f"appointment-types/{kind['id']}", kind),
+        (f"resources/{doctor['id']}", doctor),
+        (f"locations/{nord['id']}", nord),
+    ):
+        retired = desk.send("POST", f"{base}/{path}/retire", {"reason": "reorganised"})
+        assert retired["retired"] is True
+        assert retired["id"] == view["id"]
+        again = desk.send("POST", f"{base}/{path}/retire", {"reason": "again"}, 409)
+        assert again["type"].endswith("/retired")

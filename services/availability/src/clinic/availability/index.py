@@ -33,6 +33,7 @@ class LocationInfo:
     organization_id: UUID
     name: str
     time_zone: str
+    retired: bool = False
 
     @property
     def tz(self) -> ZoneInfo:
@@ -48,6 +49,7 @@ class ResourceInfo:
     kind: str
     specialties: frozenset[str]
     location_ids: frozenset[UUID]
+    retired: bool = False
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ class TypeInfo:
     minimum_notice: dt.timedelta
     maximum_horizon: dt.timedelta
     patient_bookable: bool
+    retired: bool = False
 
     @functools.cached_property
     def duration(self) -> dt.timedelta:
@@ -230,7 +233,11 @@ class Index:
         with self.lock:
             for row in rows["locations"].values():
                 self.locations[row["location_id"]] = LocationInfo(
-                    row["location_id"], row["organization_id"], row["name"], row["time_zone"]
+                    row["location_id"],
+                    row["organization_id"],
+                    row["name"],
+                    row["time_zone"],
+                    bool(row.get("retired")),
                 )
             for row in rows["resources"].values():
                 self.resources[row["resource_id"]] = ResourceInfo(
@@ -241,6 +248,7 @@ class Index:
                     row["kind"],
                     frozenset(row["specialties"]),
                     frozenset(row["location_ids"]),
+                    bool(row.get("retired")),
                 )
             for row in rows["appointment_types"].values():
                 self.types[row["appointment_type_id"]] = _type(row)
@@ -295,6 +303,8 @@ class Index:
                 self._windows = {k: v for k, v in self._windows.items() if k[0] not in stale}
             by_location: dict[UUID, list[UUID]] = {}
             for resource in self.resources.values():
+                if resource.retired:
+                    continue  # in no pool any more
                 for location_id in resource.location_ids:
                     by_location.setdefault(location_id, []).append(resource.id)
             self.by_location = {k: tuple(sorted(v)) for k, v in by_location.items()}
@@ -399,6 +409,7 @@ def _type(row: dict[str, Any]) -> TypeInfo:
         minimum_notice=d["minimum_notice_minutes"] * minutes,
         maximum_horizon=dt.timedelta(days=d["maximum_horizon_days"]),
         patient_bookable=d["patient_bookable"],
+        retired=bool(row.get("retired")),
     )
 
 

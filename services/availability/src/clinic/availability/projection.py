@@ -106,9 +106,14 @@ def _plan(envelope: Envelope) -> tuple[list[Op], list[Change]]:
                     "organization_id": org,
                     "name": payload.name,
                     "time_zone": payload.time_zone,
+                    "retired": False,
                 },
             )
         ], [Change("location", payload.location_id)]
+    if isinstance(payload, ref.LocationRetired):
+        return [UpdateWhere("locations", (payload.location_id,), {"retired": True})], [
+            Change("location", payload.location_id)
+        ]
     if isinstance(payload, ref.ResourceRegistered):
         return [
             Upsert(
@@ -122,9 +127,14 @@ def _plan(envelope: Envelope) -> tuple[list[Op], list[Change]]:
                     "specialties": list(payload.specialties),
                     "location_ids": list(payload.location_ids),
                     "time_zone": payload.time_zone,
+                    "retired": False,
                 },
             )
         ], [Change("resource", payload.resource_id)]
+    if isinstance(payload, ref.ResourceRetired):
+        return [UpdateWhere("resources", (payload.resource_id,), {"retired": True})], [
+            Change("resource", payload.resource_id)
+        ]
     if isinstance(payload, ref.AppointmentTypeDefined):
         definition = payload.model_dump(mode="json", exclude={"appointment_type_id", "name"})
         return [
@@ -135,8 +145,13 @@ def _plan(envelope: Envelope) -> tuple[list[Op], list[Change]]:
                     "organization_id": org,
                     "name": payload.name,
                     "definition": definition,
+                    "retired": False,
                 },
             )
+        ], [Change("type", payload.appointment_type_id)]
+    if isinstance(payload, ref.AppointmentTypeRetired):
+        return [
+            UpdateWhere("appointment_types", (payload.appointment_type_id,), {"retired": True})
         ], [Change("type", payload.appointment_type_id)]
     if isinstance(payload, sched.WeeklyHoursSet):
         hours = [h.model_dump(mode="json") for h in payload.hours]

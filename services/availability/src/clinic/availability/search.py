@@ -52,6 +52,12 @@ class NotPatientBookableError(SearchError):
     title = "Patients cannot book this appointment type themselves"
 
 
+class RetiredError(SearchError):
+    status = 410
+    slug = "retired"
+    title = "This appointment type or location is retired"
+
+
 class InvalidRangeError(SearchError):
     slug = "invalid-range"
 
@@ -118,6 +124,8 @@ def appointment_type(index: Index, organization_id: UUID, type_id: UUID) -> Type
     kind = index.types.get(type_id)
     if kind is None or kind.organization_id != organization_id:
         raise NotKnownHereError(f"appointment type {type_id} is not known here")
+    if kind.retired:
+        raise RetiredError(f"appointment type {kind.name} is retired: it takes no bookings")
     return kind
 
 
@@ -125,6 +133,8 @@ def location(index: Index, organization_id: UUID, location_id: UUID) -> Location
     found = index.locations.get(location_id)
     if found is None or found.organization_id != organization_id:
         raise NotKnownHereError(f"location {location_id} is not known here")
+    if found.retired:
+        raise RetiredError(f"location {found.name} is retired: it takes no bookings")
     return found
 
 

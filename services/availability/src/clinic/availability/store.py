@@ -13,7 +13,7 @@ from psycopg.types.json import Jsonb
 from clinic.availability.projection import TABLES, Change, DeleteWhere, Op, Tables, Upsert
 
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "locations": ("location_id", "organization_id", "name", "time_zone"),
+    "locations": ("location_id", "organization_id", "name", "time_zone", "retired"),
     "resources": (
         "resource_id",
         "organization_id",
@@ -23,8 +23,15 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "specialties",
         "location_ids",
         "time_zone",
+        "retired",
     ),
-    "appointment_types": ("appointment_type_id", "organization_id", "name", "definition"),
+    "appointment_types": (
+        "appointment_type_id",
+        "organization_id",
+        "name",
+        "definition",
+        "retired",
+    ),
     "weekly_hours": ("resource_id", "hours"),
     "schedule_exceptions": (
         "resource_id",
@@ -75,6 +82,10 @@ DDL = [
         seats integer NOT NULL, session text, capacity integer NOT NULL,
         hold_expires_at timestamptz,
         PRIMARY KEY (resource_id, local_date, appointment_id, role))""",
+    # Retired reference data stays (calendars name it) but is never offered again.
+    "ALTER TABLE locations ADD COLUMN IF NOT EXISTS retired boolean NOT NULL DEFAULT false",
+    "ALTER TABLE resources ADD COLUMN IF NOT EXISTS retired boolean NOT NULL DEFAULT false",
+    "ALTER TABLE appointment_types ADD COLUMN IF NOT EXISTS retired boolean NOT NULL DEFAULT false",
     """CREATE TABLE IF NOT EXISTS index_changes (
         seq bigserial PRIMARY KEY, kind text NOT NULL, id uuid NOT NULL,
         recorded_at timestamptz NOT NULL DEFAULT now())""",

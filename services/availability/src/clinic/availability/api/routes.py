@@ -53,7 +53,7 @@ def _for_patient(request: Request, booked_by: str) -> bool:
     "/organizations/{org}/slots",
     tags=["search"],
     response_model=None,
-    responses={200: {"model": SlotsView}, **problems(403, 404)},
+    responses={200: {"model": SlotsView}, **problems(403, 404, 410)},
 )
 def slots(
     org: UUID,
@@ -93,7 +93,7 @@ def slots(
     "/organizations/{org}/next-available",
     tags=["search"],
     response_model=None,
-    responses={200: {"model": NextAvailableView}, **problems(403, 404)},
+    responses={200: {"model": NextAvailableView}, **problems(403, 404, 410)},
 )
 def next_free(
     org: UUID,
@@ -109,7 +109,7 @@ def next_free(
     and the earliest overall."""
     index = _index(request)
     locations = tuple(location_id) or tuple(
-        loc.id for loc in index.locations.values() if loc.organization_id == org
+        loc.id for loc in index.locations.values() if loc.organization_id == org and not loc.retired
     )
     today = _now().date()
     query = SlotQuery(
