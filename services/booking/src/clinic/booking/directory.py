@@ -32,7 +32,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
-import psycopg
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from clinic.booking.application import Bookings
@@ -154,8 +153,8 @@ class AppointmentDirectory:
                 self.wake.clear()
                 try:
                     applied = await self.step()
-                except (psycopg.Error, OSError) as error:
-                    log.warning("directory could not follow the log", extra={"error": str(error)})
+                except Exception:  # the loop outlives any failure; it retries
+                    log.exception("directory could not follow the log")
                     await asyncio.sleep(1.0)
                     continue
                 if applied == 0:
@@ -309,9 +308,9 @@ class HoldSweeper:
             try:
                 while await self.sweep() == self.batch_size:
                     pass  # a full batch: more may be due
-            except (psycopg.Error, OSError) as error:
+            except Exception:  # the loop outlives any failure; the next sweep retries
                 self.metrics.sweep_errors.inc()
-                log.warning("hold sweep failed", extra={"error": str(error)})
+                log.exception("hold sweep failed")
             await asyncio.sleep(self.interval_seconds)
 
     async def sweep(self) -> int:
