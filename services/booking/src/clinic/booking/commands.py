@@ -18,7 +18,7 @@ import datetime as dt
 import hashlib
 import json
 import uuid
-from dataclasses import MISSING, Field, dataclass, field, fields
+from dataclasses import MISSING, Field, dataclass, field, fields, is_dataclass
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -47,7 +47,21 @@ LONGEST_EXCEPTION = dt.timedelta(days=731)
 
 
 def digest(*parts: Any) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=_text).encode()).hexdigest()
+
+
+def _text(value: Any) -> str:
+    """How a value the JSON encoder does not know enters a digest: its ``str``, except that a
+    value object leaves out the fields added after its first release while they hold their
+    default (``metadata={"since_release": True}``), so it reads as it did then."""
+    if is_dataclass(value) and not isinstance(value, type):
+        shown = [
+            f"{f.name}={getattr(value, f.name)!r}"
+            for f in fields(value)
+            if not (f.metadata.get("since_release") and getattr(value, f.name) == f.default)
+        ]
+        return f"{type(value).__qualname__}({', '.join(shown)})"
+    return str(value)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -21,6 +21,10 @@ class Category(StrEnum):
 Status = AppointmentStatus
 
 
+SINCE_RELEASE = {"since_release": True}
+"""Marks a field a value object gained after its first release (see ``commands.digest``)."""
+
+
 class Actor(StrEnum):
     PATIENT = "patient"
     CLINIC = "clinic"
@@ -163,7 +167,7 @@ class Step:
 class Contact:
     system: str  # phone | email | sms
     value: str
-    use: str | None = None  # home | work | mobile | temp | old
+    use: str | None = field(default=None, metadata=SINCE_RELEASE)  # home | work | mobile | ...
 
 
 @dataclass(frozen=True)
