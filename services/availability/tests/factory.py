@@ -10,6 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from clinic.events import Envelope, EventPayload
+from clinic.events import appointments as appt
 from clinic.events import reference as ref
 from clinic.events import resource_days as days
 from clinic.events import schedules as sched
@@ -206,3 +207,101 @@ class Events:
                 resource_id=resource_id, local_date=day, appointment_id=appointment_id
             ),
         )
+
+    # ------------------------------------------------------------------ appointments
+
+    def booked(
+        self,
+        appointment_id: uuid.UUID,
+        location_id: uuid.UUID,
+        type_id: uuid.UUID,
+        resource_id: uuid.UUID,
+        start: dt.datetime,
+        minutes: int,
+        hold_expires_at: dt.datetime | None = None,
+        patient_id: uuid.UUID | None = None,
+    ) -> Envelope:
+        """``Appointment.Held`` (with an expiry) or ``Appointment.Booked``."""
+        time = self._time(
+            appointment_id, location_id, type_id, resource_id, start, minutes, patient_id
+        )
+        if hold_expires_at is not None:
+            return self.wrap(
+                appointment_id, appt.AppointmentHeld(**time, expires_at=hold_expires_at)
+            )
+        return self.wrap(appointment_id, appt.AppointmentBooked(**time))
+
+    def confirmed(self, held: Envelope) -> Envelope:
+        payload = held.payload_as(appt.AppointmentHeld).model_dump(exclude={"expires_at"})
+        return self.wrap(held.aggregate_id, appt.AppointmentBooked(**payload, from_hold=True))
+
+    def rescheduled(
+        self, booked: Envelope, resource_id: uuid.UUID, start: dt.datetime, minutes: int
+    ) -> Envelope:
+        before = booked.payload
+        time = self._time(
+            booked.aggregate_id,
+            uuid.UUID(before["location_id"]),
+            uuid.UUID(before["appointment_type_id"]),
+            resource_id,
+            start,
+            minutes,
+            uuid.UUID(before["patient_id"]),
+        )
+        return self.wrap(
+            booked.aggregate_id,
+            appt.AppointmentRescheduled(
+                **time,
+                previous_start=dt.datetime.fromisoformat(before["start"]),
+                previous_end=dt.datetime.fromisoformat(before["end"]),
+            ),
+        )
+
+    def cancelled(self, appointment_id: uuid.UUID, by: str = "clinic") -> Envelope:
+        return self.wrap(
+            appointment_id,
+            appt.AppointmentCancelled(
+                appointment_id=appointment_id,
+                cancelled_by=appt.CancelledBy(by),
+                reason="x",
+            ),
+        )
+
+    def status(self, appointment_id: uuid.UUID, status: str, previous: str) -> Envelope:
+        return self.wrap(
+            appointment_id,
+            appt.AppointmentStatusChanged(
+                appointment_id=appointment_id,
+                status=appt.AppointmentStatus(status),
+                previous_status=appt.AppointmentStatus(previous),
+            ),
+        )
+
+    def _time(
+        self,
+        appointment_id: uuid.UUID,
+        location_id: uuid.UUID,
+        type_id: uuid.UUID,
+        resource_id: uuid.UUID,
+        start: dt.datetime,
+        minutes: int,
+        patient_id: uuid.UUID | None,
+    ) -> dict[str, Any]:
+        end = start + dt.timedelta(minutes=minutes)
+        return {
+            "appointment_id": appointment_id,
+            "location_id": location_id,
+            "appointment_type_id": type_id,
+            "patient_id": patient_id or uuid.UUID(int=7),
+            "start": start,
+            "end": end,
+            "participants": (
+                appt.Participant(
+                    resource_id=resource_id,
+                    resource_kind="provider",
+                    role="physician",
+                    start=start,
+                    end=end,
+                ),
+            ),
+        }

@@ -3,10 +3,7 @@
 import asyncio
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator, Callable
-from typing import Any
 
-import pytest
 from factory import BERLIN, Events, local
 from prometheus_client import CollectorRegistry
 
@@ -14,23 +11,12 @@ from clinic.availability.consumer import ProjectionWriter
 from clinic.availability.index import Index
 from clinic.availability.projection import Change, Tables
 from clinic.availability.search import Query, find_slots
-from clinic.availability.settings import AvailabilitySettings
-from clinic.availability.store import DDL, load, record_changes, write_all
+from clinic.availability.store import load, record_changes, write_all
 from clinic.events import reference as ref
-from clinic.platform.consumer import CONSUMER_DDL, ConsumerMetrics, Delivery, IdempotentConsumer
+from clinic.platform.consumer import ConsumerMetrics, Delivery, IdempotentConsumer
 from clinic.platform.database import Database
 
 MONDAY = dt.date(2027, 3, 1)
-
-
-@pytest.fixture
-async def database(settings_for: Callable[..., Any]) -> AsyncIterator[Database]:
-    settings = settings_for(AvailabilitySettings)
-    db = Database(settings.database_url, settings.schema_name, "availability-test", 4)
-    await db.migrate([*CONSUMER_DDL, *DDL])
-    await db.pool.open(wait=True)
-    yield db
-    await db.close()
 
 
 async def test_batches_with_redelivered_events_leave_the_same_tables_as_the_model(
@@ -39,13 +25,15 @@ async def test_batches_with_redelivered_events_leave_the_same_tables_as_the_mode
     ev = Events()
     location, loc = ev.location()
     provider, registered = ev.resource(location)
-    _kind, defined = ev.appointment_type(
+    kind, defined = ev.appointment_type(
         [{"role": "physician", "category": "provider", "specialty": "gp"}]
     )
     first, claim = ev.claim(
         provider, MONDAY, local(MONDAY, 9), 30, hold_expires_at=local(MONDAY, 8)
     )
-    _, other = ev.claim(provider, MONDAY, local(MONDAY, 10), 30)
+    second, other = ev.claim(provider, MONDAY, local(MONDAY, 10), 30)
+    held = ev.booked(first, location, kind, provider, local(MONDAY, 9), 30, local(MONDAY, 8))
+    booked = ev.booked(second, location, kind, provider, local(MONDAY, 10), 30)
     events = [
         loc,
         registered,
@@ -56,6 +44,12 @@ async def test_batches_with_redelivered_events_leave_the_same_tables_as_the_mode
         ev.confirm(provider, MONDAY, first),
         ev.exception(provider, "leave", local(MONDAY, 11), local(MONDAY, 12)),
         ev.release(provider, MONDAY, first),
+        held,
+        booked,
+        ev.confirmed(held),
+        ev.rescheduled(booked, provider, local(MONDAY, 10, 30), 45),
+        ev.status(second, "noshow", "booked"),
+        ev.cancelled(first, "patient"),
     ]
     writer = ProjectionWriter(CollectorRegistry())
     consumer = IdempotentConsumer(
@@ -74,9 +68,11 @@ async def test_batches_with_redelivered_events_leave_the_same_tables_as_the_mode
     model = Tables()
     model.replay(events)
     async with database.pool.connection() as conn:
-        stored = await load(conn)
+        stored = await load(conn, calendars=True)
     assert stored.rows == model.rows
     assert len(stored.rows["claims"]) == 1
+    assert {r["status"] for r in stored.rows["appointments"].values()} == {"cancelled", "noshow"}
+    assert len(stored.rows["appointment_events"]) == 6
 
 
 async def test_a_bulk_write_stores_awkward_text_exactly_as_the_model_has_it(

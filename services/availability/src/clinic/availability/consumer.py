@@ -12,7 +12,12 @@ from clinic.availability.projection import Change, plan
 from clinic.availability.store import apply_ops, record_changes
 from clinic.events import Envelope, Topic
 
-TOPICS = [str(Topic.REFERENCE), str(Topic.SCHEDULES), str(Topic.RESOURCE_DAYS)]
+TOPICS = [
+    str(Topic.REFERENCE),
+    str(Topic.SCHEDULES),
+    str(Topic.RESOURCE_DAYS),
+    str(Topic.APPOINTMENTS),
+]
 
 
 class ProjectionWriter:

@@ -50,6 +50,8 @@ class ResourceInfo:
     specialties: frozenset[str]
     location_ids: frozenset[UUID]
     retired: bool = False
+    time_zone: str = "UTC"
+    """The zone its days are cut in (booking's ResourceDay)."""
 
 
 @dataclass(frozen=True)
@@ -249,6 +251,7 @@ class Index:
                     frozenset(row["specialties"]),
                     frozenset(row["location_ids"]),
                     bool(row.get("retired")),
+                    row["time_zone"],
                 )
             for row in rows["appointment_types"].values():
                 self.types[row["appointment_type_id"]] = _type(row)

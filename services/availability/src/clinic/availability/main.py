@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 import clinic.availability
+from clinic.availability.api import calendars
 from clinic.availability.api.routes import router
 from clinic.availability.consumer import TOPICS, ProjectionWriter
 from clinic.availability.refresher import IndexRefresher
@@ -24,6 +25,7 @@ def create_app(settings: AvailabilitySettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.include_router(router)
+    app.include_router(calendars.router)
     writer = ProjectionWriter(runtime.registry)
     consumer = IdempotentConsumer(
         runtime.database,

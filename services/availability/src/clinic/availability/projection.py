@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clinic.events import Envelope, EventPayload
+from clinic.events import appointments as appt
 from clinic.events import reference as ref
 from clinic.events import resource_days as days
 from clinic.events import schedules as sched
@@ -25,8 +26,13 @@ TABLES: dict[str, tuple[str, ...]] = {
     "weekly_hours": ("resource_id",),
     "schedule_exceptions": ("resource_id", "exception_id"),
     "claims": ("resource_id", "local_date", "appointment_id", "role"),
+    "appointments": ("appointment_id",),
+    "appointment_resources": ("appointment_id", "role"),
+    "appointment_events": ("appointment_id", "version"),
 }
-"""Every table of the projection and its key columns."""
+"""Every table of the projection and its key columns. The first six are the free-time index's
+(kept in memory); the last three the calendars' (read with SQL): one row per appointment as
+it stands, the resources it holds, and one row per fact of its life (for the KPIs)."""
 
 
 @dataclass(frozen=True)
@@ -204,7 +210,135 @@ def _plan(envelope: Envelope) -> tuple[list[Op], list[Change]]:
     if isinstance(payload, days.TimeReleased):
         prefix = (payload.resource_id, payload.local_date, payload.appointment_id)
         return [DeleteWhere("claims", prefix)], [Change("claims", payload.resource_id)]
+    if isinstance(payload, appt._AppointmentEvent):
+        return _appointment(envelope, payload), []
     return [], []
+
+
+def _appointment(envelope: Envelope, payload: appt._AppointmentEvent) -> list[Op]:
+    """The calendars' rows for one appointment event, and its fact for the KPIs."""
+    aid = payload.appointment_id
+    fact = Upsert(
+        "appointment_events",
+        {
+            "appointment_id": aid,
+            "version": envelope.aggregate_version,
+            "organization_id": envelope.organization_id,
+            "event_type": envelope.type,
+            "occurred_at": envelope.occurred_at,
+            "actor_role": envelope.actor.role if envelope.actor else None,
+            "status": _status_after(payload),
+        },
+    )
+    ops: list[Op] = [fact]
+    version = {"version": envelope.aggregate_version}
+    if isinstance(payload, appt.AppointmentBooked) and payload.from_hold:
+        ops.append(
+            UpdateWhere(
+                "appointments", (aid,), {"status": "booked", "hold_expires_at": None, **version}
+            )
+        )
+    elif isinstance(payload, (appt.AppointmentHeld, appt.AppointmentBooked)):
+        held = isinstance(payload, appt.AppointmentHeld)
+        ops.append(
+            Upsert(
+                "appointments",
+                {
+                    "appointment_id": aid,
+                    "organization_id": envelope.organization_id,
+                    "location_id": payload.location_id,
+                    "appointment_type_id": payload.appointment_type_id,
+                    "patient_id": payload.patient_id,
+                    "status": "pending" if held else "booked",
+                    "start_at": payload.start,
+                    "end_at": payload.end,
+                    "hold_expires_at": payload.expires_at if held else None,  # type: ignore[union-attr]
+                    "booked_at": envelope.occurred_at,
+                    "cancelled_at": None,
+                    "cancelled_by": None,
+                    "cancel_reason": None,
+                    **version,
+                },
+            )
+        )
+        ops += _participants(envelope, payload)
+    elif isinstance(payload, appt.AppointmentRescheduled):
+        ops.append(
+            UpdateWhere(
+                "appointments",
+                (aid,),
+                {"start_at": payload.start, "end_at": payload.end, **version},
+            )
+        )
+        ops += _participants(envelope, payload)
+    elif isinstance(payload, appt.AppointmentCancelled):
+        ops.append(
+            UpdateWhere(
+                "appointments",
+                (aid,),
+                {
+                    "status": "cancelled",
+                    "hold_expires_at": None,
+                    "cancelled_at": envelope.occurred_at,
+                    "cancelled_by": str(payload.cancelled_by),
+                    "cancel_reason": payload.reason,
+                    **version,
+                },
+            )
+        )
+    elif isinstance(payload, appt.AppointmentHoldExpired):
+        ops.append(
+            UpdateWhere(
+                "appointments",
+                (aid,),
+                {
+                    "status": "cancelled",
+                    "hold_expires_at": None,
+                    "cancelled_at": payload.expired_at,
+                    "cancelled_by": "system",
+                    "cancel_reason": "hold expired",
+                    **version,
+                },
+            )
+        )
+    elif isinstance(payload, appt.AppointmentStatusChanged):
+        ops.append(UpdateWhere("appointments", (aid,), {"status": str(payload.status), **version}))
+    return ops
+
+
+def _status_after(payload: appt._AppointmentEvent) -> str | None:
+    if isinstance(payload, appt.AppointmentHeld):
+        return "pending"
+    if isinstance(payload, appt.AppointmentBooked):
+        return "booked"
+    if isinstance(payload, (appt.AppointmentCancelled, appt.AppointmentHoldExpired)):
+        return "cancelled"
+    if isinstance(payload, appt.AppointmentStatusChanged):
+        return str(payload.status)
+    return None  # rescheduled: the status stays
+
+
+def _participants(envelope: Envelope, payload: appt._AppointmentTime) -> list[Op]:
+    """The resources an appointment holds, replaced as a whole (a reschedule may change
+    who, not only when)."""
+    return [
+        DeleteWhere("appointment_resources", (payload.appointment_id,)),
+        *(
+            Upsert(
+                "appointment_resources",
+                {
+                    "appointment_id": payload.appointment_id,
+                    "role": p.role,
+                    "organization_id": envelope.organization_id,
+                    "resource_id": p.resource_id,
+                    "resource_kind": p.resource_kind,
+                    "start_at": p.start,
+                    "end_at": p.end,
+                },
+            )
+            for p in payload.participants
+        ),
+    ]
 
 
 @dataclass

@@ -56,6 +56,44 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "hold_expires_at",
     ),
 }
+CALENDAR_COLUMNS: dict[str, tuple[str, ...]] = {
+    "appointments": (
+        "appointment_id",
+        "organization_id",
+        "location_id",
+        "appointment_type_id",
+        "patient_id",
+        "status",
+        "start_at",
+        "end_at",
+        "hold_expires_at",
+        "booked_at",
+        "cancelled_at",
+        "cancelled_by",
+        "cancel_reason",
+        "version",
+    ),
+    "appointment_resources": (
+        "appointment_id",
+        "role",
+        "organization_id",
+        "resource_id",
+        "resource_kind",
+        "start_at",
+        "end_at",
+    ),
+    "appointment_events": (
+        "appointment_id",
+        "version",
+        "organization_id",
+        "event_type",
+        "occurred_at",
+        "actor_role",
+        "status",
+    ),
+}
+"""The calendars' tables: read with SQL, never loaded into the in-memory index."""
+ALL_COLUMNS = {**COLUMNS, **CALENDAR_COLUMNS}
 JSON_COLUMNS = {"definition", "hours"}
 
 DDL = [
@@ -86,6 +124,30 @@ DDL = [
     "ALTER TABLE locations ADD COLUMN IF NOT EXISTS retired boolean NOT NULL DEFAULT false",
     "ALTER TABLE resources ADD COLUMN IF NOT EXISTS retired boolean NOT NULL DEFAULT false",
     "ALTER TABLE appointment_types ADD COLUMN IF NOT EXISTS retired boolean NOT NULL DEFAULT false",
+    """CREATE TABLE IF NOT EXISTS appointments (
+        appointment_id uuid PRIMARY KEY, organization_id uuid NOT NULL,
+        location_id uuid NOT NULL, appointment_type_id uuid NOT NULL, patient_id uuid NOT NULL,
+        status text NOT NULL, start_at timestamptz NOT NULL, end_at timestamptz NOT NULL,
+        hold_expires_at timestamptz, booked_at timestamptz NOT NULL,
+        cancelled_at timestamptz, cancelled_by text, cancel_reason text,
+        version integer NOT NULL)""",
+    """CREATE INDEX IF NOT EXISTS appointments_by_location
+        ON appointments (organization_id, location_id, start_at)""",
+    """CREATE INDEX IF NOT EXISTS appointments_by_patient
+        ON appointments (organization_id, patient_id, start_at, appointment_id)""",
+    """CREATE TABLE IF NOT EXISTS appointment_resources (
+        appointment_id uuid NOT NULL, role text NOT NULL, organization_id uuid NOT NULL,
+        resource_id uuid NOT NULL, resource_kind text NOT NULL,
+        start_at timestamptz NOT NULL, end_at timestamptz NOT NULL,
+        PRIMARY KEY (appointment_id, role))""",
+    """CREATE INDEX IF NOT EXISTS appointment_resources_by_resource
+        ON appointment_resources (resource_id, start_at)""",
+    """CREATE TABLE IF NOT EXISTS appointment_events (
+        appointment_id uuid NOT NULL, version integer NOT NULL, organization_id uuid NOT NULL,
+        event_type text NOT NULL, occurred_at timestamptz NOT NULL, actor_role text,
+        status text, PRIMARY KEY (appointment_id, version))""",
+    """CREATE INDEX IF NOT EXISTS appointment_events_by_time
+        ON appointment_events (organization_id, occurred_at)""",
     """CREATE TABLE IF NOT EXISTS index_changes (
         seq bigserial PRIMARY KEY, kind text NOT NULL, id uuid NOT NULL,
         recorded_at timestamptz NOT NULL DEFAULT now())""",
@@ -105,7 +167,7 @@ def _where(table: str, prefix: Sequence[Any]) -> sql.Composed:
 async def apply_ops(conn: psycopg.AsyncConnection, ops: Iterable[Op]) -> None:
     for op in ops:
         if isinstance(op, Upsert):
-            columns = COLUMNS[op.table]
+            columns = ALL_COLUMNS[op.table]
             keys = TABLES[op.table]
             update = [c for c in columns if c not in keys]
             statement = sql.SQL(
@@ -153,11 +215,14 @@ async def record_changes(conn: psycopg.AsyncConnection, changes: Iterable[Change
 
 
 async def load(
-    conn: psycopg.AsyncConnection, where: dict[str, tuple[str, Any]] | None = None
+    conn: psycopg.AsyncConnection,
+    where: dict[str, tuple[str, Any]] | None = None,
+    calendars: bool = False,
 ) -> Tables:
-    """The projection tables (optionally only rows whose ``column = value`` per table)."""
+    """The free-time index's tables (optionally only rows whose ``column = value`` per
+    table); the calendars' tables stay in PostgreSQL unless ``calendars`` (checks, tests)."""
     tables = Tables()
-    for table, columns in COLUMNS.items():
+    for table, columns in (ALL_COLUMNS if calendars else COLUMNS).items():
         query = sql.SQL("SELECT {} FROM {}").format(
             sql.SQL(", ").join(map(sql.Identifier, columns)), sql.Identifier(table)
         )
@@ -178,9 +243,9 @@ async def load(
 async def write_all(conn: psycopg.AsyncConnection, tables: Tables) -> None:
     """Replace every projection table's content with ``tables`` (COPY, for rebuilds)."""
     await conn.execute(
-        sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(map(sql.Identifier, COLUMNS)))
+        sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(map(sql.Identifier, ALL_COLUMNS)))
     )
-    for table, columns in COLUMNS.items():
+    for table, columns in ALL_COLUMNS.items():
         copy = sql.SQL("COPY {} ({}) FROM STDIN").format(
             sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
         )

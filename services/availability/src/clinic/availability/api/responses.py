@@ -39,3 +39,105 @@ class RebuildFigures(View):
     log_seconds: float
     events_per_second: int | None
     rows: dict[str, int]
+
+
+class TypeRef(View):
+    id: str
+    name: str | None
+
+
+class CalendarParticipant(View):
+    resource_id: str
+    name: str | None
+    role: str
+    kind: str = Field(description="provider, room or device")
+    start: str
+    end: str
+
+
+class CalendarCancellation(View):
+    by: str | None
+    reason: str | None
+    at: str
+
+
+class CalendarAppointment(View):
+    id: str
+    status: Literal[
+        "proposed",
+        "pending",
+        "booked",
+        "arrived",
+        "checked-in",
+        "fulfilled",
+        "cancelled",
+        "noshow",
+        "entered-in-error",
+    ]
+    appointment_type: TypeRef
+    location_id: str
+    patient_id: str
+    start: str = Field(description="UTC instant")
+    end: str
+    local_start: str = Field(description="Local time at the location, with its offset.")
+    local_end: str
+    hold_expires_at: str | None
+    cancellation: CalendarCancellation | None
+    participants: list[CalendarParticipant]
+    version: int
+
+
+class Span(View):
+    start: str
+    end: str
+    local_start: str
+    local_end: str
+    location_id: str | None = None
+
+
+class BlockedSpan(Span):
+    kind: Literal["leave", "holiday", "blocked"]
+
+
+class CalendarDay(View):
+    date: str
+    appointments: list[CalendarAppointment]
+    free: list[Span] = Field(description="Working time no live claim (or buffer) holds.")
+    blocked: list[BlockedSpan] = Field(description="Leave, holidays and blocked time.")
+
+
+class CalendarResource(View):
+    id: str
+    name: str
+    category: Literal["provider", "room", "device"]
+    kind: str
+    time_zone: str
+    retired: bool
+
+
+class ResourceCalendarView(View):
+    resource: CalendarResource
+    days: list[CalendarDay]
+
+
+class ResourceColumn(CalendarDay):
+    resource: CalendarResource
+
+
+class CalendarLocation(View):
+    id: str
+    name: str
+    time_zone: str
+    retired: bool
+
+
+class LocationDayView(View):
+    location: CalendarLocation
+    date: str
+    resources: list[ResourceColumn]
+
+
+class PatientCalendarView(View):
+    patient_id: str
+    appointments: list[CalendarAppointment]
+    next_cursor: str | None

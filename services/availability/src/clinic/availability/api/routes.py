@@ -11,35 +11,18 @@ from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
+from clinic.availability.api.deps import NotReadyError, index_of, utc_now
 from clinic.availability.api.responses import NextAvailableView, RebuildFigures, SlotsView
 from clinic.availability.rebuild import rebuild_from_booking, rebuild_from_topics
 from clinic.availability.search import Query as SlotQuery
 from clinic.availability.search import find_slots, next_available
 from clinic.platform.problem_handlers import problems
-from clinic.platform.problems import Problem
 from clinic.platform.strict import Day
 
 router = APIRouter()
 TimeOfDay = Literal["morning", "afternoon", "evening"]
 BookedBy = Literal["patient", "clinic"]
 BOOKED_BY = "Who will book: a patient is refused (403) types only staff may book."
-
-
-class NotReadyError(Problem):
-    status = 503
-    slug = "service-unavailable"
-    title = "Not ready yet"
-
-
-def _index(request: Request) -> Any:
-    refresher = request.app.state.refresher
-    if refresher is None or not refresher.loaded.is_set():
-        raise NotReadyError("the free-time index is still loading; retry shortly")
-    return refresher.index
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def _for_patient(request: Request, booked_by: str) -> bool:
@@ -78,14 +61,14 @@ def slots(
         location_ids=tuple(location_id),
         first_day=start_date,
         last_day=end_date,
-        now=_now(),
+        now=utc_now(),
         provider_ids=frozenset(provider_id),
         times_of_day=tuple(times_of_day),
         limit=limit,
         step_minutes=settings.slot_step_minutes,
         for_patient=_for_patient(request, booked_by),
     )
-    found = find_slots(_index(request), query)
+    found = find_slots(index_of(request), query)
     return JSONResponse({"slots": [s.view() for s in found], "count": len(found)})
 
 
@@ -107,18 +90,18 @@ def next_free(
 ) -> JSONResponse:
     """The earliest free slot at each location (all the organisation's when none is given),
     and the earliest overall."""
-    index = _index(request)
+    index = index_of(request)
     locations = tuple(location_id) or tuple(
         loc.id for loc in index.locations.values() if loc.organization_id == org and not loc.retired
     )
-    today = _now().date()
+    today = utc_now().date()
     query = SlotQuery(
         organization_id=org,
         appointment_type_id=appointment_type_id,
         location_ids=locations,
         first_day=today - dt.timedelta(days=1),
         last_day=today + dt.timedelta(days=within_days),
-        now=_now(),
+        now=utc_now(),
         provider_ids=frozenset(provider_id),
         times_of_day=tuple(times_of_day),
         step_minutes=request.app.state.settings.slot_step_minutes,
