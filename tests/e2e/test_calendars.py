@@ -4,6 +4,7 @@ availability's calendar within a bounded wait."""
 
 import datetime as dt
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -121,6 +122,61 @@ def test_each_front_desk_step_shows_on_the_location_day_within_a_bounded_wait(
     assert [x["id"] for x in mine["appointments"]] == visits[:3]
     assert mine["next_cursor"]
 
+    # The KPIs of the day: four booked, one no-show against one fulfilled, one cancelled
+    # (late: it was due within a day); the search session's time to book.
+    def kpis() -> dict[str, Any]:
+        response = a.get(f"{base}/kpis", params={"from": day, "to": day})
+        assert response.status_code == 200, response.text
+        buckets = response.json()["buckets"]
+        return buckets[0] if buckets else {}
+
+    started = time.monotonic()
+    while kpis().get("no_show_rate") != 0.5:
+        assert time.monotonic() - started < BOUND, kpis()
+        time.sleep(0.1)
+    today = kpis()
+    assert today["appointments_booked"] == 4
+    assert (today["cancellation_rate"], today["late_cancellation_rate"]) == (0.25, 0.25)
+    assert today["utilisation"] is not None
+    assert 0 < today["utilisation"] < 1
+    by_provider = a.get(
+        f"{base}/kpis", params={"from": day, "to": day, "group_by": "provider"}
+    ).json()["buckets"]
+    assert sorted(b["group"] for b in by_provider) == sorted(doctors)
+    metrics = a.get("/metrics").text
+    assert "clinic_kpi_no_show_rate" in metrics
+
+    # A search session that books: its first search to the booking is measured.
+    session = str(uuid.uuid4())
+    searched = a.get(
+        f"{base}/slots",
+        params={
+            "appointment_type_id": kind,
+            "location_id": location,
+            "from": day,
+            "to": day,
+            "session_id": session,
+        },
+    )
+    assert searched.status_code == 200, searched.text
+    slot = searched.json()["slots"][-1]
+    response = b.post(
+        f"{base}/appointments",
+        json={
+            "appointment_type_id": kind,
+            "location_id": location,
+            "patient_id": patient,
+            "start": slot["start"],
+        },
+        headers={"Idempotency-Key": session, "X-Correlation-Id": session},
+    )
+    assert response.status_code == 201, response.text
+    started = time.monotonic()
+    while kpis()["funnel"]["search_to_book_minutes"]["median"] is None:
+        assert time.monotonic() - started < BOUND, kpis()
+        time.sleep(0.1)
+    assert 0 <= kpis()["funnel"]["search_to_book_minutes"]["median"] < 5
+
     # Bad input and another tenant's ids: problems, never a 500.
     for path, params, status in (
         (f"{base}/calendars/locations/{location}", {"date": "2027-02-30"}, 422),
@@ -128,6 +184,9 @@ def test_each_front_desk_step_shows_on_the_location_day_within_a_bounded_wait(
         (f"{base}/calendars/resources/{doctors[0]}", {"from": day, "to": "2099-01-01"}, 422),
         (f"{base}/calendars/patients/{patient}", {"cursor": "%%%"}, 422),
         (f"/organizations/{doctors[0]}/calendars/locations/{location}", {"date": day}, 404),
+        (f"{base}/kpis", {"from": day, "to": "2030-01-01"}, 422),
+        (f"{base}/kpis", {"from": day, "to": day, "period": "year"}, 422),
+        (f"{base}/kpis", {"from": day, "to": day, "group_by": "patient"}, 422),
     ):
         response = a.get(path, params=params)
         assert response.status_code == status, (path, params, response.text)

@@ -29,6 +29,8 @@ class Events:
         self.org = organization_id or uuid.uuid4()
         self.versions: dict[uuid.UUID, itertools.count[int]] = {}
         self.schedule_ids: dict[uuid.UUID, uuid.UUID] = {}
+        self.now: dt.datetime | None = None
+        """When the next events happened (None: the wall clock)."""
 
     def wrap(self, aggregate_id: uuid.UUID, payload: EventPayload) -> Envelope:
         version = next(self.versions.setdefault(aggregate_id, itertools.count(1)))
@@ -37,7 +39,7 @@ class Events:
             event_id=uuid.uuid4(),
             aggregate_id=aggregate_id,
             aggregate_version=version,
-            occurred_at=dt.datetime.now(dt.UTC),
+            occurred_at=self.now or dt.datetime.now(dt.UTC),
             organization_id=self.org,
         )
 
@@ -264,6 +266,15 @@ class Events:
                 appointment_id=appointment_id,
                 cancelled_by=appt.CancelledBy(by),
                 reason="x",
+            ),
+        )
+
+    def expired(self, held: Envelope) -> Envelope:
+        payload = held.payload_as(appt.AppointmentHeld)
+        return self.wrap(
+            held.aggregate_id,
+            appt.AppointmentHoldExpired(
+                **payload.model_dump(exclude={"expires_at"}), expired_at=payload.expires_at
             ),
         )
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 import clinic.availability
-from clinic.availability.api import calendars
+from clinic.availability.api import calendars, kpis
 from clinic.availability.api.routes import router
 from clinic.availability.consumer import TOPICS, ProjectionWriter
+from clinic.availability.kpi_gauges import KpiGauges
 from clinic.availability.refresher import IndexRefresher
 from clinic.availability.settings import AvailabilitySettings
 from clinic.availability.store import DDL
@@ -26,6 +27,7 @@ def create_app(settings: AvailabilitySettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.include_router(router)
     app.include_router(calendars.router)
+    app.include_router(kpis.router)
     writer = ProjectionWriter(runtime.registry)
     consumer = IdempotentConsumer(
         runtime.database,
@@ -45,14 +47,24 @@ def create_app(settings: AvailabilitySettings | None = None) -> FastAPI:
         settings.consumer_lag_interval_seconds,
     )
 
+    gauges = KpiGauges(
+        runtime.registry,
+        runtime.database,
+        refresher,
+        settings.kpi_gauge_seconds,
+        settings.kpi_gauge_days,
+    )
+
     async def started() -> None:
         lag.start()
         refresher.start()
+        gauges.start()
         # Start-up ends once the index is loaded, so the heap settled after start-up
         # (see clinic.platform.service.settle_heap) includes it.
         await refresher.loaded.wait()
 
     runtime.started = started
+    runtime.stopping.append(gauges.stop)
     runtime.stopping.append(refresher.stop)
     runtime.stopping.append(lag.stop)
     runtime.readiness.add("index", refresher.check)

@@ -228,6 +228,7 @@ def _appointment(envelope: Envelope, payload: appt._AppointmentEvent) -> list[Op
             "occurred_at": envelope.occurred_at,
             "actor_role": envelope.actor.role if envelope.actor else None,
             "status": _status_after(payload),
+            "correlation_id": envelope.correlation_id,
         },
     )
     ops: list[Op] = [fact]

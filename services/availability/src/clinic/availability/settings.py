@@ -31,3 +31,11 @@ class AvailabilitySettings(ServiceSettings):
         "(falls back to BOOKING_URL).",
         json_schema_extra={"shared_env": "BOOKING_URL"},
     )
+    kpi_gauge_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="How often the KPI gauges on /metrics are computed again.",
+    )
+    kpi_gauge_days: int = Field(
+        30, ge=1, le=366, description="The trailing days the KPI gauges on /metrics cover."
+    )

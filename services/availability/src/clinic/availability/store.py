@@ -90,6 +90,7 @@ CALENDAR_COLUMNS: dict[str, tuple[str, ...]] = {
         "occurred_at",
         "actor_role",
         "status",
+        "correlation_id",
     ),
 }
 """The calendars' tables: read with SQL, never loaded into the in-memory index."""
@@ -145,9 +146,13 @@ DDL = [
     """CREATE TABLE IF NOT EXISTS appointment_events (
         appointment_id uuid NOT NULL, version integer NOT NULL, organization_id uuid NOT NULL,
         event_type text NOT NULL, occurred_at timestamptz NOT NULL, actor_role text,
-        status text, PRIMARY KEY (appointment_id, version))""",
+        status text, correlation_id uuid, PRIMARY KEY (appointment_id, version))""",
     """CREATE INDEX IF NOT EXISTS appointment_events_by_time
         ON appointment_events (organization_id, occurred_at)""",
+    "ALTER TABLE appointment_events ADD COLUMN IF NOT EXISTS correlation_id uuid",
+    """CREATE TABLE IF NOT EXISTS search_sessions (
+        organization_id uuid NOT NULL, session_id uuid NOT NULL,
+        first_search_at timestamptz NOT NULL, PRIMARY KEY (organization_id, session_id))""",
     """CREATE TABLE IF NOT EXISTS index_changes (
         seq bigserial PRIMARY KEY, kind text NOT NULL, id uuid NOT NULL,
         recorded_at timestamptz NOT NULL DEFAULT now())""",
@@ -253,3 +258,13 @@ async def write_all(conn: psycopg.AsyncConnection, tables: Tables) -> None:
         async with conn.cursor() as cursor, cursor.copy(copy) as writer:
             for row in tables.rows[table].values():
                 await writer.write_row([_value(c, row.get(c)) for c in columns])
+
+
+async def remember_search(database: Any, organization_id: Any, session_id: Any, at: Any) -> None:
+    """The first search of a client's session (for the search-to-book KPI)."""
+    async with database.pool.connection() as conn:
+        await conn.execute(
+            "INSERT INTO search_sessions (organization_id, session_id, first_search_at) "
+            "VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+            (organization_id, session_id, at),
+        )

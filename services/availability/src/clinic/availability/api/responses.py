@@ -141,3 +141,50 @@ class PatientCalendarView(View):
     patient_id: str
     appointments: list[CalendarAppointment]
     next_cursor: str | None
+
+
+class Percentiles(View):
+    median: float | None
+    p90: float | None
+
+
+class Funnel(View):
+    holds_placed: int
+    holds_confirmed: int = Field(description="Holds that became bookings.")
+    holds_lapsed: int = Field(description="Holds that expired unconfirmed.")
+    holds_released: int = Field(description="Holds cancelled before they were confirmed.")
+    search_to_book_minutes: Percentiles = Field(
+        description="From a session's first search (session_id) to its booking "
+        "(the same UUID as X-Correlation-Id)."
+    )
+
+
+class KpiBucket(View):
+    period_start: str
+    group: str | None = Field(description="The location, provider or type id; null: all.")
+    appointments_booked: int = Field(description="Appointments that were booked, by start.")
+    no_show_rate: float | None = Field(description="No-shows / (no-shows + attended).")
+    utilisation: float | None = Field(
+        description="Booked provider minutes / working provider minutes."
+    )
+    booked_minutes: float
+    working_minutes: float | None
+    lead_time_minutes: Percentiles = Field(description="From booking to start.")
+    cancellation_rate: float | None = Field(description="Cancelled / booked.")
+    late_cancellation_rate: float | None = Field(
+        description="Cancelled less than 24 hours before the start / booked."
+    )
+    reschedule_rate: float | None = Field(description="Moved at least once / booked.")
+    fill_rate: float | None = Field(
+        description="Freed provider minutes a later booking took again / freed minutes."
+    )
+    funnel: Funnel
+
+
+class KpiView(View):
+    organization_id: str
+    from_: str = Field(alias="from")
+    to: str
+    period: Literal["day", "week", "month", "all"]
+    group_by: Literal["location", "provider", "appointment_type"] | None
+    buckets: list[KpiBucket]

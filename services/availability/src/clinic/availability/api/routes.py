@@ -8,7 +8,7 @@ from uuid import UUID
 
 import httpx
 from aiokafka.errors import KafkaError
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.responses import JSONResponse
 
 from clinic.availability.api.deps import NotReadyError, index_of, utc_now
@@ -16,6 +16,7 @@ from clinic.availability.api.responses import NextAvailableView, RebuildFigures,
 from clinic.availability.rebuild import rebuild_from_booking, rebuild_from_topics
 from clinic.availability.search import Query as SlotQuery
 from clinic.availability.search import find_slots, next_available
+from clinic.availability.store import remember_search
 from clinic.platform.problem_handlers import problems
 from clinic.platform.strict import Day
 
@@ -23,6 +24,21 @@ router = APIRouter()
 TimeOfDay = Literal["morning", "afternoon", "evening"]
 BookedBy = Literal["patient", "clinic"]
 BOOKED_BY = "Who will book: a patient is refused (403) types only staff may book."
+
+
+SESSION = (
+    "The client's search session: pass the same UUID as X-Correlation-Id when booking, and "
+    "the KPIs measure the time from the first search to the booking."
+)
+
+
+def _remember_session(
+    request: Request, background: BackgroundTasks, org: UUID, session_id: UUID | None
+) -> None:
+    """Record a session's first search, after the answer is sent."""
+    if session_id is not None:
+        database = request.app.state.runtime.database
+        background.add_task(remember_search, database, org, session_id, utc_now())
 
 
 def _for_patient(request: Request, booked_by: str) -> bool:
@@ -41,6 +57,7 @@ def _for_patient(request: Request, booked_by: str) -> bool:
 def slots(
     org: UUID,
     request: Request,
+    background: BackgroundTasks,
     appointment_type_id: UUID,
     location_id: Annotated[list[UUID], Query(min_length=1, max_length=50)],
     start_date: Annotated[Day, Query(alias="from")],
@@ -49,6 +66,7 @@ def slots(
     times_of_day: Annotated[list[TimeOfDay], Query(max_length=3)] = [],  # noqa: B006
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     booked_by: Annotated[BookedBy, Query(description=BOOKED_BY)] = "clinic",
+    session_id: Annotated[UUID | None, Query(description=SESSION)] = None,
 ) -> JSONResponse:
     """Free start times for an appointment type at one or several locations between two
     local dates (inclusive): every required resource free at once, buffers and seats
@@ -69,6 +87,7 @@ def slots(
         for_patient=_for_patient(request, booked_by),
     )
     found = find_slots(index_of(request), query)
+    _remember_session(request, background, org, session_id)
     return JSONResponse({"slots": [s.view() for s in found], "count": len(found)})
 
 
@@ -81,12 +100,14 @@ def slots(
 def next_free(
     org: UUID,
     request: Request,
+    background: BackgroundTasks,
     appointment_type_id: UUID,
     location_id: Annotated[list[UUID], Query(max_length=50)] = [],  # noqa: B006
     provider_id: Annotated[list[UUID], Query(max_length=50)] = [],  # noqa: B006
     times_of_day: Annotated[list[TimeOfDay], Query(max_length=3)] = [],  # noqa: B006
     within_days: Annotated[int, Query(ge=1, le=366)] = 90,
     booked_by: Annotated[BookedBy, Query(description=BOOKED_BY)] = "clinic",
+    session_id: Annotated[UUID | None, Query(description=SESSION)] = None,
 ) -> JSONResponse:
     """The earliest free slot at each location (all the organisation's when none is given),
     and the earliest overall."""
@@ -108,6 +129,7 @@ def next_free(
         for_patient=_for_patient(request, booked_by),
     )
     found = next_available(index, query)
+    _remember_session(request, background, org, session_id)
     earliest = min((s for s in found.values() if s), key=lambda s: s.start, default=None)
     return JSONResponse(
         {
