@@ -15,10 +15,12 @@ log = logging.getLogger(__name__)
 
 
 def scoped_conninfo(url: str, schema: str, application_name: str) -> str:
-    """The URL with the service's schema first on the search path (quoted as an identifier)."""
+    """The URL with the service's schema first on the search path (quoted as an identifier),
+    in the UTC time zone: instants come back as ``datetime.timezone.utc`` datetimes, which
+    convert and format several times faster than the server's default zone object."""
     params = conninfo_to_dict(url)
     options = params.get("options") or ""
-    params["options"] = f"{options} -c search_path={schema},public".strip()
+    params["options"] = f"{options} -c search_path={schema},public -c TimeZone=UTC".strip()
     params.setdefault("application_name", application_name)
     params.setdefault("connect_timeout", "5")
     return make_conninfo(**params)  # type: ignore[arg-type]

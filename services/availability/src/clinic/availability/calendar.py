@@ -29,6 +29,9 @@ from clinic.availability.index import Index, LocationInfo, ResourceInfo, day_spa
 from clinic.availability.search import NotKnownHereError, SearchError
 
 LONGEST_RANGE_DAYS = 31
+LONGEST_VISIT = dt.timedelta(days=1)
+"""A visit's steps all start within a day of its start (types' steps are offset by at most
+a day)."""
 
 
 class InvalidCalendarRangeError(SearchError):
@@ -62,7 +65,9 @@ class Filters:
 
 
 def utc(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    if value.tzinfo is not dt.UTC:
+        value = value.astimezone(dt.UTC)
+    return value.isoformat().replace("+00:00", "Z")
 
 
 def local(value: dt.datetime, tz: ZoneInfo) -> str:
@@ -118,16 +123,19 @@ async def appointments_of_resources(
     hi: dt.datetime,
     filters: Filters,
 ) -> list[dict[str, Any]]:
-    """Appointments holding any of ``resource_ids`` between ``lo`` and ``hi``."""
+    """Appointments starting between ``lo`` and ``hi`` that hold any of ``resource_ids``."""
     where, params = filters.sql()
     query = (
         f"SELECT {APPOINTMENT_COLUMNS} FROM appointments a WHERE a.organization_id = %s "
+        "AND a.start_at >= %s AND a.start_at < %s "
         "AND a.appointment_id IN (SELECT r.appointment_id FROM appointment_resources r "
-        "WHERE r.resource_id = ANY(%s) AND r.start_at < %s AND r.end_at > %s)"
+        "WHERE r.resource_id = ANY(%s) AND r.start_at >= %s AND r.start_at < %s)"
         f"{where} ORDER BY a.start_at, a.appointment_id"
     )
+    # A resource's share starts at or after its appointment's start, and within a day of it.
+    share_until = hi + LONGEST_VISIT
     return await _with_participants(
-        conn, query, [organization_id, list(resource_ids), hi, lo, *params]
+        conn, query, [organization_id, lo, hi, list(resource_ids), lo, share_until, *params]
     )
 
 
@@ -142,10 +150,10 @@ async def appointments_at_location(
     where, params = filters.sql()
     query = (
         f"SELECT {APPOINTMENT_COLUMNS} FROM appointments a WHERE a.organization_id = %s "
-        f"AND a.location_id = %s AND a.start_at < %s AND a.end_at > %s{where} "
+        f"AND a.location_id = %s AND a.start_at >= %s AND a.start_at < %s{where} "
         "ORDER BY a.start_at, a.appointment_id"
     )
-    return await _with_participants(conn, query, [organization_id, location_id, hi, lo, *params])
+    return await _with_participants(conn, query, [organization_id, location_id, lo, hi, *params])
 
 
 async def _with_participants(
@@ -335,9 +343,13 @@ async def location_day(
         (index.resources[r] for r in resource_ids if r in index.resources),
         key=lambda r: (r.category, r.name, str(r.id)),
     )
+    by_resource: dict[UUID, list[dict[str, Any]]] = {}
+    for row in rows:
+        for resource_id in {p[2] for p in row["participants"]}:
+            by_resource.setdefault(resource_id, []).append(row)
     columns = []
     for resource in resources:
-        theirs = [a for a in rows if any(p[2] == resource.id for p in a["participants"])]
+        theirs = by_resource.get(resource.id, [])
         column = resource_day(index, resource, day, location.tz, theirs, now, [location])
         columns.append({"resource": resource_view(resource), **column})
     return {

@@ -30,6 +30,7 @@ Definitions (each is None when its denominator is 0):
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import math
 from collections import defaultdict
@@ -174,6 +175,19 @@ def _minutes(delta: dt.timedelta) -> float:
     return delta.total_seconds() / 60
 
 
+def _overlapping(
+    booked: dict[UUID, list[tuple[Fact, dt.datetime, dt.datetime]]],
+    provider: UUID,
+    span: tuple[dt.datetime, dt.datetime],
+) -> list[tuple[Fact, dt.datetime, dt.datetime]]:
+    """The provider's booked shares (sorted by start) that may overlap ``span``: those that
+    start before it ends and at most a day before it starts."""
+    shares = booked.get(provider, [])
+    first = bisect.bisect_left(shares, span[0] - dt.timedelta(days=1), key=lambda s: s[1])
+    last = bisect.bisect_left(shares, span[1], lo=first, key=lambda s: s[1])
+    return shares[first:last]
+
+
 def _overlap(a: tuple[dt.datetime, dt.datetime], b: tuple[dt.datetime, dt.datetime]) -> float:
     return max(0.0, _minutes(min(a[1], b[1]) - max(a[0], b[0])))
 
@@ -265,6 +279,8 @@ def compute(
             for provider, start, end in fact.providers:
                 booked_by_provider[provider].append((fact, start, end))
 
+    for shares_of_provider in booked_by_provider.values():
+        shares_of_provider.sort(key=lambda share: share[1])
     for fact in facts:
         if not in_scope(fact):
             continue
@@ -303,7 +319,7 @@ def compute(
                         tally.freed_minutes += _minutes(freed[1] - freed[0])
                         tally.refilled_minutes += sum(
                             _overlap(freed, (s, e))
-                            for other, s, e in booked_by_provider.get(provider, [])
+                            for other, s, e in _overlapping(booked_by_provider, provider, freed)
                             if other.booked_at is not None and other.booked_at > fact.cancelled_at
                         )
 

@@ -49,7 +49,8 @@ class IndexRefresher:
             if not rows:
                 return 0
             if any(r[1] == "rebuild" for r in rows):
-                self.loaded.clear()
+                # The index in use keeps answering while the rebuilt one loads (the rebuild
+                # holds the same facts): a rebuild never makes search or calendars refuse.
                 await self.full_load()
                 return len(rows)
             resources = {r[2] for r in rows if r[1] in ("resource", "schedule", "claims")}
