@@ -16,6 +16,7 @@ from clinic.availability.projection import Tables
 from clinic.availability.search import NotKnownHereError, SearchError
 from clinic.events import Envelope
 from clinic.platform.database import Database
+from clinic.platform.paging import InvalidCursorError
 
 SPRING_FORWARD = dt.date(2027, 3, 28)  # a Sunday: Berlin moves from +01:00 to +02:00
 WEEK = SPRING_FORWARD - dt.timedelta(days=3)  # Thursday .. Wednesday
@@ -149,7 +150,7 @@ async def test_a_location_day_puts_every_resource_side_by_side_and_tenancy_holds
             await calendar.resource_calendar(
                 conn, index, ev.org, doctors[0], WEEK, WEEK + dt.timedelta(days=40), Filters(), NOW
             )
-        with pytest.raises(SearchError):
+        with pytest.raises(InvalidCursorError):
             await calendar.patient_appointments(
                 conn, index, ev.org, patient, None, None, Filters(), 1, "forged"
             )

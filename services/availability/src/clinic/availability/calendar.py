@@ -14,8 +14,6 @@ personal data.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +25,8 @@ import psycopg
 
 from clinic.availability.index import Index, LocationInfo, ResourceInfo, day_span, remove_open
 from clinic.availability.search import NotKnownHereError, SearchError
+from clinic.availability.store import CALENDAR_COLUMNS
+from clinic.platform.paging import decode_cursor, encode_cursor
 
 LONGEST_RANGE_DAYS = 31
 LONGEST_VISIT = dt.timedelta(days=1)
@@ -38,12 +38,6 @@ class InvalidCalendarRangeError(SearchError):
     status = 422
     slug = "invalid-range"
     title = "The calendar's date range is not valid"
-
-
-class InvalidCursorError(SearchError):
-    status = 422
-    slug = "invalid-cursor"
-    title = "The paging cursor is not one this service gave"
 
 
 @dataclass(frozen=True)
@@ -97,21 +91,7 @@ def known_location(index: Index, organization_id: UUID, location_id: UUID) -> Lo
 
 # ---------------------------------------------------------------------- reading rows
 
-APPOINTMENT_NAMES = (
-    "appointment_id",
-    "location_id",
-    "appointment_type_id",
-    "patient_id",
-    "status",
-    "start_at",
-    "end_at",
-    "hold_expires_at",
-    "booked_at",
-    "cancelled_at",
-    "cancelled_by",
-    "cancel_reason",
-    "version",
-)
+APPOINTMENT_NAMES = tuple(c for c in CALENDAR_COLUMNS["appointments"] if c != "organization_id")
 APPOINTMENT_COLUMNS = ", ".join(f"a.{name}" for name in APPOINTMENT_NAMES)
 
 
@@ -405,20 +385,3 @@ async def patient_appointments(
         "appointments": [appointment_view(index, a) for a in page],
         "next_cursor": following,
     }
-
-
-def encode_cursor(start: dt.datetime, appointment_id: UUID) -> str:
-    raw = f"{start.astimezone(dt.UTC).isoformat()}|{appointment_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[dt.datetime, UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        start, appointment_id = raw.split("|")
-        when = dt.datetime.fromisoformat(start)
-        if when.tzinfo is None:
-            raise ValueError("no offset")
-        return when, UUID(appointment_id)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidCursorError("give back the next_cursor of the previous page") from None

@@ -23,8 +23,6 @@ store's notification log (appointment events only).
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import datetime as dt
 import logging
@@ -37,10 +35,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from clinic.booking.application import Bookings
 from clinic.booking.commands import ExpireHold
 from clinic.booking.domain.appointment import Appointment
-from clinic.booking.domain.errors import BookingError, InvalidRequestError
+from clinic.booking.domain.errors import BookingError
 from clinic.booking.outbox import EventLog, OutboxReader, wake_on_notify
 from clinic.booking.reference_cache import event_topics
 from clinic.platform.database import Database
+from clinic.platform.paging import decode_cursor, encode_cursor
 
 log = logging.getLogger(__name__)
 
@@ -259,28 +258,6 @@ def _entry(row: tuple[Any, ...]) -> dict[str, Any]:
         "resource_ids": [str(r) for r in row[8]],
         "version": row[9],
     }
-
-
-class InvalidCursorError(InvalidRequestError):
-    slug = "invalid-cursor"
-    title = "The paging cursor is not one this service gave"
-
-
-def encode_cursor(start: dt.datetime, appointment_id: UUID) -> str:
-    raw = f"{start.astimezone(dt.UTC).isoformat()}|{appointment_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[dt.datetime, UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        start, appointment_id = raw.split("|")
-        when = dt.datetime.fromisoformat(start)
-        if when.tzinfo is None:
-            raise ValueError("no offset")
-        return when, UUID(appointment_id)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidCursorError("give back the next_cursor of the previous page") from None
 
 
 # ---------------------------------------------------------------------- the sweeper
