@@ -6,9 +6,13 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 from uuid import UUID
 
 from clinic.platform.problems import Problem
+
+R = TypeVar("R")
 
 
 class InvalidCursorError(Problem):
@@ -32,3 +36,20 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, UUID]:
         return when, UUID(item_id)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise InvalidCursorError("give back the next_cursor of the previous page") from None
+
+
+def after(cursor: str | None, at_column: str, id_column: str) -> tuple[str, list[Any]]:
+    """The SQL condition (with its parameters) for rows after ``cursor``; none without one."""
+    if cursor is None:
+        return "", []
+    at, item_id = decode_cursor(cursor)
+    return f" AND ({at_column}, {id_column}) > (%s, %s)", [at, item_id]
+
+
+def split_page(
+    rows: Sequence[R], limit: int, key: Callable[[R], tuple[dt.datetime, UUID]]
+) -> tuple[Sequence[R], str | None]:
+    """``rows`` read with ``LIMIT limit + 1``: the page, and the next page's cursor (None
+    on the last page)."""
+    page = rows[:limit]
+    return page, encode_cursor(*key(page[-1])) if len(rows) > limit else None

@@ -26,7 +26,7 @@ import psycopg
 from clinic.availability.index import Index, LocationInfo, ResourceInfo, day_span, remove_open
 from clinic.availability.search import NotKnownHereError, SearchError
 from clinic.availability.store import CALENDAR_COLUMNS
-from clinic.platform.paging import decode_cursor, encode_cursor
+from clinic.platform.paging import after, split_page
 
 LONGEST_RANGE_DAYS = 31
 LONGEST_VISIT = dt.timedelta(days=1)
@@ -365,21 +365,13 @@ async def patient_appointments(
     if until is not None:
         clauses.append("a.start_at < %s")
         values.append(until)
-    if cursor is not None:
-        start, appointment_id = decode_cursor(cursor)
-        clauses.append("(a.start_at, a.appointment_id) > (%s, %s)")
-        values += [start, appointment_id]
+    paging, cursor_params = after(cursor, "a.start_at", "a.appointment_id")
     query = (
         f"SELECT {APPOINTMENT_COLUMNS} FROM appointments a WHERE {' AND '.join(clauses)}"
-        f"{where} ORDER BY a.start_at, a.appointment_id LIMIT %s"
+        f"{where}{paging} ORDER BY a.start_at, a.appointment_id LIMIT %s"
     )
-    rows = await _with_participants(conn, query, [*values, *params, limit + 1])
-    page = rows[:limit]
-    following = (
-        encode_cursor(page[-1]["start_at"], page[-1]["appointment_id"])
-        if len(rows) > limit
-        else None
-    )
+    rows = await _with_participants(conn, query, [*values, *params, *cursor_params, limit + 1])
+    page, following = split_page(rows, limit, lambda a: (a["start_at"], a["appointment_id"]))
     return {
         "patient_id": str(patient_id),
         "appointments": [appointment_view(index, a) for a in page],

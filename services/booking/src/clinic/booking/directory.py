@@ -38,8 +38,9 @@ from clinic.booking.domain.appointment import Appointment
 from clinic.booking.domain.errors import BookingError
 from clinic.booking.outbox import EventLog, OutboxReader, wake_on_notify
 from clinic.booking.reference_cache import event_topics
+from clinic.events.types import format_utc
 from clinic.platform.database import Database
-from clinic.platform.paging import decode_cursor, encode_cursor
+from clinic.platform.paging import after, split_page
 
 log = logging.getLogger(__name__)
 
@@ -221,28 +222,22 @@ class AppointmentDirectory:
         if until is not None:
             where.append("start_at < %s")
             params.append(until)
-        if cursor is not None:
-            after_start, after_id = decode_cursor(cursor)
-            where.append("(start_at, appointment_id) > (%s, %s)")
-            params += [after_start, after_id]
-        params.append(limit + 1)
+        paging, cursor_params = after(cursor, "start_at", "appointment_id")
+        params += [*cursor_params, limit + 1]
         query = (
             "SELECT appointment_id, patient_id, appointment_type_id, location_id, status, "
             "start_at, end_at, hold_expires_at, resource_ids, version "
-            f"FROM appointment_directory WHERE {' AND '.join(where)} "
+            f"FROM appointment_directory WHERE {' AND '.join(where)}{paging} "
             "ORDER BY start_at, appointment_id LIMIT %s"
         )
         async with self.database.transaction() as conn:
             rows = await (await conn.execute(query, params)).fetchall()
-        page = rows[:limit]
-        following = encode_cursor(page[-1][5], page[-1][0]) if len(rows) > limit else None
+        page, following = split_page(rows, limit, lambda row: (row[5], row[0]))
         return [_entry(row) for row in page], following
 
 
-def _utc(value: dt.datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+def format_time(value: dt.datetime | None) -> str | None:
+    return None if value is None else format_utc(value)
 
 
 def _entry(row: tuple[Any, ...]) -> dict[str, Any]:
@@ -252,9 +247,9 @@ def _entry(row: tuple[Any, ...]) -> dict[str, Any]:
         "appointment_type_id": str(row[2]),
         "location_id": str(row[3]),
         "status": row[4],
-        "start": _utc(row[5]),
-        "end": _utc(row[6]),
-        "hold_expires_at": _utc(row[7]),
+        "start": format_time(row[5]),
+        "end": format_time(row[6]),
+        "hold_expires_at": format_time(row[7]),
         "resource_ids": [str(r) for r in row[8]],
         "version": row[9],
     }
