@@ -222,10 +222,12 @@ class Events:
         minutes: int,
         hold_expires_at: dt.datetime | None = None,
         patient_id: uuid.UUID | None = None,
+        room: uuid.UUID | None = None,
     ) -> Envelope:
-        """``Appointment.Held`` (with an expiry) or ``Appointment.Booked``."""
+        """``Appointment.Held`` (with an expiry) or ``Appointment.Booked`` (with ``room``
+        too, if given)."""
         time = self._time(
-            appointment_id, location_id, type_id, resource_id, start, minutes, patient_id
+            appointment_id, location_id, type_id, resource_id, start, minutes, patient_id, room
         )
         if hold_expires_at is not None:
             return self.wrap(
@@ -297,8 +299,18 @@ class Events:
         start: dt.datetime,
         minutes: int,
         patient_id: uuid.UUID | None,
+        room: uuid.UUID | None = None,
     ) -> dict[str, Any]:
         end = start + dt.timedelta(minutes=minutes)
+        rooms = (
+            (
+                appt.Participant(
+                    resource_id=room, resource_kind="room", role="room", start=start, end=end
+                ),
+            )
+            if room
+            else ()
+        )
         return {
             "appointment_id": appointment_id,
             "location_id": location_id,
@@ -314,5 +326,6 @@ class Events:
                     start=start,
                     end=end,
                 ),
+                *rooms,
             ),
         }

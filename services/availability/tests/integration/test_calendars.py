@@ -3,7 +3,9 @@ saving change), a location's day side by side, a patient's appointments page by 
 
 import datetime as dt
 import uuid
+from typing import Any
 
+import orjson
 import pytest
 from factory import Events, local
 from prometheus_client import CollectorRegistry
@@ -22,6 +24,11 @@ SPRING_FORWARD = dt.date(2027, 3, 28)  # a Sunday: Berlin moves from +01:00 to +
 WEEK = SPRING_FORWARD - dt.timedelta(days=3)  # Thursday .. Wednesday
 NOW = local(WEEK, 0) - dt.timedelta(days=7)
 GP = [{"role": "physician", "category": "provider", "specialty": "gp"}]
+
+
+def plain(view: dict[str, Any]) -> Any:
+    """The view as a client reads it (its appointments come rendered as JSON)."""
+    return orjson.loads(orjson.dumps(view))
 
 
 async def projected(database: Database, events: list[Envelope]) -> Index:
@@ -58,18 +65,22 @@ async def test_a_week_across_the_spring_change_shows_each_appointment_once_at_it
     index = await projected(database, events)
 
     async with database.pool.connection() as conn:
-        week = await calendar.resource_calendar(
-            conn, index, ev.org, doctor, WEEK, WEEK + dt.timedelta(days=6), Filters(), NOW
+        week = plain(
+            await calendar.resource_calendar(
+                conn, index, ev.org, doctor, WEEK, WEEK + dt.timedelta(days=6), Filters(), NOW
+            )
         )
-        booked_only = await calendar.resource_calendar(
-            conn,
-            index,
-            ev.org,
-            doctor,
-            WEEK,
-            WEEK + dt.timedelta(days=6),
-            Filters(statuses=frozenset({"booked"})),
-            NOW,
+        booked_only = plain(
+            await calendar.resource_calendar(
+                conn,
+                index,
+                ev.org,
+                doctor,
+                WEEK,
+                WEEK + dt.timedelta(days=6),
+                Filters(statuses=frozenset({"booked"})),
+                NOW,
+            )
         )
 
     assert [d["date"] for d in week["days"]] == [
@@ -105,8 +116,8 @@ async def test_a_week_across_the_spring_change_shows_each_appointment_once_at_it
     assert thursday["appointments"][0]["appointment_type"]["id"] == str(kind)
     # The room has no appointment and no hours: an empty day, not an error.
     async with database.pool.connection() as conn:
-        rooms = await calendar.resource_calendar(
-            conn, index, ev.org, room, WEEK, WEEK, Filters(), NOW
+        rooms = plain(
+            await calendar.resource_calendar(conn, index, ev.org, room, WEEK, WEEK, Filters(), NOW)
         )
     assert rooms["days"][0]["appointments"] == []
 
@@ -133,12 +144,18 @@ async def test_a_location_day_puts_every_resource_side_by_side_and_tenancy_holds
     index = await projected(database, events)
 
     async with database.pool.connection() as conn:
-        day = await calendar.location_day(conn, index, ev.org, location, WEEK, Filters(), NOW)
-        first = await calendar.patient_appointments(
-            conn, index, ev.org, patient, None, None, Filters(), 1, None
+        day = plain(
+            await calendar.location_day(conn, index, ev.org, location, WEEK, Filters(), NOW)
         )
-        second = await calendar.patient_appointments(
-            conn, index, ev.org, patient, None, None, Filters(), 1, first["next_cursor"]
+        first = plain(
+            await calendar.patient_appointments(
+                conn, ev.org, patient, None, None, Filters(), 1, None
+            )
+        )
+        second = plain(
+            await calendar.patient_appointments(
+                conn, ev.org, patient, None, None, Filters(), 1, first["next_cursor"]
+            )
         )
         with pytest.raises(NotKnownHereError):
             await calendar.location_day(conn, index, uuid.uuid4(), location, WEEK, Filters(), NOW)
@@ -152,10 +169,12 @@ async def test_a_location_day_puts_every_resource_side_by_side_and_tenancy_holds
             )
         with pytest.raises(InvalidCursorError):
             await calendar.patient_appointments(
-                conn, index, ev.org, patient, None, None, Filters(), 1, "forged"
+                conn, ev.org, patient, None, None, Filters(), 1, "forged"
             )
-        other_tenant = await calendar.patient_appointments(
-            conn, index, uuid.uuid4(), patient, None, None, Filters(), 10, None
+        other_tenant = plain(
+            await calendar.patient_appointments(
+                conn, uuid.uuid4(), patient, None, None, Filters(), 10, None
+            )
         )
 
     assert sorted(c["resource"]["id"] for c in day["resources"]) == sorted(str(d) for d in doctors)

@@ -11,7 +11,8 @@ from factory import BERLIN, Events, local
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clinic.availability.kpis import KpiQuery, compute, facts_from_rows, percentile
+from clinic.availability.kpi_reference import compute, facts_from_rows
+from clinic.availability.kpis import KpiQuery, percentile
 from clinic.availability.projection import Tables
 from clinic.events import Envelope
 

@@ -15,17 +15,25 @@ personal data.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+import orjson
 import psycopg
 
-from clinic.availability.index import Index, LocationInfo, ResourceInfo, day_span, remove_open
+from clinic.availability.index import (
+    Index,
+    LocationInfo,
+    ResourceInfo,
+    Span,
+    day_span,
+    union,
+)
 from clinic.availability.search import NotKnownHereError, SearchError
-from clinic.availability.store import CALENDAR_COLUMNS
 from clinic.platform.paging import after, split_page
 
 LONGEST_RANGE_DAYS = 31
@@ -58,12 +66,16 @@ class Filters:
         return where, params
 
 
+# Free time starts and ends where appointments do, on the same few instants across every
+# column of a day: formatting each once is most of the saving.
+@functools.lru_cache(maxsize=8192)
 def utc(value: dt.datetime) -> str:
     if value.tzinfo is not dt.UTC:
         value = value.astimezone(dt.UTC)
     return value.isoformat().replace("+00:00", "Z")
 
 
+@functools.lru_cache(maxsize=8192)
 def local(value: dt.datetime, tz: ZoneInfo) -> str:
     return value.astimezone(tz).isoformat()
 
@@ -89,124 +101,67 @@ def known_location(index: Index, organization_id: UUID, location_id: UUID) -> Lo
     return found
 
 
-# ---------------------------------------------------------------------- reading rows
+# ---------------------------------------------------------------------- appointments
 
-APPOINTMENT_NAMES = tuple(c for c in CALENDAR_COLUMNS["appointments"] if c != "organization_id")
-APPOINTMENT_COLUMNS = ", ".join(f"a.{name}" for name in APPOINTMENT_NAMES)
+# Appointments come as the JSON views stored beside their rows (see views.py), joined in
+# PostgreSQL into one array per column or day.
+IN_ORDER = "ORDER BY a.start_at, a.appointment_id"
+NONE = orjson.Fragment(b"[]")
 
 
-async def appointments_of_resources(
+def _array(views: str) -> orjson.Fragment:
+    """Views joined with commas, as a JSON array."""
+    return orjson.Fragment(f"[{views}]")
+
+
+async def appointments_by_day(
     conn: psycopg.AsyncConnection,
     organization_id: UUID,
-    resource_ids: Sequence[UUID],
+    resource_id: UUID,
+    tz: ZoneInfo,
     lo: dt.datetime,
     hi: dt.datetime,
     filters: Filters,
-) -> list[dict[str, Any]]:
-    """Appointments starting between ``lo`` and ``hi`` that hold any of ``resource_ids``."""
+) -> dict[dt.date, orjson.Fragment]:
+    """A resource's appointments starting between ``lo`` and ``hi``, by local day in ``tz``."""
     where, params = filters.sql()
     query = (
-        f"SELECT {APPOINTMENT_COLUMNS} FROM appointments a WHERE a.organization_id = %s "
+        f"SELECT (a.start_at AT TIME ZONE %s)::date, string_agg(a.view, ',' {IN_ORDER}) "
+        "FROM appointments a WHERE a.organization_id = %s "
         "AND a.start_at >= %s AND a.start_at < %s "
         "AND a.appointment_id IN (SELECT r.appointment_id FROM appointment_resources r "
-        "WHERE r.resource_id = ANY(%s) AND r.start_at >= %s AND r.start_at < %s)"
-        f"{where} ORDER BY a.start_at, a.appointment_id"
+        f"WHERE r.resource_id = %s AND r.start_at >= %s AND r.start_at < %s){where} GROUP BY 1"
     )
     # A resource's share starts at or after its appointment's start, and within a day of it.
     share_until = hi + LONGEST_VISIT
-    return await _with_participants(
-        conn, query, [organization_id, lo, hi, list(resource_ids), lo, share_until, *params]
+    cursor = await conn.execute(
+        query, [tz.key, organization_id, lo, hi, resource_id, lo, share_until, *params]
     )
+    return {day: _array(views) for day, views in await cursor.fetchall()}
 
 
-async def appointments_at_location(
+async def appointments_by_resource(
     conn: psycopg.AsyncConnection,
     organization_id: UUID,
     location_id: UUID,
     lo: dt.datetime,
     hi: dt.datetime,
     filters: Filters,
-) -> list[dict[str, Any]]:
+) -> dict[UUID, orjson.Fragment]:
+    """A location's appointments starting between ``lo`` and ``hi``, by resource held."""
     where, params = filters.sql()
+    # An appointment shows in the column of each resource it holds.
     query = (
-        f"SELECT {APPOINTMENT_COLUMNS} FROM appointments a WHERE a.organization_id = %s "
-        f"AND a.location_id = %s AND a.start_at >= %s AND a.start_at < %s{where} "
-        "ORDER BY a.start_at, a.appointment_id"
+        "SELECT r.resource_id, string_agg(a.view, ',' ORDER BY a.start_at, a.appointment_id) "
+        "FROM appointments a CROSS JOIN unnest(a.held_by) AS r(resource_id) "
+        "WHERE a.organization_id = %s AND a.location_id = %s "
+        f"AND a.start_at >= %s AND a.start_at < %s{where} GROUP BY r.resource_id"
     )
-    return await _with_participants(conn, query, [organization_id, location_id, lo, hi, *params])
-
-
-async def _with_participants(
-    conn: psycopg.AsyncConnection, query: str, params: list[Any]
-) -> list[dict[str, Any]]:
-    rows = await (await conn.execute(query, params)).fetchall()
-    names = APPOINTMENT_NAMES
-    found = [dict(zip(names, row, strict=True)) for row in rows]
-    if not found:
-        return []
-    held = await (
-        await conn.execute(
-            "SELECT appointment_id, role, resource_id, resource_kind, start_at, end_at "
-            "FROM appointment_resources WHERE appointment_id = ANY(%s) ORDER BY start_at, role",
-            ([a["appointment_id"] for a in found],),
-        )
-    ).fetchall()
-    by_appointment: dict[UUID, list[tuple[Any, ...]]] = {}
-    for row in held:
-        by_appointment.setdefault(row[0], []).append(row)
-    for appointment in found:
-        appointment["participants"] = by_appointment.get(appointment["appointment_id"], [])
-    return found
+    cursor = await conn.execute(query, [organization_id, location_id, lo, hi, *params])
+    return {resource: _array(views) for resource, views in await cursor.fetchall()}
 
 
 # ---------------------------------------------------------------------- views
-
-
-def appointment_view(index: Index, row: dict[str, Any]) -> dict[str, Any]:
-    location = index.locations.get(row["location_id"])
-    tz = location.tz if location else ZoneInfo("UTC")
-    kind = index.types.get(row["appointment_type_id"])
-    return {
-        "id": str(row["appointment_id"]),
-        "status": row["status"],
-        "appointment_type": {
-            "id": str(row["appointment_type_id"]),
-            "name": kind.name if kind else None,
-        },
-        "location_id": str(row["location_id"]),
-        "patient_id": str(row["patient_id"]),
-        "start": utc(row["start_at"]),
-        "end": utc(row["end_at"]),
-        "local_start": local(row["start_at"], tz),
-        "local_end": local(row["end_at"], tz),
-        "hold_expires_at": utc(row["hold_expires_at"]) if row["hold_expires_at"] else None,
-        "cancellation": (
-            {
-                "by": row["cancelled_by"],
-                "reason": row["cancel_reason"],
-                "at": utc(row["cancelled_at"]),
-            }
-            if row["cancelled_at"]
-            else None
-        ),
-        "participants": [
-            {
-                "resource_id": str(resource_id),
-                "name": _name(index, resource_id),
-                "role": role,
-                "kind": resource_kind,
-                "start": utc(start),
-                "end": utc(end),
-            }
-            for _, role, resource_id, resource_kind, start, end in row["participants"]
-        ],
-        "version": row["version"],
-    }
-
-
-def _name(index: Index, resource_id: UUID) -> str | None:
-    resource = index.resources.get(resource_id)
-    return resource.name if resource else None
 
 
 def resource_view(resource: ResourceInfo) -> dict[str, Any]:
@@ -225,50 +180,69 @@ def resource_day(
     resource: ResourceInfo,
     day: dt.date,
     tz: ZoneInfo,
-    appointments: list[dict[str, Any]],
+    appointments: orjson.Fragment,
     now: dt.datetime,
     locations: Sequence[LocationInfo],
 ) -> dict[str, Any]:
-    """One resource's local day: its appointments starting that day, and the free and
-    blocked time at ``locations`` (where it works that day)."""
+    """One resource's local day: its appointments starting that day (rendered), and the
+    free and blocked time at ``locations`` (where it works that day)."""
     lo, hi = day_span(day, tz)
-    mine = [a for a in appointments if lo <= a["start_at"] < hi]
     claimed = [(c.blocked_from, c.blocked_until) for c in index.busy(resource.id, lo, hi, now)]
-    free = []
-    for location in locations:
-        for start, end in remove_open(index.windows(resource.id, location, day), claimed):
-            if end > start:
-                free.append(_span(start, end, location))
-    blocked = [
-        {**_span(max(e.start, lo), min(e.end, hi), None, tz), "kind": e.kind}
-        | {"location_id": str(e.location_id) if e.location_id else None}
-        for e in index.exceptions.get(resource.id, ())
-        if e.kind != "extra" and e.start < hi and e.end > lo
+    free = [
+        (start, end, location)
+        for location in locations
+        for start, end in free_time(index.windows(resource.id, location, day), claimed)
     ]
+    free.sort(key=lambda span: span[0])
+    places = {location.id: str(location.id) for location in locations}
+    blocked = sorted(
+        (e for e in index.exceptions.get(resource.id, ()) if e.kind != "extra"),
+        key=lambda e: e.start,
+    )
     return {
         "date": day.isoformat(),
-        "appointments": [appointment_view(index, a) for a in mine],
-        "free": sorted(free, key=lambda s: s["start"]),
-        "blocked": sorted(blocked, key=lambda s: s["start"]),
+        "appointments": appointments,
+        "free": [
+            _span(start, end, location.tz) | {"location_id": places[location.id]}
+            for start, end, location in free
+        ],
+        "blocked": [
+            _span(max(e.start, lo), min(e.end, hi), tz)
+            | {"kind": e.kind, "location_id": str(e.location_id) if e.location_id else None}
+            for e in blocked
+            if e.start < hi and e.end > lo
+        ],
     }
 
 
-def _span(
-    start: dt.datetime,
-    end: dt.datetime,
-    location: LocationInfo | None,
-    tz: ZoneInfo | None = None,
-) -> dict[str, Any]:
-    zone = location.tz if location else (tz or ZoneInfo("UTC"))
-    span: dict[str, Any] = {
+def free_time(windows: list[Span], claimed: list[tuple[dt.datetime, dt.datetime]]) -> list[Span]:
+    """Working ``windows`` (sorted, apart) minus the ``claimed`` time: the free pieces that
+    last, in one pass (a day's claims cut its windows into many pieces)."""
+    busy = union(claimed)
+    free: list[Span] = []
+    first = 0
+    for lo, hi in windows:
+        while first < len(busy) and busy[first][1] <= lo:
+            first += 1
+        cursor = lo
+        for taken_from, taken_until in busy[first:]:
+            if taken_from >= hi:
+                break
+            if taken_from > cursor:
+                free.append((cursor, taken_from))
+            cursor = max(cursor, taken_until)
+        if cursor < hi:
+            free.append((cursor, hi))
+    return free
+
+
+def _span(start: dt.datetime, end: dt.datetime, zone: ZoneInfo) -> dict[str, Any]:
+    return {
         "start": utc(start),
         "end": utc(end),
         "local_start": local(start, zone),
         "local_end": local(end, zone),
     }
-    if location is not None:
-        span["location_id"] = str(location.id)
-    return span
 
 
 def days(first: dt.date, last: dt.date) -> list[dt.date]:
@@ -292,12 +266,13 @@ async def resource_calendar(
     tz = ZoneInfo(resource.time_zone)
     lo, _ = day_span(first, tz)
     _, hi = day_span(last, tz)
-    rows = await appointments_of_resources(conn, organization_id, [resource.id], lo, hi, filters)
+    by_day = await appointments_by_day(conn, organization_id, resource.id, tz, lo, hi, filters)
     locations = [index.locations[i] for i in sorted(resource.location_ids) if i in index.locations]
     return {
         "resource": resource_view(resource),
         "days": [
-            resource_day(index, resource, d, tz, rows, now, locations) for d in days(first, last)
+            resource_day(index, resource, d, tz, by_day.get(d, NONE), now, locations)
+            for d in days(first, last)
         ],
     }
 
@@ -315,21 +290,17 @@ async def location_day(
     working there, and any other holding an appointment there that day."""
     location = known_location(index, organization_id, location_id)
     lo, hi = day_span(day, location.tz)
-    rows = await appointments_at_location(conn, organization_id, location.id, lo, hi, filters)
-    resource_ids = set(index.by_location.get(location.id, ()))
-    for row in rows:
-        resource_ids.update(p[2] for p in row["participants"])
+    by_resource = await appointments_by_resource(
+        conn, organization_id, location.id, lo, hi, filters
+    )
+    resource_ids = set(index.by_location.get(location.id, ())) | by_resource.keys()
     resources = sorted(
         (index.resources[r] for r in resource_ids if r in index.resources),
         key=lambda r: (r.category, r.name, str(r.id)),
     )
-    by_resource: dict[UUID, list[dict[str, Any]]] = {}
-    for row in rows:
-        for resource_id in {p[2] for p in row["participants"]}:
-            by_resource.setdefault(resource_id, []).append(row)
     columns = []
     for resource in resources:
-        theirs = by_resource.get(resource.id, [])
+        theirs = by_resource.get(resource.id, NONE)
         column = resource_day(index, resource, day, location.tz, theirs, now, [location])
         columns.append({"resource": resource_view(resource), **column})
     return {
@@ -346,7 +317,6 @@ async def location_day(
 
 async def patient_appointments(
     conn: psycopg.AsyncConnection,
-    index: Index,
     organization_id: UUID,
     patient_id: UUID,
     since: dt.datetime | None,
@@ -367,13 +337,13 @@ async def patient_appointments(
         values.append(until)
     paging, cursor_params = after(cursor, "a.start_at", "a.appointment_id")
     query = (
-        f"SELECT {APPOINTMENT_COLUMNS} FROM appointments a WHERE {' AND '.join(clauses)}"
-        f"{where}{paging} ORDER BY a.start_at, a.appointment_id LIMIT %s"
+        f"SELECT a.start_at, a.appointment_id, a.view FROM appointments a "
+        f"WHERE {' AND '.join(clauses)}{where}{paging} {IN_ORDER} LIMIT %s"
     )
-    rows = await _with_participants(conn, query, [*values, *params, *cursor_params, limit + 1])
-    page, following = split_page(rows, limit, lambda a: (a["start_at"], a["appointment_id"]))
+    found = await conn.execute(query, [*values, *params, *cursor_params, limit + 1])
+    page, following = split_page(await found.fetchall(), limit, lambda row: (row[0], row[1]))
     return {
         "patient_id": str(patient_id),
-        "appointments": [appointment_view(index, a) for a in page],
+        "appointments": _array(",".join(row[2] for row in page)),
         "next_cursor": following,
     }

@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry, Gauge
 
 from clinic.availability.projection import Change, plan
 from clinic.availability.store import apply_ops, record_changes
+from clinic.availability.views import Stale
 from clinic.events import Envelope, Topic
 
 TOPICS = [
@@ -40,10 +41,13 @@ class ProjectionWriter:
 
     async def write_many(self, conn: psycopg.AsyncConnection, envelopes: list[Envelope]) -> None:
         changes: list[Change] = []
+        stale = Stale()
         for envelope in envelopes:
             ops, touched = plan(envelope)
+            await stale.note(conn, ops)
             await apply_ops(conn, ops)
             changes += touched
+        await stale.render(conn)
         await record_changes(conn, changes)
         if envelopes:
             now = dt.datetime.now(dt.UTC)

@@ -1,5 +1,7 @@
-"""Schedule KPIs, computed from the facts of each appointment's life (the calendar tables,
-themselves built from booking's events) and the working time of the free-time index.
+"""Schedule KPIs, counted by PostgreSQL from the facts of each appointment's life (the
+calendar tables, themselves built from booking's events), with the working time of the
+free-time index. ``kpi_reference`` computes the same definitions one appointment at a time
+in memory; the property tests hold the two equal.
 
 Each appointment counts in the period (day, week starting Monday, month, or the whole range:
 ``all``) of its start's local date at its location; the booking funnel counts holds in the
@@ -30,12 +32,10 @@ Definitions (each is None when its denominator is 0):
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 import math
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -81,75 +81,6 @@ class KpiQuery:
             raise InvalidKpiQueryError("group by type or filter by provider, not both")
 
 
-@dataclass
-class Fact:
-    """One appointment's life, as the KPIs need it."""
-
-    id: UUID
-    location_id: UUID
-    type_id: UUID
-    status: str
-    start: dt.datetime
-    end: dt.datetime
-    local_date: dt.date
-    held_at: dt.datetime | None = None
-    held_local_date: dt.date | None = None
-    booked_at: dt.datetime | None = None
-    cancelled_at: dt.datetime | None = None
-    cancel_reason: str | None = None
-    rescheduled: bool = False
-    booking_correlation: UUID | None = None
-    providers: list[tuple[UUID, dt.datetime, dt.datetime]] = field(default_factory=list)
-
-    @property
-    def was_booked(self) -> bool:
-        return self.booked_at is not None and self.status != "entered-in-error"
-
-
-def facts_from_rows(
-    appointments: Iterable[dict[str, Any]],
-    resources: Iterable[dict[str, Any]],
-    events: Iterable[dict[str, Any]],
-    zones: dict[UUID, ZoneInfo],
-) -> list[Fact]:
-    """Facts from the calendar tables' rows (as the store or the in-memory model has them)."""
-    facts: dict[UUID, Fact] = {}
-    for row in appointments:
-        tz = zones.get(row["location_id"], ZoneInfo("UTC"))
-        facts[row["appointment_id"]] = Fact(
-            id=row["appointment_id"],
-            location_id=row["location_id"],
-            type_id=row["appointment_type_id"],
-            status=row["status"],
-            start=row["start_at"],
-            end=row["end_at"],
-            local_date=row["start_at"].astimezone(tz).date(),
-            cancelled_at=row["cancelled_at"],
-            cancel_reason=row["cancel_reason"],
-        )
-    for row in resources:
-        fact = facts.get(row["appointment_id"])
-        if fact is not None and row["resource_kind"] == "provider":
-            fact.providers.append((row["resource_id"], row["start_at"], row["end_at"]))
-    for row in sorted(events, key=lambda r: (r["appointment_id"], r["version"])):
-        fact = facts.get(row["appointment_id"])
-        if fact is None:
-            continue
-        kind = row["event_type"]
-        if kind == "Appointment.Held" and fact.held_at is None:
-            fact.held_at = row["occurred_at"]
-            tz = zones.get(fact.location_id, ZoneInfo("UTC"))
-            fact.held_local_date = row["occurred_at"].astimezone(tz).date()
-        elif kind == "Appointment.Booked" and fact.booked_at is None:
-            fact.booked_at = row["occurred_at"]
-            fact.booking_correlation = row.get("correlation_id")
-        elif kind == "Appointment.Rescheduled" and fact.booked_at is not None:
-            fact.rescheduled = True
-    for fact in facts.values():
-        fact.providers.sort()
-    return list(facts.values())
-
-
 def bucket(day: dt.date, period: Period) -> dt.date:
     """The first day of the day, week (Monday) or month ``day`` falls in."""
     if period == "week":
@@ -171,36 +102,22 @@ def ratio(part: float, whole: float) -> float | None:
     return round(part / whole, 6) if whole else None
 
 
-def _minutes(delta: dt.timedelta) -> float:
+def in_minutes(delta: dt.timedelta) -> float:
     return delta.total_seconds() / 60
 
 
-def _overlapping(
-    booked: dict[UUID, list[tuple[Fact, dt.datetime, dt.datetime]]],
-    provider: UUID,
-    span: tuple[dt.datetime, dt.datetime],
-) -> list[tuple[Fact, dt.datetime, dt.datetime]]:
-    """The provider's booked shares (sorted by start) that may overlap ``span``: those that
-    start before it ends and at most a day before it starts."""
-    shares = booked.get(provider, [])
-    first = bisect.bisect_left(shares, span[0] - dt.timedelta(days=1), key=lambda s: s[1])
-    last = bisect.bisect_left(shares, span[1], lo=first, key=lambda s: s[1])
-    return shares[first:last]
-
-
-def _overlap(a: tuple[dt.datetime, dt.datetime], b: tuple[dt.datetime, dt.datetime]) -> float:
-    return max(0.0, _minutes(min(a[1], b[1]) - max(a[0], b[0])))
-
-
 @dataclass
-class _Tally:
+class Figures:
+    """What one period (and group) counts; its ``view`` gives the KPIs."""
+
     booked: int = 0
     noshow: int = 0
     attended: int = 0
     cancelled: int = 0
     late_cancelled: int = 0
     rescheduled: int = 0
-    lead: list[float] = field(default_factory=list)
+    lead_median: float | None = None
+    lead_p90: float | None = None
     booked_minutes: float = 0.0
     working_minutes: float = 0.0
     freed_minutes: float = 0.0
@@ -209,7 +126,8 @@ class _Tally:
     holds_confirmed: int = 0
     holds_lapsed: int = 0
     holds_released: int = 0
-    search_to_book: list[float] = field(default_factory=list)
+    search_median: float | None = None
+    search_p90: float | None = None
 
     def view(self, with_utilisation: bool) -> dict[str, Any]:
         return {
@@ -220,10 +138,7 @@ class _Tally:
             ),
             "booked_minutes": round(self.booked_minutes, 3),
             "working_minutes": round(self.working_minutes, 3) if with_utilisation else None,
-            "lead_time_minutes": {
-                "median": percentile(self.lead, 0.5),
-                "p90": percentile(self.lead, 0.9),
-            },
+            "lead_time_minutes": {"median": self.lead_median, "p90": self.lead_p90},
             "cancellation_rate": ratio(self.cancelled, self.booked),
             "late_cancellation_rate": ratio(self.late_cancelled, self.booked),
             "reschedule_rate": ratio(self.rescheduled, self.booked),
@@ -234,95 +149,22 @@ class _Tally:
                 "holds_lapsed": self.holds_lapsed,
                 "holds_released": self.holds_released,
                 "search_to_book_minutes": {
-                    "median": percentile(self.search_to_book, 0.5),
-                    "p90": percentile(self.search_to_book, 0.9),
+                    "median": self.search_median,
+                    "p90": self.search_p90,
                 },
             },
         }
 
 
-def compute(
-    facts: Sequence[Fact],
-    query: KpiQuery,
-    working: dict[tuple[dt.date, UUID, UUID], float],
-    sessions: dict[UUID, dt.datetime] | None = None,
+Buckets = dict[tuple[dt.date, str | None], Figures]
+
+
+def buckets(
+    counted: Buckets, query: KpiQuery, working: dict[tuple[dt.date, UUID, UUID], float]
 ) -> list[dict[str, Any]]:
-    """The KPIs of ``facts`` (already limited to the query's organisation) per period and
-    group. ``working``: (local day, provider, location) -> working minutes."""
-    sessions = sessions or {}
-    tallies: dict[tuple[dt.date, str | None], _Tally] = defaultdict(_Tally)
-
-    def in_scope(fact: Fact) -> bool:
-        return (not query.location_ids or fact.location_id in query.location_ids) and (
-            not query.type_ids or fact.type_id in query.type_ids
-        )
-
-    def groups(fact: Fact) -> list[tuple[str | None, list[tuple[UUID, dt.datetime, dt.datetime]]]]:
-        """(group, the provider shares counted in it) for each group the fact falls in."""
-        shares = [p for p in fact.providers if not query.provider_ids or p[0] in query.provider_ids]
-        if query.provider_ids and not shares:
-            return []
-        if query.group_by == "provider":
-            return [(str(p[0]), [p]) for p in shares]
-        if query.group_by == "location":
-            return [(str(fact.location_id), shares)]
-        if query.group_by == "appointment_type":
-            return [(str(fact.type_id), shares)]
-        return [(None, shares)]
-
-    def in_range(day: dt.date | None) -> bool:
-        return day is not None and query.first <= day <= query.last
-
-    booked_by_provider: dict[UUID, list[tuple[Fact, dt.datetime, dt.datetime]]] = defaultdict(list)
-    for fact in facts:
-        if fact.was_booked and fact.status not in ("cancelled", "entered-in-error"):
-            for provider, start, end in fact.providers:
-                booked_by_provider[provider].append((fact, start, end))
-
-    for shares_of_provider in booked_by_provider.values():
-        shares_of_provider.sort(key=lambda share: share[1])
-    for fact in facts:
-        if not in_scope(fact):
-            continue
-        for group, shares in groups(fact):
-            if in_range(fact.held_local_date):
-                tally = tallies[(query.bucket(fact.held_local_date), group)]  # type: ignore[arg-type]
-                tally.holds_placed += 1
-                if fact.booked_at is not None:
-                    tally.holds_confirmed += 1
-                elif fact.status == "cancelled" and fact.cancel_reason == "hold expired":
-                    tally.holds_lapsed += 1
-                elif fact.status == "cancelled":
-                    tally.holds_released += 1
-            if not fact.was_booked or not in_range(fact.local_date):
-                continue
-            tally = tallies[(query.bucket(fact.local_date), group)]
-            tally.booked += 1
-            tally.noshow += fact.status == "noshow"
-            tally.attended += fact.status in ATTENDED
-            tally.rescheduled += fact.rescheduled
-            assert fact.booked_at is not None
-            tally.lead.append(_minutes(fact.start - fact.booked_at))
-            correlation = fact.booking_correlation
-            if correlation is not None and correlation in sessions:
-                tally.search_to_book.append(_minutes(fact.booked_at - sessions[correlation]))
-            if fact.status in SHOWN:
-                tally.booked_minutes += sum(_minutes(end - start) for _, start, end in shares)
-            if fact.status == "cancelled" and fact.cancelled_at is not None:
-                tally.cancelled += 1
-                tally.late_cancelled += fact.start - fact.cancelled_at < LATE
-                if fact.cancelled_at < fact.start:
-                    for provider, start, end in shares:
-                        freed = (max(start, fact.cancelled_at), end)
-                        if freed[1] <= freed[0]:
-                            continue
-                        tally.freed_minutes += _minutes(freed[1] - freed[0])
-                        tally.refilled_minutes += sum(
-                            _overlap(freed, (s, e))
-                            for other, s, e in _overlapping(booked_by_provider, provider, freed)
-                            if other.booked_at is not None and other.booked_at > fact.cancelled_at
-                        )
-
+    """The KPIs per period and group: ``counted`` with the working minutes (local day,
+    provider, location) in scope added (not per appointment type: a provider's working
+    time belongs to no type)."""
     with_utilisation = query.group_by != "appointment_type"
     if with_utilisation:
         for (day, provider, location), minutes in working.items():
@@ -333,12 +175,12 @@ def compute(
             if query.provider_ids and provider not in query.provider_ids:
                 continue
             group = {"provider": str(provider), "location": str(location)}.get(query.group_by or "")
-            tallies[(query.bucket(day), group)].working_minutes += minutes
-
+            key = (query.bucket(day), group)
+            counted.setdefault(key, Figures()).working_minutes += minutes
     return [
-        {"period_start": start.isoformat(), "group": group, **tally.view(with_utilisation)}
-        for (start, group), tally in sorted(
-            tallies.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")
+        {"period_start": start.isoformat(), "group": group, **figures.view(with_utilisation)}
+        for (start, group), figures in sorted(
+            counted.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")
         )
     ]
 
@@ -360,7 +202,7 @@ def working_minutes(index: Index, query: KpiQuery) -> dict[tuple[dt.date, UUID, 
                 continue
             for day in days:
                 windows = index.windows(resource_id, location, day)
-                minutes = sum(_minutes(b - a) for a, b in windows)
+                minutes = sum(in_minutes(b - a) for a, b in windows)
                 if minutes:
                     found[(day, resource_id, location.id)] = minutes
     return found
@@ -374,61 +216,207 @@ def period_bounds(query: KpiQuery, zones: Iterable[ZoneInfo]) -> tuple[dt.dateti
     return lo, hi
 
 
-async def load_facts(
-    conn: Any, index: Index, query: KpiQuery
-) -> tuple[list[Fact], dict[UUID, dt.datetime]]:
-    """The facts of the appointments starting in the query's days, or held in them (the
-    funnel), of its organisation; and the first search of each session that booked."""
-    zones = {
-        location.id: location.tz
+# ---------------------------------------------------------------------- counting in SQL
+
+
+def _minutes_sql(interval: str) -> str:
+    """Minutes of an interval, as a double (as ``timedelta.total_seconds() / 60``)."""
+    return f"extract(epoch FROM {interval})::float8 / 60"
+
+
+def _bucket_sql(column: str, period: Period) -> str:
+    """The first day of the period the local date ``column`` counts in."""
+    return {
+        "day": column,
+        "week": f"({column} - (extract(isodow FROM {column})::int - 1))",
+        "month": f"date_trunc('month', {column})::date",
+        "all": "%(first)s::date",
+    }[period]
+
+
+def kpi_sql(query: KpiQuery) -> str:
+    """One statement counting every figure per period and group: appointments by the local
+    date of their start, holds by the local date they were placed."""
+    scope = ""
+    if query.location_ids:
+        scope += " AND a.location_id = ANY(%(locations)s)"
+    if query.type_ids:
+        scope += " AND a.appointment_type_id = ANY(%(types)s)"
+    providers = " AND s.resource_id = ANY(%(providers)s)" if query.provider_ids else ""
+    per_provider = query.group_by == "provider"
+    group = {
+        "provider": "g.grp",
+        "location": "f.location_id::text",
+        "appointment_type": "f.appointment_type_id::text",
+    }.get(query.group_by or "", "NULL::text")
+    # A fact counts in a group only through its provider shares when providers are chosen
+    # or are the groups; otherwise with or without any.
+    join = "JOIN" if per_provider or query.provider_ids else "LEFT JOIN"
+    freed_from = "greatest(s.start_at, f.cancelled_at)"
+    freeing = (
+        "f.was_booked AND f.status = 'cancelled' AND f.cancelled_at < f.start_at "
+        f"AND s.end_at > {freed_from}"
+    )
+    held = _bucket_sql("held_local_date", query.period)
+    started = _bucket_sql("local_date", query.period)
+    attended = ", ".join(f"'{s}'" for s in sorted(ATTENDED))
+    shown = ", ".join(f"'{s}'" for s in sorted(SHOWN))
+    return f"""
+WITH chosen AS (
+    SELECT a.appointment_id, a.location_id, a.appointment_type_id, a.status, a.start_at,
+        a.cancelled_at, a.cancel_reason, COALESCE(l.time_zone, 'UTC') AS zone
+    FROM appointments a LEFT JOIN locations l ON l.location_id = a.location_id
+    WHERE a.organization_id = %(org)s{scope} AND (
+        a.start_at >= %(lo)s AND a.start_at < %(hi)s
+        OR a.appointment_id IN (
+            SELECT e.appointment_id FROM appointment_events e
+            WHERE e.organization_id = %(org)s AND e.event_type = 'Appointment.Held'
+              AND e.occurred_at >= %(lo)s AND e.occurred_at < %(hi)s))
+),
+lives AS (
+    SELECT e.appointment_id,
+        (array_agg(e.occurred_at ORDER BY e.version)
+            FILTER (WHERE e.event_type = 'Appointment.Held'))[1] AS held_at,
+        (array_agg(e.occurred_at ORDER BY e.version)
+            FILTER (WHERE e.event_type = 'Appointment.Booked'))[1] AS booked_at,
+        (array_agg(e.correlation_id ORDER BY e.version)
+            FILTER (WHERE e.event_type = 'Appointment.Booked'))[1] AS correlation_id,
+        COALESCE(max(e.version) FILTER (WHERE e.event_type = 'Appointment.Rescheduled')
+            > min(e.version) FILTER (WHERE e.event_type = 'Appointment.Booked'), false)
+            AS rescheduled
+    FROM appointment_events e
+    WHERE e.appointment_id IN (SELECT appointment_id FROM chosen)
+    GROUP BY e.appointment_id
+),
+facts AS (
+    SELECT c.*, (c.start_at AT TIME ZONE c.zone)::date AS local_date,
+        (v.held_at AT TIME ZONE c.zone)::date AS held_local_date, v.booked_at,
+        v.booked_at IS NOT NULL AND c.status <> 'entered-in-error' AS was_booked,
+        COALESCE(v.rescheduled, false) AS rescheduled,
+        {_minutes_sql("c.start_at - v.booked_at")} AS lead,
+        {_minutes_sql("v.booked_at - q.first_search_at")} AS search_to_book
+    FROM chosen c LEFT JOIN lives v ON v.appointment_id = c.appointment_id
+    LEFT JOIN search_sessions q
+        ON q.organization_id = %(org)s AND q.session_id = v.correlation_id
+),
+shares AS (
+    SELECT s.appointment_id, s.resource_id AS provider,
+        {_minutes_sql("s.end_at - s.start_at")} AS minutes,
+        CASE WHEN {freeing} THEN {_minutes_sql(f"s.end_at - {freed_from}")} ELSE 0 END
+            AS freed,
+        CASE WHEN {freeing} THEN (
+            SELECT COALESCE(sum(greatest(0, {
+        _minutes_sql(f"least(o.end_at, s.end_at) - greatest(o.start_at, {freed_from})")
+    })), 0)
+            FROM appointment_resources o JOIN appointments x ON x.appointment_id = o.appointment_id
+            WHERE o.resource_id = s.resource_id AND o.resource_kind = 'provider'
+              AND o.start_at >= {freed_from} - interval '1 day' AND o.start_at < s.end_at
+              AND x.status NOT IN ('cancelled', 'entered-in-error')
+              AND (SELECT b.occurred_at FROM appointment_events b
+                   WHERE b.appointment_id = o.appointment_id
+                     AND b.event_type = 'Appointment.Booked'
+                   ORDER BY b.version LIMIT 1) > f.cancelled_at
+        ) ELSE 0 END AS refilled
+    FROM appointment_resources s JOIN facts f ON f.appointment_id = s.appointment_id
+    WHERE s.resource_kind = 'provider'{providers}
+),
+grouped AS (
+    SELECT appointment_id, {"provider::text" if per_provider else "NULL::text"} AS grp,
+        sum(minutes) AS minutes, sum(freed) AS freed, sum(refilled) AS refilled
+    FROM shares GROUP BY 1, 2
+),
+counted AS (
+    SELECT f.*, {group} AS grp, COALESCE(g.minutes, 0) AS minutes,
+        COALESCE(g.freed, 0) AS freed, COALESCE(g.refilled, 0) AS refilled
+    FROM facts f {join} grouped g ON g.appointment_id = f.appointment_id
+)
+SELECT {started}, grp, count(*),
+    count(*) FILTER (WHERE status = 'noshow'),
+    count(*) FILTER (WHERE status IN ({attended})),
+    count(*) FILTER (WHERE status = 'cancelled' AND cancelled_at IS NOT NULL),
+    count(*) FILTER (WHERE status = 'cancelled' AND cancelled_at IS NOT NULL
+                     AND start_at - cancelled_at < %(late)s),
+    count(*) FILTER (WHERE rescheduled),
+    percentile_disc(0.5) WITHIN GROUP (ORDER BY lead),
+    percentile_disc(0.9) WITHIN GROUP (ORDER BY lead),
+    COALESCE(sum(minutes) FILTER (WHERE status IN ({shown})), 0),
+    sum(freed), sum(refilled),
+    percentile_disc(0.5) WITHIN GROUP (ORDER BY search_to_book),
+    percentile_disc(0.9) WITHIN GROUP (ORDER BY search_to_book),
+    0, 0, 0, 0
+FROM counted WHERE was_booked AND local_date BETWEEN %(first)s AND %(last)s GROUP BY 1, 2
+UNION ALL
+SELECT {held}, grp, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, 0, NULL, NULL,
+    count(*),
+    count(*) FILTER (WHERE booked_at IS NOT NULL),
+    count(*) FILTER (WHERE booked_at IS NULL AND status = 'cancelled'
+                     AND cancel_reason = 'hold expired'),
+    count(*) FILTER (WHERE booked_at IS NULL AND status = 'cancelled'
+                     AND cancel_reason IS DISTINCT FROM 'hold expired')
+FROM counted WHERE held_local_date BETWEEN %(first)s AND %(last)s GROUP BY 1, 2
+"""
+
+
+COUNTED = (
+    "booked",
+    "noshow",
+    "attended",
+    "cancelled",
+    "late_cancelled",
+    "rescheduled",
+    "lead_median",
+    "lead_p90",
+    "booked_minutes",
+    "freed_minutes",
+    "refilled_minutes",
+    "search_median",
+    "search_p90",
+    "holds_placed",
+    "holds_confirmed",
+    "holds_lapsed",
+    "holds_released",
+)
+"""The figures ``kpi_sql`` counts, in the order of its columns after period and group."""
+SUMMED = frozenset(COUNTED) - {"lead_median", "lead_p90", "search_median", "search_p90"}
+"""Those a period's visits and holds (separate rows) both give; the others come once."""
+
+
+async def count(conn: Any, index: Index, query: KpiQuery) -> Buckets:
+    """The figures of the query's appointments and holds, per period and group."""
+    zones = [
+        location.tz
         for location in index.locations.values()
         if location.organization_id == query.organization_id
+    ]
+    lo, hi = period_bounds(query, zones)
+    params = {
+        "org": query.organization_id,
+        "lo": lo,
+        "hi": hi,
+        "first": query.first,
+        "last": query.last,
+        "locations": sorted(query.location_ids),
+        "types": sorted(query.type_ids),
+        "providers": sorted(query.provider_ids),
+        "late": LATE,
     }
-    lo, hi = period_bounds(query, zones.values())
-    org = query.organization_id
-    ids = (
-        "SELECT appointment_id FROM appointments WHERE organization_id = %s "
-        "AND start_at >= %s AND start_at < %s UNION SELECT appointment_id FROM "
-        "appointment_events WHERE organization_id = %s AND event_type = 'Appointment.Held' "
-        "AND occurred_at >= %s AND occurred_at < %s"
-    )
-    params = (org, lo, hi, org, lo, hi)
-    tables = {
-        "appointments": "appointment_id, location_id, appointment_type_id, status, start_at, "
-        "end_at, cancelled_at, cancel_reason",
-        "appointment_resources": "appointment_id, resource_id, resource_kind, start_at, end_at",
-        "appointment_events": "appointment_id, version, event_type, occurred_at, correlation_id",
-    }
-    rows: dict[str, list[dict[str, Any]]] = {}
-    for table, columns in tables.items():
-        cursor = await conn.execute(
-            f"SELECT {columns} FROM {table} WHERE appointment_id IN ({ids})", params
-        )
-        names = [c.strip() for c in columns.split(",")]
-        rows[table] = [dict(zip(names, r, strict=True)) for r in await cursor.fetchall()]
-    facts = facts_from_rows(
-        rows["appointments"], rows["appointment_resources"], rows["appointment_events"], zones
-    )
-    correlations = [f.booking_correlation for f in facts if f.booking_correlation]
-    sessions: dict[UUID, dt.datetime] = {}
-    if correlations:
-        cursor = await conn.execute(
-            "SELECT session_id, first_search_at FROM search_sessions "
-            "WHERE organization_id = %s AND session_id = ANY(%s)",
-            (org, correlations),
-        )
-        sessions = {r[0]: r[1] for r in await cursor.fetchall()}
-    return facts, sessions
+    found = await conn.execute(kpi_sql(query), params)
+    counted: Buckets = {}
+    for start, group, *values in await found.fetchall():
+        figures = counted.setdefault((start, group), Figures())
+        for name, value in zip(COUNTED, values, strict=True):
+            if value is not None:  # a bucket's holds and visits come in separate rows
+                setattr(figures, name, getattr(figures, name) + value if name in SUMMED else value)
+    return counted
 
 
 async def kpis(conn: Any, index: Index, query: KpiQuery) -> dict[str, Any]:
     query.check()
-    facts, sessions = await load_facts(conn, index, query)
     return {
         "organization_id": str(query.organization_id),
         "from": query.first.isoformat(),
         "to": query.last.isoformat(),
         "period": query.period,
         "group_by": query.group_by,
-        "buckets": compute(facts, query, working_minutes(index, query), sessions),
+        "buckets": buckets(await count(conn, index, query), query, working_minutes(index, query)),
     }

@@ -10,6 +10,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from clinic.availability import views
 from clinic.availability.projection import TABLES, Change, DeleteWhere, Op, Tables, Upsert
 
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -156,6 +157,7 @@ DDL = [
     """CREATE TABLE IF NOT EXISTS index_changes (
         seq bigserial PRIMARY KEY, kind text NOT NULL, id uuid NOT NULL,
         recorded_at timestamptz NOT NULL DEFAULT now())""",
+    *views.DDL,
 ]
 
 
@@ -251,13 +253,16 @@ async def write_all(conn: psycopg.AsyncConnection, tables: Tables) -> None:
         sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(map(sql.Identifier, ALL_COLUMNS)))
     )
     for table, columns in ALL_COLUMNS.items():
+        # Appointments go in with their views, once the rows those show are in.
+        target = await views.stage(conn) if table == "appointments" else table
         copy = sql.SQL("COPY {} ({}) FROM STDIN").format(
-            sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+            sql.Identifier(target), sql.SQL(", ").join(map(sql.Identifier, columns))
         )
         # psycopg formats rows in C: faster than building COPY text in Python.
         async with conn.cursor() as cursor, cursor.copy(copy) as writer:
             for row in tables.rows[table].values():
                 await writer.write_row([_value(c, row.get(c)) for c in columns])
+    await views.insert_staged(conn, ALL_COLUMNS["appointments"])
 
 
 async def remember_search(database: Any, organization_id: Any, session_id: Any, at: Any) -> None:

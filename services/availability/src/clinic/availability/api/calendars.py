@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request
+import orjson
+from fastapi import APIRouter, Query, Request, Response
 
 from clinic.availability import calendar
 from clinic.availability.api.deps import index_of, utc_now
@@ -30,6 +31,11 @@ TypeIds = Annotated[
 ]
 
 
+def _json(view: dict[str, Any]) -> Response:
+    """The view as JSON; its appointments come rendered by PostgreSQL."""
+    return Response(orjson.dumps(view), media_type="application/json")
+
+
 def _filters(status: list[AppointmentStatus], types: list[UUID]) -> Filters:
     return Filters(frozenset(str(s) for s in status), frozenset(types))
 
@@ -49,14 +55,14 @@ async def resource_calendar(
     ] = None,
     status: Statuses = [],  # noqa: B006
     appointment_type_id: TypeIds = [],  # noqa: B006
-) -> dict[str, Any]:
+) -> Response:
     """A provider's, room's or device's days, up to 31 (``from`` alone: a day view; seven
     days: a week view): each day's appointments (every status, with type and participants),
     the free time between them at each location it works at, and its blocked time, in the
     zone its days are cut in, each time also as the UTC instant."""
     index = index_of(request)
     async with request.app.state.runtime.database.pool.connection() as conn:
-        return await calendar.resource_calendar(
+        view = await calendar.resource_calendar(
             conn,
             index,
             org,
@@ -66,6 +72,7 @@ async def resource_calendar(
             _filters(status, appointment_type_id),
             utc_now(),
         )
+    return _json(view)
 
 
 @router.get(
@@ -80,15 +87,16 @@ async def location_day(
     date: Annotated[Day, Query(description="The local day at the location.")],
     status: Statuses = [],  # noqa: B006
     appointment_type_id: TypeIds = [],  # noqa: B006
-) -> dict[str, Any]:
+) -> Response:
     """A location's day: every provider, room and device working there (or holding an
     appointment there that day) side by side, each with its appointments, free and blocked
     time, in the location's local time."""
     index = index_of(request)
     async with request.app.state.runtime.database.pool.connection() as conn:
-        return await calendar.location_day(
+        view = await calendar.location_day(
             conn, index, org, location_id, date, _filters(status, appointment_type_id), utc_now()
         )
+    return _json(view)
 
 
 @router.get(
@@ -112,14 +120,12 @@ async def patient_calendar(
     cursor: Annotated[
         str | None, Query(max_length=200, description="The next_cursor of the previous page.")
     ] = None,
-) -> dict[str, Any]:
+) -> Response:
     """A patient's appointments by start, a page at a time (an unknown patient has none:
     availability holds no patient records)."""
-    index = index_of(request)
     async with request.app.state.runtime.database.pool.connection() as conn:
-        return await calendar.patient_appointments(
+        view = await calendar.patient_appointments(
             conn,
-            index,
             org,
             patient_id,
             since,
@@ -128,3 +134,4 @@ async def patient_calendar(
             limit,
             cursor,
         )
+    return _json(view)
