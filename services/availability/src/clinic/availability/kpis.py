@@ -34,14 +34,16 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
-from clinic.availability.index import Index, day_span
+import psycopg
+
+from clinic.availability.index import Index
 from clinic.availability.search import SearchError
+from clinic.availability.views import minutes
 
 Period = Literal["day", "week", "month", "all"]
 GroupBy = Literal["location", "provider", "appointment_type"]
@@ -208,20 +210,7 @@ def working_minutes(index: Index, query: KpiQuery) -> dict[tuple[dt.date, UUID, 
     return found
 
 
-def period_bounds(query: KpiQuery, zones: Iterable[ZoneInfo]) -> tuple[dt.datetime, dt.datetime]:
-    """UTC instants wide enough to hold every local day of the query in any of ``zones``."""
-    zones = list(zones) or [ZoneInfo("UTC")]
-    lo = min(day_span(query.first, tz)[0] for tz in zones)
-    hi = max(day_span(query.last, tz)[1] for tz in zones)
-    return lo, hi
-
-
 # ---------------------------------------------------------------------- counting in SQL
-
-
-def _minutes_sql(interval: str) -> str:
-    """Minutes of an interval, as a double (as ``timedelta.total_seconds() / 60``)."""
-    return f"extract(epoch FROM {interval})::float8 / 60"
 
 
 def _bucket_sql(column: str, period: Period) -> str:
@@ -234,102 +223,78 @@ def _bucket_sql(column: str, period: Period) -> str:
     }[period]
 
 
+def _refilled(each_share: bool) -> str:
+    """Provider minutes freed by the fact ``f`` (cancelled before its start) that
+    appointments booked after the cancellation hold: in the share ``s`` of the outer query
+    (``each_share``), or in all the fact's provider shares. A share is freed from its start
+    or the cancellation, whichever is later."""
+    freed_from = "greatest(s.start_at, f.cancelled_at)"
+    overlap = minutes(f"least(o.end_at, s.end_at) - greatest(o.start_at, {freed_from})")
+    near = (
+        "o.resource_id = s.resource_id AND o.resource_kind = 'provider' "
+        f"AND o.start_at >= {freed_from} - interval '1 day' AND o.start_at < s.end_at "
+        f"AND o.end_at > {freed_from}"
+    )
+    booked_after = (
+        "x.appointment_id = o.appointment_id AND x.status NOT IN ('cancelled', "
+        "'entered-in-error') AND x.first_booked_at > f.cancelled_at"
+    )
+    if each_share:
+        return f"""(SELECT COALESCE(sum({overlap}), 0) FROM appointment_resources o
+            JOIN appointments x ON {booked_after} WHERE {near})"""
+    return f"""(SELECT COALESCE(sum({overlap}), 0) FROM appointment_resources s
+        JOIN appointment_resources o ON {near} JOIN appointments x ON {booked_after}
+        WHERE s.appointment_id = f.appointment_id AND s.resource_kind = 'provider'
+          AND s.end_at > {freed_from})"""
+
+
 def kpi_sql(query: KpiQuery) -> str:
-    """One statement counting every figure per period and group: appointments by the local
-    date of their start, holds by the local date they were placed."""
+    """One statement counting every figure per period and group, from the facts derived
+    beside each appointment (``views``): appointments by the local date of their start,
+    holds by the local date they were placed."""
     scope = ""
     if query.location_ids:
         scope += " AND a.location_id = ANY(%(locations)s)"
     if query.type_ids:
         scope += " AND a.appointment_type_id = ANY(%(types)s)"
-    providers = " AND s.resource_id = ANY(%(providers)s)" if query.provider_ids else ""
-    per_provider = query.group_by == "provider"
-    group = {
-        "provider": "g.grp",
-        "location": "f.location_id::text",
-        "appointment_type": "f.appointment_type_id::text",
-    }.get(query.group_by or "", "NULL::text")
-    # A fact counts in a group only through its provider shares when providers are chosen
-    # or are the groups; otherwise with or without any.
-    join = "JOIN" if per_provider or query.provider_ids else "LEFT JOIN"
-    freed_from = "greatest(s.start_at, f.cancelled_at)"
-    freeing = (
-        "f.was_booked AND f.status = 'cancelled' AND f.cancelled_at < f.start_at "
-        f"AND s.end_at > {freed_from}"
-    )
+    freeing = "f.was_booked AND f.freed_minutes > 0"
+    if query.group_by == "provider" or query.provider_ids:
+        # Counted through its provider shares: once per provider (grouped), or only with the
+        # chosen providers' minutes (filtered); a fact without any counts nowhere.
+        providers = " AND s.resource_id = ANY(%(providers)s)" if query.provider_ids else ""
+        group = "s.resource_id::text" if query.group_by == "provider" else _group(query)
+        counted = f"""SELECT f.*, {group} AS grp,
+            sum({minutes("s.end_at - s.start_at")}) AS minutes,
+            sum(CASE WHEN {freeing} AND s.end_at > greatest(s.start_at, f.cancelled_at)
+                THEN {minutes("s.end_at - greatest(s.start_at, f.cancelled_at)")}
+                ELSE 0 END) AS freed,
+            sum(CASE WHEN {freeing} AND s.end_at > greatest(s.start_at, f.cancelled_at)
+                THEN {_refilled(each_share=True)} ELSE 0 END) AS refilled
+        FROM facts f JOIN appointment_resources s ON s.appointment_id = f.appointment_id
+        WHERE s.resource_kind = 'provider'{providers}
+        GROUP BY {", ".join(f"f.{c}" for c in FACT_COLUMNS)}, grp"""
+    else:
+        counted = f"""SELECT f.*, {_group(query)} AS grp, f.provider_minutes AS minutes,
+            CASE WHEN {freeing} THEN f.freed_minutes ELSE 0 END AS freed,
+            CASE WHEN {freeing} THEN {_refilled(each_share=False)} ELSE 0 END AS refilled
+        FROM facts f"""
     held = _bucket_sql("held_local_date", query.period)
     started = _bucket_sql("local_date", query.period)
     attended = ", ".join(f"'{s}'" for s in sorted(ATTENDED))
     shown = ", ".join(f"'{s}'" for s in sorted(SHOWN))
     return f"""
-WITH chosen AS (
-    SELECT a.appointment_id, a.location_id, a.appointment_type_id, a.status, a.start_at,
-        a.cancelled_at, a.cancel_reason, COALESCE(l.time_zone, 'UTC') AS zone
-    FROM appointments a LEFT JOIN locations l ON l.location_id = a.location_id
+WITH facts AS (
+    SELECT {", ".join(f"a.{c}" for c in FACT_COLUMNS[:-3])},
+        a.first_booked_at IS NOT NULL AND a.status <> 'entered-in-error' AS was_booked,
+        {minutes("a.start_at - a.first_booked_at")} AS lead,
+        {minutes("a.first_booked_at - q.first_search_at")} AS search_to_book
+    FROM appointments a LEFT JOIN search_sessions q
+        ON q.organization_id = a.organization_id AND q.session_id = a.booking_correlation
     WHERE a.organization_id = %(org)s{scope} AND (
-        a.start_at >= %(lo)s AND a.start_at < %(hi)s
-        OR a.appointment_id IN (
-            SELECT e.appointment_id FROM appointment_events e
-            WHERE e.organization_id = %(org)s AND e.event_type = 'Appointment.Held'
-              AND e.occurred_at >= %(lo)s AND e.occurred_at < %(hi)s))
+        a.local_date BETWEEN %(first)s AND %(last)s
+        OR a.held_local_date BETWEEN %(first)s AND %(last)s)
 ),
-lives AS (
-    SELECT e.appointment_id,
-        (array_agg(e.occurred_at ORDER BY e.version)
-            FILTER (WHERE e.event_type = 'Appointment.Held'))[1] AS held_at,
-        (array_agg(e.occurred_at ORDER BY e.version)
-            FILTER (WHERE e.event_type = 'Appointment.Booked'))[1] AS booked_at,
-        (array_agg(e.correlation_id ORDER BY e.version)
-            FILTER (WHERE e.event_type = 'Appointment.Booked'))[1] AS correlation_id,
-        COALESCE(max(e.version) FILTER (WHERE e.event_type = 'Appointment.Rescheduled')
-            > min(e.version) FILTER (WHERE e.event_type = 'Appointment.Booked'), false)
-            AS rescheduled
-    FROM appointment_events e
-    WHERE e.appointment_id IN (SELECT appointment_id FROM chosen)
-    GROUP BY e.appointment_id
-),
-facts AS (
-    SELECT c.*, (c.start_at AT TIME ZONE c.zone)::date AS local_date,
-        (v.held_at AT TIME ZONE c.zone)::date AS held_local_date, v.booked_at,
-        v.booked_at IS NOT NULL AND c.status <> 'entered-in-error' AS was_booked,
-        COALESCE(v.rescheduled, false) AS rescheduled,
-        {_minutes_sql("c.start_at - v.booked_at")} AS lead,
-        {_minutes_sql("v.booked_at - q.first_search_at")} AS search_to_book
-    FROM chosen c LEFT JOIN lives v ON v.appointment_id = c.appointment_id
-    LEFT JOIN search_sessions q
-        ON q.organization_id = %(org)s AND q.session_id = v.correlation_id
-),
-shares AS (
-    SELECT s.appointment_id, s.resource_id AS provider,
-        {_minutes_sql("s.end_at - s.start_at")} AS minutes,
-        CASE WHEN {freeing} THEN {_minutes_sql(f"s.end_at - {freed_from}")} ELSE 0 END
-            AS freed,
-        CASE WHEN {freeing} THEN (
-            SELECT COALESCE(sum(greatest(0, {
-        _minutes_sql(f"least(o.end_at, s.end_at) - greatest(o.start_at, {freed_from})")
-    })), 0)
-            FROM appointment_resources o JOIN appointments x ON x.appointment_id = o.appointment_id
-            WHERE o.resource_id = s.resource_id AND o.resource_kind = 'provider'
-              AND o.start_at >= {freed_from} - interval '1 day' AND o.start_at < s.end_at
-              AND x.status NOT IN ('cancelled', 'entered-in-error')
-              AND (SELECT b.occurred_at FROM appointment_events b
-                   WHERE b.appointment_id = o.appointment_id
-                     AND b.event_type = 'Appointment.Booked'
-                   ORDER BY b.version LIMIT 1) > f.cancelled_at
-        ) ELSE 0 END AS refilled
-    FROM appointment_resources s JOIN facts f ON f.appointment_id = s.appointment_id
-    WHERE s.resource_kind = 'provider'{providers}
-),
-grouped AS (
-    SELECT appointment_id, {"provider::text" if per_provider else "NULL::text"} AS grp,
-        sum(minutes) AS minutes, sum(freed) AS freed, sum(refilled) AS refilled
-    FROM shares GROUP BY 1, 2
-),
-counted AS (
-    SELECT f.*, {group} AS grp, COALESCE(g.minutes, 0) AS minutes,
-        COALESCE(g.freed, 0) AS freed, COALESCE(g.refilled, 0) AS refilled
-    FROM facts f {join} grouped g ON g.appointment_id = f.appointment_id
-)
+counted AS ({counted})
 SELECT {started}, grp, count(*),
     count(*) FILTER (WHERE status = 'noshow'),
     count(*) FILTER (WHERE status IN ({attended})),
@@ -348,13 +313,41 @@ FROM counted WHERE was_booked AND local_date BETWEEN %(first)s AND %(last)s GROU
 UNION ALL
 SELECT {held}, grp, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, 0, NULL, NULL,
     count(*),
-    count(*) FILTER (WHERE booked_at IS NOT NULL),
-    count(*) FILTER (WHERE booked_at IS NULL AND status = 'cancelled'
+    count(*) FILTER (WHERE first_booked_at IS NOT NULL),
+    count(*) FILTER (WHERE first_booked_at IS NULL AND status = 'cancelled'
                      AND cancel_reason = 'hold expired'),
-    count(*) FILTER (WHERE booked_at IS NULL AND status = 'cancelled'
+    count(*) FILTER (WHERE first_booked_at IS NULL AND status = 'cancelled'
                      AND cancel_reason IS DISTINCT FROM 'hold expired')
 FROM counted WHERE held_local_date BETWEEN %(first)s AND %(last)s GROUP BY 1, 2
 """
+
+
+FACT_COLUMNS = (
+    "appointment_id",
+    "location_id",
+    "appointment_type_id",
+    "status",
+    "start_at",
+    "cancelled_at",
+    "cancel_reason",
+    "local_date",
+    "held_local_date",
+    "first_booked_at",
+    "rescheduled",
+    "provider_minutes",
+    "freed_minutes",
+    "was_booked",
+    "lead",
+    "search_to_book",
+)
+"""The columns of ``facts`` in ``kpi_sql``: the appointment's, then the three it works out."""
+
+
+def _group(query: KpiQuery) -> str:
+    return {
+        "location": "f.location_id::text",
+        "appointment_type": "f.appointment_type_id::text",
+    }.get(query.group_by or "", "NULL::text")
 
 
 COUNTED = (
@@ -381,18 +374,10 @@ SUMMED = frozenset(COUNTED) - {"lead_median", "lead_p90", "search_median", "sear
 """Those a period's visits and holds (separate rows) both give; the others come once."""
 
 
-async def count(conn: Any, index: Index, query: KpiQuery) -> Buckets:
+async def count(conn: psycopg.AsyncConnection, query: KpiQuery) -> Buckets:
     """The figures of the query's appointments and holds, per period and group."""
-    zones = [
-        location.tz
-        for location in index.locations.values()
-        if location.organization_id == query.organization_id
-    ]
-    lo, hi = period_bounds(query, zones)
     params = {
         "org": query.organization_id,
-        "lo": lo,
-        "hi": hi,
         "first": query.first,
         "last": query.last,
         "locations": sorted(query.location_ids),
@@ -400,9 +385,15 @@ async def count(conn: Any, index: Index, query: KpiQuery) -> Buckets:
         "providers": sorted(query.provider_ids),
         "late": LATE,
     }
-    found = await conn.execute(kpi_sql(query), params)
+    async with conn.transaction():
+        # One statement over many rows, planned in a millisecond: compiling it (JIT) would
+        # take longer than running it; its sorts (the percentiles) fit in memory.
+        await conn.execute("SET LOCAL jit = off")
+        await conn.execute("SET LOCAL work_mem = '64MB'")
+        found = await conn.execute(kpi_sql(query), params)
+        rows = await found.fetchall()
     counted: Buckets = {}
-    for start, group, *values in await found.fetchall():
+    for start, group, *values in rows:
         figures = counted.setdefault((start, group), Figures())
         for name, value in zip(COUNTED, values, strict=True):
             if value is not None:  # a bucket's holds and visits come in separate rows
@@ -410,7 +401,7 @@ async def count(conn: Any, index: Index, query: KpiQuery) -> Buckets:
     return counted
 
 
-async def kpis(conn: Any, index: Index, query: KpiQuery) -> dict[str, Any]:
+async def kpis(conn: psycopg.AsyncConnection, index: Index, query: KpiQuery) -> dict[str, Any]:
     query.check()
     return {
         "organization_id": str(query.organization_id),
@@ -418,5 +409,5 @@ async def kpis(conn: Any, index: Index, query: KpiQuery) -> dict[str, Any]:
         "to": query.last.isoformat(),
         "period": query.period,
         "group_by": query.group_by,
-        "buckets": buckets(await count(conn, index, query), query, working_minutes(index, query)),
+        "buckets": buckets(await count(conn, query), query, working_minutes(index, query)),
     }

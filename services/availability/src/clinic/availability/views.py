@@ -1,10 +1,12 @@
-"""How the calendars show an appointment: rendered to JSON by PostgreSQL when it changes,
-and stored beside its row (``appointments.view``, with the resources it holds in
-``appointments.held_by``), so a calendar is read, not built.
+"""What is derived from an appointment's rows when it changes, by PostgreSQL, and stored
+beside them: how the calendars show it (``appointments.view``, and the resources it holds in
+``held_by``), so a calendar is read, not built; and the facts of its life the KPIs count
+(``DERIVED``), so the KPIs are counted, not worked out from its events per query.
 
 A location's day holds hundreds of appointments; building each one's JSON per request (in
-Python or in SQL) was most of the view's time. The rendering happens in the same transaction
-as the change, from the same tables, so the stored view is never behind its row:
+Python or in SQL) was most of the view's time, as working out every appointment's life from
+its events was most of a KPI query's. The derivation happens in the same transaction as the
+change, from the same tables, so it is never behind its rows:
 
 - an appointment whose row or participants changed is rendered again at the end of the batch;
 - one whose type was renamed, whose location's time zone changed or one of whose
@@ -41,26 +43,77 @@ VIEW = """json_build_object(
 """One appointment (``a``) as the calendars show it, with its type (``t``), location (``l``)
 and participants (``h``)."""
 
-PARTICIPANTS = """SELECT p.appointment_id, json_agg(json_build_object(
+
+def minutes(interval: str) -> str:
+    """Minutes of an interval, as a double (as ``timedelta.total_seconds() / 60``)."""
+    return f"extract(epoch FROM {interval})::float8 / 60"
+
+
+FREEING = "c.status = 'cancelled' AND c.cancelled_at < c.start_at"
+FREED_FROM = "greatest(p.start_at, c.cancelled_at)"
+PARTICIPANTS = f"""SELECT p.appointment_id, json_agg(json_build_object(
         'resource_id', p.resource_id, 'name', n.name, 'role', p.role,
         'kind', p.resource_kind, 'start', iso_utc(p.start_at), 'end', iso_utc(p.end_at))
         ORDER BY p.start_at, p.role) AS participants,
-        array_agg(DISTINCT p.resource_id) AS held_by
+        array_agg(DISTINCT p.resource_id) AS held_by,
+        COALESCE(sum({minutes("p.end_at - p.start_at")})
+            FILTER (WHERE p.resource_kind = 'provider'), 0) AS provider_minutes,
+        COALESCE(sum({minutes(f"p.end_at - {FREED_FROM}")})
+            FILTER (WHERE p.resource_kind = 'provider' AND {FREEING}
+                    AND p.end_at > {FREED_FROM}), 0) AS freed_minutes
     FROM appointment_resources p LEFT JOIN resources n ON n.resource_id = p.resource_id"""
+"""Participants (``p``) of appointments (``c``): the views' list, and the provider minutes
+they hold and, once cancelled before the start, free (``kpis``' definitions)."""
+
+LIFE = """SELECT e.appointment_id,
+        (array_agg(e.occurred_at ORDER BY e.version)
+            FILTER (WHERE e.event_type = 'Appointment.Held'))[1] AS held_at,
+        (array_agg(e.occurred_at ORDER BY e.version)
+            FILTER (WHERE e.event_type = 'Appointment.Booked'))[1] AS first_booked_at,
+        (array_agg(e.correlation_id ORDER BY e.version)
+            FILTER (WHERE e.event_type = 'Appointment.Booked'))[1] AS booking_correlation,
+        COALESCE(max(e.version) FILTER (WHERE e.event_type = 'Appointment.Rescheduled')
+            > min(e.version) FILTER (WHERE e.event_type = 'Appointment.Booked'), false)
+            AS rescheduled
+    FROM appointment_events e"""
+"""The facts of an appointment's life: when it was first held and first booked (and by which
+request), and whether it moved once booked."""
+
+ZONE = "COALESCE(l.time_zone, 'UTC')"
+DERIVED = {
+    "view": "text",
+    "held_by": "uuid[]",
+    "local_date": "date",
+    "held_at": "timestamptz",
+    "held_local_date": "date",
+    "first_booked_at": "timestamptz",
+    "booking_correlation": "uuid",
+    "rescheduled": "boolean",
+    "provider_minutes": "float8",
+    "freed_minutes": "float8",
+}
+"""The columns derived beside each appointment's row, and their types."""
 
 
 def _shown(rows: str, columns: Sequence[str] = ("appointment_id",)) -> str:
-    """Appointment ``rows`` (as ``a``: these ``columns``) with their views."""
+    """Appointment ``rows`` (as ``a``: these ``columns``) with what is derived from them."""
     chosen = ", ".join(f"a.{c}" for c in columns)
-    return f"""SELECT {chosen}, {VIEW} AS view, COALESCE(h.held_by, '{{}}') AS held_by
+    return f"""SELECT {chosen}, {VIEW} AS view, COALESCE(h.held_by, '{{}}') AS held_by,
+        (a.start_at AT TIME ZONE {ZONE})::date AS local_date, f.held_at,
+        (f.held_at AT TIME ZONE {ZONE})::date AS held_local_date, f.first_booked_at,
+        f.booking_correlation, COALESCE(f.rescheduled, false) AS rescheduled,
+        COALESCE(h.provider_minutes, 0) AS provider_minutes,
+        COALESCE(h.freed_minutes, 0) AS freed_minutes
     FROM {rows} a
-    LEFT JOIN ({PARTICIPANTS} WHERE p.appointment_id IN (SELECT appointment_id FROM {rows} x)
+    LEFT JOIN ({PARTICIPANTS} JOIN {rows} c ON c.appointment_id = p.appointment_id
                GROUP BY p.appointment_id) h ON h.appointment_id = a.appointment_id
+    LEFT JOIN ({LIFE} WHERE e.appointment_id IN (SELECT appointment_id FROM {rows} x)
+               GROUP BY e.appointment_id) f ON f.appointment_id = a.appointment_id
     LEFT JOIN appointment_types t ON t.appointment_type_id = a.appointment_type_id
     LEFT JOIN locations l ON l.location_id = a.location_id"""
 
 
-RENDER = f"""UPDATE appointments u SET view = r.view, held_by = r.held_by
+RENDER = f"""UPDATE appointments u SET {", ".join(f"{c} = r.{c}" for c in DERIVED)}
 FROM ({_shown("(SELECT * FROM appointments WHERE appointment_id IN (SELECT * FROM chosen))")}) r
 WHERE u.appointment_id = r.appointment_id"""
 """Render again the appointments whose ids the ``chosen`` CTE gives."""
@@ -80,19 +133,27 @@ DDL = [
         to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
         || CASE WHEN date_trunc('second', t) = t THEN ''
                 ELSE to_char(t AT TIME ZONE 'UTC', '.US') END || 'Z'""",
+    """CREATE OR REPLACE FUNCTION iso_offset(o interval) RETURNS text
+        LANGUAGE sql IMMUTABLE PARALLEL SAFE RETURN
+        CASE WHEN o < interval '0' THEN '-' || to_char(-o, 'HH24:MI')
+             ELSE '+' || to_char(o, 'HH24:MI') END
+        || CASE WHEN extract(second FROM o) = 0 THEN ''
+                ELSE to_char(CASE WHEN o < interval '0' THEN -o ELSE o END, ':SS') END""",
+    # Offsets with seconds are those of local mean time, before a zone's first standard.
     """CREATE OR REPLACE FUNCTION iso_local(t timestamptz, zone text) RETURNS text
         LANGUAGE sql STABLE PARALLEL SAFE RETURN
         to_char(t AT TIME ZONE zone, 'YYYY-MM-DD"T"HH24:MI:SS')
         || CASE WHEN date_trunc('second', t) = t THEN ''
                 ELSE to_char(t AT TIME ZONE zone, '.US') END
-        || CASE WHEN t AT TIME ZONE zone < t AT TIME ZONE 'UTC'
-                THEN '-' || to_char(t AT TIME ZONE 'UTC' - t AT TIME ZONE zone, 'HH24:MI')
-                ELSE '+' || to_char(t AT TIME ZONE zone - t AT TIME ZONE 'UTC', 'HH24:MI') END""",
-    "ALTER TABLE appointments ADD COLUMN IF NOT EXISTS view text",
-    "ALTER TABLE appointments ADD COLUMN IF NOT EXISTS held_by uuid[]",
-    # Appointments written before views were stored (a no-op once every one has its view).
+        || iso_offset(t AT TIME ZONE zone - t AT TIME ZONE 'UTC')""",
+    *(f"ALTER TABLE appointments ADD COLUMN IF NOT EXISTS {c} {t}" for c, t in DERIVED.items()),
+    """CREATE INDEX IF NOT EXISTS appointments_by_local_date
+        ON appointments (organization_id, local_date)""",
+    """CREATE INDEX IF NOT EXISTS appointments_by_held_local_date
+        ON appointments (organization_id, held_local_date) WHERE held_local_date IS NOT NULL""",
+    # Appointments written before these were derived (a no-op once every one has them).
     f"""WITH chosen AS (SELECT appointment_id FROM appointments
-        WHERE view IS NULL OR held_by IS NULL)
+        WHERE view IS NULL OR held_by IS NULL OR provider_minutes IS NULL)
     {RENDER}""",
 ]
 
@@ -121,7 +182,7 @@ class Stale:
         """Note what ``ops`` will change; call before applying them (a reference row is
         compared with what it was)."""
         for op in ops:
-            if op.table in ("appointments", "appointment_resources"):
+            if op.table in ("appointments", "appointment_resources", "appointment_events"):
                 self.ids["appointments"].add(
                     op.row["appointment_id"] if isinstance(op, Upsert) else op.prefix[0]
                 )
@@ -152,6 +213,6 @@ async def stage(conn: psycopg.AsyncConnection) -> str:
 
 
 async def insert_staged(conn: psycopg.AsyncConnection, columns: Sequence[str]) -> None:
-    names = ", ".join([*columns, "view", "held_by"])
+    names = ", ".join([*columns, *DERIVED])
     await conn.execute(f"INSERT INTO appointments ({names}) {_shown(STAGED, columns)}")
     await conn.execute(f"DROP TABLE {STAGED}")
