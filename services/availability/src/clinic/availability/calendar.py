@@ -203,7 +203,13 @@ def resource_day(
         "date": day.isoformat(),
         "appointments": appointments,
         "free": [
-            _span(start, end, location.tz) | {"location_id": places[location.id]}
+            {
+                "start": utc(start),
+                "end": utc(end),
+                "local_start": local(start, location.tz),
+                "local_end": local(end, location.tz),
+                "location_id": places[location.id],
+            }
             for start, end, location in free
         ],
         "blocked": [
