@@ -1,10 +1,11 @@
 """Calendars: what is booked, and what is free or blocked between, for a resource over some
 days, for a location's day (every provider, room and device side by side) and for a patient.
 
-Appointments come from the calendar tables (one row per appointment as it stands, and the
-resources it holds), read with SQL by resource, location or patient; names, time zones,
-working windows, exceptions and live claims come from the in-memory free-time index. Every
-time is given as the UTC instant and in the local time of the place it is at.
+Appointments come from the calendar tables as the JSON stored beside each one's row
+(``views``), read with SQL by resource, location or patient and passed to the body as they
+are; the resources, working windows, exceptions and live claims between them come from the
+in-memory free-time index. Every time is given as the UTC instant and in the local time of
+the place it is at.
 
 An appointment belongs to the local day its start falls on (in the zone of the calendar's
 resource or location), so a week across a daylight saving change shows each appointment
@@ -152,7 +153,7 @@ async def appointments_by_resource(
     where, params = filters.sql()
     # An appointment shows in the column of each resource it holds.
     query = (
-        "SELECT r.resource_id, string_agg(a.view, ',' ORDER BY a.start_at, a.appointment_id) "
+        f"SELECT r.resource_id, string_agg(a.view, ',' {IN_ORDER}) "
         "FROM appointments a CROSS JOIN unnest(a.held_by) AS r(resource_id) "
         "WHERE a.organization_id = %s AND a.location_id = %s "
         f"AND a.start_at >= %s AND a.start_at < %s{where} GROUP BY r.resource_id"
