@@ -10,7 +10,7 @@ the result does not depend on the order in which different aggregates' events ar
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from clinic.events import Envelope, EventPayload
@@ -18,6 +18,7 @@ from clinic.events import appointments as appt
 from clinic.events import reference as ref
 from clinic.events import resource_days as days
 from clinic.events import schedules as sched
+from clinic.platform.rows import DeleteWhere, Op, Rows, UpdateWhere, Upsert, storable
 
 TABLES: dict[str, tuple[str, ...]] = {
     "locations": ("location_id",),
@@ -36,55 +37,11 @@ it stands, the resources it holds, and one row per fact of its life (for the KPI
 
 
 @dataclass(frozen=True)
-class Upsert:
-    table: str
-    row: dict[str, Any]
-
-    def key(self) -> tuple[Any, ...]:
-        row = self.row
-        return tuple([row[c] for c in TABLES[self.table]])
-
-
-@dataclass(frozen=True)
-class DeleteWhere:
-    """Delete rows whose first key columns equal ``prefix``."""
-
-    table: str
-    prefix: tuple[Any, ...]
-
-
-@dataclass(frozen=True)
-class UpdateWhere:
-    table: str
-    prefix: tuple[Any, ...]
-    changes: dict[str, Any]
-
-
-Op = Upsert | DeleteWhere | UpdateWhere
-
-
-@dataclass(frozen=True)
 class Change:
     """What an event touched, so the in-memory index reloads just that."""
 
     kind: str  # resource | schedule | claims | type | location | rebuild (reload all)
     id: Any
-
-
-def storable(value: Any) -> Any:
-    """Text as PostgreSQL can store it: NUL (which it refuses) and lone surrogates (which
-    UTF-8 cannot carry) become U+FFFD. Booking refuses both, but one bad field from any
-    producer must not keep a location, provider or type out of search: it is stored with
-    the character replaced, and the rest of the fact kept."""
-    if isinstance(value, str):
-        if value.isascii():
-            return value.replace("\x00", "\ufffd") if "\x00" in value else value
-        return "".join("\ufffd" if c == "\x00" or 0xD800 <= ord(c) <= 0xDFFF else c for c in value)
-    if isinstance(value, list | tuple):
-        return [storable(v) for v in value]
-    if isinstance(value, dict):
-        return {k: storable(v) for k, v in value.items()}
-    return value
 
 
 def plan(envelope: Envelope) -> tuple[list[Op], list[Change]]:
@@ -342,51 +299,11 @@ def _participants(envelope: Envelope, payload: appt._AppointmentTime) -> list[Op
     ]
 
 
-@dataclass
-class Tables:
-    """The projection held in memory: table -> key -> row, with rows grouped by all key
-    columns but the last, so prefix operations (release every claim of an appointment on a
-    day) touch only that group."""
+class Tables(Rows):
+    """The projection held in memory (see ``clinic.platform.rows.Rows``)."""
 
-    rows: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = field(
-        default_factory=lambda: {name: {} for name in TABLES}
-    )
-    groups: dict[str, dict[tuple[Any, ...], set[tuple[Any, ...]]]] = field(
-        default_factory=lambda: {name: {} for name in TABLES}
-    )
-
-    def _keys(self, table: str, prefix: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        width = len(TABLES[table])
-        if len(prefix) == width:
-            return [prefix] if prefix in self.rows[table] else []
-        if len(prefix) == width - 1:
-            return list(self.groups[table].get(prefix, ()))
-        return [k for k in self.rows[table] if k[: len(prefix)] == prefix]
-
-    def apply(self, ops: Iterable[Op]) -> None:
-        rows, groups = self.rows, self.groups
-        for op in ops:
-            table = rows[op.table]
-            if type(op) is Upsert:
-                key = op.key()
-                table[key] = op.row  # operations own their rows
-                group = groups[op.table].get(key[:-1])
-                if group is None:
-                    groups[op.table][key[:-1]] = {key}
-                else:
-                    group.add(key)
-            elif type(op) is DeleteWhere:
-                for key in self._keys(op.table, op.prefix):
-                    del table[key]
-                    group = groups[op.table].get(key[:-1])
-                    if group is not None:
-                        group.discard(key)
-                        if not group:
-                            del groups[op.table][key[:-1]]
-            else:
-                assert isinstance(op, UpdateWhere)
-                for key in self._keys(op.table, op.prefix):
-                    table[key] = {**table[key], **op.changes}
+    def __init__(self) -> None:
+        super().__init__(TABLES)
 
     def replay(self, envelopes: Iterable[Envelope]) -> None:
         """Apply events once each by (aggregate_id, aggregate_version), like the consumer."""

@@ -3,15 +3,16 @@ and writing a rebuilt projection in bulk."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.types.json import Jsonb
 
 from clinic.availability import views
-from clinic.availability.projection import TABLES, Change, DeleteWhere, Op, Tables, Upsert
+from clinic.availability.projection import TABLES, Change, Tables
+from clinic.platform import rows
+from clinic.platform.rows import Op, RowSchema, Upsert
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "locations": ("location_id", "organization_id", "name", "time_zone", "retired"),
@@ -96,7 +97,7 @@ CALENDAR_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 """The calendars' tables: read with SQL, never loaded into the in-memory index."""
 ALL_COLUMNS = {**COLUMNS, **CALENDAR_COLUMNS}
-JSON_COLUMNS = {"definition", "hours"}
+JSON_COLUMNS = frozenset({"definition", "hours"})
 
 DDL = [
     """CREATE TABLE IF NOT EXISTS locations (
@@ -161,52 +162,11 @@ DDL = [
 ]
 
 
-def _value(column: str, value: Any) -> Any:
-    return Jsonb(value) if column in JSON_COLUMNS else value
-
-
-def _where(table: str, prefix: Sequence[Any]) -> sql.Composed:
-    return sql.SQL(" AND ").join(
-        sql.SQL("{} = %s").format(sql.Identifier(c)) for c in TABLES[table][: len(prefix)]
-    )
+SCHEMA = RowSchema(TABLES, ALL_COLUMNS, JSON_COLUMNS)
 
 
 async def apply_ops(conn: psycopg.AsyncConnection, ops: Iterable[Op]) -> None:
-    for op in ops:
-        if isinstance(op, Upsert):
-            columns = ALL_COLUMNS[op.table]
-            keys = TABLES[op.table]
-            update = [c for c in columns if c not in keys]
-            statement = sql.SQL(
-                "INSERT INTO {table} ({cols}) VALUES ({vals}) "
-                "ON CONFLICT ({keys}) DO UPDATE SET {set}"
-            ).format(
-                table=sql.Identifier(op.table),
-                cols=sql.SQL(", ").join(map(sql.Identifier, columns)),
-                vals=sql.SQL(", ").join(sql.Placeholder() * len(columns)),
-                keys=sql.SQL(", ").join(map(sql.Identifier, keys)),
-                set=sql.SQL(", ").join(
-                    sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in update
-                ),
-            )
-            await conn.execute(statement, [_value(c, op.row.get(c)) for c in columns])
-        elif isinstance(op, DeleteWhere):
-            await conn.execute(
-                sql.SQL("DELETE FROM {} WHERE {}").format(
-                    sql.Identifier(op.table), _where(op.table, op.prefix)
-                ),
-                list(op.prefix),
-            )
-        else:
-            assignments = sql.SQL(", ").join(
-                sql.SQL("{} = %s").format(sql.Identifier(c)) for c in op.changes
-            )
-            await conn.execute(
-                sql.SQL("UPDATE {} SET {} WHERE {}").format(
-                    sql.Identifier(op.table), assignments, _where(op.table, op.prefix)
-                ),
-                [*(_value(c, v) for c, v in op.changes.items()), *op.prefix],
-            )
+    await rows.apply_ops(conn, SCHEMA, ops)
 
 
 async def record_changes(conn: psycopg.AsyncConnection, changes: Iterable[Change]) -> None:
@@ -261,7 +221,7 @@ async def write_all(conn: psycopg.AsyncConnection, tables: Tables) -> None:
         # psycopg formats rows in C: faster than building COPY text in Python.
         async with conn.cursor() as cursor, cursor.copy(copy) as writer:
             for row in tables.rows[table].values():
-                await writer.write_row([_value(c, row.get(c)) for c in columns])
+                await writer.write_row([SCHEMA.value(c, row.get(c)) for c in columns])
     await views.insert_staged(conn, ALL_COLUMNS["appointments"])
 
 

@@ -26,7 +26,7 @@ from uuid import UUID
 
 import psycopg
 
-from clinic.availability.projection import Op, Upsert
+from clinic.platform.rows import Op, Upsert
 
 VIEW = """json_build_object(
     'id', a.appointment_id, 'status', a.status,
