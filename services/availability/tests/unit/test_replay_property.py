@@ -2,7 +2,6 @@
 whatever the order across aggregates and however often events are redelivered."""
 
 import datetime as dt
-import random
 import uuid
 
 from factory import Events, local
@@ -12,6 +11,7 @@ from hypothesis import strategies as st
 from clinic.availability.index import Index
 from clinic.availability.projection import Tables
 from clinic.availability.search import Query, find_slots
+from clinic.devstack.testing import interleave
 from clinic.events import Envelope
 
 MONDAY = dt.date(2027, 3, 1)
@@ -63,21 +63,6 @@ def history(
 
 def made_any(events: list[Envelope]) -> bool:
     return any(e.type in ("Appointment.Held", "Appointment.Booked") for e in events)
-
-
-def interleave(events: list[Envelope], seed: int) -> list[Envelope]:
-    """A random order that keeps each aggregate's own events in order (Kafka's guarantee)."""
-    queues: dict[uuid.UUID, list[Envelope]] = {}
-    for event in events:
-        queues.setdefault(event.aggregate_id, []).append(event)
-    rng = random.Random(seed)
-    out = []
-    while queues:
-        key = rng.choice(sorted(queues, key=str))
-        out.append(queues[key].pop(0))
-        if not queues[key]:
-            del queues[key]
-    return out
 
 
 actions = st.lists(

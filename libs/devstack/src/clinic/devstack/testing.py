@@ -228,3 +228,21 @@ def command(http: Any, path: str, body: dict[str, Any], method: str = "POST") ->
     response = http.request(method, path, json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
     assert response.status_code in (200, 201), response.text
     return response.json()  # type: ignore[no-any-return]
+
+
+def interleave(events: list[Any], seed: int) -> list[Any]:
+    """Envelopes in a random order that keeps each aggregate's own events in order (Kafka's
+    guarantee, per partition key): what a projection may see across its topics."""
+    import random
+
+    queues: dict[Any, list[Any]] = {}
+    for event in events:
+        queues.setdefault(event.aggregate_id, []).append(event)
+    rng = random.Random(seed)
+    out = []
+    while queues:
+        key = rng.choice(sorted(queues, key=str))
+        out.append(queues[key].pop(0))
+        if not queues[key]:
+            del queues[key]
+    return out

@@ -18,6 +18,7 @@ Nothing is swallowed: every dead letter is logged at error level and counted.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import functools
 import json
 import logging
@@ -33,7 +34,7 @@ import psycopg
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pydantic import ValidationError
 
 from clinic.events import Envelope, UnknownEventTypeError, payload_types
@@ -140,6 +141,33 @@ class ConsumerMetrics:
             ["consumer"],
             registry=registry,
         )
+
+
+class ProjectionFreshness:
+    """How fresh a projection is: the age of the newest event of the last batch it applied,
+    and when that was (for dashboards and alerts on a stalled consumer)."""
+
+    def __init__(self, registry: CollectorRegistry, consumer: str) -> None:
+        self.consumer = consumer
+        self.lag = Gauge(
+            "projection_event_lag_seconds",
+            "Age of the newest event in the last applied batch (consumer lag in time).",
+            ["consumer"],
+            registry=registry,
+        )
+        self.last_applied = Gauge(
+            "projection_last_applied_timestamp_seconds",
+            "When the projection last applied an event.",
+            ["consumer"],
+            registry=registry,
+        )
+
+    def applied(self, envelopes: list[Envelope]) -> None:
+        if envelopes:
+            now = dt.datetime.now(dt.UTC)
+            newest = max(e.occurred_at for e in envelopes)
+            self.lag.labels(self.consumer).set(max(0.0, (now - newest).total_seconds()))
+            self.last_applied.labels(self.consumer).set(now.timestamp())
 
 
 class IdempotentConsumer:

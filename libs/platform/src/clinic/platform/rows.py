@@ -6,13 +6,15 @@ the code that runs. A service names its tables, their key columns and their colu
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
+
+from clinic.events import Envelope
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,18 @@ class Rows:
                 assert isinstance(op, UpdateWhere)
                 for key in self._keys(op.table, op.prefix):
                     table[key] = {**table[key], **op.changes}
+
+    def replay_with(
+        self, envelopes: Iterable[Envelope], plan: Callable[[Envelope], list[Op]]
+    ) -> None:
+        """Apply ``plan``'s operations for each event once by (aggregate_id,
+        aggregate_version), as a service's idempotent consumer does."""
+        seen: set[tuple[Any, int]] = set()
+        for envelope in envelopes:
+            key = (envelope.aggregate_id, envelope.aggregate_version)
+            if key not in seen:
+                seen.add(key)
+                self.apply(plan(envelope))
 
 
 def _where(schema: RowSchema, table: str, prefix: Sequence[Any]) -> sql.Composed:

@@ -3,15 +3,14 @@ batches, plus a change feed the in-memory index follows."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 import psycopg
-from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client import CollectorRegistry
 
 from clinic.availability.projection import Change, plan
 from clinic.availability.store import apply_ops, record_changes
 from clinic.availability.views import Stale
 from clinic.events import Envelope, Topic
+from clinic.platform.consumer import ProjectionFreshness
 
 TOPICS = [
     str(Topic.REFERENCE),
@@ -23,18 +22,7 @@ TOPICS = [
 
 class ProjectionWriter:
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.lag = Gauge(
-            "projection_event_lag_seconds",
-            "Age of the newest event in the last applied batch (consumer lag in time).",
-            ["consumer"],
-            registry=registry,
-        )
-        self.last_applied = Gauge(
-            "projection_last_applied_timestamp_seconds",
-            "When the projection last applied an event.",
-            ["consumer"],
-            registry=registry,
-        )
+        self.freshness = ProjectionFreshness(registry, "availability")
 
     async def write_one(self, conn: psycopg.AsyncConnection, envelope: Envelope) -> None:
         await self.write_many(conn, [envelope])
@@ -49,8 +37,4 @@ class ProjectionWriter:
             changes += touched
         await stale.render(conn)
         await record_changes(conn, changes)
-        if envelopes:
-            now = dt.datetime.now(dt.UTC)
-            newest = max(e.occurred_at for e in envelopes)
-            self.lag.labels("availability").set(max(0.0, (now - newest).total_seconds()))
-            self.last_applied.labels("availability").set(now.timestamp())
+        self.freshness.applied(envelopes)

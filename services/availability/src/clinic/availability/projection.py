@@ -307,10 +307,4 @@ class Tables(Rows):
 
     def replay(self, envelopes: Iterable[Envelope]) -> None:
         """Apply events once each by (aggregate_id, aggregate_version), like the consumer."""
-        seen: set[tuple[Any, int]] = set()
-        for envelope in envelopes:
-            key = (envelope.aggregate_id, envelope.aggregate_version)
-            if key in seen:
-                continue
-            seen.add(key)
-            self.apply(plan(envelope)[0])
+        self.replay_with(envelopes, lambda envelope: plan(envelope)[0])

@@ -1,0 +1,205 @@
+"""The notification projection as pure data: each booking event becomes row operations on
+the tables messages are planned and written from (``clinic.platform.rows``). The same
+operations are applied to PostgreSQL by the live consumer and to memory by the property
+tests, so "replay equals incremental" is checked on the code that runs.
+
+What a message needs to say, and to whom:
+- ``patients``: name, contacts, preferred channel, consents, language and time zone, and
+  the record a merged duplicate now belongs to (every patient event carries the whole
+  record, so each one replaces the row);
+- ``appointments``: who, what, where and when, and its status, as the latest event left it;
+- ``appointment_types``: the reminder plan and the texts patients read, per language;
+- ``locations``: name, time zone and address; ``organizations``: names.
+
+Operations never read other aggregates' rows, so the result does not depend on the order in
+which different aggregates' events arrive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from clinic.events import Envelope, EventPayload
+from clinic.events import appointments as appt
+from clinic.events import patients as pat
+from clinic.events import reference as ref
+from clinic.platform.rows import Op, Rows, RowSchema, UpdateWhere, Upsert, storable
+
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "organizations": ("organization_id", "name"),
+    "locations": ("location_id", "organization_id", "name", "time_zone", "address", "retired"),
+    "appointment_types": (
+        "appointment_type_id",
+        "organization_id",
+        "name",
+        "preparation",
+        "reminder_plan",
+        "patient_facing",
+        "retired",
+    ),
+    "patients": (
+        "patient_id",
+        "organization_id",
+        "given_name",
+        "family_name",
+        "contacts",
+        "preferred_channel",
+        "language",
+        "consent_sms",
+        "consent_email",
+        "time_zone",
+        "merged_into",
+        "version",
+    ),
+    "appointments": (
+        "appointment_id",
+        "organization_id",
+        "patient_id",
+        "location_id",
+        "appointment_type_id",
+        "status",
+        "start_at",
+        "end_at",
+        "hold_expires_at",
+        "version",
+    ),
+}
+KEYS: dict[str, tuple[str, ...]] = {table: columns[:1] for table, columns in COLUMNS.items()}
+SCHEMA = RowSchema(
+    KEYS,
+    COLUMNS,
+    frozenset({"address", "reminder_plan", "patient_facing", "contacts"}),
+)
+
+
+def plan(envelope: Envelope) -> list[Op]:
+    """The row operations one event makes (none for events notification does not need),
+    with free text in a form PostgreSQL can store."""
+    return [
+        Upsert(op.table, storable(op.row)) if isinstance(op, Upsert) else op
+        for op in _plan(envelope)
+    ]
+
+
+def _plan(envelope: Envelope) -> list[Op]:
+    payload: EventPayload = envelope.typed_payload()
+    org = envelope.organization_id
+    if isinstance(payload, ref.OrganizationRegistered):
+        return [Upsert("organizations", {"organization_id": org, "name": payload.name})]
+    if isinstance(payload, ref.LocationRegistered):  # and Updated: the whole location
+        return [
+            Upsert(
+                "locations",
+                {
+                    "location_id": payload.location_id,
+                    "organization_id": org,
+                    "name": payload.name,
+                    "time_zone": payload.time_zone,
+                    "address": dict(payload.address),
+                    "retired": False,
+                },
+            )
+        ]
+    if isinstance(payload, ref.LocationRetired):
+        return [UpdateWhere("locations", (payload.location_id,), {"retired": True})]
+    if isinstance(payload, ref.AppointmentTypeDefined):  # and Updated: the whole type
+        return [
+            Upsert(
+                "appointment_types",
+                {
+                    "appointment_type_id": payload.appointment_type_id,
+                    "organization_id": org,
+                    "name": payload.name,
+                    "preparation": payload.preparation,
+                    "reminder_plan": [r.model_dump(mode="json") for r in payload.reminder_plan],
+                    "patient_facing": {
+                        language: text.model_dump(mode="json")
+                        for language, text in payload.patient_facing.items()
+                    },
+                    "retired": False,
+                },
+            )
+        ]
+    if isinstance(payload, ref.AppointmentTypeRetired):
+        return [UpdateWhere("appointment_types", (payload.appointment_type_id,), {"retired": True})]
+    if isinstance(payload, pat._PatientEvent):
+        return [_patient(envelope, payload)]
+    if isinstance(payload, appt._AppointmentEvent):
+        return _appointment(envelope, payload)
+    return []
+
+
+def _patient(envelope: Envelope, payload: pat._PatientEvent) -> Upsert:
+    record = payload.patient
+    return Upsert(
+        "patients",
+        {
+            "patient_id": payload.patient_id,
+            "organization_id": envelope.organization_id,
+            "given_name": record.given_name,
+            "family_name": record.family_name,
+            "contacts": [c.model_dump(mode="json") for c in record.contacts],
+            "preferred_channel": record.preferred_channel,
+            "language": record.language,
+            "consent_sms": record.consent.sms,
+            "consent_email": record.consent.email,
+            "time_zone": record.time_zone,
+            "merged_into": record.merged_into,
+            "version": envelope.aggregate_version,
+        },
+    )
+
+
+def _appointment(envelope: Envelope, payload: appt._AppointmentEvent) -> list[Op]:
+    aid = payload.appointment_id
+    version = {"version": envelope.aggregate_version}
+    if isinstance(payload, appt.AppointmentBooked) and payload.from_hold:
+        return [
+            UpdateWhere(
+                "appointments", (aid,), {"status": "booked", "hold_expires_at": None, **version}
+            )
+        ]
+    if isinstance(payload, (appt.AppointmentHeld, appt.AppointmentBooked)):
+        held = isinstance(payload, appt.AppointmentHeld)
+        return [
+            Upsert(
+                "appointments",
+                {
+                    "appointment_id": aid,
+                    "organization_id": envelope.organization_id,
+                    "patient_id": payload.patient_id,
+                    "location_id": payload.location_id,
+                    "appointment_type_id": payload.appointment_type_id,
+                    "status": "pending" if held else "booked",
+                    "start_at": payload.start,
+                    "end_at": payload.end,
+                    "hold_expires_at": payload.expires_at if held else None,  # type: ignore[union-attr]
+                    **version,
+                },
+            )
+        ]
+    if isinstance(payload, appt.AppointmentRescheduled):
+        changes: dict[str, Any] = {
+            "start_at": payload.start,
+            "end_at": payload.end,
+            "location_id": payload.location_id,
+        }
+        return [UpdateWhere("appointments", (aid,), {**changes, **version})]
+    if isinstance(payload, (appt.AppointmentCancelled, appt.AppointmentHoldExpired)):
+        cancelled = {"status": "cancelled", "hold_expires_at": None}
+        return [UpdateWhere("appointments", (aid,), {**cancelled, **version})]
+    if isinstance(payload, appt.AppointmentStatusChanged):
+        return [UpdateWhere("appointments", (aid,), {"status": str(payload.status), **version})]
+    return []
+
+
+class Tables(Rows):
+    """The projection held in memory."""
+
+    def __init__(self) -> None:
+        super().__init__(KEYS)
+
+    def replay(self, envelopes: Iterable[Envelope]) -> None:
+        """Apply events once each by (aggregate_id, aggregate_version), like the consumer."""
+        self.replay_with(envelopes, plan)

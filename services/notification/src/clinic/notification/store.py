@@ -1,0 +1,54 @@
+"""The projection's PostgreSQL tables: applying operations, and loading them back (checks,
+tests)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import psycopg
+from psycopg import sql
+
+from clinic.notification.projection import COLUMNS, SCHEMA, Tables
+from clinic.platform import rows
+from clinic.platform.rows import Op, Upsert
+
+DDL = [
+    """CREATE TABLE IF NOT EXISTS organizations (
+        organization_id uuid PRIMARY KEY, name text NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS locations (
+        location_id uuid PRIMARY KEY, organization_id uuid NOT NULL, name text NOT NULL,
+        time_zone text NOT NULL, address jsonb NOT NULL, retired boolean NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS appointment_types (
+        appointment_type_id uuid PRIMARY KEY, organization_id uuid NOT NULL, name text NOT NULL,
+        preparation text NOT NULL, reminder_plan jsonb NOT NULL, patient_facing jsonb NOT NULL,
+        retired boolean NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS patients (
+        patient_id uuid PRIMARY KEY, organization_id uuid NOT NULL, given_name text NOT NULL,
+        family_name text NOT NULL, contacts jsonb NOT NULL, preferred_channel text NOT NULL,
+        language text NOT NULL, consent_sms boolean NOT NULL, consent_email boolean NOT NULL,
+        time_zone text, merged_into uuid, version integer NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS appointments (
+        appointment_id uuid PRIMARY KEY, organization_id uuid NOT NULL, patient_id uuid NOT NULL,
+        location_id uuid NOT NULL, appointment_type_id uuid NOT NULL, status text NOT NULL,
+        start_at timestamptz NOT NULL, end_at timestamptz NOT NULL,
+        hold_expires_at timestamptz, version integer NOT NULL)""",
+    """CREATE INDEX IF NOT EXISTS appointments_by_patient
+        ON appointments (organization_id, patient_id, start_at)""",
+]
+
+
+async def apply_ops(conn: psycopg.AsyncConnection, ops: Iterable[Op]) -> None:
+    await rows.apply_ops(conn, SCHEMA, ops)
+
+
+async def load(conn: psycopg.AsyncConnection) -> Tables:
+    """Every table, in memory."""
+    tables = Tables()
+    for table, columns in COLUMNS.items():
+        query = sql.SQL("SELECT {} FROM {}").format(
+            sql.SQL(", ").join(map(sql.Identifier, columns)), sql.Identifier(table)
+        )
+        cursor = await conn.execute(query)
+        for record in await cursor.fetchall():
+            tables.apply([Upsert(table, dict(zip(columns, record, strict=True)))])
+    return tables
