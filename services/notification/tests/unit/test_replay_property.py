@@ -52,7 +52,12 @@ def test_the_tables_hold_what_messages_need_as_the_latest_events_left_it() -> No
         assert row["consent_sms"] == record.consent.sms
         assert row["merged_into"] == record.merged_into
     for aid, (_, status) in history.appointments.items():
-        assert tables.rows["appointments"][(aid,)]["status"] == status
+        row = tables.rows["appointments"][(aid,)]
+        assert row["status"] == status
+        assert (row["cancelled_at"] is not None) == (status == "cancelled")
+        assert (row["booked_at"] is None) == (
+            status == "pending" or row["cancelled_by"] == "system"
+        )
     [kind] = tables.rows["appointment_types"].values()
     assert [r["before_minutes"] for r in kind["reminder_plan"]] == [4320, 1440]
     assert kind["patient_facing"]["de"]["preparation"] == "Karte mitbringen."

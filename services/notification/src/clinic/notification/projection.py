@@ -62,6 +62,10 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "start_at",
         "end_at",
         "hold_expires_at",
+        "booked_at",
+        "moved_at",
+        "cancelled_at",
+        "cancelled_by",
         "version",
     ),
 }
@@ -154,12 +158,10 @@ def _patient(envelope: Envelope, payload: pat._PatientEvent) -> Upsert:
 def _appointment(envelope: Envelope, payload: appt._AppointmentEvent) -> list[Op]:
     aid = payload.appointment_id
     version = {"version": envelope.aggregate_version}
+    at = envelope.occurred_at
     if isinstance(payload, appt.AppointmentBooked) and payload.from_hold:
-        return [
-            UpdateWhere(
-                "appointments", (aid,), {"status": "booked", "hold_expires_at": None, **version}
-            )
-        ]
+        confirmed = {"status": "booked", "hold_expires_at": None, "booked_at": at}
+        return [UpdateWhere("appointments", (aid,), {**confirmed, **version})]
     if isinstance(payload, (appt.AppointmentHeld, appt.AppointmentBooked)):
         held = isinstance(payload, appt.AppointmentHeld)
         return [
@@ -175,6 +177,10 @@ def _appointment(envelope: Envelope, payload: appt._AppointmentEvent) -> list[Op
                     "start_at": payload.start,
                     "end_at": payload.end,
                     "hold_expires_at": payload.expires_at if held else None,  # type: ignore[union-attr]
+                    "booked_at": None if held else at,
+                    "moved_at": None,
+                    "cancelled_at": None,
+                    "cancelled_by": None,
                     **version,
                 },
             )
@@ -184,11 +190,25 @@ def _appointment(envelope: Envelope, payload: appt._AppointmentEvent) -> list[Op
             "start_at": payload.start,
             "end_at": payload.end,
             "location_id": payload.location_id,
+            "moved_at": at,
         }
         return [UpdateWhere("appointments", (aid,), {**changes, **version})]
-    if isinstance(payload, (appt.AppointmentCancelled, appt.AppointmentHoldExpired)):
-        cancelled = {"status": "cancelled", "hold_expires_at": None}
+    if isinstance(payload, appt.AppointmentCancelled):
+        cancelled = {
+            "status": "cancelled",
+            "hold_expires_at": None,
+            "cancelled_at": at,
+            "cancelled_by": str(payload.cancelled_by),
+        }
         return [UpdateWhere("appointments", (aid,), {**cancelled, **version})]
+    if isinstance(payload, appt.AppointmentHoldExpired):
+        lapsed = {
+            "status": "cancelled",
+            "hold_expires_at": None,
+            "cancelled_at": payload.expired_at,
+            "cancelled_by": "system",
+        }
+        return [UpdateWhere("appointments", (aid,), {**lapsed, **version})]
     if isinstance(payload, appt.AppointmentStatusChanged):
         return [UpdateWhere("appointments", (aid,), {"status": str(payload.status), **version})]
     return []

@@ -31,7 +31,8 @@ DDL = [
         appointment_id uuid PRIMARY KEY, organization_id uuid NOT NULL, patient_id uuid NOT NULL,
         location_id uuid NOT NULL, appointment_type_id uuid NOT NULL, status text NOT NULL,
         start_at timestamptz NOT NULL, end_at timestamptz NOT NULL,
-        hold_expires_at timestamptz, version integer NOT NULL)""",
+        hold_expires_at timestamptz, booked_at timestamptz, moved_at timestamptz,
+        cancelled_at timestamptz, cancelled_by text, version integer NOT NULL)""",
     """CREATE INDEX IF NOT EXISTS appointments_by_patient
         ON appointments (organization_id, patient_id, start_at)""",
 ]
