@@ -8,6 +8,7 @@ from notification_history import History
 from prometheus_client import CollectorRegistry
 
 from clinic.notification.consumer import ProjectionWriter
+from clinic.notification.planning import QuietHours
 from clinic.notification.projection import Tables
 from clinic.notification.store import load
 from clinic.platform.database import Database
@@ -21,10 +22,10 @@ async def test_the_tables_in_postgresql_equal_the_projection_in_memory(
     database: Database, seed: int, steps: int, batch: int
 ) -> None:
     events = History(seed).play(steps)
-    writer = ProjectionWriter(CollectorRegistry())
+    writer = ProjectionWriter(CollectorRegistry(), QuietHours())
     async with database.pool.connection() as conn, conn.transaction():
         await conn.execute(
-            "TRUNCATE organizations, locations, appointment_types, patients, appointments"
+            "TRUNCATE organizations, locations, appointment_types, patients, appointments, messages"
         )
         for start in range(0, len(events), batch):
             await writer.write_many(conn, events[start : start + batch])

@@ -4,10 +4,15 @@ transaction)."""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
+
 import psycopg
 from prometheus_client import CollectorRegistry
 
 from clinic.events import Envelope, Topic
+from clinic.notification.messages import Touched, reconcile
+from clinic.notification.planning import QuietHours
 from clinic.notification.projection import plan
 from clinic.notification.store import apply_ops
 from clinic.platform.consumer import ProjectionFreshness
@@ -16,13 +21,31 @@ TOPICS = [str(Topic.REFERENCE), str(Topic.PATIENTS), str(Topic.APPOINTMENTS)]
 
 
 class ProjectionWriter:
-    def __init__(self, registry: CollectorRegistry) -> None:
+    """Applies each batch to the tables, then makes the messages of every appointment it
+    may have changed follow their plan, in the same transaction."""
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        quiet: QuietHours,
+        language: str = "en",
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
         self.freshness = ProjectionFreshness(registry, "notification")
+        self.quiet = quiet
+        self.language = language
+        self.clock = clock
 
     async def write_one(self, conn: psycopg.AsyncConnection, envelope: Envelope) -> None:
         await self.write_many(conn, [envelope])
 
     async def write_many(self, conn: psycopg.AsyncConnection, envelopes: list[Envelope]) -> None:
+        touched = Touched()
         for envelope in envelopes:
-            await apply_ops(conn, plan(envelope))
+            ops = plan(envelope)
+            touched.note(ops)
+            await apply_ops(conn, ops)
+        now = self.clock()
+        ids = await touched.appointment_ids(conn, now)
+        await reconcile(conn, ids, self.quiet, now, self.language)
         self.freshness.applied(envelopes)

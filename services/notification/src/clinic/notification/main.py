@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 import clinic.notification
 from clinic.notification.consumer import TOPICS, ProjectionWriter
+from clinic.notification.planning import QuietHours
 from clinic.notification.settings import NotificationSettings
 from clinic.notification.store import DDL
 from clinic.platform.consumer import ConsumerMetrics, IdempotentConsumer, subscribe_batches
@@ -21,7 +22,11 @@ def create_app(settings: NotificationSettings | None = None) -> FastAPI:
         runtime, title="clinic notification", description=clinic.notification.__doc__ or ""
     )
     app.state.settings = settings
-    writer = ProjectionWriter(runtime.registry)
+    writer = ProjectionWriter(
+        runtime.registry,
+        QuietHours(settings.quiet_hours_start, settings.quiet_hours_end),
+        settings.default_language,
+    )
     consumer = IdempotentConsumer(
         runtime.database,
         settings.consumer_group,

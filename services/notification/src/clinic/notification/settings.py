@@ -1,5 +1,6 @@
 """Settings of the notification service, read from `NOTIFICATION_*` environment variables."""
 
+import datetime as dt
 from typing import ClassVar
 
 from pydantic import Field
@@ -18,4 +19,15 @@ class NotificationSettings(ServiceSettings):
         "notification",
         description="Kafka consumer group of the projection.",
         pattern=r"^[A-Za-z0-9._-]{1,200}$",
+    )
+    quiet_hours_start: dt.time = Field(
+        dt.time(21), description="Local time (the patient's zone) from which no message goes out."
+    )
+    quiet_hours_end: dt.time = Field(
+        dt.time(8), description="Local time at which messages held by quiet hours go out."
+    )
+    default_language: str = Field(
+        "en",
+        pattern=r"^[a-z]{2}$",
+        description="Messages' language when the patient's has no templates (en, es, de).",
     )

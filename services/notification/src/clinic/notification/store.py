@@ -8,6 +8,7 @@ from collections.abc import Iterable
 import psycopg
 from psycopg import sql
 
+from clinic.notification import messages
 from clinic.notification.projection import COLUMNS, SCHEMA, Tables
 from clinic.platform import rows
 from clinic.platform.rows import Op, Upsert
@@ -35,6 +36,7 @@ DDL = [
         cancelled_at timestamptz, cancelled_by text, version integer NOT NULL)""",
     """CREATE INDEX IF NOT EXISTS appointments_by_patient
         ON appointments (organization_id, patient_id, start_at)""",
+    *messages.DDL,
 ]
 
 
