@@ -18,7 +18,15 @@ from clinic.booking.commands import (
     RegisterResource,
     SetWeeklyHours,
 )
-from clinic.booking.domain.values import Category, Contact, Requirement, Step, WeeklyHours
+from clinic.booking.domain.values import (
+    Category,
+    Contact,
+    PatientText,
+    Reminder,
+    Requirement,
+    Step,
+    WeeklyHours,
+)
 
 LOCATIONS = [
     ("Berlin Mitte", "Europe/Berlin", {"street": "Invalidenstr. 1", "city": "Berlin"}),
@@ -168,6 +176,19 @@ def load_demo(app: Bookings) -> dict[str, Any]:
                 ),
             ),
             cancellation_cutoff_minutes=120,
+            # What notification sends: a reminder by email three days before, by the
+            # patient's channel a day and two hours before; texts in German and Spanish.
+            reminder_plan=(
+                Reminder(3 * 24 * 60, "email"),
+                Reminder(24 * 60),
+                Reminder(120),
+            ),
+            patient_facing={
+                "de": PatientText(
+                    "Allgemeine Sprechstunde", preparation="Bitte Versichertenkarte mitbringen."
+                ),
+                "es": PatientText("Consulta general", preparation="Traiga su tarjeta sanitaria."),
+            },
         ),
         "Dermatology consultation": dict(
             steps=(
@@ -256,9 +277,15 @@ def load_demo(app: Bookings) -> dict[str, Any]:
                 ),
             )
         )
-    for p, (given, family) in enumerate(
-        [("Ada", "Lovelace"), ("Grace", "Hopper"), ("Alan", "Turing"), ("Katherine", "Johnson")]
-    ):
+    # Languages, channels and consents vary, so `make up` shows each path of notification;
+    # Katherine gave no consent: her messages are planned as skipped, with the reason.
+    people = [
+        ("Ada", "Lovelace", "en", "email", True, False),
+        ("Grace", "Hopper", "es", "sms", True, True),
+        ("Alan", "Turing", "de", "sms", True, True),
+        ("Katherine", "Johnson", "en", "email", False, False),
+    ]
+    for p, (given, family, language, channel, consent_email, consent_sms) in enumerate(people):
         summary["patients"].append(
             str(
                 _id(
@@ -269,9 +296,15 @@ def load_demo(app: Bookings) -> dict[str, Any]:
                         given_name=given,
                         family_name=family,
                         birth_date=dt.date(1970 + p, 1 + p, 10),
-                        contacts=(Contact("email", f"{given.lower()}@example.org"),),
-                        preferred_channel="email",
-                        language="en",
+                        contacts=(
+                            Contact("email", f"{given.lower()}@example.org"),
+                            Contact("sms", f"+4915550000{p}", "mobile"),
+                        ),
+                        preferred_channel=channel,
+                        language=language,
+                        consent_email=consent_email,
+                        consent_sms=consent_sms,
+                        time_zone="Europe/Berlin",
                     ),
                 )
             )
