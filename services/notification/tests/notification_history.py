@@ -16,6 +16,8 @@ from clinic.events import patients as pat
 from clinic.events import reference as ref
 
 MONDAY = dt.datetime(2027, 3, 22, 8, tzinfo=dt.UTC)
+START = dt.datetime(2027, 3, 12, 9, tzinfo=dt.UTC)  # 10:00 in Berlin
+NOW = START - dt.timedelta(days=6)
 
 
 class History:
@@ -209,3 +211,31 @@ class History:
             )
             status = "fulfilled"
         self.appointments[aid] = (made, status)
+
+
+class Clinic(History):
+    """A History whose events happen when the test says."""
+
+    def __init__(self) -> None:
+        super().__init__(0)
+        self.at = NOW
+
+    def wrap(self, aggregate_id: uuid.UUID, payload: Any) -> Envelope:
+        envelope = super().wrap(aggregate_id, payload)
+        envelope = envelope.model_copy(update={"occurred_at": self.at})
+        self.events[-1] = envelope
+        return envelope
+
+
+def time_of(
+    aid: uuid.UUID, location: uuid.UUID, kind: uuid.UUID, patient: uuid.UUID, start: dt.datetime
+) -> dict[str, Any]:
+    return {
+        "appointment_id": aid,
+        "location_id": location,
+        "appointment_type_id": kind,
+        "patient_id": patient,
+        "start": start,
+        "end": start + dt.timedelta(minutes=30),
+        "participants": (),
+    }

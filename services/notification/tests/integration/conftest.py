@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 
+from clinic.devstack.sinks import Sinks
 from clinic.notification.settings import NotificationSettings
 from clinic.notification.store import DDL
 from clinic.platform.consumer import CONSUMER_DDL
@@ -19,3 +20,11 @@ async def database(settings_for: Callable[..., Any]) -> AsyncIterator[Database]:
     await db.pool.open(wait=True)
     yield db
     await db.close()
+
+
+@pytest.fixture
+async def sinks() -> AsyncIterator[Sinks]:
+    """The local SMTP server and SMS API, on free ports of 127.0.0.1."""
+    running = await Sinks(refuse={}).start()
+    yield running
+    await running.stop()

@@ -6,9 +6,8 @@ withdrawn, changes what is planned."""
 
 import datetime as dt
 import uuid
-from typing import Any
 
-from notification_history import History
+from notification_history import NOW, START, Clinic, time_of
 from prometheus_client import CollectorRegistry
 
 from clinic.events import Envelope
@@ -17,37 +16,6 @@ from clinic.events import patients as pat
 from clinic.notification.consumer import ProjectionWriter
 from clinic.notification.planning import QuietHours
 from clinic.platform.database import Database
-
-START = dt.datetime(2027, 3, 12, 9, tzinfo=dt.UTC)  # 10:00 in Berlin
-NOW = START - dt.timedelta(days=6)
-
-
-class Clinic(History):
-    """A History whose events happen when the test says."""
-
-    def __init__(self) -> None:
-        super().__init__(0)
-        self.at = NOW
-
-    def wrap(self, aggregate_id: uuid.UUID, payload: Any) -> Envelope:
-        envelope = super().wrap(aggregate_id, payload)
-        envelope = envelope.model_copy(update={"occurred_at": self.at})
-        self.events[-1] = envelope
-        return envelope
-
-
-def time_of(
-    aid: uuid.UUID, location: uuid.UUID, kind: uuid.UUID, patient: uuid.UUID, start: dt.datetime
-) -> dict[str, Any]:
-    return {
-        "appointment_id": aid,
-        "location_id": location,
-        "appointment_type_id": kind,
-        "patient_id": patient,
-        "start": start,
-        "end": start + dt.timedelta(minutes=30),
-        "participants": (),
-    }
 
 
 async def messages(database: Database, aid: uuid.UUID) -> list[tuple[str, str, str | None, str]]:

@@ -44,6 +44,8 @@ class ServiceSpec:
         return self.name.replace("-", "_").upper() + "_"
 
 
+SINK_SMTP_PORT = 2525
+SINK_HTTP_PORT = 8025
 SERVICES = (
     ServiceSpec("booking", "clinic.booking", 8081),
     ServiceSpec("availability", "clinic.availability", 8082),
@@ -59,6 +61,8 @@ class RunningService:
     pid: int
     port: int
     log_file: str
+    smtp_port: int | None = None
+    """The mail sink's SMTP port (the sinks only)."""
 
     @property
     def url(self) -> str:
@@ -114,12 +118,29 @@ class Stack:
             return int(configured)
         return spec.default_port if not port_open("127.0.0.1", spec.default_port) else free_port()
 
-    def _spawn(
-        self, spec: ServiceSpec, infra: Infrastructure, urls: dict[str, str]
-    ) -> RunningService:
-        port = self._port_for(spec)
+    def _process(self, name: str, args: list[str], env: Mapping[str, str]) -> tuple[int, str]:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        log_file = self.log_dir / f"{spec.name}.log"
+        log_file = self.log_dir / f"{name}.log"
+        with open(log_file, "ab") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", *args],
+                env=dict(env),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        return process.pid, str(log_file)
+
+    def _spawn(
+        self,
+        spec: ServiceSpec,
+        infra: Infrastructure,
+        urls: dict[str, str],
+        sinks: RunningService,
+        port: int | None = None,
+    ) -> RunningService:
+        port = port or self._port_for(spec)
         env = {
             **self.env,
             **infra.environment(),
@@ -128,16 +149,27 @@ class Stack:
             f"{spec.env_prefix}PORT": str(port),
             **{f"{name.replace('-', '_').upper()}_URL": url for name, url in urls.items()},
         }
-        with open(log_file, "ab") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-m", spec.module],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        return RunningService(spec.name, process.pid, port, str(log_file))
+        if spec.name == "notification":
+            env.setdefault("NOTIFICATION_PUBLIC_URL", f"http://127.0.0.1:{port}")
+            env.setdefault("NOTIFICATION_SMTP_HOST", "127.0.0.1")
+            env.setdefault("NOTIFICATION_SMTP_PORT", str(sinks.smtp_port))
+            env.setdefault("NOTIFICATION_SMS_BASE_URL", sinks.url)
+        pid, log_file = self._process(spec.name, [spec.module], env)
+        return RunningService(spec.name, pid, port, log_file)
+
+    def _spawn_sinks(self, notification_port: int) -> RunningService:
+        """The local mail and SMS sinks notification sends to (``clinic.devstack.sinks``)."""
+        http = SINK_HTTP_PORT if not port_open("127.0.0.1", SINK_HTTP_PORT) else free_port()
+        smtp = SINK_SMTP_PORT if not port_open("127.0.0.1", SINK_SMTP_PORT) else free_port()
+        args = [
+            "clinic.devstack.sinks",
+            "--maildir", str(self.state_dir / "mail"),
+            "--smtp-port", str(smtp),
+            "--http-port", str(http),
+            "--inbound-url", f"http://127.0.0.1:{notification_port}/sms/inbound",
+        ]  # fmt: skip
+        pid, log_file = self._process("sinks", args, self.env)
+        return RunningService("sinks", pid, http, log_file, smtp_port=smtp)
 
     def up(self, timeout: float = 90.0) -> tuple[Infrastructure, dict[str, RunningService]]:
         try:
@@ -145,13 +177,20 @@ class Stack:
         except InfrastructureError as error:
             raise StackError({error.component: error.reason}) from None
         services = self._load()
+        notification = next(s for s in SERVICES if s.name == "notification")
+        known = services.get("notification")
+        port = known.port if known is not None else self._port_for(notification)
+        sinks = services.get("sinks")
+        if sinks is None or not pid_alive(sinks.pid):
+            sinks = services["sinks"] = self._spawn_sinks(port)
+            self._save(services)
         for spec in SERVICES:
             running = services.get(spec.name)
             if running is not None and pid_alive(running.pid):
                 continue
-            services[spec.name] = self._spawn(
-                spec, infra, {n: s.url for n, s in services.items() if n != spec.name}
-            )
+            urls = {n: s.url for n, s in services.items() if n not in (spec.name, "sinks")}
+            chosen = port if spec.name == "notification" else None
+            services[spec.name] = self._spawn(spec, infra, urls, sinks, chosen)
             self._save(services)
         failures = self._wait_ready(services, timeout)
         if failures:
@@ -221,7 +260,20 @@ def _print_summary(infra: Infrastructure, services: dict[str, RunningService], s
         print(f"    availability (search):  {availability.url}/docs")
     print("\n  Services (the OpenAPI of each; each also serves /healthz /readyz /metrics):")
     for name, service in services.items():
-        print(f"    {name:<13} {service.url}/docs   log: {service.log_file}")
+        if name != "sinks":
+            print(f"    {name:<13} {service.url}/docs   log: {service.log_file}")
+    sinks = services.get("sinks")
+    if sinks is not None:
+        print("\n  What notification sends stays on this machine:")
+        print(
+            f"    email (SMTP 127.0.0.1:{sinks.smtp_port}):  {sinks.url}/mail   "
+            f"(each message also a file in {state / 'mail' / 'new'})"
+        )
+        print(f"    SMS (Twilio-style API):       {sinks.url}/sms")
+        print(
+            f"    reply as a patient's phone:   curl -X POST {sinks.url}/replies "
+            """-d '{"from": "+4915112345678", "body": "STOP"}'"""
+        )
     try:
         demo = httpx.get(f"{services['booking'].url}/demo", timeout=5)
     except httpx.HTTPError:

@@ -179,8 +179,12 @@ class IdempotentConsumer:
         metrics: ConsumerMetrics,
         retry: RetryPolicy | None = None,
         batch_handler: BatchHandler | None = None,
+        after_commit: Callable[[], None] | None = None,
     ) -> None:
         self.database = database
+        self.after_commit = after_commit
+        """Told after each transaction that applied something (a dispatcher waiting for
+        what the projection planned)."""
         self.name = name
         self.handler = handler
         self.batch_handler = batch_handler
@@ -238,6 +242,8 @@ class IdempotentConsumer:
             if cursor.rowcount == 0:
                 return Outcome.DUPLICATE
             await self.handler(conn, envelope)
+        if self.after_commit is not None:
+            self.after_commit()
         return Outcome.APPLIED
 
     async def process_batch(self, messages: list[tuple[bytes, Delivery]]) -> list[Outcome]:
@@ -305,6 +311,8 @@ class IdempotentConsumer:
             else:
                 for envelope in fresh:
                     await self.handler(conn, envelope)
+        if new and self.after_commit is not None:
+            self.after_commit()
         return new
 
     async def _dead_letter(self, raw: bytes, delivery: Delivery, error: str, attempts: int) -> None:

@@ -2,16 +2,54 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from fastapi import FastAPI
 
 import clinic.notification
+from clinic.notification.api import routes, webhooks
+from clinic.notification.channels import Channel
 from clinic.notification.consumer import TOPICS, ProjectionWriter
+from clinic.notification.dispatcher import Dispatcher, DispatchMetrics, Policy
+from clinic.notification.links import Signer
+from clinic.notification.mail import EmailChannel, SmtpConfig
 from clinic.notification.planning import QuietHours
 from clinic.notification.settings import NotificationSettings
+from clinic.notification.sms import SmsChannel, SmsConfig
 from clinic.notification.store import DDL
 from clinic.platform.consumer import ConsumerMetrics, IdempotentConsumer, subscribe_batches
 from clinic.platform.lag import LagMetrics, LagMonitor
 from clinic.platform.service import create_runtime, create_service_app
+
+
+def channels(settings: NotificationSettings) -> dict[str, Channel]:
+    password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+    starttls = {"auto": None, "required": True, "off": False}[settings.smtp_starttls]
+    email = EmailChannel(
+        SmtpConfig(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            sender=settings.email_from,
+            username=settings.smtp_username,
+            password=password,
+            starttls=starttls,
+            implicit_tls=settings.smtp_implicit_tls,
+            timeout=settings.smtp_timeout_seconds,
+            unsubscribe_mailto=settings.email_unsubscribe_mailto,
+        ),
+        connections=settings.smtp_connections,
+    )
+    sms = SmsChannel(
+        SmsConfig(
+            base_url=settings.sms_base_url,
+            account_sid=settings.sms_account_sid,
+            auth_token=settings.sms_auth_token.get_secret_value(),
+            sender=settings.sms_from,
+            status_callback_url=f"{settings.public_url.rstrip('/')}/sms/status",
+        ),
+        connections=settings.sms_connections,
+    )
+    return {"email": email, "sms": sms}
 
 
 def create_app(settings: NotificationSettings | None = None) -> FastAPI:
@@ -22,6 +60,27 @@ def create_app(settings: NotificationSettings | None = None) -> FastAPI:
         runtime, title="clinic notification", description=clinic.notification.__doc__ or ""
     )
     app.state.settings = settings
+    app.include_router(routes.router)
+    app.include_router(webhooks.router)
+    app.state.clock = lambda: dt.datetime.now(dt.UTC)
+    signer = Signer(settings.link_secret.get_secret_value())
+    app.state.signer = signer
+    dispatcher = Dispatcher(
+        runtime.database,
+        channels(settings),
+        signer,
+        settings.public_url,
+        DispatchMetrics(runtime.registry),
+        Policy(
+            batch_size=settings.dispatch_batch_size,
+            lease=dt.timedelta(seconds=settings.dispatch_lease_seconds),
+            max_attempts=settings.dispatch_max_attempts,
+            backoff_base=dt.timedelta(seconds=settings.dispatch_backoff_seconds),
+            backoff_cap=dt.timedelta(seconds=settings.dispatch_backoff_cap_seconds),
+            rate_per_minute=settings.send_rate_per_minute,
+        ),
+    )
+    app.state.dispatcher = dispatcher
     writer = ProjectionWriter(
         runtime.registry,
         QuietHours(settings.quiet_hours_start, settings.quiet_hours_end),
@@ -33,6 +92,7 @@ def create_app(settings: NotificationSettings | None = None) -> FastAPI:
         writer.write_one,
         ConsumerMetrics(runtime.registry),
         batch_handler=writer.write_many,
+        after_commit=dispatcher.wake,
     )
     subscribe_batches(runtime.broker, consumer, TOPICS, settings.consumer_group)
     lag = LagMonitor(
@@ -45,7 +105,9 @@ def create_app(settings: NotificationSettings | None = None) -> FastAPI:
 
     async def started() -> None:
         lag.start()
+        if settings.dispatch_enabled:
+            dispatcher.start(settings.dispatch_interval_seconds)
 
     runtime.started = started
-    runtime.stopping.append(lag.stop)
+    runtime.stopping += [lag.stop, dispatcher.stop]
     return app

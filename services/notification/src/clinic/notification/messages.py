@@ -9,7 +9,8 @@ location), the plan is made again and compared with the stored messages:
   language or due time), and comes back if it had been superseded;
 - one stored, not yet sent and no longer planned is ``superseded`` (a move or cancellation
   supersedes every pending message of that appointment);
-- one already sent, sending or failed is never touched.
+- one already sent, sending or failed is never touched;
+- one to an address that opted out of its channel is ``skipped``.
 A message planned long after it was due (a rebuild, a consumer far behind) is stored as
 ``expired``, visible and never sent.
 """
@@ -42,6 +43,7 @@ DDL = [
 ]
 OPEN = frozenset({"pending", "skipped", "superseded", "expired"})
 """Statuses a new plan may still change; the others belong to the dispatcher."""
+OPTED_OUT = "the address opted out"
 STALE = dt.timedelta(hours=1)
 """How long after its due time a message is still worth sending when first planned."""
 
@@ -116,9 +118,16 @@ async def reconcile(
             [ids],
         )
         stored = {r["message_id"]: r["status"] for r in await cursor.fetchall()}
+        await cursor.execute(
+            "SELECT channel, address FROM opt_outs WHERE address = ANY(%s)",
+            [sorted({p.address for p in planned if p.address})],
+        )
+        stopped = {(r["channel"], r["address"]) for r in await cursor.fetchall()}
     wanted = {p.message_id for p in planned}
     for p in planned:
         status, reason = ("skipped", p.skipped) if p.skipped else ("pending", None)
+        if status == "pending" and (p.channel, p.address) in stopped:
+            status, reason = "skipped", OPTED_OUT
         was = stored.get(p.message_id)
         if status == "pending" and was != "pending" and p.due_at < now - STALE:
             status, reason = "expired", "planned after it was due"

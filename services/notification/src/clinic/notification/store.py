@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import psycopg
 from psycopg import sql
 
-from clinic.notification import messages
+from clinic.notification import delivery, dispatcher, messages
 from clinic.notification.projection import COLUMNS, SCHEMA, Tables
 from clinic.platform import rows
 from clinic.platform.rows import Op, Upsert
@@ -37,6 +37,8 @@ DDL = [
     """CREATE INDEX IF NOT EXISTS appointments_by_patient
         ON appointments (organization_id, patient_id, start_at)""",
     *messages.DDL,
+    *dispatcher.DDL,
+    *delivery.DDL,
 ]
 
 

@@ -1,0 +1,2 @@
+"""Notification's HTTP API: its internal routes, the SMS provider's webhooks and the pages
+action links open."""

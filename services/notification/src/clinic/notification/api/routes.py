@@ -1,0 +1,145 @@
+"""Notification's internal routes: what went (or will go) to a patient about an
+appointment, and each patient's channels, consents and opt-outs. Staff and the gateway use
+them; patients reach the service only through signed links."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Path, Request
+from psycopg.rows import dict_row
+
+from clinic.notification import delivery
+from clinic.notification.api.responses import ContactPreferences, MessageHistory
+from clinic.notification.planning import ADDRESS_SYSTEMS
+from clinic.platform.problem_handlers import problems
+from clinic.platform.problems import Problem
+
+router = APIRouter()
+Channel = Literal["email", "sms"]
+
+
+class NotFoundError(Problem):
+    status = 404
+    slug = "not-found"
+    title = "Not found"
+
+
+HISTORY = """
+SELECT message_id, kind, channel, address, language, due_at, before_minutes, status, reason,
+       attempts, sent_at, delivery, delivery_at
+FROM messages WHERE organization_id = %s AND appointment_id = %s ORDER BY due_at, kind
+"""
+
+
+@router.get(
+    "/organizations/{org}/appointments/{appointment_id}/messages",
+    tags=["messages"],
+    response_model=MessageHistory,
+    responses=problems(404),
+)
+async def message_history(org: UUID, appointment_id: UUID, request: Request) -> dict[str, Any]:
+    """Every message of the appointment: planned, sent, skipped (and why), superseded by a
+    move or cancellation, retried or failed (with the provider's reason), and what the
+    provider last reported about its delivery."""
+    database = request.app.state.runtime.database
+    async with database.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT 1 FROM appointments WHERE organization_id = %s AND appointment_id = %s",
+            [org, appointment_id],
+        )
+        if await cur.fetchone() is None:
+            raise NotFoundError(f"no appointment {appointment_id} in organization {org}")
+        await cur.execute(HISTORY, [org, appointment_id])
+        rows = await cur.fetchall()
+    return {"appointment_id": appointment_id, "messages": rows}
+
+
+async def _patient(request: Request, org: UUID, patient_id: UUID) -> dict[str, Any]:
+    database = request.app.state.runtime.database
+    async with database.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT patient_id, preferred_channel, language, consent_sms, consent_email, "
+            "time_zone, contacts FROM patients WHERE organization_id = %s AND patient_id = %s",
+            [org, patient_id],
+        )
+        patient: dict[str, Any] | None = await cur.fetchone()
+        if patient is None:
+            raise NotFoundError(f"no patient {patient_id} in organization {org}")
+        addresses = [
+            (channel, contact["value"])
+            for contact in patient.pop("contacts")
+            for channel, systems in ADDRESS_SYSTEMS.items()
+            if contact["system"] in systems
+        ]
+        await cur.execute(
+            "SELECT channel, address, opted_out_at, source FROM opt_outs WHERE address = ANY(%s)",
+            [[a for _, a in addresses]],
+        )
+        stopped = {(r["channel"], r["address"]): r for r in await cur.fetchall()}
+    patient["addresses"] = [
+        {
+            "channel": channel,
+            "address": address,
+            "opted_out": (channel, address) in stopped,
+            "since": stopped.get((channel, address), {}).get("opted_out_at"),
+            "source": stopped.get((channel, address), {}).get("source"),
+        }
+        for channel, address in dict.fromkeys(addresses)
+    ]
+    return patient
+
+
+@router.get(
+    "/organizations/{org}/patients/{patient_id}/contact-preferences",
+    tags=["preferences"],
+    response_model=ContactPreferences,
+    responses=problems(404),
+)
+async def contact_preferences(org: UUID, patient_id: UUID, request: Request) -> dict[str, Any]:
+    """How the patient is reached: preferred channel, language, consents (booking's record
+    of them, as notification last heard), and each address with its opt-out. Channel and
+    consent are changed on the patient's record in booking (``PUT
+    /organizations/{org}/patients/{id}/preferences``); opt-outs here."""
+    return await _patient(request, org, patient_id)
+
+
+@router.put(
+    "/organizations/{org}/patients/{patient_id}/opt-outs/{channel}",
+    tags=["preferences"],
+    response_model=ContactPreferences,
+    responses=problems(404),
+)
+async def opt_out(
+    org: UUID, patient_id: UUID, channel: Annotated[Channel, Path()], request: Request
+) -> dict[str, Any]:
+    """Stop every message by ``channel`` to the patient's addresses (as a STOP reply or an
+    unsubscribe link does). Idempotent."""
+    patient = await _patient(request, org, patient_id)
+    now = request.app.state.clock()
+    async with request.app.state.runtime.database.transaction() as conn:
+        for a in patient["addresses"]:
+            if a["channel"] == channel:
+                await delivery.opt_out(conn, channel, a["address"], "staff", now)
+    return await _patient(request, org, patient_id)
+
+
+@router.delete(
+    "/organizations/{org}/patients/{patient_id}/opt-outs/{channel}",
+    tags=["preferences"],
+    response_model=ContactPreferences,
+    responses=problems(404),
+)
+async def opt_in(
+    org: UUID, patient_id: UUID, channel: Annotated[Channel, Path()], request: Request
+) -> dict[str, Any]:
+    """Let messages by ``channel`` reach the patient's addresses again (the patient asked
+    for it; consent is still required). Idempotent."""
+    patient = await _patient(request, org, patient_id)
+    now = request.app.state.clock()
+    async with request.app.state.runtime.database.transaction() as conn:
+        for a in patient["addresses"]:
+            if a["channel"] == channel:
+                await delivery.opt_in(conn, channel, a["address"], now)
+    return await _patient(request, org, patient_id)

@@ -1,0 +1,127 @@
+"""After a message leaves: the provider's delivery reports, patients' replies, opt-outs.
+
+- A delivery report moves a sent message's ``delivery`` forward only (queued, sending, sent,
+  delivered, or undelivered/failed with the carrier's code): reports that arrive late or
+  twice never move it back.
+- An opt-out (a STOP reply, an unsubscribe link, an operator) is kept per channel and
+  address: nothing more goes to that address by that channel until it opts in again (START),
+  and the messages still planned for it are skipped with the reason.
+- Every reply is kept with what it was taken to mean.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from uuid import UUID
+
+import psycopg
+
+from clinic.notification.messages import OPTED_OUT
+from clinic.notification.replies import Intent
+from clinic.notification.sms import DELIVERY_STATES
+
+DDL = [
+    """CREATE TABLE IF NOT EXISTS replies (
+        reply_id text PRIMARY KEY, channel text NOT NULL, address text NOT NULL,
+        body text NOT NULL, intent text NOT NULL, outcome text NOT NULL,
+        received_at timestamptz NOT NULL)""",
+]
+FINAL = frozenset({"delivered", "undelivered", "failed"})
+
+
+async def record_delivery(
+    conn: psycopg.AsyncConnection,
+    reference: str,
+    state: str,
+    error_code: str | None,
+    now: dt.datetime,
+) -> bool:
+    """Apply a provider's report on the message it calls ``reference``. False when no message
+    of ours has that reference."""
+    earlier = [s for s in DELIVERY_STATES[: DELIVERY_STATES.index(state)] if s not in FINAL]
+    reason = f"the carrier reported {state} (error {error_code})" if error_code else None
+    cursor = await conn.execute(
+        "UPDATE messages SET delivery = %s, delivery_at = %s, reason = COALESCE(%s, reason), "
+        "updated_at = %s WHERE reference = %s AND (delivery IS NULL OR delivery = ANY(%s))",
+        [state, now, reason, now, reference, earlier],
+    )
+    if cursor.rowcount:
+        return True
+    found = await conn.execute("SELECT 1 FROM messages WHERE reference = %s", [reference])
+    return await found.fetchone() is not None
+
+
+async def opt_out(
+    conn: psycopg.AsyncConnection, channel: str, address: str, source: str, now: dt.datetime
+) -> int:
+    """Stop ``channel`` to ``address``; returns how many planned messages it skipped."""
+    await conn.execute(
+        "INSERT INTO opt_outs (channel, address, opted_out_at, source) VALUES (%s, %s, %s, %s) "
+        "ON CONFLICT (channel, address) DO NOTHING",
+        [channel, address, now, source],
+    )
+    cursor = await conn.execute(
+        "UPDATE messages SET status = 'skipped', reason = %s, "
+        "updated_at = %s WHERE channel = %s AND address = %s AND status = 'pending'",
+        [OPTED_OUT, now, channel, address],
+    )
+    return cursor.rowcount
+
+
+async def opt_in(
+    conn: psycopg.AsyncConnection, channel: str, address: str, now: dt.datetime
+) -> bool:
+    """Allow ``channel`` to ``address`` again; messages skipped for the opt-out and not yet
+    due come back."""
+    cursor = await conn.execute(
+        "DELETE FROM opt_outs WHERE channel = %s AND address = %s", [channel, address]
+    )
+    await conn.execute(
+        "UPDATE messages SET status = 'pending', reason = NULL, updated_at = %s "
+        "WHERE channel = %s AND address = %s AND status = 'skipped' "
+        "AND reason = %s AND due_at > %s",
+        [now, channel, address, OPTED_OUT, now],
+    )
+    return cursor.rowcount > 0
+
+
+async def opted_out(conn: psycopg.AsyncConnection, channel: str, address: str) -> bool:
+    cursor = await conn.execute(
+        "SELECT 1 FROM opt_outs WHERE channel = %s AND address = %s", [channel, address]
+    )
+    return await cursor.fetchone() is not None
+
+
+async def record_reply(
+    conn: psycopg.AsyncConnection,
+    reply_id: str,
+    address: str,
+    body: str,
+    intent: Intent,
+    outcome: str,
+    now: dt.datetime,
+) -> bool:
+    """Keep a reply once (providers retry webhooks); False when it was already kept."""
+    cursor = await conn.execute(
+        "INSERT INTO replies (reply_id, channel, address, body, intent, outcome, received_at) "
+        "VALUES (%s, 'sms', %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        [reply_id, address, body, intent, outcome, now],
+    )
+    return cursor.rowcount > 0
+
+
+async def latest_sent_to(
+    conn: psycopg.AsyncConnection, channel: str, address: str, now: dt.datetime
+) -> tuple[UUID, UUID, UUID] | None:
+    """(organisation, appointment, patient) of the latest message sent to ``address`` about
+    an appointment still to come: what a reply such as ``C`` refers to."""
+    cursor = await conn.execute(
+        "SELECT m.organization_id, m.appointment_id, a.patient_id FROM messages m "
+        "JOIN appointments a ON a.appointment_id = m.appointment_id "
+        "WHERE m.channel = %s AND m.address = %s AND m.status = 'sent' AND a.start_at > %s "
+        "AND a.status IN ('booked', 'arrived', 'checked-in') "
+        "ORDER BY m.sent_at DESC LIMIT 1",
+        [channel, address, now],
+    )
+    row = await cursor.fetchone()
+    return (row[0], row[1], row[2]) if row else None
