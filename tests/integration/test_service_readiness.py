@@ -74,3 +74,22 @@ async def test_a_wrong_broker_address_makes_readiness_answer_503_with_the_reason
     checks = response.json()["checks"]
     assert checks["database"] == "ok"
     assert wrong in checks["broker"]
+
+
+async def test_a_start_up_that_fails_is_reported_by_readiness_not_swallowed(
+    settings_for: Callable[..., Any],
+) -> None:
+    from clinic.platform.service import create_runtime, create_service_app
+
+    _, settings_cls = service("clinic.notification")
+    runtime = create_runtime(settings_for(settings_cls))
+
+    async def broken() -> None:
+        raise ValueError("the demo data could not be loaded")
+
+    runtime.started = broken
+    response = await readiness_of(create_service_app(runtime, title="t", description=""), 2)
+    assert response.status_code == 503
+    assert response.json()["checks"]["startup"] == (
+        "RuntimeError: start-up failed: ValueError: the demo data could not be loaded"
+    )

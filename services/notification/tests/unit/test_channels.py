@@ -98,3 +98,10 @@ def test_retries_wait_longer_each_time_up_to_the_cap_and_spread_out() -> None:
 )
 def test_a_reply_is_read_by_its_keyword(body: str, wanted: str) -> None:
     assert intent(body) == wanted
+
+
+def test_a_long_unsubscribe_link_stays_readable_in_the_header() -> None:
+    long = Outgoing(**{**MESSAGE.__dict__, "unsubscribe_url": "https://c.example/u/" + "A" * 94})
+    raw = compose(long, "noreply@clinic.example").as_string()
+    assert f"<https://c.example/u/{'A' * 94}>" in raw
+    assert "=?utf-8?" not in raw.split("\n\n", 1)[0].split("List-Unsubscribe:", 1)[1]

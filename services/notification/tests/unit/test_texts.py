@@ -86,3 +86,14 @@ def test_the_calendar_entry_keeps_its_uid_counts_changes_and_cancels() -> None:
     assert (cancelled["method"], gone["status"], gone["sequence"]) == ("CANCEL", "CANCELLED", 4)
     assert event.decoded("dtstart") == START
     assert str(event["location"]) == "Mitte, Invalidenstr. 1, Berlin"
+
+
+def test_an_address_is_written_street_first_whatever_order_its_parts_come_in() -> None:
+    from clinic.notification.texts import postal
+
+    assert postal({"city": "Berlin", "street": "Invalidenstr. 1"}) == "Invalidenstr. 1, Berlin"
+    assert postal(
+        {"country": "DE", "postal_code": "10115", "city": "Berlin", "line": "Invalidenstr. 1",
+         "floor": "3"}
+    ) == "Invalidenstr. 1, 10115 Berlin, DE, 3"  # fmt: skip
+    assert postal({}) == ""

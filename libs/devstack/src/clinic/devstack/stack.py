@@ -288,6 +288,11 @@ def _print_summary(infra: Infrastructure, services: dict[str, RunningService], s
             f"{len(summary['appointment_types'])} appointment types, "
             f"{len(summary['patients'])} patients: {services['booking'].url}/demo"
         )
+    else:
+        print(
+            "\n  No demo data listed: booking found an earlier version of it in this state "
+            "(its log says so). `make reset` starts afresh with the current one."
+        )
     for label, component in (("PostgreSQL", infra.postgres), ("Kafka", infra.kafka)):
         what = f"{component.flavor}, {component.source}" if component.flavor else component.source
         print(f"\n  {label + ':':<11} {component.address}   ({what})", end="")

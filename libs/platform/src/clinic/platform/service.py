@@ -12,6 +12,8 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -54,6 +56,11 @@ class Runtime:
     stopping: list[Hook] = field(default_factory=list)
     migrated: asyncio.Event = field(default_factory=asyncio.Event)
     startup_error: str = "starting"
+    failed: str | None = None
+    """Why start-up failed (readiness reports it), or None."""
+    exit_on_failure: bool = False
+    """Stop the process when start-up fails (a served process: its supervisor sees it exit
+    with the reason in the log), instead of staying up unready."""
 
 
 def create_runtime(settings: ServiceSettings, topics: list[str] | None = None) -> Runtime:
@@ -87,10 +94,28 @@ def create_runtime(settings: ServiceSettings, topics: list[str] | None = None) -
         readiness=Readiness(settings.readiness_timeout_seconds),
         migrations=list(CONSUMER_DDL),
     )
+    runtime.readiness.add("startup", lambda: _not_failed(runtime))
     runtime.readiness.add("database", database.check)
     runtime.readiness.add("schema", lambda: _migrated(runtime))
     runtime.readiness.add("broker", connection.check)
     return runtime
+
+
+async def _not_failed(runtime: Runtime) -> None:
+    if runtime.failed is not None:
+        raise RuntimeError(runtime.failed)
+
+
+def _watch_start(runtime: Runtime, task: asyncio.Task[None]) -> None:
+    """A start-up that fails (a start hook raising) is said, not swallowed: readiness reports
+    it, the log has the traceback, and a served process stops."""
+    if task.cancelled() or task.exception() is None:
+        return
+    error = task.exception()
+    runtime.failed = f"start-up failed: {type(error).__name__}: {error}"
+    log.error(runtime.failed, exc_info=error, extra={"alert": "startup-failed"})
+    if runtime.exit_on_failure:
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 async def _migrated(runtime: Runtime) -> None:
@@ -141,12 +166,13 @@ def create_service_app(runtime: Runtime, *, title: str, description: str) -> Fas
         install_global(runtime.tracer_provider)
         await runtime.database.open()
         starting = asyncio.create_task(_start(runtime), name="service-start")
+        starting.add_done_callback(lambda task: _watch_start(runtime, task))
         try:
             yield
         finally:
             starting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await starting
+                await asyncio.wait([starting])
             for hook in reversed(runtime.stopping):
                 await hook()
             await runtime.connection.stop()
@@ -179,8 +205,10 @@ def serve(create_app: Callable[[S], FastAPI], settings: S) -> None:
             access_log=False,
         )
         return
+    app = create_app(settings)
+    app.state.runtime.exit_on_failure = True
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_config=None,

@@ -12,6 +12,7 @@ import clinic.booking
 from clinic.booking.api.answers import CommandMetrics
 from clinic.booking.api.routes import router
 from clinic.booking.application import Bookings
+from clinic.booking.domain.errors import IdempotencyKeyReusedError
 from clinic.booking.directory import (
     DIRECTORY_DDL,
     AppointmentDirectory,
@@ -78,9 +79,18 @@ def create_app(settings: BookingSettings | None = None) -> FastAPI:
         if settings.load_demo_data:
             from clinic.booking.demo import load_demo
 
-            summary = await asyncio.to_thread(load_demo, bookings)
-            log.info("demo data ready", extra={"demo": summary})
-            app.state.demo = summary
+            try:
+                summary = await asyncio.to_thread(load_demo, bookings)
+            except IdempotencyKeyReusedError as error:
+                # The database holds the demo as an earlier version wrote it: keep it.
+                log.warning(
+                    "demo data not loaded: this database holds another version of the demo "
+                    "(make reset wipes it for the current one)",
+                    extra={"error": str(error)},
+                )
+            else:
+                log.info("demo data ready", extra={"demo": summary})
+                app.state.demo = summary
         # Before serving: the first bookings then read reference data from memory.
         cached = await asyncio.to_thread(bookings.reference.warm)
         log.info("reference data cached", extra={"aggregates": cached})

@@ -14,10 +14,15 @@ import asyncio
 import email.utils
 from dataclasses import dataclass
 from email.message import EmailMessage
+from email.policy import default
 
 import aiosmtplib
 
 from clinic.notification.channels import Failed, Outcome, Outgoing, Retry, Sent
+
+HEADERS = default.clone(max_line_length=998)
+"""RFC 5322's hard limit: a long link in ``List-Unsubscribe`` stays one plain token (folded
+at 78 characters, it would be encoded and mail clients would not find it)."""
 
 
 @dataclass(frozen=True)
@@ -36,7 +41,7 @@ class SmtpConfig:
 
 
 def compose(message: Outgoing, sender: str, unsubscribe_mailto: str | None = None) -> EmailMessage:
-    mail = EmailMessage()
+    mail = EmailMessage(policy=HEADERS)
     mail["From"] = email.utils.formataddr((message.organization, email.utils.parseaddr(sender)[1]))
     mail["To"] = message.address
     mail["Subject"] = message.subject

@@ -37,6 +37,25 @@ MONTHS = {
 }  # fmt: skip
 
 
+STREET = ("line", "line1", "line2", "line3", "street", "address")
+TOWN = ("postal_code", "postalcode", "zip", "city", "district", "state", "country")
+
+
+def postal(address: dict[str, str]) -> str:
+    """An address in the order it is written on an envelope (street, then postal code and
+    town, then region and country; any other parts after), whatever order its keys came
+    in (PostgreSQL's ``jsonb`` keeps none)."""
+    known = {k.lower().replace("-", "_"): v for k, v in address.items() if v}
+    parts = [known.pop(k) for k in STREET if k in known]
+    town = " ".join(
+        known.pop(k) for k in ("postal_code", "postalcode", "zip", "city") if k in known
+    )
+    parts += [town] if town else []
+    parts += [known.pop(k) for k in TOWN if k in known]
+    parts += [v for _, v in sorted(known.items())]
+    return ", ".join(parts)
+
+
 def when(start: dt.datetime, tz: ZoneInfo, language: str) -> str:
     """The local date and time, as the language writes them."""
     local = start.astimezone(tz)
@@ -103,7 +122,7 @@ def write(context: Context) -> Written:
         "preparation": text.get("preparation", ""),
         "when": when(context.start, ZoneInfo(context.time_zone), language),
         "place": context.location,
-        "address": ", ".join(v for v in context.address.values() if v),
+        "address": postal(context.address),
         "links": context.links,
     }
     module: Any = _environment().get_template(f"{language}.j2").module  # its macros
@@ -131,7 +150,7 @@ def calendar_entry(context: Context, summary: str) -> bytes:
     event.add("dtstart", context.start.astimezone(dt.UTC))
     event.add("dtend", context.end.astimezone(dt.UTC))
     event.add("summary", summary)
-    address = ", ".join(v for v in context.address.values() if v)
+    address = postal(context.address)
     event.add("location", f"{context.location}, {address}" if address else context.location)
     event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
     calendar.add_component(event)
