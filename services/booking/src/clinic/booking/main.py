@@ -12,13 +12,13 @@ import clinic.booking
 from clinic.booking.api.answers import CommandMetrics
 from clinic.booking.api.routes import router
 from clinic.booking.application import Bookings
-from clinic.booking.domain.errors import IdempotencyKeyReusedError
 from clinic.booking.directory import (
     DIRECTORY_DDL,
     AppointmentDirectory,
     DirectoryMetrics,
     HoldSweeper,
 )
+from clinic.booking.domain.errors import IdempotencyKeyReusedError
 from clinic.booking.outbox import EventLog, Replay
 from clinic.booking.relay import RELAY_DDL, Relay, RelayMetrics
 from clinic.booking.settings import BookingSettings
