@@ -14,7 +14,8 @@
   ``GET /sms``.
 
 ``python -m clinic.devstack.sinks --maildir DIR --smtp-port N --http-port M`` runs both (what
-``make up`` starts); tests run them in-process with :class:`Sinks`.
+``make up`` starts; ``SINKS_MAILDIR``, ``SINKS_SMTP_PORT``, ``SINKS_PORT``,
+``SINKS_INBOUND_URL`` set the same); tests run them in-process with :class:`Sinks`.
 """
 
 from __future__ import annotations
@@ -25,11 +26,13 @@ import base64
 import contextlib
 import email
 import email.policy
+import functools
 import hashlib
 import hmac
 import itertools
 import logging
 import mailbox
+import os
 import re
 import threading
 import uuid
@@ -60,15 +63,33 @@ UNDELIVERED = {"+15005550010": ("undelivered", 30003), "+15005550011": ("failed"
 class Received:
     sender: str
     recipients: list[str]
-    message: EmailMessage
+    raw: bytes
+
+    @functools.cached_property
+    def message(self) -> EmailMessage:
+        """Parsed when first read: receiving stays as cheap as a real server's."""
+        return _parsed(self.raw)
 
 
 class MailHandler:
     def __init__(self, maildir: Path | None, refuse: Mapping[str, str] | None = None) -> None:
-        self.box = mailbox.Maildir(maildir, create=True) if maildir else None
+        self.box = None
+        if maildir is not None:
+            for part in ("tmp", "new", "cur"):  # Maildir makes them only for a new directory
+                (maildir / part).mkdir(parents=True, exist_ok=True)
+            self.box = mailbox.Maildir(maildir, create=True)
         self.refuse = dict(refuse or {})
         self.received: list[Received] = []
         self.lock = threading.Lock()
+
+    def stored(self) -> list[EmailMessage]:
+        """Every message kept, oldest first: the Maildir's when there is one (it outlives
+        the process), else those received since start."""
+        with self.lock:
+            if self.box is None:
+                return [r.message for r in self.received]
+            keys = sorted(self.box.iterkeys(), key=lambda k: k.split(".")[0:2])
+            return [_parsed(self.box.get_bytes(k)) for k in keys]
 
     async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -83,13 +104,18 @@ class MailHandler:
         self, server: SMTP, session: Session, envelope: Envelope
     ) -> str:
         raw = envelope.original_content or b""
-        parsed = email.message_from_bytes(raw, policy=email.policy.default)
-        assert isinstance(parsed, EmailMessage)
+        parsed = _parsed(raw)
         with self.lock:
             self.received.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos), parsed))
             if self.box is not None:
                 self.box.add(raw)
         return "250 Message accepted for delivery"
+
+
+def _parsed(raw: bytes) -> EmailMessage:
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
 
 
 @dataclass
@@ -336,12 +362,15 @@ async def _serve(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m clinic.devstack.sinks", description=__doc__)
-    parser.add_argument("--maildir", required=True)
-    parser.add_argument("--smtp-port", type=int, default=2525)
-    parser.add_argument("--http-port", type=int, default=8025)
-    parser.add_argument("--account-sid", default="AClocal")
-    parser.add_argument("--auth-token", default="local-sms-token")
-    parser.add_argument("--inbound-url", default=None)
+    env = os.environ.get
+    parser.add_argument(
+        "--maildir", default=env("SINKS_MAILDIR"), required="SINKS_MAILDIR" not in os.environ
+    )
+    parser.add_argument("--smtp-port", type=int, default=int(env("SINKS_SMTP_PORT", "2525")))
+    parser.add_argument("--http-port", type=int, default=int(env("SINKS_PORT", "8025")))
+    parser.add_argument("--account-sid", default=env("SINKS_ACCOUNT_SID", "AClocal"))
+    parser.add_argument("--auth-token", default=env("SINKS_AUTH_TOKEN", "local-sms-token"))
+    parser.add_argument("--inbound-url", default=env("SINKS_INBOUND_URL"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     with contextlib.suppress(KeyboardInterrupt):

@@ -95,9 +95,11 @@ def settings_for(infrastructure: Infrastructure, schema_name: str) -> Callable[.
 class RunningService:
     """A service started as its own process on 127.0.0.1, as ``make up`` starts it."""
 
-    def __init__(self, module: str, env: dict[str, str], prefix: str) -> None:
+    def __init__(
+        self, module: str, env: dict[str, str], prefix: str, port: int | None = None
+    ) -> None:
         self.module = module
-        self.port = free_port()
+        self.port = port or free_port()
         self.env = {
             **os.environ,
             **env,
@@ -151,13 +153,15 @@ def start_service(
     """Start services as processes against the test infrastructure; all stopped at the end."""
     started: list[RunningService] = []
 
-    def start(module: str, prefix: str, schema: str | None = None, **env: str) -> RunningService:
+    def start(
+        module: str, prefix: str, schema: str | None = None, port: int | None = None, **env: str
+    ) -> RunningService:
         values = {
             **infrastructure.environment(),
             f"{prefix}DATABASE_SCHEMA": schema or schema_name,
             **env,
         }
-        service = RunningService(module, values, prefix)
+        service = RunningService(module, values, prefix, port)
         started.append(service)
         return service.start()
 

@@ -110,6 +110,15 @@ async def record_reply(
     return cursor.rowcount > 0
 
 
+async def settle_reply(conn: psycopg.AsyncConnection, reply_id: str, outcome: str) -> None:
+    await conn.execute("UPDATE replies SET outcome = %s WHERE reply_id = %s", [outcome, reply_id])
+
+
+async def forget_reply(conn: psycopg.AsyncConnection, reply_id: str) -> None:
+    """A reply that could not be acted on yet: the provider's retry will find it new."""
+    await conn.execute("DELETE FROM replies WHERE reply_id = %s", [reply_id])
+
+
 async def latest_sent_to(
     conn: psycopg.AsyncConnection, channel: str, address: str, now: dt.datetime
 ) -> tuple[UUID, UUID, UUID] | None:
@@ -119,6 +128,7 @@ async def latest_sent_to(
         "SELECT m.organization_id, m.appointment_id, a.patient_id FROM messages m "
         "JOIN appointments a ON a.appointment_id = m.appointment_id "
         "WHERE m.channel = %s AND m.address = %s AND m.status = 'sent' AND a.start_at > %s "
+        "AND m.kind <> 'cancelled' "
         "AND a.status IN ('booked', 'arrived', 'checked-in') "
         "ORDER BY m.sent_at DESC LIMIT 1",
         [channel, address, now],

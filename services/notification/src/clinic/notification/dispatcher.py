@@ -285,7 +285,7 @@ class Dispatcher:
             link = Link(org, appointment, row["message_id"], action, expires)
             return f"{self.public_url}/{path}/{self.signer.sign(link)}"
 
-        kind = row["kind"]
+        kind, email = row["kind"], row["channel"] == "email"
         links: dict[str, str] = {}
         if kind != "cancelled":
             links = {a: url(a, "links", row["start_at"]) for a in ACTIONS_OFFERED}
@@ -307,9 +307,9 @@ class Dispatcher:
                 version=row["version"],
                 written_at=now,
                 links=links,
-            )
+            ),
+            calendar=email,
         )
-        email = row["channel"] == "email"
         return Outgoing(
             message_id=row["message_id"],
             organization_id=org,

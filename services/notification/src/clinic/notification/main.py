@@ -7,8 +7,9 @@ import datetime as dt
 from fastapi import FastAPI
 
 import clinic.notification
-from clinic.notification.api import routes, webhooks
+from clinic.notification.api import links, routes, webhooks
 from clinic.notification.channels import Channel
+from clinic.notification.clinics import Availability, Booking
 from clinic.notification.consumer import TOPICS, ProjectionWriter
 from clinic.notification.dispatcher import Dispatcher, DispatchMetrics, Policy
 from clinic.notification.links import Signer
@@ -62,6 +63,10 @@ def create_app(settings: NotificationSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.include_router(routes.router)
     app.include_router(webhooks.router)
+    app.include_router(links.router)
+    app.state.link_metrics = links.LinkMetrics(runtime.registry)
+    app.state.booking = booking = Booking(settings.booking_url)
+    app.state.availability = availability = Availability(settings.availability_url)
     app.state.clock = lambda: dt.datetime.now(dt.UTC)
     signer = Signer(settings.link_secret.get_secret_value())
     app.state.signer = signer
@@ -109,5 +114,5 @@ def create_app(settings: NotificationSettings | None = None) -> FastAPI:
             dispatcher.start(settings.dispatch_interval_seconds)
 
     runtime.started = started
-    runtime.stopping += [lag.stop, dispatcher.stop]
+    runtime.stopping += [lag.stop, dispatcher.stop, booking.close, availability.close]
     return app

@@ -31,6 +31,20 @@ class NotificationSettings(ServiceSettings):
         pattern=r"^[a-z]{2}$",
         description="Messages' language when the patient's has no templates (en, es, de).",
     )
+    booking_url: str = Field(
+        "http://127.0.0.1:8081",
+        pattern=r"^https?://[^\s]+$",
+        description="Booking's API, which runs what patients ask for through links and "
+        "replies (falls back to BOOKING_URL).",
+        json_schema_extra={"shared_env": "BOOKING_URL"},
+    )
+    availability_url: str = Field(
+        "http://127.0.0.1:8082",
+        pattern=r"^https?://[^\s]+$",
+        description="Availability's API, for the free times a move offers (falls back to "
+        "AVAILABILITY_URL).",
+        json_schema_extra={"shared_env": "AVAILABILITY_URL"},
+    )
     public_url: str = Field(
         "http://127.0.0.1:8083",
         pattern=r"^https?://[^\s]+$",

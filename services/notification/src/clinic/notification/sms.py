@@ -16,6 +16,7 @@ name and value in name order), checked by :func:`signature`.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -52,6 +53,9 @@ class SmsChannel:
             timeout=config.timeout,
             limits=httpx.Limits(max_connections=connections),
         )
+        # At most as many requests as connections: httpcore's pool finds a connection for
+        # each waiting request on every change, which costs quadratically in the waiters.
+        self._slots = asyncio.Semaphore(connections)
 
     async def send(self, message: Outgoing) -> Outcome:
         form = {"To": message.address, "From": self.config.sender, "Body": message.text}
@@ -59,7 +63,8 @@ class SmsChannel:
             form["StatusCallback"] = self.config.status_callback_url
         path = f"/2010-04-01/Accounts/{self.config.account_sid}/Messages.json"
         try:
-            response = await self._http.post(path, data=form)
+            async with self._slots:
+                response = await self._http.post(path, data=form)
         except httpx.HTTPError as error:
             return Retry(f"{type(error).__name__}: {error}")
         if response.status_code in (200, 201):

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import psycopg
 from psycopg import sql
 
-from clinic.notification import delivery, dispatcher, messages
+from clinic.notification import actions, delivery, dispatcher, messages
 from clinic.notification.projection import COLUMNS, SCHEMA, Tables
 from clinic.platform import rows
 from clinic.platform.rows import Op, Upsert
@@ -39,6 +39,7 @@ DDL = [
     *messages.DDL,
     *dispatcher.DDL,
     *delivery.DDL,
+    *actions.DDL,
 ]
 
 

@@ -111,7 +111,8 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def write(context: Context) -> Written:
+def write(context: Context, calendar: bool = True) -> Written:
+    """The message's texts; its calendar entry too unless ``calendar`` is False (an SMS)."""
     language = context.language if context.language in LANGUAGES else "en"
     text = context.patient_facing.get(language, {})
     values: dict[str, Any] = {
@@ -131,7 +132,11 @@ def write(context: Context) -> Written:
         subject=subject,
         email=re.sub(r"\n{3,}", "\n\n", str(module.email(values)).strip()) + "\n",
         sms=" ".join(str(module.sms(values)).split()),
-        ics=None if context.kind == "reminder" else calendar_entry(context, values["visit"]),
+        ics=(
+            calendar_entry(context, values["visit"])
+            if calendar and context.kind != "reminder"
+            else None
+        ),
     )
 
 

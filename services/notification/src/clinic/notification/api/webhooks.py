@@ -4,13 +4,13 @@ only the provider can move a delivery state or opt a number out. Both answer Twi
 
 from __future__ import annotations
 
-from typing import Any
 from xml.sax.saxutils import escape
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from clinic.notification import delivery
+from clinic.notification.clinics import Acting
 from clinic.notification.replies import intent
 from clinic.notification.sms import DELIVERY_STATES, signed_by
 from clinic.platform.problem_handlers import problems
@@ -82,34 +82,64 @@ async def sms_status(request: Request) -> Response:
     return twiml()
 
 
-REPLIES: dict[str, dict[str, str]] = {
-    "opt-out": {"en": "You will get no more messages from us. Reply START to undo."},
-    "opt-in": {"en": "You will get appointment messages again. Reply STOP to stop."},
-    "help": {"en": "Appointment messages. Reply STOP to stop, C to confirm your visit."},
+REPLIES: dict[str, str] = {
+    "opt-out": "You will get no more messages from us. Reply START to undo.",
+    "opt-in": "You will get appointment messages again. Reply STOP to stop.",
+    "help": "Appointment messages. Reply C to confirm your visit, STOP to stop.",
+    "confirmed": "Thank you: your appointment is confirmed.",
+    "nothing": "We found no coming appointment to confirm. Please call the clinic.",
 }
+
+
+class BookingUnreachableError(Problem):
+    status = 503
+    slug = "booking-unavailable"
+    title = "The clinic's calendar cannot be reached; the reply will be read when it can"
 
 
 @router.post(
     "/sms/inbound",
     tags=["webhooks"],
     response_class=Response,
-    responses={200: {"content": {TWIML: {}}}, **problems(400, 403)},
+    responses={200: {"content": {TWIML: {}}}, **problems(400, 403, 503)},
 )
 async def sms_inbound(request: Request) -> Response:
     """A patient's reply (``From``, ``Body``, ``MessageSid``): STOP and its synonyms opt
-    the number out at once, START opts it back in, HELP explains; every reply is kept once
-    (providers retry webhooks)."""
+    the number out at once, START opts it back in, HELP explains, C confirms the coming
+    appointment the latest message was about (through booking, the patient as the actor).
+    Every reply is kept once: a provider's retry of the same webhook changes nothing."""
+    state = request.app.state
     fields = await _signed_form(request, "/sms/inbound")
     reply_id, sender = _required(fields, "MessageSid", "From")
     body = fields.get("Body", "")
     wants = intent(body)
-    now = request.app.state.clock()
-    answer: Any = None
-    async with request.app.state.runtime.database.transaction() as conn:
+    now = state.clock()
+    target = None
+    async with state.runtime.database.transaction() as conn:
+        if not await delivery.record_reply(conn, reply_id, sender, body, wants, wants, now):
+            return twiml()  # handled already
         if wants == "opt-out":
             await delivery.opt_out(conn, "sms", sender, "STOP reply", now)
         elif wants == "opt-in":
             await delivery.opt_in(conn, "sms", sender, now)
-        answer = REPLIES.get(wants, {}).get("en")
-        await delivery.record_reply(conn, reply_id, sender, body, wants, wants, now)
-    return twiml(answer)
+        elif wants == "confirm":
+            target = await delivery.latest_sent_to(conn, "sms", sender, now)
+    if wants != "confirm":
+        return twiml(REPLIES.get(wants))
+    if target is None:
+        outcome, reply = "nothing to confirm", REPLIES["nothing"]
+    else:
+        org, appointment, patient = target
+        acting = Acting(patient, "sms", f"sms:{reply_id}")
+        answer = await state.booking.confirm_attendance(org, appointment, acting)
+        if not answer.definitive:
+            async with state.runtime.database.transaction() as conn:
+                await delivery.forget_reply(conn, reply_id)
+            raise BookingUnreachableError(answer.detail)
+        outcome = "confirmed" if answer.ok else f"refused: {answer.detail}"
+        reply = REPLIES["confirmed"] if answer.ok else answer.detail
+        state.link_metrics.followed.labels("confirm", "sms", "done" if answer.ok else
+                                           "booking-refused").inc()  # fmt: skip
+    async with state.runtime.database.transaction() as conn:
+        await delivery.settle_reply(conn, reply_id, outcome)
+    return twiml(reply)
