@@ -290,6 +290,17 @@ class Events:
             ),
         )
 
+    def attendance_confirmed(self, appointment_id: uuid.UUID, by: str = "patient") -> Envelope:
+        """The patient confirmed they will come, now (``self.now``)."""
+        return self.wrap(
+            appointment_id,
+            appt.AppointmentAttendanceConfirmed(
+                appointment_id=appointment_id,
+                confirmed_at=self.now or dt.datetime.now(dt.UTC),
+                confirmed_by=by,
+            ),
+        )
+
     def _time(
         self,
         appointment_id: uuid.UUID,

@@ -1,7 +1,8 @@
 """The KPIs PostgreSQL counts equal the reference computation (one appointment at a time, in
 memory) over the same events, for any history, period, grouping and filter: two locations
 in different zones, visits with and without a room, holds, cancellations early and late,
-refills, reschedules, outcomes and searches that led to bookings."""
+refills, reschedules, outcomes, confirmations of attendance and searches that led to
+bookings."""
 
 import datetime as dt
 import random
@@ -34,7 +35,7 @@ def actions_of(seed: int) -> list[tuple[int, int, int, int, int]]:
     rng = random.Random(seed)
     return [
         (
-            rng.randint(0, 8),
+            rng.randint(0, 9),
             rng.randint(0, 2),
             rng.randint(0, 4),
             rng.randint(0, 8),
@@ -46,8 +47,8 @@ def actions_of(seed: int) -> list[tuple[int, int, int, int, int]]:
 
 class History:
     """Booking's events for an organisation of two locations, three doctors (two at the
-    first) and a room; each action books, holds, confirms, cancels, reschedules, expires or
-    records an outcome."""
+    first) and a room; each action books, holds, confirms, cancels, reschedules, expires,
+    records an outcome or the patient's confirmation that they will come."""
 
     def __init__(self) -> None:
         self.ev = Events()
@@ -72,6 +73,7 @@ class History:
         made: list[Envelope] = []
         status: dict[uuid.UUID, str] = {}
         starts: dict[uuid.UUID, dt.datetime] = {}
+        confirmed: set[uuid.UUID] = set()
         for what, who, day, slot, before in actions:
             doctor, where, tz = self.doctors[who]
             date = MONDAY + dt.timedelta(days=day)
@@ -113,6 +115,10 @@ class History:
             elif what == 8 and status[aid] == "booked":
                 self.events.append(self.ev.status(aid, "entered-in-error", "booked"))
                 status[aid] = "entered-in-error"
+            elif what == 9 and status[aid] == "booked" and aid not in confirmed:
+                by = ["patient", "clinic", "system"][who]
+                self.events.append(self.ev.attendance_confirmed(aid, by))
+                confirmed.add(aid)
 
 
 @settings(

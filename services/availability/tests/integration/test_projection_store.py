@@ -48,6 +48,7 @@ async def test_batches_with_redelivered_events_leave_the_same_tables_as_the_mode
         booked,
         ev.confirmed(held),
         ev.rescheduled(booked, provider, local(MONDAY, 10, 30), 45),
+        ev.attendance_confirmed(second),
         ev.status(second, "noshow", "booked"),
         ev.cancelled(first, "patient"),
     ]
@@ -72,7 +73,9 @@ async def test_batches_with_redelivered_events_leave_the_same_tables_as_the_mode
     assert stored.rows == model.rows
     assert len(stored.rows["claims"]) == 1
     assert {r["status"] for r in stored.rows["appointments"].values()} == {"cancelled", "noshow"}
-    assert len(stored.rows["appointment_events"]) == 6
+    assert len(stored.rows["appointment_events"]) == 7
+    assert stored.rows["appointments"][(second,)]["attendance_confirmed_at"] is not None
+    assert stored.rows["appointments"][(first,)]["attendance_confirmed_at"] is None
 
 
 async def test_a_bulk_write_stores_awkward_text_exactly_as_the_model_has_it(

@@ -22,7 +22,7 @@ GP = [{"role": "physician", "category": "provider", "specialty": "gp"}]
 # (what, provider, day, slot, hours before the start it happens)
 steps = st.lists(
     st.tuples(
-        st.integers(0, 6),
+        st.integers(0, 7),
         st.integers(0, 1),
         st.integers(0, 3),
         st.integers(0, 15),
@@ -46,6 +46,7 @@ def history(
         events.append(registered)
     made: list[Envelope] = []
     status: dict[uuid.UUID, str] = {}
+    confirmed: set[uuid.UUID] = set()
     for what, who, day, slot, before in actions:
         date = MONDAY + dt.timedelta(days=day)
         start = local(date, 8) + dt.timedelta(minutes=30 * slot)
@@ -74,6 +75,9 @@ def history(
         elif what == 6 and status[aid] == "pending":
             events.append(ev.expired(first))
             status[aid] = "cancelled"
+        elif what == 7 and status[aid] == "booked" and aid not in confirmed:
+            events.append(ev.attendance_confirmed(aid, ["patient", "clinic"][who]))
+            confirmed.add(aid)
     return ev, location, events
 
 
@@ -88,6 +92,7 @@ def brute_force(events: list[Envelope], first: dt.date, last: dt.date) -> dict[s
     lead: list[float] = []
     minutes = 0.0
     placed = confirmed = lapsed = released = 0
+    sure = sure_noshow = 0  # outcome known, attendance confirmed
     for life in lives.values():
         life.sort(key=lambda e: e.aggregate_version)
         timed = [e for e in life if "start" in e.payload]
@@ -119,6 +124,9 @@ def brute_force(events: list[Envelope], first: dt.date, last: dt.date) -> dict[s
         booked += 1
         noshow += final == "noshow"
         attended += final == "fulfilled"
+        if final in ("noshow", "fulfilled") and "Appointment.AttendanceConfirmed" in types:
+            sure += 1
+            sure_noshow += final == "noshow"
         after = life[life.index(booking) + 1 :]
         moved += any(e.type == "Appointment.Rescheduled" for e in after)
         lead.append((start - booking.occurred_at).total_seconds() / 60)
@@ -131,6 +139,14 @@ def brute_force(events: list[Envelope], first: dt.date, last: dt.date) -> dict[s
     return {
         "booked": booked,
         "no_show_rate": round(noshow / (noshow + attended), 6) if noshow + attended else None,
+        "confirmed_appointments": sure,
+        "unconfirmed_appointments": noshow + attended - sure,
+        "no_show_rate_confirmed": round(sure_noshow / sure, 6) if sure else None,
+        "no_show_rate_unconfirmed": (
+            round((noshow - sure_noshow) / (noshow + attended - sure), 6)
+            if noshow + attended - sure
+            else None
+        ),
         "cancellation_rate": round(cancelled / booked, 6) if booked else None,
         "late_cancellation_rate": round(late / booked, 6) if booked else None,
         "reschedule_rate": round(moved / booked, 6) if booked else None,
@@ -166,6 +182,8 @@ def test_every_kpi_equals_a_brute_force_count_over_the_same_events(
             for k in ("holds_placed", "holds_confirmed", "holds_lapsed", "holds_released")
         ),
         "booked_minutes": round(sum(b["booked_minutes"] for b in buckets), 3),
+        "confirmed_appointments": sum(b["confirmed_appointments"] for b in buckets),
+        "unconfirmed_appointments": sum(b["unconfirmed_appointments"] for b in buckets),
     }
     # One month holds the week: its rates are the whole history's.
     month = [b for b in buckets if b["appointments_booked"]]
@@ -174,6 +192,8 @@ def test_every_kpi_equals_a_brute_force_count_over_the_same_events(
         b = month[0]
         got |= {
             "no_show_rate": b["no_show_rate"],
+            "no_show_rate_confirmed": b["no_show_rate_confirmed"],
+            "no_show_rate_unconfirmed": b["no_show_rate_unconfirmed"],
             "cancellation_rate": b["cancellation_rate"],
             "late_cancellation_rate": b["late_cancellation_rate"],
             "reschedule_rate": b["reschedule_rate"],
@@ -184,6 +204,8 @@ def test_every_kpi_equals_a_brute_force_count_over_the_same_events(
             k: None
             for k in (
                 "no_show_rate",
+                "no_show_rate_confirmed",
+                "no_show_rate_unconfirmed",
                 "cancellation_rate",
                 "late_cancellation_rate",
                 "reschedule_rate",
@@ -223,3 +245,55 @@ def test_fill_rate_counts_freed_minutes_a_later_booking_took_again() -> None:
     assert day["lead_time_minutes"]["median"] == statistics.median_low([3 * 1440, 1440])
     by_provider = compute(facts, KpiQuery(ev.org, MONDAY, MONDAY, group_by="provider"), working)
     assert [b["group"] for b in by_provider] == [str(doctor)]
+
+
+def test_no_show_rates_of_confirmed_and_unconfirmed_appointments_are_counted_apart() -> None:
+    ev = Events()
+    location, _ = ev.location()
+    kind, _ = ev.appointment_type(GP)
+    doctor, _ = ev.resource(location)
+    events: list[Envelope] = []
+    # (confirmed by whom, what became of it): four confirmed with an outcome (one no-show),
+    # two unconfirmed (one no-show); a confirmed one still booked and a confirmed one
+    # cancelled have no outcome and count in neither.
+    lives = [
+        ("patient", "fulfilled"),
+        ("patient", "arrived"),
+        ("clinic", "checked-in"),
+        ("patient", "noshow"),
+        (None, "fulfilled"),
+        (None, "noshow"),
+        ("patient", None),
+        ("patient", "cancelled"),
+    ]
+    for n, (by, outcome) in enumerate(lives):
+        aid = uuid.uuid4()
+        start = local(MONDAY, 8) + dt.timedelta(minutes=30 * n)
+        ev.now = start - dt.timedelta(days=2)
+        events.append(ev.booked(aid, location, kind, doctor, start, 30))
+        if by is not None:
+            ev.now = start - dt.timedelta(days=1)
+            events.append(ev.attendance_confirmed(aid, by))
+        ev.now = start
+        if outcome == "cancelled":
+            events.append(ev.cancelled(aid, "patient"))
+        elif outcome is not None:
+            events.append(ev.status(aid, outcome, "booked"))
+    tables = Tables()
+    tables.replay(events)
+    facts = facts_from_rows(
+        tables.rows["appointments"].values(),
+        tables.rows["appointment_resources"].values(),
+        tables.rows["appointment_events"].values(),
+        {location: ZoneInfo(BERLIN)},
+    )
+
+    [day] = compute(facts, KpiQuery(ev.org, MONDAY, MONDAY), {})
+
+    assert day["appointments_booked"] == 8
+    assert day["no_show_rate"] == round(2 / 6, 6)
+    assert (day["confirmed_appointments"], day["unconfirmed_appointments"]) == (4, 2)
+    assert day["no_show_rate_confirmed"] == 0.25
+    assert day["no_show_rate_unconfirmed"] == 0.5
+    confirmed = [r["attendance_confirmed_at"] for r in tables.rows["appointments"].values()]
+    assert sum(at is not None for at in confirmed) == 6

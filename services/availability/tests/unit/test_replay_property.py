@@ -55,9 +55,12 @@ def history(
         elif what == 4:
             _, _, aid = live[slot % len(live)]
             events.append(ev.status(aid, ["arrived", "fulfilled", "noshow"][who], "booked"))
-        else:
+        elif what == 5:
             _, _, aid = live[slot % len(live)]
             events.append(ev.rescheduled(made[aid], provider, start, 45))
+        else:
+            _, _, aid = live[slot % len(live)]
+            events.append(ev.attendance_confirmed(aid, ["patient", "clinic", "system"][who]))
     return ev, kind, location, events
 
 
@@ -66,7 +69,7 @@ def made_any(events: list[Envelope]) -> bool:
 
 
 actions = st.lists(
-    st.tuples(st.integers(0, 5), st.integers(0, 2), st.integers(0, 1), st.integers(0, 12)),
+    st.tuples(st.integers(0, 6), st.integers(0, 2), st.integers(0, 1), st.integers(0, 12)),
     max_size=40,
 )
 

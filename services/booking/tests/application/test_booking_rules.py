@@ -16,6 +16,7 @@ from clinic.booking.commands import (
     CheckIn,
     Complete,
     ConfirmAppointment,
+    ConfirmAttendance,
     DefineAppointmentType,
     EnterInError,
     ExpireHold,
@@ -341,6 +342,101 @@ def test_status_changes_follow_the_fhir_lifecycle(clinic: Clinic) -> None:
     other = uuid.UUID(clinic.book("named", at(MONDAY, 10))["id"])
     clinic.clock.now = at(MONDAY, 10, 15)
     assert clinic.do(MarkNoShow, appointment_id=other).body["status"] == "noshow"
+
+
+def test_a_patient_confirms_attendance_before_the_start_and_the_status_stays_booked(
+    clinic: Clinic,
+) -> None:
+    clinic.clock.now = at(MONDAY, 7)
+    booked = clinic.book("consult", at(MONDAY, 9))
+    assert (booked["attendance_confirmed_at"], booked["attendance_confirmed_by"]) == (None, None)
+
+    confirmed = clinic.do(
+        ConfirmAttendance, appointment_id=uuid.UUID(booked["id"]), context=PATIENT
+    ).body
+
+    assert confirmed["status"] == "booked"
+    assert confirmed["attendance_confirmed_at"] == "2026-03-02T06:00:00Z"
+    assert confirmed["attendance_confirmed_by"] == "patient"
+    assert confirmed["version"] == booked["version"] + 1
+    assert clinic.app.queries.get_appointment(clinic.org, uuid.UUID(booked["id"])) == confirmed
+    doctor = uuid.UUID(booked["participants"][0]["resource_id"])
+    [claim] = claims_on(clinic, doctor)  # its time untouched
+    assert claim["appointment_id"] == booked["id"]
+
+
+def test_confirming_attendance_twice_records_it_once_and_answers_with_the_appointment_as_it_is(
+    clinic: Clinic,
+) -> None:
+    clinic.clock.now = at(MONDAY, 7)
+    visit = uuid.UUID(clinic.book("consult", at(MONDAY, 9))["id"])
+    first = clinic.do(ConfirmAttendance, appointment_id=visit, context=PATIENT).body
+    recorded = len(list(clinic.app.events.get(visit)))
+
+    clinic.clock.advance(minutes=30)
+    again = clinic.do(ConfirmAttendance, appointment_id=visit, context=PATIENT)
+    by_desk = clinic.do(ConfirmAttendance, appointment_id=visit)  # the patient phoned too
+
+    assert again.body == first
+    assert by_desk.body == first  # still the patient's, at the first time
+    assert (again.replayed, by_desk.replayed) == (False, False)
+    assert len(list(clinic.app.events.get(visit))) == recorded
+
+
+def test_attendance_cannot_be_confirmed_once_the_appointment_has_started(clinic: Clinic) -> None:
+    visit = uuid.UUID(clinic.book("consult", at(MONDAY, 9))["id"])
+    clinic.clock.now = at(MONDAY, 9)
+    with pytest.raises(errors.InvalidTransitionError, match="before the appointment starts"):
+        clinic.do(ConfirmAttendance, appointment_id=visit, context=PATIENT)
+    clinic.clock.now = at(MONDAY, 9, 10)
+    clinic.do(CheckIn, appointment_id=visit)
+    with pytest.raises(errors.InvalidTransitionError, match="checked-in"):
+        clinic.do(ConfirmAttendance, appointment_id=visit)
+    view = clinic.app.queries.get_appointment(clinic.org, visit)
+    assert view["attendance_confirmed_at"] is None
+
+
+def test_attendance_of_a_cancelled_appointment_or_a_hold_cannot_be_confirmed(
+    clinic: Clinic,
+) -> None:
+    clinic.clock.now = at(MONDAY, 7)
+    cancelled = uuid.UUID(clinic.book("consult", at(MONDAY, 9))["id"])
+    clinic.do(CancelAppointment, appointment_id=cancelled, reason="ill")
+    held = uuid.UUID(clinic.hold("consult", at(MONDAY, 10))["id"])
+    for appointment, status in ((cancelled, "cancelled"), (held, "pending")):
+        with pytest.raises(errors.InvalidTransitionError, match=status) as refused:
+            clinic.do(ConfirmAttendance, appointment_id=appointment, context=PATIENT)
+        assert refused.value.extensions["appointment_status"] == status
+    clinic.clock.advance(minutes=11)  # the hold expired: it counts as cancelled
+    with pytest.raises(errors.InvalidTransitionError, match="cancelled"):
+        clinic.do(ConfirmAttendance, appointment_id=held, context=PATIENT)
+    clinic.clock.now = at(MONDAY, 7)
+    confirmed = uuid.UUID(clinic.book("consult", at(MONDAY, 11))["id"])
+    clinic.do(ConfirmAttendance, appointment_id=confirmed, context=PATIENT)
+    clinic.do(CancelAppointment, appointment_id=confirmed, reason="ill")
+    with pytest.raises(errors.InvalidTransitionError, match="cancelled"):
+        clinic.do(ConfirmAttendance, appointment_id=confirmed, context=PATIENT)
+
+
+def test_staff_record_a_confirmation_the_patient_phoned_in_as_the_clinics(
+    clinic: Clinic,
+) -> None:
+    clinic.clock.now = at(MONDAY, 7)
+    phoned = uuid.UUID(clinic.book("consult", at(MONDAY, 9), context=PATIENT)["id"])
+    replied = uuid.UUID(clinic.book("consult", at(MONDAY, 10))["id"])
+
+    by_desk = clinic.do(ConfirmAttendance, appointment_id=phoned).body
+    by_service = clinic.do(
+        ConfirmAttendance, appointment_id=replied, context=RequestContext(Acting())
+    ).body
+
+    assert by_desk["attendance_confirmed_by"] == "clinic"
+    assert by_service["attendance_confirmed_by"] == "system"
+    history = clinic.app.queries.appointment_history(clinic.org, phoned)["events"]
+    assert [(e["event"], e["status"], e["by"]) for e in history] == [
+        ("Booked", "booked", "patient"),
+        ("AttendanceConfirmed", "booked", "clinic"),
+    ]
 
 
 def test_repeating_a_request_id_returns_the_first_answer_and_writes_nothing(

@@ -1,6 +1,7 @@
 """Every route of booking's API called over HTTP, as a clinic's front desk would in one day:
-reference data, schedules, holds, bookings and every status change, the waitlist, and the
-calendar's "why is this time taken?" views."""
+reference data, schedules, holds, bookings and every status change, the patient's
+confirmation of attendance, the waitlist, and the calendar's "why is this time taken?"
+views."""
 
 import datetime as dt
 import uuid
@@ -184,7 +185,22 @@ def test_a_front_desk_day_over_http_reaches_every_route(
     )
     assert struck["status"] == "entered-in-error"
 
-    # 3. Why is this time taken? The confirmed hold owns its minutes on the doctor's day.
+    # 3. The patient confirms they will come to the confirmed hold (a reminder's link): it
+    #    stays booked, a second confirmation records nothing, a cancelled one is refused.
+    kept = f"{base}/appointments/{hold['id']}"
+    confirmed = desk.send("POST", f"{kept}/confirm-attendance", actor=PATIENT)
+    assert (confirmed["status"], confirmed["attendance_confirmed_by"]) == ("booked", "patient")
+    assert confirmed["attendance_confirmed_at"] is not None
+    assert desk.send("POST", f"{kept}/confirm-attendance") == confirmed
+    assert desk.get(kept) == confirmed
+    refused = desk.send(
+        "POST", f"{base}/appointments/{other['id']}/confirm-attendance", status=409, actor=PATIENT
+    )
+    assert refused["type"].endswith("invalid-status-transition")
+    assert desk.get(f"{base}/appointments/{other['id']}")["version"] == cancelled["version"]
+    assert desk.get(f"{kept}/history")["events"][-1]["event"] == "AttendanceConfirmed"
+
+    # 4. Why is this time taken? The confirmed hold owns its minutes on the doctor's day.
     day = desk.get(f"{base}/resources/{doctor}/days/{far.date().isoformat()}")
     assert [c["appointment_id"] for c in day["claims"]] == [hold["id"]]
     assert day["history"][0]["event"] == "Opened"
@@ -194,7 +210,7 @@ def test_a_front_desk_day_over_http_reaches_every_route(
     assert [o["appointment_id"] for o in owner["owners"]] == [hold["id"]]
     assert desk.get(f"{base}/resources/{doctor}/owner", at=later.isoformat())["free"]
 
-    # 4. The waitlist: join, read, leave.
+    # 5. The waitlist: join, read, leave.
     entry = desk.send(
         "POST",
         f"{base}/waitlist",

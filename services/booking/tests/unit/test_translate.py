@@ -10,6 +10,7 @@ from clinic.booking.application import Bookings
 from clinic.booking.commands import (
     CancelAppointment,
     ConfirmAppointment,
+    ConfirmAttendance,
     MergePatients,
     RecordPatientIdentifier,
     Reschedule,
@@ -20,6 +21,7 @@ from clinic.booking.domain.values import Identifier
 from clinic.booking.outbox import EventLog, OutboxReader
 from clinic.booking.translate import event_id
 from clinic.events import Envelope
+from clinic.events.appointments import AppointmentAttendanceConfirmed
 
 
 def translated(app: Bookings) -> list[Envelope]:
@@ -64,6 +66,34 @@ def test_every_lifecycle_step_has_an_integration_event_with_a_stable_id() -> Non
     for env in envelopes:
         assert env.event_id == event_id(env.aggregate_id, env.aggregate_version)
         env.typed_payload()  # every payload validates against its registered model
+
+
+def test_a_patients_confirmation_of_attendance_is_published_once_as_its_own_event() -> None:
+    clock = Clock(at(MONDAY, 7) - dt.timedelta(days=1))
+    app = Bookings(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=clock)
+    clinic = build_clinic(app, clock)
+    visit = uuid.UUID(clinic.book("consult", at(MONDAY, 9))["id"])
+    clinic.do(ConfirmAttendance, appointment_id=visit, context=PATIENT)
+    clinic.do(ConfirmAttendance, appointment_id=visit, context=PATIENT)  # nothing new
+
+    mine = [e for e in translated(app) if e.aggregate_id == visit]
+
+    assert [(e.type, e.aggregate_version) for e in mine] == [
+        ("Appointment.Booked", 1),
+        ("Appointment.AttendanceConfirmed", 2),
+    ]
+    confirmed = mine[1]
+    assert confirmed.topic() == "booking.appointments.v1"
+    assert confirmed.payload == {
+        "appointment_id": str(visit),
+        "confirmed_at": "2026-03-01T06:00:00Z",
+        "confirmed_by": "patient",
+    }
+    assert confirmed.typed_payload() == AppointmentAttendanceConfirmed(
+        appointment_id=visit, confirmed_at=clock.now, confirmed_by="patient"
+    )
+    assert confirmed.actor is not None
+    assert (confirmed.actor.user_id, confirmed.actor.role) == ("patient-42", "patient")
 
 
 def test_only_the_patients_topic_carries_personal_data() -> None:

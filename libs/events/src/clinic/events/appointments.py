@@ -8,7 +8,7 @@ carries personal data (never in keys or headers).
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import ClassVar
+from typing import ClassVar, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -113,3 +113,19 @@ class AppointmentStatusChanged(_AppointmentEvent):
     event_type: ClassVar[str] = "Appointment.StatusChanged"
     status: AppointmentStatus
     previous_status: AppointmentStatus
+
+
+class AppointmentAttendanceConfirmed(_AppointmentEvent):
+    """The patient confirmed they will come to the booked appointment (FHIR: the patient
+    participant's status becomes ``accepted``; Appointment.status stays ``booked``).
+
+    Recorded at most once per appointment, only while it is booked and before its start:
+    from a reminder's link or SMS reply, or told to the clinic (the patient phoned).
+    ``confirmed_by``: the side that recorded it: ``patient`` (the patient's own channel),
+    ``clinic`` (staff), ``system`` (a platform service acting on its own)."""
+
+    event_type: ClassVar[str] = "Appointment.AttendanceConfirmed"
+    confirmed_at: UtcDateTime
+    confirmed_by: Literal["patient", "clinic", "system"] = Field(
+        description="Who recorded it: patient, clinic (staff) or system."
+    )

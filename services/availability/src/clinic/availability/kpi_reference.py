@@ -42,6 +42,7 @@ class Fact:
     cancelled_at: dt.datetime | None = None
     cancel_reason: str | None = None
     rescheduled: bool = False
+    attendance_confirmed: bool = False
     booking_correlation: UUID | None = None
     providers: list[tuple[UUID, dt.datetime, dt.datetime]] = field(default_factory=list)
 
@@ -89,6 +90,8 @@ def facts_from_rows(
             fact.booking_correlation = row.get("correlation_id")
         elif kind == "Appointment.Rescheduled" and fact.booked_at is not None:
             fact.rescheduled = True
+        elif kind == "Appointment.AttendanceConfirmed":
+            fact.attendance_confirmed = True
     for fact in facts.values():
         fact.providers.sort()
     return list(facts.values())
@@ -187,6 +190,9 @@ def compute(
             tally.booked += 1
             tally.noshow += fact.status == "noshow"
             tally.attended += fact.status in ATTENDED
+            if fact.attendance_confirmed and (fact.status == "noshow" or fact.status in ATTENDED):
+                tally.confirmed += 1
+                tally.confirmed_noshow += fact.status == "noshow"
             tally.rescheduled += fact.rescheduled
             assert fact.booked_at is not None
             tally.lead.append(in_minutes(fact.start - fact.booked_at))

@@ -13,6 +13,12 @@ error count nowhere.
 Definitions (each is None when its denominator is 0):
 - ``no_show_rate``: no-shows / (no-shows + attended), attended = checked in, arrived or
   fulfilled, among booked appointments whose outcome is known.
+- reminder effectiveness, among the same appointments (outcome known: no-show or attended):
+  ``confirmed_appointments``, those whose attendance the patient confirmed before the
+  start (answering a reminder, or telling the clinic: whoever recorded it), and
+  ``unconfirmed_appointments``, the others; ``no_show_rate_confirmed``: no-shows among the
+  confirmed / ``confirmed_appointments``; ``no_show_rate_unconfirmed``: no-shows among the
+  others / ``unconfirmed_appointments``.
 - ``utilisation``: booked provider minutes / working provider minutes. Booked minutes are
   the providers' minutes of appointments booked, checked in, arrived, fulfilled or no-show
   (a no-show's time was still held); working minutes are the providers' working windows
@@ -130,11 +136,22 @@ class Figures:
     holds_released: int = 0
     search_median: float | None = None
     search_p90: float | None = None
+    confirmed: int = 0
+    """Of ``noshow + attended``: those whose attendance was confirmed."""
+    confirmed_noshow: int = 0
+    """Of ``noshow``: those whose attendance was confirmed."""
 
     def view(self, with_utilisation: bool) -> dict[str, Any]:
         return {
             "appointments_booked": self.booked,
             "no_show_rate": ratio(self.noshow, self.noshow + self.attended),
+            "confirmed_appointments": self.confirmed,
+            "unconfirmed_appointments": self.noshow + self.attended - self.confirmed,
+            "no_show_rate_confirmed": ratio(self.confirmed_noshow, self.confirmed),
+            "no_show_rate_unconfirmed": ratio(
+                self.noshow - self.confirmed_noshow,
+                self.noshow + self.attended - self.confirmed,
+            ),
             "utilisation": (
                 ratio(self.booked_minutes, self.working_minutes) if with_utilisation else None
             ),
@@ -308,7 +325,10 @@ SELECT {started}, grp, count(*),
     sum(freed), sum(refilled),
     percentile_disc(0.5) WITHIN GROUP (ORDER BY search_to_book),
     percentile_disc(0.9) WITHIN GROUP (ORDER BY search_to_book),
-    0, 0, 0, 0
+    0, 0, 0, 0,
+    count(*) FILTER (WHERE attendance_confirmed_at IS NOT NULL
+                     AND status IN ('noshow', {attended})),
+    count(*) FILTER (WHERE attendance_confirmed_at IS NOT NULL AND status = 'noshow')
 FROM counted WHERE was_booked AND local_date BETWEEN %(first)s AND %(last)s GROUP BY 1, 2
 UNION ALL
 SELECT {held}, grp, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, 0, NULL, NULL,
@@ -317,7 +337,8 @@ SELECT {held}, grp, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, 0, NULL, NULL,
     count(*) FILTER (WHERE first_booked_at IS NULL AND status = 'cancelled'
                      AND cancel_reason = 'hold expired'),
     count(*) FILTER (WHERE first_booked_at IS NULL AND status = 'cancelled'
-                     AND cancel_reason IS DISTINCT FROM 'hold expired')
+                     AND cancel_reason IS DISTINCT FROM 'hold expired'),
+    0, 0
 FROM counted WHERE held_local_date BETWEEN %(first)s AND %(last)s GROUP BY 1, 2
 """
 
@@ -336,6 +357,7 @@ FACT_COLUMNS = (
     "rescheduled",
     "provider_minutes",
     "freed_minutes",
+    "attendance_confirmed_at",
     "was_booked",
     "lead",
     "search_to_book",
@@ -368,6 +390,8 @@ COUNTED = (
     "holds_confirmed",
     "holds_lapsed",
     "holds_released",
+    "confirmed",
+    "confirmed_noshow",
 )
 """The figures ``kpi_sql`` counts, in the order of its columns after period and group."""
 SUMMED = frozenset(COUNTED) - {"lead_median", "lead_p90", "search_median", "search_p90"}

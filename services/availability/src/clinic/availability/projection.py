@@ -215,6 +215,7 @@ def _appointment(envelope: Envelope, payload: appt._AppointmentEvent) -> list[Op
                     "cancelled_at": None,
                     "cancelled_by": None,
                     "cancel_reason": None,
+                    "attendance_confirmed_at": None,
                     **version,
                 },
             )
@@ -261,6 +262,14 @@ def _appointment(envelope: Envelope, payload: appt._AppointmentEvent) -> list[Op
         )
     elif isinstance(payload, appt.AppointmentStatusChanged):
         ops.append(UpdateWhere("appointments", (aid,), {"status": str(payload.status), **version}))
+    elif isinstance(payload, appt.AppointmentAttendanceConfirmed):
+        ops.append(
+            UpdateWhere(
+                "appointments",
+                (aid,),
+                {"attendance_confirmed_at": payload.confirmed_at, **version},
+            )
+        )
     return ops
 
 
@@ -273,7 +282,7 @@ def _status_after(payload: appt._AppointmentEvent) -> str | None:
         return "cancelled"
     if isinstance(payload, appt.AppointmentStatusChanged):
         return str(payload.status)
-    return None  # rescheduled: the status stays
+    return None  # rescheduled, attendance confirmed: the status stays
 
 
 def _participants(envelope: Envelope, payload: appt._AppointmentTime) -> list[Op]:

@@ -74,6 +74,7 @@ CALENDAR_COLUMNS: dict[str, tuple[str, ...]] = {
         "cancelled_by",
         "cancel_reason",
         "version",
+        "attendance_confirmed_at",
     ),
     "appointment_resources": (
         "appointment_id",
@@ -138,6 +139,8 @@ DDL = [
         ON appointments (organization_id, location_id, start_at)""",
     """CREATE INDEX IF NOT EXISTS appointments_by_patient
         ON appointments (organization_id, patient_id, start_at, appointment_id)""",
+    # When the patient confirmed they will come (null: not confirmed).
+    "ALTER TABLE appointments ADD COLUMN IF NOT EXISTS attendance_confirmed_at timestamptz",
     """CREATE TABLE IF NOT EXISTS appointment_resources (
         appointment_id uuid NOT NULL, role text NOT NULL, organization_id uuid NOT NULL,
         resource_id uuid NOT NULL, resource_kind text NOT NULL,

@@ -69,6 +69,7 @@ USE_CASES: dict[type[Command], UseCase[Any]] = {
     commands.ConfirmAppointment: appointments.CONFIRM,
     commands.Reschedule: appointments.RESCHEDULE,
     commands.CancelAppointment: appointments.CANCEL,
+    commands.ConfirmAttendance: appointments.CONFIRM_ATTENDANCE,
     commands.CheckIn: appointments.CHANGE_STATUS,
     commands.Arrive: appointments.CHANGE_STATUS,
     commands.Complete: appointments.CHANGE_STATUS,

@@ -523,6 +523,24 @@ class MarkNoShow(ChangeStatus):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ConfirmAttendance(Command):
+    """The patient confirmed they will come (FHIR: the patient participant ``accepted``):
+    from a reminder's link or SMS reply, or told to the front desk. Patients may, and the
+    clinic; a confirmation already recorded is answered with the appointment as it is."""
+
+    name: ClassVar[str] = "confirm_attendance"
+    tag: ClassVar[str] = "confirm_attendance"
+
+    appointment_id: UUID
+    by: Actor = field(init=False)
+    """Derived from the acting party (``context``)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "by", self.context.acting.kind)
+
+
+@dataclass(frozen=True, kw_only=True)
 class EnterInError(Command):
     """The appointment was recorded by mistake: it is struck out and its time given back."""
 

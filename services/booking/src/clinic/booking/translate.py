@@ -101,6 +101,12 @@ def _appointment(event: Any, appointment: Appointment) -> EventPayload | None:
             cancelled_by=ev_appointments.CancelledBy(str(event.cancelled_by)),
             reason=event.reason,
         )
+    if name == "AttendanceConfirmed":
+        return ev_appointments.AppointmentAttendanceConfirmed(
+            appointment_id=appointment.id,
+            confirmed_at=event.confirmed_at,
+            confirmed_by=str(event.confirmed_by),
+        )
     if name in ("CheckedIn", "Arrived", "Fulfilled", "MarkedNoShow", "EnteredInError"):
         previous = appointment.history[-1][0] if appointment.history else appointment.status
         return ev_appointments.AppointmentStatusChanged(

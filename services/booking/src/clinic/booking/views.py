@@ -58,6 +58,12 @@ def appointment(appointment: Appointment, now: dt.datetime) -> dict[str, Any]:
             "reason": cancellation["reason"],
             "at": utc(cancellation["at"]),
         },
+        "attendance_confirmed_at": utc(appointment.attendance_confirmed_at),
+        "attendance_confirmed_by": (
+            None
+            if appointment.attendance_confirmed_by is None
+            else str(appointment.attendance_confirmed_by)
+        ),
         "version": appointment.version,
     }
 

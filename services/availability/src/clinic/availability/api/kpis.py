@@ -33,10 +33,11 @@ async def schedule_kpis(
     appointment_type_id: Annotated[list[UUID], Query(max_length=50)] = [],  # noqa: B006
     group_by: Annotated[GroupBy | None, Query(description="One bucket per group.")] = None,
 ) -> dict[str, Any]:
-    """No-show rate, utilisation, lead time, cancellation and late-cancellation rates,
-    reschedule rate, fill rate of freed time and the booking funnel, per period and
-    optionally per location, provider or appointment type. The definitions are in the
-    description of each field and in ``clinic.availability.kpis``."""
+    """No-show rate (also of appointments whose attendance the patient confirmed and of
+    the others: how well reminders work), utilisation, lead time, cancellation and
+    late-cancellation rates, reschedule rate, fill rate of freed time and the booking
+    funnel, per period and optionally per location, provider or appointment type. The
+    definitions are in the description of each field and in ``clinic.availability.kpis``."""
     query = KpiQuery(
         organization_id=org,
         first=first,

@@ -164,6 +164,21 @@ class KpiBucket(View):
     group: str | None = Field(description="The location, provider or type id; null: all.")
     appointments_booked: int = Field(description="Appointments that were booked, by start.")
     no_show_rate: float | None = Field(description="No-shows / (no-shows + attended).")
+    confirmed_appointments: int = Field(
+        0,
+        description="Of the appointments whose outcome is known (no-show or attended): "
+        "those whose attendance the patient confirmed, whoever recorded it.",
+    )
+    unconfirmed_appointments: int = Field(
+        0,
+        description="Of the appointments whose outcome is known: those not confirmed.",
+    )
+    no_show_rate_confirmed: float | None = Field(
+        None, description="No-shows / confirmed_appointments."
+    )
+    no_show_rate_unconfirmed: float | None = Field(
+        None, description="No-shows / unconfirmed_appointments."
+    )
     utilisation: float | None = Field(
         description="Booked provider minutes / working provider minutes."
     )

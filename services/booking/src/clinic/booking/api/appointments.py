@@ -1,5 +1,6 @@
 """Routes for appointments: holds, bookings, confirmation, rescheduling, cancellation, the
-steps of the visit, and the calendar's history (who owns which minute, and why)."""
+patient's confirmation that they will come, the steps of the visit, and the calendar's
+history (who owns which minute, and why)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from clinic.booking.commands import (
     CheckIn,
     Complete,
     ConfirmAppointment,
+    ConfirmAttendance,
     MarkNoShow,
 )
 from clinic.platform.problem_handlers import problems
@@ -122,6 +124,31 @@ def confirm(
 ) -> JSONResponse:
     """Turn a hold into a booking (409 ``hold-expired`` when it is too late)."""
     command = ConfirmAppointment(
+        organization_id=org, request_id=request_id, appointment_id=appointment_id
+    )
+    return answer(request, bookings, command)
+
+
+@router.post(
+    "/organizations/{org}/appointments/{appointment_id}/confirm-attendance",
+    tags=["appointments"],
+    response_model=None,
+    responses={200: {"model": AppointmentView}, **problems(400, 403, 404, 409)},
+)
+def confirm_attendance(
+    org: Org,
+    appointment_id: UUID,
+    bookings: BookingsDep,
+    request_id: RequestIdDep,
+    request: Request,
+) -> JSONResponse:
+    """The patient confirmed they will come (FHIR: the patient participant ``accepted``; the
+    status stays ``booked``): from a reminder's link or SMS reply (acting as the patient), or
+    told to the front desk. Only for a booked appointment before its start (409
+    ``invalid-status-transition`` otherwise). A confirmation already recorded answers 200 with
+    the appointment as it is, recording nothing new. ``attendance_confirmed_by`` is the side
+    of the acting party (``X-Actor-Role``)."""
+    command = ConfirmAttendance(
         organization_id=org, request_id=request_id, appointment_id=appointment_id
     )
     return answer(request, bookings, command)

@@ -231,6 +231,14 @@ class AppointmentView(View):
     note: str
     participants: list[ParticipantView]
     cancellation: CancellationView | None
+    attendance_confirmed_at: Instant | None = Field(
+        None,
+        description="When the patient confirmed they will come (FHIR: the patient "
+        "participant accepted); null: not confirmed.",
+    )
+    attendance_confirmed_by: Literal["patient", "clinic", "system"] | None = Field(
+        None, description="The side that recorded the confirmation; null: not confirmed."
+    )
     version: int
 
 
@@ -242,7 +250,9 @@ class ActorView(View):
 
 class AppointmentEventView(View):
     version: int
-    event: str = Field(description="Held, Booked, HoldConfirmed, Rescheduled, Cancelled, ...")
+    event: str = Field(
+        description="Held, Booked, HoldConfirmed, Rescheduled, Cancelled, AttendanceConfirmed, ..."
+    )
     recorded_at: Instant | None
     by: Literal["patient", "clinic", "system"] | None = Field(
         description="Which side asked for it: the actor's side, or where the event says."

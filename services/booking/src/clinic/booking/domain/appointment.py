@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from eventsourcing.domain import event
@@ -34,6 +34,13 @@ CHECK_IN_OPENS = dt.timedelta(hours=4)
 
 
 class Appointment(BookingAggregate):
+    # When and by which side the patient confirmed they will come (FHIR: the patient
+    # participant ``accepted``). Class-level defaults, not annotated (eventsourcing would
+    # take an annotation for a creation argument): appointments recorded before attendance
+    # could be confirmed read None.
+    attendance_confirmed_at = cast("dt.datetime | None", None)
+    attendance_confirmed_by = cast("Actor | None", None)
+
     class Held(BookingAggregate.Created):
         """Time held for a patient until ``hold_expires_at`` (FHIR ``pending``)."""
 
@@ -146,6 +153,22 @@ class Appointment(BookingAggregate):
                 cutoff_minutes=minutes,
             )
 
+    def check_attendance_confirmation(self, now: dt.datetime) -> None:
+        """Attendance is confirmed for a booked appointment that has not started yet."""
+        status = self.current_status(now)
+        if status != Status.BOOKED:
+            raise InvalidTransitionError(
+                f"attendance can be confirmed only for a booked appointment; this one is {status}",
+                appointment_status=str(status),
+                appointment_id=str(self.id),
+            )
+        if now >= self.start:
+            raise InvalidTransitionError(
+                "attendance can be confirmed only before the appointment starts",
+                start=self.start.isoformat(),
+                appointment_id=str(self.id),
+            )
+
     # ---------------------------------------------------------------- commands
 
     def confirm(self, now: dt.datetime) -> None:
@@ -214,6 +237,22 @@ class Appointment(BookingAggregate):
     def _hold_expired(self, expired_at: dt.datetime, recorded_at: dt.datetime) -> None:
         self._move_to(Status.CANCELLED, expired_at)
         self.cancellation = {"by": "system", "reason": "hold expired", "at": expired_at}
+
+    def confirm_attendance(self, by: Actor, now: dt.datetime) -> bool:
+        """The patient said they will come (FHIR: the patient participant ``accepted``; the
+        status stays ``booked``). False when there is nothing to record: it was confirmed
+        already and the appointment is still booked. Refused once it is no longer booked
+        or has started."""
+        if self.attendance_confirmed_at is not None and self.current_status(now) == Status.BOOKED:
+            return False
+        self.check_attendance_confirmation(now)
+        self._attendance_confirmed(confirmed_by=by, confirmed_at=now)
+        return True
+
+    @event("AttendanceConfirmed")
+    def _attendance_confirmed(self, confirmed_by: Actor, confirmed_at: dt.datetime) -> None:
+        self.attendance_confirmed_at = confirmed_at
+        self.attendance_confirmed_by = Actor(confirmed_by)
 
     def check_in(self, now: dt.datetime) -> None:
         self.check_transition("check_in", now)

@@ -1,5 +1,6 @@
-"""Appointments: hold or book time, confirm a hold, reschedule, cancel, and the steps of the
-visit (check-in, arrival, completion, no-show)."""
+"""Appointments: hold or book time, confirm a hold, reschedule, cancel, the patient's
+confirmation that they will come, and the steps of the visit (check-in, arrival,
+completion, no-show)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from clinic.booking.commands import (
     CancelAppointment,
     ChangeStatus,
     ConfirmAppointment,
+    ConfirmAttendance,
     EnterInError,
     ExpireHold,
     Reschedule,
@@ -204,6 +206,17 @@ def expire_hold(command: ExpireHold, attempt: Attempt) -> Decision:
     return Decision([appointment, *days], views.appointment(appointment, attempt.now))
 
 
+def confirm_attendance(command: ConfirmAttendance, attempt: Attempt) -> Decision:
+    """The patient confirmed they will come (patients may, and the clinic): recorded on the
+    appointment, its time untouched. A confirmation already recorded is an answer too: the
+    appointment as it is."""
+    appointment = _appointment(command.appointment_id, command.organization_id, attempt)
+    if not appointment.confirm_attendance(command.by, attempt.now):
+        return Decision([], views.appointment(appointment, attempt.now))
+    attempt.app.stats.count("attendance_confirmed")
+    return Decision([appointment], views.appointment(appointment, attempt.now))
+
+
 def change_status(command: ChangeStatus, attempt: Attempt) -> Decision:
     """Check-in, arrival, completion, no-show: the appointment's method of that name."""
     if not command.patients_may:
@@ -222,6 +235,7 @@ RESERVE = UseCase(reserve, reserve_exhausted)
 CONFIRM = UseCase(confirm)
 RESCHEDULE = UseCase(reschedule)
 CANCEL = UseCase(cancel)
+CONFIRM_ATTENDANCE = UseCase(confirm_attendance)
 CHANGE_STATUS = UseCase(change_status)
 ENTER_IN_ERROR = UseCase(enter_in_error)
 EXPIRE_HOLD = UseCase(expire_hold)
