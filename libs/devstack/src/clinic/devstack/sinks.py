@@ -104,9 +104,8 @@ class MailHandler:
         self, server: SMTP, session: Session, envelope: Envelope
     ) -> str:
         raw = envelope.original_content or b""
-        parsed = _parsed(raw)
         with self.lock:
-            self.received.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos), parsed))
+            self.received.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos), raw))
             if self.box is not None:
                 self.box.add(raw)
         return "250 Message accepted for delivery"
