@@ -14,6 +14,7 @@ from clinic.events import Envelope, EventPayload
 from clinic.events import appointments as appt
 from clinic.events import patients as pat
 from clinic.events import reference as ref
+from clinic.events import waitlist as wl
 
 MONDAY = dt.datetime(2027, 3, 22, 8, tzinfo=dt.UTC)
 START = dt.datetime(2027, 3, 12, 9, tzinfo=dt.UTC)  # 10:00 in Berlin
@@ -30,6 +31,7 @@ class History:
         self.kind = uuid.uuid4()
         self.doctor = uuid.uuid4()
         self.patients: list[uuid.UUID] = []
+        self.waiting: list[uuid.UUID] = []
         self.records: dict[uuid.UUID, pat.PatientRecord] = {}
         self.appointments: dict[
             uuid.UUID, tuple[appt.AppointmentBooked | appt.AppointmentHeld, str]
@@ -109,7 +111,7 @@ class History:
 
     def step(self, n: int) -> None:
         rng = self.rng
-        what = rng.randint(0, 9)
+        what = rng.randint(0, 10)
         if what == 0 or not self.patients:
             pid = uuid.uuid4()
             self.patients.append(pid)
@@ -132,12 +134,38 @@ class History:
                     patient_id=duplicate, patient=self.records[duplicate], survivor_id=survivor
                 ),
             )
+        elif what == 10:
+            self.waitlist()
         elif what == 3:
             self.wrap(self.kind, ref.AppointmentTypeUpdated(**self.type_fields(f"Check-up {n}")))
         elif what in (4, 5) or not self.appointments:
             self.book(held=what == 5)
         else:
             self.change(what)
+
+    def waitlist(self) -> None:
+        """A patient joins the waitlist, or one waiting leaves it."""
+        if self.waiting and self.rng.random() < 0.4:
+            entry = self.waiting.pop(self.rng.randrange(len(self.waiting)))
+            self.wrap(entry, wl.WaitlistLeft(entry_id=entry, reason="booked", left_at=MONDAY))
+            return
+        entry = uuid.uuid4()
+        self.waiting.append(entry)
+        first = MONDAY.date() + dt.timedelta(days=self.rng.randint(0, 5))
+        self.wrap(
+            entry,
+            wl.WaitlistJoined(
+                entry_id=entry,
+                patient_id=self.rng.choice(self.patients),
+                appointment_type_id=self.kind,
+                location_ids=(self.location,),
+                earliest=first,
+                latest=first + dt.timedelta(days=self.rng.randint(0, 10)),
+                times_of_day=tuple(self.rng.sample(["morning", "afternoon", "evening"], 1)),
+                provider_id=self.rng.choice([None, self.doctor]),
+                joined_at=MONDAY - dt.timedelta(days=self.rng.randint(1, 30)),
+            ),
+        )
 
     def book(self, held: bool) -> None:
         aid = uuid.uuid4()
@@ -200,6 +228,13 @@ class History:
                     ),
                 )
             status = "cancelled"
+        elif what == 9 and status == "booked" and self.rng.random() < 0.5:
+            self.wrap(
+                aid,
+                appt.AppointmentAttendanceConfirmed(
+                    appointment_id=aid, confirmed_at=MONDAY, confirmed_by="patient"
+                ),
+            )
         elif what == 9 and status == "booked":
             self.wrap(
                 aid,

@@ -281,26 +281,24 @@ class Sinks:
             return JSONResponse({"status": "ready"})
 
         def mail_list(request: Request) -> Response:
-            with self.mail.lock:
-                found = list(enumerate(self.mail.received))
             return JSONResponse(
                 [
                     {
                         "n": n,
-                        "to": r.recipients,
-                        "subject": r.message["Subject"],
-                        "message_id": r.message["Message-ID"],
+                        "to": m["To"],
+                        "subject": m["Subject"],
+                        "date": m["Date"],
+                        "message_id": m["Message-ID"],
                     }
-                    for n, r in found
+                    for n, m in enumerate(self.mail.stored())
                 ]
             )
 
         def mail_one(request: Request) -> Response:
-            n = request.path_params["n"]
-            with self.mail.lock:
-                if n >= len(self.mail.received):
-                    return PlainTextResponse("no such message", status_code=404)
-                return PlainTextResponse(self.mail.received[n].message.as_string())
+            n, stored = request.path_params["n"], self.mail.stored()
+            if n >= len(stored):
+                return PlainTextResponse("no such message", status_code=404)
+            return PlainTextResponse(stored[n].as_string())
 
         return Starlette(
             routes=[

@@ -41,12 +41,26 @@ class Answer:
 
 @dataclass(frozen=True)
 class Acting:
-    patient_id: UUID
+    patient_id: UUID | None
+    """The patient who asked; None: notification itself (the waitlist's holds)."""
     channel: str
     """How the patient asked: link (a page opened from a message) or sms (a reply)."""
     key: str
     """The idempotency key."""
     correlation_id: UUID | None = None
+
+    def headers(self) -> dict[str, str]:
+        actor = ("notification", "system") if self.patient_id is None else (
+            str(self.patient_id), "patient")  # fmt: skip
+        headers = {
+            "Idempotency-Key": self.key,
+            "X-Actor-Id": actor[0],
+            "X-Actor-Role": actor[1],
+            "X-Actor-Channel": self.channel,
+        }
+        if self.correlation_id is not None:
+            headers["X-Correlation-Id"] = str(self.correlation_id)
+        return headers
 
 
 class Booking:
@@ -56,17 +70,12 @@ class Booking:
     async def _command(
         self, org: UUID, appointment: UUID, verb: str, acting: Acting, body: dict[str, Any]
     ) -> Answer:
-        headers = {
-            "Idempotency-Key": acting.key,
-            "X-Actor-Id": str(acting.patient_id),
-            "X-Actor-Role": "patient",
-            "X-Actor-Channel": acting.channel,
-        }
-        if acting.correlation_id is not None:
-            headers["X-Correlation-Id"] = str(acting.correlation_id)
-        path = f"/organizations/{org}/appointments/{appointment}/{verb}"
+        return await self._post(f"/organizations/{org}/appointments/{appointment}/{verb}",
+                                acting, body)  # fmt: skip
+
+    async def _post(self, path: str, acting: Acting, body: dict[str, Any]) -> Answer:
         try:
-            response = await self._http.post(path, json=body, headers=headers)
+            response = await self._http.post(path, json=body, headers=acting.headers())
         except httpx.HTTPError as error:
             return Answer(0, {"detail": f"booking did not answer: {type(error).__name__}"})
         try:
@@ -86,6 +95,31 @@ class Booking:
     ) -> Answer:
         body = {"start": start.isoformat()}
         return await self._command(org, appointment, "reschedule", acting, body)
+
+    async def confirm_hold(self, org: UUID, appointment: UUID, acting: Acting) -> Answer:
+        """Turn a hold into a booking."""
+        return await self._command(org, appointment, "confirm", acting, {})
+
+    async def hold(
+        self,
+        org: UUID,
+        acting: Acting,
+        patient: UUID,
+        appointment_type: UUID,
+        location: UUID,
+        start: dt.datetime,
+        resources: dict[str, str],
+        minutes: int,
+    ) -> Answer:
+        body = {"appointment_type_id": str(appointment_type), "location_id": str(location),
+                "patient_id": str(patient), "start": start.isoformat(),
+                "preferred_resources": resources, "hold_minutes": minutes}  # fmt: skip
+        return await self._post(f"/organizations/{org}/holds", acting, body)
+
+    async def leave_waitlist(self, org: UUID, entry: UUID, acting: Acting, reason: str) -> Answer:
+        return await self._post(
+            f"/organizations/{org}/waitlist/{entry}/leave", acting, {"reason": reason}
+        )
 
     async def close(self) -> None:
         await self._http.aclose()

@@ -17,7 +17,7 @@ from clinic.notification.projection import plan
 from clinic.notification.store import apply_ops
 from clinic.platform.consumer import ProjectionFreshness
 
-TOPICS = [str(Topic.REFERENCE), str(Topic.PATIENTS), str(Topic.APPOINTMENTS)]
+TOPICS = [str(Topic.REFERENCE), str(Topic.PATIENTS), str(Topic.APPOINTMENTS), str(Topic.WAITLIST)]
 
 
 class ProjectionWriter:

@@ -9,7 +9,8 @@ What a message needs to say, and to whom:
   record, so each one replaces the row);
 - ``appointments``: who, what, where and when, and its status, as the latest event left it;
 - ``appointment_types``: the reminder plan and the texts patients read, per language;
-- ``locations``: name, time zone and address; ``organizations``: names.
+- ``locations``: name, time zone and address; ``organizations``: names;
+- ``waitlist``: who waits for which type, where, when and with whom, and since when.
 
 Operations never read other aggregates' rows, so the result does not depend on the order in
 which different aggregates' events arrive.
@@ -24,6 +25,7 @@ from clinic.events import Envelope, EventPayload
 from clinic.events import appointments as appt
 from clinic.events import patients as pat
 from clinic.events import reference as ref
+from clinic.events import waitlist as wl
 from clinic.platform.rows import Op, Rows, RowSchema, UpdateWhere, Upsert, storable
 
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -66,14 +68,39 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "moved_at",
         "cancelled_at",
         "cancelled_by",
+        "resources",
+        "attendance_confirmed_at",
         "version",
+    ),
+    "waitlist": (
+        "entry_id",
+        "organization_id",
+        "patient_id",
+        "appointment_type_id",
+        "location_ids",
+        "earliest",
+        "latest",
+        "times_of_day",
+        "provider_id",
+        "joined_at",
+        "active",
     ),
 }
 KEYS: dict[str, tuple[str, ...]] = {table: columns[:1] for table, columns in COLUMNS.items()}
 SCHEMA = RowSchema(
     KEYS,
     COLUMNS,
-    frozenset({"address", "reminder_plan", "patient_facing", "contacts"}),
+    frozenset(
+        {
+            "address",
+            "reminder_plan",
+            "patient_facing",
+            "contacts",
+            "resources",
+            "location_ids",
+            "times_of_day",
+        }
+    ),
 )
 
 
@@ -131,7 +158,33 @@ def _plan(envelope: Envelope) -> list[Op]:
         return [_patient(envelope, payload)]
     if isinstance(payload, appt._AppointmentEvent):
         return _appointment(envelope, payload)
+    if isinstance(payload, wl.WaitlistJoined):
+        return [
+            Upsert(
+                "waitlist",
+                {
+                    "entry_id": payload.entry_id,
+                    "organization_id": org,
+                    "patient_id": payload.patient_id,
+                    "appointment_type_id": payload.appointment_type_id,
+                    "location_ids": [str(x) for x in payload.location_ids],
+                    "earliest": payload.earliest,
+                    "latest": payload.latest,
+                    "times_of_day": list(payload.times_of_day),
+                    "provider_id": payload.provider_id,
+                    "joined_at": payload.joined_at,
+                    "active": True,
+                },
+            )
+        ]
+    if isinstance(payload, wl.WaitlistLeft):
+        return [UpdateWhere("waitlist", (payload.entry_id,), {"active": False})]
     return []
+
+
+def _resources(payload: appt._AppointmentTime) -> list[dict[str, str]]:
+    """Who the appointment holds, by role: what a hold for the same time asks for."""
+    return [{"role": p.role, "resource_id": str(p.resource_id)} for p in payload.participants]
 
 
 def _patient(envelope: Envelope, payload: pat._PatientEvent) -> Upsert:
@@ -181,6 +234,8 @@ def _appointment(envelope: Envelope, payload: appt._AppointmentEvent) -> list[Op
                     "moved_at": None,
                     "cancelled_at": None,
                     "cancelled_by": None,
+                    "resources": _resources(payload),
+                    "attendance_confirmed_at": None,
                     **version,
                 },
             )
@@ -191,6 +246,7 @@ def _appointment(envelope: Envelope, payload: appt._AppointmentEvent) -> list[Op
             "end_at": payload.end,
             "location_id": payload.location_id,
             "moved_at": at,
+            "resources": _resources(payload),
         }
         return [UpdateWhere("appointments", (aid,), {**changes, **version})]
     if isinstance(payload, appt.AppointmentCancelled):
@@ -209,6 +265,9 @@ def _appointment(envelope: Envelope, payload: appt._AppointmentEvent) -> list[Op
             "cancelled_by": "system",
         }
         return [UpdateWhere("appointments", (aid,), {**lapsed, **version})]
+    if isinstance(payload, appt.AppointmentAttendanceConfirmed):
+        confirmed = {"attendance_confirmed_at": payload.confirmed_at}
+        return [UpdateWhere("appointments", (aid,), {**confirmed, **version})]
     if isinstance(payload, appt.AppointmentStatusChanged):
         return [UpdateWhere("appointments", (aid,), {"status": str(payload.status), **version})]
     return []

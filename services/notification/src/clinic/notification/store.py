@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import psycopg
 from psycopg import sql
 
-from clinic.notification import actions, delivery, dispatcher, messages
+from clinic.notification import actions, delivery, dispatcher, messages, waitlist
 from clinic.notification.projection import COLUMNS, SCHEMA, Tables
 from clinic.platform import rows
 from clinic.platform.rows import Op, Upsert
@@ -36,10 +36,20 @@ DDL = [
         cancelled_at timestamptz, cancelled_by text, version integer NOT NULL)""",
     """CREATE INDEX IF NOT EXISTS appointments_by_patient
         ON appointments (organization_id, patient_id, start_at)""",
+    "ALTER TABLE appointments ADD COLUMN IF NOT EXISTS resources jsonb NOT NULL DEFAULT '[]'",
+    "ALTER TABLE appointments ADD COLUMN IF NOT EXISTS attendance_confirmed_at timestamptz",
+    """CREATE TABLE IF NOT EXISTS waitlist (
+        entry_id uuid PRIMARY KEY, organization_id uuid NOT NULL, patient_id uuid NOT NULL,
+        appointment_type_id uuid NOT NULL, location_ids jsonb NOT NULL, earliest date NOT NULL,
+        latest date NOT NULL, times_of_day jsonb NOT NULL, provider_id uuid,
+        joined_at timestamptz NOT NULL, active boolean NOT NULL)""",
+    """CREATE INDEX IF NOT EXISTS waitlist_waiting
+        ON waitlist (organization_id, appointment_type_id) WHERE active""",
     *messages.DDL,
     *dispatcher.DDL,
     *delivery.DDL,
     *actions.DDL,
+    *waitlist.DDL,
 ]
 
 
