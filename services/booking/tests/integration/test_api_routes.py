@@ -573,3 +573,65 @@ def test_reference_data_changes_over_http_and_bad_changes_write_nothing(
         assert retired["id"] == view["id"]
         again = desk.send("POST", f"{base}/{path}/retire", {"reason": "again"}, 409)
         assert again["type"].endswith("/retired")
+
+
+def test_the_waitlist_over_http_keeps_rank_and_weekdays_and_bad_values_write_nothing(
+    start_service: Callable[..., RunningService],
+) -> None:
+    desk = Desk(start_service("clinic.booking", "BOOKING_").url)
+    org = desk.send("POST", "/organizations", {"name": "Waitlist Group"}, 201)["id"]
+    base = f"/organizations/{org}"
+    location = desk.send("POST", f"{base}/locations", {"name": "L", "time_zone": "UTC"}, 201)
+    step = {
+        "name": "visit",
+        "duration_minutes": 30,
+        "requirements": [{"role": "physician", "category": "provider"}],
+    }
+    visit = desk.send("POST", f"{base}/appointment-types", {"name": "V", "steps": [step]}, 201)
+    patient = desk.send(
+        "POST",
+        f"{base}/patients",
+        {"given_name": "Wanda", "family_name": "Wait", "birth_date": "1970-05-06"},
+        201,
+    )["id"]
+    today = dt.datetime.now(dt.UTC).date()
+    wish = {
+        "patient_id": patient,
+        "appointment_type_id": visit["id"],
+        "location_ids": [location["id"]],
+        "earliest": today.isoformat(),
+        "latest": (today + dt.timedelta(days=30)).isoformat(),
+    }
+
+    # 1. The clinic ranks the entry; the days come back in order, and read back the same.
+    ranked = desk.send("POST", f"{base}/waitlist", {**wish, "priority": 1, "weekdays": [5, 2]}, 201)
+    assert (ranked["priority"], ranked["weekdays"]) == (1, [2, 5])
+    assert desk.get(f"{base}/waitlist/{ranked['id']}") == ranked
+    unranked = desk.send("POST", f"{base}/waitlist", wish, 201)
+    assert (unranked["priority"], unranked["weekdays"]) == (5, [])
+
+    # 2. Out of range, repeated or not numbers: a validation problem, and nothing written.
+    written = desk.get("/events", limit=1)["top"]
+    for field, value in (
+        ("priority", 0),
+        ("priority", 10),
+        ("priority", "2"),
+        ("priority", None),
+        ("weekdays", [0]),
+        ("weekdays", [8]),
+        ("weekdays", [1, 1]),
+        ("weekdays", [1, 2, 3, 4, 5, 6, 7, 1]),
+        ("weekdays", "mon"),
+    ):
+        problem = desk.send("POST", f"{base}/waitlist", {**wish, field: value}, 422)
+        assert problem["type"].endswith("validation-error"), (field, value)
+        assert [e["location"][:2] for e in problem["errors"]] == [["body", field]], (field, value)
+
+    # 3. A patient joining themselves names their days but cannot rank themselves.
+    refused = desk.send("POST", f"{base}/waitlist", {**wish, "priority": 2}, 403, actor=PATIENT)
+    assert refused["type"].endswith("staff-only")
+    assert desk.get("/events", limit=1)["top"] == written
+    own = desk.send(
+        "POST", f"{base}/waitlist", {**wish, "priority": 5, "weekdays": [6]}, 201, actor=PATIENT
+    )
+    assert (own["priority"], own["weekdays"]) == (5, [6])

@@ -7,7 +7,12 @@ import uuid
 
 from scenario import FRONT_DESK
 
-from clinic.booking.commands import BookAppointment, DefineAppointmentType, RegisterPatient
+from clinic.booking.commands import (
+    BookAppointment,
+    DefineAppointmentType,
+    JoinWaitlist,
+    RegisterPatient,
+)
 from clinic.booking.domain.values import Category, Contact, Requirement, Step
 
 ORG = uuid.UUID(int=1)
@@ -60,4 +65,30 @@ def test_a_booking_by_staff_digests_as_one_that_said_it_was_the_clinics() -> Non
     )
     assert command.fingerprint() == (
         "1e3b9be761febed44260e69de4e53512f2a7faac073e8dde2e391c52bfeedee5"
+    )
+
+
+def test_a_waitlist_entry_joined_before_priorities_and_weekdays_digests_as_it_did() -> None:
+    command = JoinWaitlist(
+        organization_id=ORG,
+        request_id="r",
+        patient_id=uuid.UUID(int=2),
+        appointment_type_id=uuid.UUID(int=3),
+        location_ids=(uuid.UUID(int=4),),
+        earliest=dt.date(2027, 1, 4),
+        latest=dt.date(2027, 1, 29),
+        times_of_day=("morning",),
+        note="n",
+    )
+    before = "7ae0e713fba139fb7ea74cf897062fcb6874c24ac076c18c39a1398770b4af18"
+    assert command.fingerprint() == before
+    at_defaults = JoinWaitlist(**{**command.__dict__, "priority": 5, "weekdays": ()})
+    assert at_defaults.fingerprint() == before
+    ranked = JoinWaitlist(**{**command.__dict__, "priority": 2})
+    on_mondays = JoinWaitlist(**{**command.__dict__, "weekdays": (1,)})
+    assert len({before, ranked.fingerprint(), on_mondays.fingerprint()}) == 3
+    # The same days in another order ask for the same thing.
+    assert (
+        JoinWaitlist(**{**command.__dict__, "weekdays": (5, 1)}).fingerprint()
+        == JoinWaitlist(**{**command.__dict__, "weekdays": (1, 5)}).fingerprint()
     )

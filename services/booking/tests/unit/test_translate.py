@@ -11,6 +11,7 @@ from clinic.booking.commands import (
     CancelAppointment,
     ConfirmAppointment,
     ConfirmAttendance,
+    JoinWaitlist,
     MergePatients,
     RecordPatientIdentifier,
     Reschedule,
@@ -22,6 +23,7 @@ from clinic.booking.outbox import EventLog, OutboxReader
 from clinic.booking.translate import event_id
 from clinic.events import Envelope
 from clinic.events.appointments import AppointmentAttendanceConfirmed
+from clinic.events.waitlist import WaitlistJoined
 
 
 def translated(app: Bookings) -> list[Envelope]:
@@ -141,3 +143,27 @@ def test_every_patient_change_publishes_the_whole_record_on_the_patients_topic()
     assert recorded.payload["identifier"] == {"system": "https://emr.example/mrn", "value": "4711"}
     for env in patient_events:
         env.typed_payload()
+
+
+def test_a_waitlist_entry_is_published_with_its_rank_and_the_days_the_patient_can_come() -> None:
+    clock = Clock(at(MONDAY, 7) - dt.timedelta(days=3))
+    app = Bookings(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=clock)
+    clinic = build_clinic(app, clock)
+    wish = {
+        "patient_id": clinic.patients[0],
+        "appointment_type_id": clinic.types["consult"],
+        "location_ids": (clinic.location,),
+        "earliest": MONDAY,
+        "latest": MONDAY + dt.timedelta(days=14),
+    }
+    ranked = uuid.UUID(clinic.do(JoinWaitlist, **wish, priority=2, weekdays=(5, 1)).body["id"])
+    unranked = uuid.UUID(clinic.do(JoinWaitlist, **wish).body["id"])
+
+    joined = {e.aggregate_id: e for e in translated(app) if e.type == "Waitlist.Joined"}
+
+    assert joined[ranked].topic() == "booking.waitlist.v1"
+    assert (joined[ranked].payload["priority"], joined[ranked].payload["weekdays"]) == (2, [1, 5])
+    typed = joined[ranked].typed_payload()
+    assert isinstance(typed, WaitlistJoined)
+    assert (typed.priority, typed.weekdays) == (2, (1, 5))
+    assert (joined[unranked].payload["priority"], joined[unranked].payload["weekdays"]) == (5, [])

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import ClassVar
+from typing import Annotated, ClassVar
 from uuid import UUID
+
+from pydantic import Field
 
 from clinic.events.payload import EventPayload
 from clinic.events.topics import Topic
@@ -29,6 +31,19 @@ class WaitlistJoined(_WaitlistEvent):
     times_of_day: tuple[str, ...] = ()
     provider_id: UUID | None = None
     joined_at: UtcDateTime
+    priority: int = Field(
+        5,
+        ge=1,
+        le=9,
+        description="1 (most urgent) to 9 (least): who is offered freed time first. Set by the "
+        "clinic; 5 when nobody ranked the entry (and on entries joined before priorities).",
+    )
+    weekdays: tuple[Annotated[int, Field(ge=1, le=7)], ...] = Field(
+        (),
+        max_length=7,
+        description="The ISO weekdays the patient can come (1 = Monday .. 7 = Sunday), each "
+        "once, in order; empty: any day.",
+    )
 
 
 class WaitlistLeft(_WaitlistEvent):

@@ -37,6 +37,7 @@ from clinic.booking.domain.values import (
     Step,
     WeeklyHours,
 )
+from clinic.booking.domain.waitlist import DEFAULT_PRIORITY, PRIORITIES, WEEKDAYS
 
 PLATFORM = UUID(int=0)
 """The scope of commands that concern no tenant yet (registering one)."""
@@ -576,6 +577,11 @@ class ExpireHold(Command):
 
 @dataclass(frozen=True, kw_only=True)
 class JoinWaitlist(Command):
+    """A patient waits for earlier time. ``priority`` ranks the entry among those waiting (1
+    most urgent .. 9 least; only the clinic sets another than the default); ``weekdays``
+    are the ISO weekdays the patient can come (1 Monday .. 7 Sunday; none: any day), kept
+    in order."""
+
     name: ClassVar[str] = "join_waitlist"
     tag: ClassVar[str] = "waitlist"
     creates: ClassVar[bool] = True
@@ -588,11 +594,24 @@ class JoinWaitlist(Command):
     times_of_day: tuple[str, ...] = ()
     provider_id: UUID | None = None
     note: str = ""
+    priority: int = DEFAULT_PRIORITY
+    weekdays: tuple[int, ...] = ()
+
+    since_release: ClassVar[tuple[str, ...]] = ("priority", "weekdays")
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.latest < self.earliest:
             raise InvalidRequestError("latest is before earliest")
+        if self.priority not in PRIORITIES:
+            raise InvalidRequestError(
+                f"priority is {PRIORITIES.start} (most urgent) to {PRIORITIES.stop - 1}"
+            )
+        if any(d not in WEEKDAYS for d in self.weekdays):
+            raise InvalidRequestError("weekdays are ISO weekdays, 1 (Monday) to 7 (Sunday)")
+        if len(set(self.weekdays)) != len(self.weekdays):
+            raise InvalidRequestError("a weekday is named twice")
+        object.__setattr__(self, "weekdays", tuple(sorted(self.weekdays)))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -350,6 +350,8 @@ def _waitlist(event: Any, entry: WaitlistEntry) -> EventPayload | None:
             times_of_day=entry.times_of_day,
             provider_id=entry.provider_id,
             joined_at=entry.joined_at,
+            priority=entry.priority,
+            weekdays=entry.weekdays,
         )
     left = entry.left or {}
     return ev_waitlist.WaitlistLeft(

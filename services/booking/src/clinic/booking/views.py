@@ -206,5 +206,7 @@ def waitlist_entry(entry: WaitlistEntry) -> dict[str, Any]:
         "times_of_day": list(entry.times_of_day),
         "provider_id": str(entry.provider_id) if entry.provider_id else None,
         "note": entry.note,
+        "priority": entry.priority,
+        "weekdays": list(entry.weekdays),
         "joined_at": utc(entry.joined_at),
     }

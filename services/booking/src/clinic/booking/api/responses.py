@@ -4,7 +4,7 @@ answer conforms to these)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -286,6 +286,14 @@ class WaitlistEntryView(View):
     times_of_day: list[Literal["morning", "afternoon", "evening"]]
     provider_id: UUID | None
     note: str
+    priority: int = Field(
+        5, ge=1, le=9, description="1 (most urgent) to 9 (least), set by the clinic; 5 unranked."
+    )
+    weekdays: list[Annotated[int, Field(ge=1, le=7)]] = Field(
+        [],
+        description="ISO weekdays the patient can come (1 = Monday .. 7 = Sunday), in order; "
+        "empty: any day.",
+    )
     joined_at: Instant
 
 

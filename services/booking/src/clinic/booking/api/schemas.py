@@ -10,7 +10,7 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from clinic.booking import commands
 from clinic.booking.domain.errors import InvalidRequestError
@@ -646,6 +646,25 @@ class EnterInErrorRequest(Strict):
         )
 
 
+def _distinct(values: list[int]) -> list[int]:
+    if len(set(values)) != len(values):
+        raise ValueError("each weekday at most once")
+    return values
+
+
+Weekdays = Annotated[
+    list[Annotated[Count, Field(ge=1, le=7)]],
+    Field(
+        max_length=7,
+        json_schema_extra={"uniqueItems": True},
+        description="The ISO weekdays the patient can come (1 = Monday .. 7 = Sunday), each "
+        "once; empty or left out: any day.",
+        examples=[[1, 3, 5]],
+    ),
+    AfterValidator(_distinct),
+]
+
+
 class JoinWaitlistRequest(Strict):
     patient_id: UUID
     appointment_type_id: UUID
@@ -657,6 +676,14 @@ class JoinWaitlistRequest(Strict):
     )
     provider_id: UUID | None = None
     note: Text = Field("", max_length=2000)
+    priority: Count = Field(
+        5,
+        ge=1,
+        le=9,
+        description="1 (most urgent) to 9 (least): the order in which waiting patients are "
+        "offered freed time. Set by the clinic; a patient may leave it out or send 5.",
+    )
+    weekdays: Weekdays = []
 
     def to_command(self, org: UUID, request_id: str) -> commands.JoinWaitlist:
         return commands.JoinWaitlist(
@@ -670,6 +697,8 @@ class JoinWaitlistRequest(Strict):
             times_of_day=tuple(self.times_of_day),
             provider_id=self.provider_id,
             note=self.note,
+            priority=self.priority,
+            weekdays=tuple(self.weekdays),
         )
 
 

@@ -22,7 +22,7 @@ router = APIRouter()
     status_code=201,
     tags=["waitlist"],
     response_model=None,
-    responses={201: {"model": WaitlistEntryView}, **problems(400, 404)},
+    responses={201: {"model": WaitlistEntryView}, **problems(400, 403, 404)},
 )
 def join_waitlist(
     org: Org,
@@ -31,6 +31,10 @@ def join_waitlist(
     request_id: RequestIdDep,
     request: Request,
 ) -> JSONResponse:
+    """A patient waits for earlier time of an appointment type. The clinic ranks the entry
+    (``priority``, 1 most urgent .. 9 least, default 5; a patient may not set another,
+    ``staff-only``) and names the ISO weekdays the patient can come (``weekdays``, empty:
+    any day): who is offered freed time first, and on which days."""
     return answer(request, bookings, body.to_command(org, request_id))
 
 

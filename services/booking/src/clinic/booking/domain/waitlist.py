@@ -10,6 +10,13 @@ from eventsourcing.domain import event
 from clinic.booking.domain.acting import BookingAggregate
 from clinic.booking.domain.errors import InvalidTransitionError
 
+DEFAULT_PRIORITY = 5
+"""The priority of an entry nobody ranked, and of every entry recorded before priorities."""
+PRIORITIES = range(1, 10)
+"""1 is the most urgent, 9 the least."""
+WEEKDAYS = range(1, 8)
+"""ISO weekdays: 1 is Monday, 7 Sunday."""
+
 
 class WaitlistEntry(BookingAggregate):
     @event("Joined")
@@ -25,6 +32,9 @@ class WaitlistEntry(BookingAggregate):
         provider_id: UUID | None,
         note: str,
         joined_at: dt.datetime,
+        # Defaults: entries joined before priorities and weekdays existed load with them.
+        priority: int = DEFAULT_PRIORITY,
+        weekdays: tuple[int, ...] = (),
     ) -> None:
         self.organization_id = organization_id
         self.patient_id = patient_id
@@ -36,6 +46,8 @@ class WaitlistEntry(BookingAggregate):
         self.provider_id = provider_id
         self.note = note
         self.joined_at = joined_at
+        self.priority = priority
+        self.weekdays = tuple(weekdays)
         self.active = True
         self.left: dict[str, object] | None = None
 

@@ -6,10 +6,12 @@ from clinic.booking import views
 from clinic.booking.commands import JoinWaitlist, LeaveWaitlist
 from clinic.booking.decision import Attempt, Decision, UseCase
 from clinic.booking.domain.reference import AppointmentType, Location, Patient, Resource
-from clinic.booking.domain.waitlist import WaitlistEntry
+from clinic.booking.domain.waitlist import DEFAULT_PRIORITY, WaitlistEntry
 
 
 def join_waitlist(command: JoinWaitlist, attempt: Attempt) -> Decision:
+    if command.priority != DEFAULT_PRIORITY:
+        command.context.acting.check_not_patient("rank their own waitlist entry")
     org = command.organization_id
     attempt.load(Patient, command.patient_id, org, "patient").check_active()
     attempt.load(AppointmentType, command.appointment_type_id, org, "appointment type")
@@ -28,6 +30,8 @@ def join_waitlist(command: JoinWaitlist, attempt: Attempt) -> Decision:
         provider_id=command.provider_id,
         note=command.note,
         joined_at=attempt.now,
+        priority=command.priority,
+        weekdays=command.weekdays,
     )
     return Decision([entry], views.waitlist_entry(entry))
 
