@@ -163,6 +163,8 @@ class History:
                 latest=first + dt.timedelta(days=self.rng.randint(0, 10)),
                 times_of_day=tuple(self.rng.sample(["morning", "afternoon", "evening"], 1)),
                 provider_id=self.rng.choice([None, self.doctor]),
+                priority=self.rng.randint(1, 9),
+                weekdays=tuple(sorted(self.rng.sample(range(1, 8), self.rng.randint(0, 3)))),
                 joined_at=MONDAY - dt.timedelta(days=self.rng.randint(1, 30)),
             ),
         )

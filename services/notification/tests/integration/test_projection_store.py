@@ -25,7 +25,8 @@ async def test_the_tables_in_postgresql_equal_the_projection_in_memory(
     writer = ProjectionWriter(CollectorRegistry(), QuietHours())
     async with database.pool.connection() as conn, conn.transaction():
         await conn.execute(
-            "TRUNCATE organizations, locations, appointment_types, patients, appointments, messages"
+            "TRUNCATE organizations, locations, appointment_types, patients, appointments, "
+            "waitlist, messages"
         )
         for start in range(0, len(events), batch):
             await writer.write_many(conn, events[start : start + batch])

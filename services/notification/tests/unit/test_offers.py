@@ -41,6 +41,8 @@ def test_a_freed_time_suits_an_entry_for_its_type_place_provider_days_and_time_o
     assert not suits(waiting(times_of_day=("morning", "evening")), FREED)
     assert not suits(waiting(latest=dt.date(2027, 3, 11)), FREED)
     assert not suits(waiting(earliest=dt.date(2027, 3, 13)), FREED)
+    assert suits(waiting(weekdays=(1, 5)), FREED)  # a Friday
+    assert not suits(waiting(weekdays=(1, 2, 3, 4)), FREED)
 
 
 def test_the_local_day_decides_not_the_utc_one() -> None:

@@ -61,7 +61,7 @@ def test_german_and_spanish_use_their_words_dates_and_the_clinics_texts() -> Non
 
 
 @pytest.mark.parametrize("language", ["en", "de", "es", "fr"])
-@pytest.mark.parametrize("kind", ["confirmation", "reminder", "rescheduled", "cancelled"])
+@pytest.mark.parametrize("kind", ["confirmation", "reminder", "rescheduled", "cancelled", "offer"])
 def test_every_kind_renders_in_every_language_with_a_one_line_subject(
     language: str, kind: str
 ) -> None:
@@ -97,3 +97,19 @@ def test_an_address_is_written_street_first_whatever_order_its_parts_come_in() -
          "floor": "3"}
     ) == "Invalidenstr. 1, 10115 Berlin, DE, 3"  # fmt: skip
     assert postal({}) == ""
+
+
+def test_an_offer_says_until_when_the_time_is_held_and_carries_only_its_accept_link() -> None:
+    offer = replace(
+        BASE, kind="offer", links={"accept": "https://c.example/l/TOKEN"},
+        held_until=START - dt.timedelta(days=1, hours=2),
+    )  # fmt: skip
+    english, german = write(offer), write(replace(offer, language="de"))
+    assert english.subject == "An earlier appointment is free: Monday, 29 March 2027 at 09:30"
+    assert "holding it for you until Sunday, 28 March 2027 at 07:30" in english.email
+    assert "Take this appointment: https://c.example/l/TOKEN" in english.email
+    assert english.sms.endswith("until Sunday, 28 March 2027 at 07:30: https://c.example/l/TOKEN "
+                                "Reply STOP to opt out.")  # fmt: skip
+    assert "Reply C" not in english.sms
+    assert english.ics is None  # not booked until accepted
+    assert "Termin annehmen: https://c.example/l/TOKEN" in german.email

@@ -166,8 +166,11 @@ def start_service(
         return service.start()
 
     yield start
+    keep = os.environ.get("CLINIC_KEEP_SERVICE_LOGS") == "1"  # for a failure's post-mortem
     for service in started:
-        service.stop()
+        service.stop(keep_log=keep)
+        if keep:
+            print(f"log of {service.module}: {service.log.name}")
 
 
 async def read_topics(

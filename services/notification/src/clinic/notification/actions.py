@@ -5,6 +5,7 @@
   knows in the organisation the token names (``link-not-found``: a token signed for another
   organisation's appointment finds nothing), not used yet (``link-used``), and the
   appointment must still be open to the action (``appointment-closed``).
+- An offer's ``accept`` link wants the hold still held; the others a booked appointment.
 - **Acting** (``act``) claims the link in ``link_uses`` (its message and action, unique) and
   runs the booking command with the patient as the actor, in one transaction: a second click
   waits for the first and then finds the link used; when booking refuses (a cut-off, a time
@@ -16,6 +17,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +35,7 @@ DDL = [
         organization_id uuid NOT NULL, appointment_id uuid NOT NULL,
         used_at timestamptz NOT NULL, outcome text NOT NULL)""",
 ]
+log = logging.getLogger(__name__)
 OPEN = frozenset({"booked"})
 """Statuses a patient's link may still change (not started, not cancelled)."""
 
@@ -84,13 +87,14 @@ SELECT a.appointment_id, a.organization_id, a.patient_id, a.status, a.start_at, 
        a.appointment_type_id, a.location_id, COALESCE(o.name, '') AS organization,
        COALESCE(t.name, '') AS type_name, COALESCE(t.patient_facing, '{}'::jsonb) AS facing,
        COALESCE(l.name, '') AS location, COALESCE(l.time_zone, 'UTC') AS time_zone,
-       m.language, m.channel, m.address, u.used_at
+       a.hold_expires_at, m.language, m.channel, m.address, u.used_at, w.entry_id
 FROM appointments a
 LEFT JOIN messages m ON m.message_id = %(message)s AND m.appointment_id = a.appointment_id
 LEFT JOIN organizations o ON o.organization_id = a.organization_id
 LEFT JOIN appointment_types t ON t.appointment_type_id = a.appointment_type_id
 LEFT JOIN locations l ON l.location_id = a.location_id
 LEFT JOIN link_uses u ON u.link_digest = %(digest)s
+LEFT JOIN offers w ON w.hold_appointment_id = a.appointment_id
 WHERE a.appointment_id = %(appointment)s AND a.organization_id = %(org)s
 """
 
@@ -147,7 +151,14 @@ async def look(
             f"It was used on {row['used_at']:%Y-%m-%d at %H:%M} UTC.",
             used_at=row["used_at"].isoformat(),
         )
-    if row["status"] not in OPEN or row["start_at"] <= now:
+    if link.action == "accept":
+        held = row["hold_expires_at"]
+        if row["status"] != "pending" or held is None or held <= now:
+            raise AppointmentClosedError(
+                "This time is no longer held for you: it went to the next patient waiting.",
+                appointment_status=row["status"],
+            )
+    elif row["status"] not in OPEN or row["start_at"] <= now:
         raise AppointmentClosedError(
             "The appointment is cancelled or has begun; please call the clinic.",
             appointment_status=row["status"],
@@ -185,6 +196,8 @@ async def act(
         elif link.action == "cancel":
             reason = "cancelled by the patient from a message's link"
             answer = await booking.cancel(org, appointment, acting, reason)
+        elif link.action == "accept":
+            answer = await booking.confirm_hold(org, appointment, acting)
         elif link.action == "reschedule":
             if start is None:
                 raise LinkInvalidError("Choose a new time first.", reason="no-start")
@@ -195,4 +208,15 @@ async def act(
             if answer.definitive:
                 raise BookingRefusedError(answer.detail, booking_status=answer.status)
             raise BookingUnavailableError(answer.detail)
+    if link.action == "accept" and row["entry_id"] is not None:
+        # Booked from the waitlist: the entry is done (its own idempotency key).
+        left = await booking.leave_waitlist(
+            org,
+            row["entry_id"],
+            Acting(row["patient_id"], "link", f"offer-accepted:{link.message_id}"),
+            "booked a time offered from the waitlist",
+        )
+        if not left.ok:
+            log.warning("waitlist entry not left", extra={"entry_id": str(row["entry_id"]),
+                                                          "status": left.status})  # fmt: skip
     return target, answer

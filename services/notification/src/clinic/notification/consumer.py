@@ -11,6 +11,7 @@ import psycopg
 from prometheus_client import CollectorRegistry
 
 from clinic.events import Envelope, Topic
+from clinic.notification import waitlist
 from clinic.notification.messages import Touched, reconcile
 from clinic.notification.planning import QuietHours
 from clinic.notification.projection import plan
@@ -21,8 +22,9 @@ TOPICS = [str(Topic.REFERENCE), str(Topic.PATIENTS), str(Topic.APPOINTMENTS), st
 
 
 class ProjectionWriter:
-    """Applies each batch to the tables, then makes the messages of every appointment it
-    may have changed follow their plan, in the same transaction."""
+    """Applies each batch to the tables (noticing time that frees up for the waitlist first),
+    then makes the messages of every appointment it may have changed follow their plan, in
+    the same transaction."""
 
     def __init__(
         self,
@@ -32,6 +34,7 @@ class ProjectionWriter:
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.freshness = ProjectionFreshness(registry, "notification")
+        self.offer_metrics = waitlist.OfferMetrics(registry)
         self.quiet = quiet
         self.language = language
         self.clock = clock
@@ -41,11 +44,13 @@ class ProjectionWriter:
 
     async def write_many(self, conn: psycopg.AsyncConnection, envelopes: list[Envelope]) -> None:
         touched = Touched()
+        now = self.clock()
         for envelope in envelopes:
+            for outcome in await waitlist.notice(conn, envelope, now):
+                self.offer_metrics.count(outcome)
             ops = plan(envelope)
             touched.note(ops)
             await apply_ops(conn, ops)
-        now = self.clock()
         ids = await touched.appointment_ids(conn, now)
         await reconcile(conn, ids, self.quiet, now, self.language)
         self.freshness.applied(envelopes)

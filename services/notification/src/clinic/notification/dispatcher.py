@@ -80,8 +80,10 @@ ACTIONS_OFFERED: tuple[Action, ...] = ("confirm", "cancel", "reschedule")
 
 CLAIMABLE = """
 WITH claimable AS (
-    SELECT message_id, organization_id, appointment_id, channel, address FROM messages
-    WHERE {condition} ORDER BY {order} LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
+    SELECT message_id, organization_id, appointment_id, channel, address FROM messages m
+    WHERE {condition}
+      AND EXISTS (SELECT 1 FROM appointments a WHERE a.appointment_id = m.appointment_id)
+    ORDER BY {order} LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
 SELECT c.message_id, c.organization_id, COALESCE(a.start_at <= %(now)s, false) AS started,
        EXISTS (SELECT 1 FROM opt_outs o WHERE o.channel = c.channel AND o.address = c.address)
            AS opted_out
@@ -90,7 +92,9 @@ FROM claimable c LEFT JOIN appointments a ON a.appointment_id = c.appointment_id
 LAPSED = CLAIMABLE.format(
     condition="status = 'sending' AND lease_until <= %(now)s", order="lease_until"
 )
-"""Claimed by an instance that has not recorded an outcome within its lease (it died)."""
+"""Claimed by an instance that has not recorded an outcome within its lease (it died).
+Only messages whose appointment the projection has (a waitlist offer is planned as soon as
+booking holds the time; the hold's event may still be on its way)."""
 DUE = CLAIMABLE.format(
     condition="status = 'pending' AND COALESCE(retry_at, due_at) <= %(now)s "
     "AND due_at <= %(now)s AND organization_id <> ALL(%(exhausted)s)",
@@ -99,7 +103,7 @@ DUE = CLAIMABLE.format(
 """Due, oldest first, except organisations out of budget this minute."""
 WRITE_INPUTS = """
 SELECT m.message_id, m.organization_id, m.appointment_id, m.kind, m.channel, m.address,
-       m.language, m.attempts, m.due_at, a.start_at, a.end_at, a.version,
+       m.language, m.attempts, m.due_at, a.start_at, a.end_at, a.version, a.hold_expires_at,
        COALESCE(survivor.given_name, p.given_name, '') AS given_name,
        COALESCE(o.name, '') AS organization, COALESCE(t.name, '') AS type_name,
        COALESCE(t.patient_facing, '{}'::jsonb) AS patient_facing,
@@ -255,9 +259,18 @@ class Dispatcher:
             )
             await cur.execute(WRITE_INPUTS, [granted])
             claimed = [Claimed(row) for row in await cur.fetchall()]
+        written = []
         for c in claimed:
-            c.outgoing = self._write(c.row, now)
-        return claimed
+            try:
+                c.outgoing = self._write(c.row, now)
+            except Exception as error:  # a template or data fault fails this message only
+                log.exception("message not written", extra={"message_id": str(c.row["message_id"])})
+                await self.record(
+                    c.row, Failed(f"could not be written: {type(error).__name__}: {error}")
+                )
+            else:
+                written.append(c)
+        return written
 
     async def _close(self, cur: Any, ids: list[UUID], status: str, reason: str) -> None:
         if not ids:
@@ -287,7 +300,9 @@ class Dispatcher:
 
         kind, email = row["kind"], row["channel"] == "email"
         links: dict[str, str] = {}
-        if kind != "cancelled":
+        if kind == "offer" and row["hold_expires_at"] is not None:
+            links = {"accept": url("accept", "links", row["hold_expires_at"])}
+        elif kind not in ("cancelled", "offer"):
             links = {a: url(a, "links", row["start_at"]) for a in ACTIONS_OFFERED}
         written = write(
             Context(
@@ -307,6 +322,7 @@ class Dispatcher:
                 version=row["version"],
                 written_at=now,
                 links=links,
+                held_until=row["hold_expires_at"],
             ),
             calendar=email,
         )

@@ -18,6 +18,7 @@ from clinic.notification.planning import QuietHours
 from clinic.notification.settings import NotificationSettings
 from clinic.notification.sms import SmsChannel, SmsConfig
 from clinic.notification.store import DDL
+from clinic.notification.waitlist import Offerer
 from clinic.platform.consumer import ConsumerMetrics, IdempotentConsumer, subscribe_batches
 from clinic.platform.lag import LagMetrics, LagMonitor
 from clinic.platform.service import create_runtime, create_service_app
@@ -100,6 +101,16 @@ def create_app(settings: NotificationSettings | None = None) -> FastAPI:
         after_commit=dispatcher.wake,
     )
     subscribe_batches(runtime.broker, consumer, TOPICS, settings.consumer_group)
+    offerer = Offerer(
+        runtime.database,
+        booking,
+        writer.offer_metrics,
+        QuietHours(settings.quiet_hours_start, settings.quiet_hours_end),
+        settings.default_language,
+        settings.offer_hold_minutes,
+        settings.offer_notice_minutes,
+        wake=dispatcher.wake,
+    )
     lag = LagMonitor(
         settings.kafka_bootstrap_servers,
         settings.consumer_group,
@@ -112,7 +123,10 @@ def create_app(settings: NotificationSettings | None = None) -> FastAPI:
         lag.start()
         if settings.dispatch_enabled:
             dispatcher.start(settings.dispatch_interval_seconds)
+        if settings.offers_enabled:
+            offerer.start(settings.dispatch_interval_seconds)
 
     runtime.started = started
-    runtime.stopping += [lag.stop, dispatcher.stop, booking.close, availability.close]
+    runtime.stopping += [lag.stop, offerer.stop, dispatcher.stop, booking.close,
+                         availability.close]  # fmt: skip
     return app

@@ -11,6 +11,7 @@ location), the plan is made again and compared with the stored messages:
   supersedes every pending message of that appointment);
 - one already sent, sending or failed is never touched;
 - one to an address that opted out of its channel is ``skipped``.
+Waitlist offers are the offerer's (``waitlist``), never reconciled here.
 A message planned long after it was due (a rebuild, a consumer far behind) is stored as
 ``expired``, visible and never sent.
 """
@@ -114,7 +115,8 @@ async def reconcile(
         await cursor.execute(PLAN_INPUTS, [ids])
         planned = [p for row in await cursor.fetchall() for p in planned_for(row, quiet, language)]
         await cursor.execute(
-            "SELECT message_id, status FROM messages WHERE appointment_id = ANY(%s) FOR UPDATE",
+            "SELECT message_id, status FROM messages WHERE appointment_id = ANY(%s) "
+            "AND kind <> 'offer' FOR UPDATE",
             [ids],
         )
         stored = {r["message_id"]: r["status"] for r in await cursor.fetchall()}

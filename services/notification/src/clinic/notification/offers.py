@@ -3,10 +3,10 @@ order they are asked.
 
 A freed time (an appointment cancelled, moved away or entered in error, a hold that lapsed)
 suits an entry when it is for the same appointment type, at one of the entry's locations,
-with the entry's provider when it names one, on a local day between its earliest and latest,
-and at a time of day it accepts (morning before 12:00, afternoon before 17:00, evening after;
-none given: any). Entries are asked by the priority the clinic gave them (1 first), then in
-the order they joined (who has waited longest first);
+with the entry's provider when it names one, on a local day between its earliest and latest
+and on a weekday it accepts, and at a time of day it accepts (morning before 12:00,
+afternoon before 17:00, evening after; none given: any). Entries are asked by the priority
+the clinic gave them (1 first), then in the order they joined (who waited longest first);
 each patient at most once per freed time, and never while another offer of theirs for an
 overlapping time is live.
 """
@@ -52,6 +52,8 @@ class Waiting:
     joined_at: dt.datetime
     priority: int = 5
     """1 (most urgent) to 9, as the clinic set it."""
+    weekdays: tuple[int, ...] = ()
+    """ISO weekdays (1 = Monday) the patient can come; empty: any."""
 
 
 def freed_id(appointment_id: UUID, start: dt.datetime) -> UUID:
@@ -73,6 +75,7 @@ def suits(entry: Waiting, freed: FreedTime) -> bool:
         and (entry.provider_id is None or entry.provider_id in {r for _, r in freed.resources})
         and entry.earliest <= local.date() <= entry.latest
         and (not entry.times_of_day or time_of_day(local) in entry.times_of_day)
+        and (not entry.weekdays or local.isoweekday() in entry.weekdays)
     )
 
 

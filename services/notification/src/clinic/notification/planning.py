@@ -32,7 +32,8 @@ from typing import Literal
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-Kind = Literal["confirmation", "reminder", "rescheduled", "cancelled"]
+Kind = Literal["confirmation", "reminder", "rescheduled", "cancelled", "offer"]
+"""``offer``: a waitlist offer, made by ``waitlist``, never planned from an appointment."""
 Channel = Literal["email", "sms"]
 LANGUAGES = frozenset({"en", "es", "de"})
 """The languages the templates are written in."""

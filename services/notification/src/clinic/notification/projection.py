@@ -82,6 +82,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "latest",
         "times_of_day",
         "provider_id",
+        "priority",
+        "weekdays",
         "joined_at",
         "active",
     ),
@@ -99,6 +101,7 @@ SCHEMA = RowSchema(
             "resources",
             "location_ids",
             "times_of_day",
+            "weekdays",
         }
     ),
 )
@@ -172,6 +175,8 @@ def _plan(envelope: Envelope) -> list[Op]:
                     "latest": payload.latest,
                     "times_of_day": list(payload.times_of_day),
                     "provider_id": payload.provider_id,
+                    "priority": payload.priority,
+                    "weekdays": list(payload.weekdays),
                     "joined_at": payload.joined_at,
                     "active": True,
                 },

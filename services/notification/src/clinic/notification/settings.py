@@ -79,6 +79,15 @@ class NotificationSettings(ServiceSettings):
     send_rate_per_minute: int = Field(
         600, ge=1, description="Messages each organisation may send per minute (all instances)."
     )
+    offers_enabled: bool = Field(
+        True, description="Whether this instance offers freed time to the waitlist."
+    )
+    offer_hold_minutes: int = Field(
+        60, ge=1, le=120, description="How long freed time is held for the patient offered it."
+    )
+    offer_notice_minutes: int = Field(
+        120, ge=0, description="Freed time starting sooner than this is not offered."
+    )
     smtp_host: str = Field("127.0.0.1", min_length=1, description="SMTP server for email.")
     smtp_port: int = Field(2525, ge=1, le=65535, description="SMTP server's port.")
     smtp_username: str | None = Field(None, description="SMTP user, when it asks for one.")

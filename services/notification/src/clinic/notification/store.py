@@ -43,6 +43,8 @@ DDL = [
         appointment_type_id uuid NOT NULL, location_ids jsonb NOT NULL, earliest date NOT NULL,
         latest date NOT NULL, times_of_day jsonb NOT NULL, provider_id uuid,
         joined_at timestamptz NOT NULL, active boolean NOT NULL)""",
+    "ALTER TABLE waitlist ADD COLUMN IF NOT EXISTS priority integer NOT NULL DEFAULT 5",
+    "ALTER TABLE waitlist ADD COLUMN IF NOT EXISTS weekdays jsonb NOT NULL DEFAULT '[]'",
     """CREATE INDEX IF NOT EXISTS waitlist_waiting
         ON waitlist (organization_id, appointment_type_id) WHERE active""",
     *messages.DDL,

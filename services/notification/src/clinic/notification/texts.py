@@ -89,7 +89,9 @@ class Context:
     written_at: dt.datetime
     """When the message is written (the calendar entry's DTSTAMP)."""
     links: dict[str, str] = field(default_factory=dict)
-    """Action -> signed URL (confirm, cancel, reschedule)."""
+    """Action -> signed URL (confirm, cancel, reschedule; accept for an offer)."""
+    held_until: dt.datetime | None = None
+    """Until when an offer's time is held for the patient."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,11 @@ def write(context: Context, calendar: bool = True) -> Written:
         "place": context.location,
         "address": postal(context.address),
         "links": context.links,
+        "until": (
+            when(context.held_until, ZoneInfo(context.time_zone), language)
+            if context.held_until is not None
+            else ""
+        ),
     }
     module: Any = _environment().get_template(f"{language}.j2").module  # its macros
     subject = " ".join(str(module.subject(values)).split())  # one line: a header
@@ -134,7 +141,7 @@ def write(context: Context, calendar: bool = True) -> Written:
         sms=" ".join(str(module.sms(values)).split()),
         ics=(
             calendar_entry(context, values["visit"])
-            if calendar and context.kind != "reminder"
+            if calendar and context.kind not in ("reminder", "offer")
             else None
         ),
     )

@@ -38,6 +38,7 @@ from psycopg.rows import dict_row
 
 from clinic.events import Envelope
 from clinic.events import appointments as appt
+from clinic.events import waitlist as wl
 from clinic.notification import offers
 from clinic.notification.clinics import Acting, Booking
 from clinic.notification.messages import OPTED_OUT
@@ -78,6 +79,12 @@ RETRY = dt.timedelta(minutes=1)
 
 
 class OfferMetrics:
+    def count(self, outcome: str) -> None:
+        if outcome == "freed":
+            self.freed.inc()
+        else:
+            self.offers.labels(outcome).inc()
+
     def __init__(self, registry: CollectorRegistry) -> None:
         self.offers = Counter(
             "notification_waitlist_offers_total",
@@ -101,6 +108,13 @@ async def notice(conn: psycopg.AsyncConnection, envelope: Envelope, now: dt.date
     event's row operations are applied (it reads the appointment as it was). Returns the
     offer outcomes it recorded (for metrics)."""
     payload = envelope.typed_payload()
+    if isinstance(payload, wl.WaitlistJoined):  # someone new may suit what nobody did
+        await conn.execute(
+            "UPDATE freed_times SET look_at = %s WHERE status = 'open' AND look_at > %s "
+            "AND organization_id = %s AND appointment_type_id = %s",
+            [now, now, envelope.organization_id, payload.appointment_type_id],
+        )
+        return []
     if not isinstance(payload, appt._AppointmentEvent):
         return []
     aid = payload.appointment_id
@@ -202,7 +216,7 @@ WHERE f.freed_id IN (
 """
 WAITING = """
 SELECT entry_id, patient_id, appointment_type_id, location_ids, earliest, latest, times_of_day,
-       provider_id, joined_at
+       provider_id, joined_at, priority, weekdays
 FROM waitlist WHERE organization_id = %s AND appointment_type_id = %s AND active
 """
 BUSY = """
@@ -434,4 +448,6 @@ def _waiting(row: dict[str, Any]) -> Waiting:
         times_of_day=tuple(row["times_of_day"]),
         provider_id=row["provider_id"],
         joined_at=row["joined_at"],
+        priority=row["priority"],
+        weekdays=tuple(row["weekdays"]),
     )

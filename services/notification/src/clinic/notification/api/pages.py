@@ -27,6 +27,9 @@ HEADERS = {
 
 TEXT: dict[str, dict[str, str]] = {
     "en": {
+        "accept": "Take this appointment",
+        "accept.button": "Yes, book this time for me",
+        "accept.done": "It is yours: the appointment is booked.",
         "confirm": "Confirm your appointment",
         "confirm.button": "Yes, I will come",
         "confirm.done": "Thank you: your appointment is confirmed.",
@@ -43,6 +46,9 @@ TEXT: dict[str, dict[str, str]] = {
         "problem": "This did not work",
     },
     "de": {
+        "accept": "Diesen Termin annehmen",
+        "accept.button": "Ja, diesen Termin für mich buchen",
+        "accept.done": "Er gehört Ihnen: der Termin ist gebucht.",
         "confirm": "Termin bestätigen",
         "confirm.button": "Ja, ich komme",
         "confirm.done": "Danke: Ihr Termin ist bestätigt.",
@@ -60,6 +66,9 @@ TEXT: dict[str, dict[str, str]] = {
         "problem": "Das hat nicht geklappt",
     },
     "es": {
+        "accept": "Aceptar esta cita",
+        "accept.button": "Sí, reservar esta hora para mí",
+        "accept.done": "Es suya: la cita está reservada.",
         "confirm": "Confirme su cita",
         "confirm.button": "Sí, asistiré",
         "confirm.done": "Gracias: su cita está confirmada.",

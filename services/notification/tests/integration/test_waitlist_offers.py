@@ -1,0 +1,167 @@
+"""Freed time goes to the waitlist, end to end on the real broker and PostgreSQL with booking
+and notification as processes and the local mail sink: a cancellation gives the patient who
+waited longest an offer backed by a hold in booking; letting it lapse (booking's sweeper
+expires the hold) passes the same time to the next patient; accepting books it and takes
+them off the waitlist; the time is never offered to two patients at once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import re
+import time
+from collections.abc import Callable
+from email.policy import default
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+from clinic.devstack.components import Infrastructure, free_port
+from clinic.devstack.testing import RunningService, command
+
+STAFF = {"X-Actor-Id": "desk-1", "X-Actor-Role": "front_desk", "X-Actor-Channel": "front-desk"}
+BOUND = 30.0
+
+
+def waited(
+    check: Callable[[], Any], what: str, bound: float = BOUND, context: Callable[[], Any] = str
+) -> Any:
+    deadline = time.monotonic() + bound
+    while not (found := check()):
+        assert time.monotonic() < deadline, f"no {what} within {bound}s: {context()}"
+        time.sleep(0.25)
+    return found
+
+
+def test_freed_time_is_offered_in_turn_lapses_to_the_next_patient_and_is_booked_on_accept(
+    start_service: Callable[..., RunningService],
+    infrastructure: Infrastructure,
+    schema_name: str,
+    tmp_path: Path,
+) -> None:
+    port, smtp = free_port(), free_port()
+    sinks = start_service(
+        "clinic.devstack.sinks", "SINKS_", SINKS_MAILDIR=str(tmp_path / "mail"),
+        SINKS_SMTP_PORT=str(smtp),
+    )  # fmt: skip
+    booking = start_service(
+        "clinic.booking", "BOOKING_", BOOKING_LOAD_DEMO_DATA="false",
+        BOOKING_HOLD_SWEEP_SECONDS="0.5",
+    )  # fmt: skip
+    schema = f"{schema_name}_nt"
+    start_service(
+        "clinic.notification",
+        "NOTIFICATION_",
+        schema=schema,
+        port=port,
+        NOTIFICATION_CONSUMER_GROUP=f"notification-{schema_name}",
+        NOTIFICATION_PUBLIC_URL=f"http://127.0.0.1:{port}",
+        NOTIFICATION_SMTP_PORT=str(smtp),
+        NOTIFICATION_SMS_BASE_URL=sinks.url,
+        NOTIFICATION_OFFER_HOLD_MINUTES="1",
+        NOTIFICATION_OFFER_NOTICE_MINUTES="0",
+        NOTIFICATION_QUIET_HOURS_START="00:00",
+        NOTIFICATION_QUIET_HOURS_END="00:00",
+        NOTIFICATION_DISPATCH_INTERVAL_SECONDS="0.2",
+        BOOKING_URL=booking.url,
+    )
+    b = httpx.Client(base_url=booking.url, timeout=30, headers=STAFF)
+    s = httpx.Client(base_url=sinks.url, timeout=30)
+    n = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+    org = command(b, "/organizations", {"name": "Praxis Nord"})["id"]
+    base = f"/organizations/{org}"
+    location = command(b, f"{base}/locations", {"name": "Nord", "time_zone": "Europe/Berlin"})["id"]
+    doctor = command(
+        b, f"{base}/resources",
+        {"category": "provider", "name": "Dr. N", "kind": "physician", "location_ids": [location]},
+    )["id"]  # fmt: skip
+    hours = [{"location_id": location, "weekday": d, "start": "00:00", "end": "23:59"}
+             for d in range(7)]  # fmt: skip
+    command(b, f"{base}/resources/{doctor}/schedule/weekly-hours", {"hours": hours}, "PUT")
+    step = {"name": "visit", "duration_minutes": 30,
+            "requirements": [{"role": "physician", "category": "provider"}]}  # fmt: skip
+    kind = command(b, f"{base}/appointment-types", {"name": "Check-up", "steps": [step]})["id"]
+
+    def patient(name: str) -> str:
+        pid: str = command(b, f"{base}/patients", {
+            "given_name": name, "family_name": "Lind", "birth_date": "1970-05-05",
+            "contacts": [{"system": "email", "value": f"{name.lower()}@example.org"}],
+            "consent_email": True})["id"]  # fmt: skip
+        return pid
+
+    ana, bea, cara = patient("Ana"), patient("Bea"), patient("Cara")
+    start = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).replace(
+        hour=9, minute=0, second=0, microsecond=0
+    )
+    visit = command(b, f"{base}/appointments", {
+        "appointment_type_id": kind, "location_id": location, "patient_id": ana,
+        "start": start.isoformat()})["id"]  # fmt: skip
+    today = dt.date.today()
+    for who in (bea, cara):  # Bea joins first: she is asked first
+        command(
+            b,
+            f"{base}/waitlist",
+            {
+                "patient_id": who,
+                "appointment_type_id": kind,
+                "location_ids": [location],
+                "earliest": today.isoformat(),
+                "latest": (today + dt.timedelta(days=7)).isoformat(),
+            },
+        )
+        time.sleep(0.05)  # fmt: skip
+
+    def offers() -> list[tuple[str, str]]:
+        with psycopg.connect(infrastructure.database_url,
+                             options=f"-c search_path={schema}") as conn:  # fmt: skip
+            try:
+                rows = conn.execute(
+                    "SELECT p.given_name, o.status FROM offers o "
+                    "JOIN patients p ON p.patient_id = o.patient_id ORDER BY o.offered_at"
+                ).fetchall()
+            except psycopg.errors.UndefinedTable:
+                return []
+            return [(r[0], r[1]) for r in rows]
+
+    def state() -> dict[str, Any]:
+        with psycopg.connect(infrastructure.database_url,
+                             options=f"-c search_path={schema}") as conn:  # fmt: skip
+            return {
+                table: conn.execute(f"SELECT * FROM {table}").fetchall()
+                for table in ("freed_times", "offers", "waitlist", "messages")
+            }
+
+    def offer_mail(to: str) -> list[dict[str, Any]]:
+        return [m for m in s.get("/mail").json()
+                if m["to"] == to and "earlier appointment" in m["subject"]]  # fmt: skip
+
+    # Ana cancels: Bea (waited longest) is offered the time, held for her in booking.
+    command(b, f"{base}/appointments/{visit}/cancel", {"reason": "travelling"})
+    waited(lambda: offer_mail("bea@example.org"), "offer to Bea", context=state)
+    assert offers() == [("Bea", "live")]
+    mine = b.get(f"/organizations/{org}/patients/{bea}/appointments").json()
+    [hold] = [a for a in mine["appointments"] if a["status"] == "pending"]
+    assert hold["start"].replace("Z", "+00:00") == start.isoformat()
+    assert offer_mail("cara@example.org") == []  # never two offers of the same time
+
+    # Bea lets it lapse: booking's sweeper expires the hold, the time goes to Cara.
+    waited(lambda: offer_mail("cara@example.org"), "offer to Cara", bound=100, context=state)
+    assert offers() == [("Bea", "lapsed"), ("Cara", "live")]
+
+    # Cara accepts from her email: booked, and off the waitlist.
+    [mail] = offer_mail("cara@example.org")
+    parsed = email.message_from_string(s.get(f"/mail/{mail['n']}").text, policy=default)
+    body = parsed.get_body(("plain",))
+    assert body is not None
+    [token] = re.findall(r"/links/([A-Za-z0-9_-]{94})", body.get_content())
+    page = n.get(f"/links/{token}")
+    assert page.status_code == 200, page.text
+    assert "Take this appointment" in page.text
+    accepted = n.post(f"/links/{token}", headers={"Accept": "application/json"})
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["appointment"]["status"] == "booked"
+    waited(lambda: offers() == [("Bea", "lapsed"), ("Cara", "accepted")], "the offer accepted")
+    entries = b.get(f"/organizations/{org}/patients/{cara}/appointments").json()["appointments"]
+    assert [a["status"] for a in entries] == ["booked"]
