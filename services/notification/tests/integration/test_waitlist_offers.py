@@ -165,3 +165,14 @@ def test_freed_time_is_offered_in_turn_lapses_to_the_next_patient_and_is_booked_
     waited(lambda: offers() == [("Bea", "lapsed"), ("Cara", "accepted")], "the offer accepted")
     entries = b.get(f"/organizations/{org}/patients/{cara}/appointments").json()["appointments"]
     assert [a["status"] for a in entries] == ["booked"]
+
+    # What became of the freed time, as staff see it; bad input is a 4xx problem.
+    [freed] = n.get(f"/organizations/{org}/waitlist-offers").json()["freed_times"]
+    assert (freed["status"], freed["source_appointment_id"]) == ("filled", visit)
+    assert [(o["patient_id"], o["status"]) for o in freed["offers"]] == [
+        (bea, "lapsed"), (cara, "accepted")
+    ]  # fmt: skip
+    naive = n.get(f"/organizations/{org}/waitlist-offers", params={"since": "2027-01-01T00:00"})
+    assert naive.status_code == 422
+    assert naive.headers["content-type"] == "application/problem+json"
+    assert n.get(f"/organizations/{org}/waitlist-offers?limit=0").status_code == 422

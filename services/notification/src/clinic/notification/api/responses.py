@@ -58,3 +58,31 @@ class ContactPreferences(View):
     addresses: list[OptOutView] = Field(
         description="Each address messages could go to, and whether it opted out."
     )
+
+
+class OfferView(View):
+    offer_id: UUID
+    entry_id: UUID = Field(description="The waitlist entry the offer answered.")
+    patient_id: UUID
+    status: Literal["placing", "live", "accepted", "lapsed", "declined", "refused"]
+    reason: str | None = Field(description="Why booking refused to hold the time, if it did.")
+    hold_appointment_id: UUID | None = Field(description="The hold booking placed.")
+    offered_at: dt.datetime
+    expires_at: dt.datetime | None = Field(description="When the hold lapses unless accepted.")
+
+
+class FreedTimeView(View):
+    freed_id: UUID
+    location_id: UUID
+    appointment_type_id: UUID
+    start: dt.datetime
+    end: dt.datetime
+    source_appointment_id: UUID = Field(description="The appointment whose time this was.")
+    status: Literal["open", "offered", "filled", "gone"]
+    reason: str | None = Field(description="Why it is not offered now, when it is not.")
+    found_at: dt.datetime
+    offers: list[OfferView] = Field(description="Every offer of this time, in order.")
+
+
+class FreedTimes(View):
+    freed_times: list[FreedTimeView] = Field(description="Latest start first.")

@@ -4,14 +4,15 @@ them; patients reach the service only through signed links."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from psycopg.rows import dict_row
 
 from clinic.notification import delivery
-from clinic.notification.api.responses import ContactPreferences, MessageHistory
+from clinic.notification.api.responses import ContactPreferences, FreedTimes, MessageHistory
 from clinic.notification.planning import ADDRESS_SYSTEMS
 from clinic.platform.problem_handlers import problems
 from clinic.platform.problems import Problem
@@ -143,3 +144,53 @@ async def opt_in(
             if a["channel"] == channel:
                 await delivery.opt_in(conn, channel, a["address"], now)
     return await _patient(request, org, patient_id)
+
+
+FREED = """
+SELECT freed_id, location_id, appointment_type_id, start_at AS start, end_at AS end,
+       source_appointment_id, status, reason, found_at
+FROM freed_times WHERE organization_id = %s AND start_at >= %s
+ORDER BY start_at DESC LIMIT %s
+"""
+OFFERS = """
+SELECT offer_id, freed_id, entry_id, patient_id, status, reason, hold_appointment_id,
+       offered_at, expires_at
+FROM offers WHERE freed_id = ANY(%s) ORDER BY offered_at
+"""
+
+
+@router.get(
+    "/organizations/{org}/waitlist-offers",
+    tags=["waitlist"],
+    response_model=FreedTimes,
+)
+async def waitlist_offers(
+    org: UUID,
+    request: Request,
+    since: Annotated[dt.datetime | None, Query(description="Freed times starting from.")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict[str, Any]:
+    """Time that freed up and what became of it: offered to whom, in which order, and with
+    what outcome (accepted, lapsed, declined, or refused by booking)."""
+    if since is not None and since.tzinfo is None:
+        raise NaiveTimeError("since needs its UTC offset, e.g. 2027-03-01T00:00:00Z")
+    start = since or request.app.state.clock() - dt.timedelta(days=30)
+    database = request.app.state.runtime.database
+    async with database.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(FREED, [org, start, limit])
+        freed = await cur.fetchall()
+        await cur.execute(OFFERS, [[f["freed_id"] for f in freed]])
+        offers = await cur.fetchall()
+    for f in freed:
+        f["offers"] = [
+            {k: v for k, v in o.items() if k != "freed_id"}
+            for o in offers
+            if o["freed_id"] == f["freed_id"]
+        ]
+    return {"freed_times": freed}
+
+
+class NaiveTimeError(Problem):
+    status = 422
+    slug = "validation-error"
+    title = "Invalid request"
