@@ -197,7 +197,12 @@ class Dispatcher:
             return 0
         renewing = asyncio.create_task(self._renew([c.row["message_id"] for c in claimed]))
         try:
-            await asyncio.gather(*(self._deliver(c) for c in claimed))
+            results = await asyncio.gather(*(self._deliver(c) for c in claimed),
+                                           return_exceptions=True)  # fmt: skip
+            for c, result in zip(claimed, results, strict=True):
+                if isinstance(result, Exception):  # its claim lapses and another try follows
+                    log.error("outcome not recorded", exc_info=result,
+                              extra={"message_id": str(c.row["message_id"])})  # fmt: skip
         finally:
             renewing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
