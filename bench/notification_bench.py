@@ -31,6 +31,7 @@ from prometheus_client import CollectorRegistry
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "services" / "notification" / "tests"))
 
+from notification_clinic import STAFF, open_clinic, register
 from notification_history import Clinic
 
 from clinic.devstack.components import free_port
@@ -51,7 +52,6 @@ from clinic.platform.consumer import CONSUMER_DDL
 from clinic.platform.database import Database
 
 ROOT = Path(__file__).resolve().parents[1]
-STAFF = {"X-Actor-Id": "bench", "X-Actor-Role": "front_desk", "X-Actor-Channel": "front-desk"}
 
 
 def pct(values: list[float], q: float) -> float:
@@ -182,27 +182,9 @@ def booked_to_sent(infra: Any, sinks: RunningService, smtp_port: int, samples: i
     ).start()  # fmt: skip
     try:
         b = httpx.Client(base_url=booking.url, timeout=30, headers=STAFF)
-        org = command(b, "/organizations", {"name": "Bench"})["id"]
-        base = f"/organizations/{org}"
-        location = command(b, f"{base}/locations", {"name": "Mitte", "time_zone": "Europe/Berlin"})[
-            "id"
-        ]
-        doctor = command(
-            b, f"{base}/resources",
-            {"category": "provider", "name": "Dr", "kind": "physician", "location_ids": [location]},
-        )["id"]  # fmt: skip
-        hours = [{"location_id": location, "weekday": d, "start": "00:00", "end": "23:59"}
-                 for d in range(7)]  # fmt: skip
-        command(b, f"{base}/resources/{doctor}/schedule/weekly-hours", {"hours": hours}, "PUT")
-        step = {"name": "v", "duration_minutes": 10,
-                "requirements": [{"role": "physician", "category": "provider"}]}  # fmt: skip
-        kind = command(b, f"{base}/appointment-types", {"name": "Visit", "steps": [step]})["id"]
-        patients = []
-        for n in range(samples):
-            patients.append(command(b, f"{base}/patients", {
-                "given_name": f"P{n}", "family_name": "B", "birth_date": "1980-01-01",
-                "contacts": [{"system": "email", "value": f"b{n}@example.org"}],
-                "consent_email": True})["id"])  # fmt: skip
+        clinic = open_clinic(b, "Bench Mitte", minutes=10)
+        base, kind, location = clinic.base, clinic.kind, clinic.location
+        patients = [register(b, clinic, f"B{n}") for n in range(samples)]
         first = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).replace(minute=0, second=0)
         booked: dict[str, float] = {}
         for n, patient in enumerate(patients):

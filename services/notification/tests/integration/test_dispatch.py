@@ -13,6 +13,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from notification_clinic import Stalling
 from notification_history import Clinic
 from prometheus_client import CollectorRegistry
 
@@ -21,7 +22,6 @@ from clinic.events import Envelope
 from clinic.events import appointments as appt
 from clinic.events import patients as pat
 from clinic.events import reference as ref
-from clinic.notification.channels import Outcome, Outgoing
 from clinic.notification.consumer import ProjectionWriter
 from clinic.notification.dispatcher import Dispatcher, DispatchMetrics, Policy
 from clinic.notification.links import Signer
@@ -176,24 +176,6 @@ async def test_a_booking_gets_its_confirmation_and_each_reminder_at_its_time_onc
         ]
     finally:
         await dispatcher.stop()
-
-
-class Stalling:
-    """A channel that sends ``allowed`` messages, then hangs: the instance is killed there."""
-
-    def __init__(self, inner: Any, allowed: int) -> None:
-        self.inner, self.allowed, self.name = inner, allowed, inner.name
-        self.stuck = asyncio.Event()
-
-    async def send(self, message: Outgoing) -> Outcome:
-        if self.allowed <= 0:
-            self.stuck.set()
-            await asyncio.Event().wait()
-        self.allowed -= 1
-        return await self.inner.send(message)
-
-    async def close(self) -> None:
-        await self.inner.close()
 
 
 async def test_an_instance_killed_mid_round_leaves_its_unsent_claims_to_another_and_none_twice(

@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+from notification_clinic import STAFF, email_of, open_clinic, register
 
 from clinic.devstack.components import free_port
 from clinic.devstack.testing import RunningService, command
@@ -28,7 +29,6 @@ from clinic.notification.links import Link, Signer
 from clinic.notification.sms import signature
 
 SECRET = "links-test-secret-0123456789"
-STAFF = {"X-Actor-Id": "desk-1", "X-Actor-Role": "front_desk", "X-Actor-Channel": "front-desk"}
 BOUND = 30.0
 LINK = re.compile(r"https?://\S+?/(?:links|unsubscribe)/[A-Za-z0-9_-]{94}")
 
@@ -77,48 +77,13 @@ class Platform:
         self.b = httpx.Client(base_url=self.booking.url, timeout=30, headers=STAFF)
         self.n = httpx.Client(base_url=self.notification.url, timeout=30)
         self.s = httpx.Client(base_url=self.sinks.url, timeout=30)
-        self.org = command(self.b, "/organizations", {"name": "Praxis Mitte"})["id"]
-        base = f"/organizations/{self.org}"
-        self.location = command(
-            self.b,
-            f"{base}/locations",
-            {"name": "Mitte", "time_zone": "Europe/Berlin",
-             "address": {"street": "Invalidenstr. 1", "city": "Berlin"}},
-        )["id"]  # fmt: skip
-        doctor = command(
-            self.b,
-            f"{base}/resources",
-            {"category": "provider", "name": "Dr. A", "kind": "physician",
-             "location_ids": [self.location]},
-        )["id"]  # fmt: skip
-        hours = [
-            {"location_id": self.location, "weekday": d, "start": "00:00", "end": "23:59"}
-            for d in range(7)
-        ]
-        command(self.b, f"{base}/resources/{doctor}/schedule/weekly-hours", {"hours": hours}, "PUT")
-        step = {"name": "visit", "duration_minutes": 30,
-                "requirements": [{"role": "physician", "category": "provider"}]}  # fmt: skip
-        self.kind = command(
-            self.b, f"{base}/appointment-types", {"name": "Check-up", "steps": [step]}
-        )["id"]
+        self.clinic = open_clinic(
+            self.b, "Praxis Mitte", address={"street": "Invalidenstr. 1", "city": "Berlin"}
+        )
+        self.org, self.location, self.kind = self.clinic.org, self.clinic.location, self.clinic.kind
 
     def patient(self, name: str, channel: str, phone: str) -> str:
-        base = f"/organizations/{self.org}"
-        pid: str = command(
-            self.b,
-            f"{base}/patients",
-            {"given_name": name, "family_name": "Ruiz", "birth_date": "1980-01-01",
-             "contacts": [{"system": "email", "value": f"{name.lower()}@example.org"},
-                          {"system": "phone", "value": phone}],
-             "language": "en", "consent_email": True},
-        )["id"]  # fmt: skip
-        command(
-            self.b,
-            f"{base}/patients/{pid}/preferences",
-            {"preferred_channel": channel, "consent_sms": True},
-            "PUT",
-        )
-        return pid
+        return register(self.b, self.clinic, name, phone=phone, channel=channel)
 
     def book(self, patient: str, days: int, hour: int = 9) -> str:
         start = (dt.datetime.now(dt.UTC) + dt.timedelta(days=days)).replace(
@@ -186,7 +151,9 @@ def test_a_patient_confirms_moves_and_cancels_from_the_email_and_each_link_acts_
     ana = p.patient("Ana", "email", "+491510000001")
     visit = p.book(ana, days=3)
     [mail] = waited(
-        lambda: p.mails_to("ana@example.org"), "confirmation email", lambda: p.history(visit)
+        lambda: p.mails_to(email_of(p.clinic, "Ana")),
+        "confirmation email",
+        lambda: p.history(visit),
     )
     assert "is booked" in mail["Subject"]
     links = links_in(mail)
@@ -257,7 +224,7 @@ def test_a_patient_confirms_moves_and_cancels_from_the_email_and_each_link_acts_
         lambda: [m for m in p.history(visit) if m["kind"] == "cancelled" and m["status"] == "sent"],
         "cancellation notice",
     )
-    moved_mail = next(m for m in p.mails_to("ana@example.org") if "moved" in m["Subject"])
+    moved_mail = next(m for m in p.mails_to(email_of(p.clinic, "Ana")) if "moved" in m["Subject"])
     later_link = links_in(moved_mail)["reschedule"]  # unused, but the visit is cancelled
     closed = p.n.get(path_of(later_link), headers={"Accept": "application/json"})
     assert closed.status_code == 409
@@ -309,3 +276,41 @@ def test_sms_replies_confirm_and_opt_out_and_only_signed_webhooks_count(
     signed = {"X-Twilio-Signature": signature("local-sms-token", url, form)}
     assert p.n.post("/sms/status", data=form, headers=signed).status_code == 200
     assert p.n.post("/sms/status", data=form, headers=signed).status_code == 200
+
+
+def test_the_internal_routes_answer_unknown_and_other_organisations_ids_and_bad_input_with_4xx(
+    platform: Platform,
+) -> None:
+    p = platform
+    ana = p.patient("Ana", "email", "+491510000003")
+    visit = p.book(ana, days=3)
+    waited(lambda: p.history(visit), "planned messages")
+    other = str(uuid.uuid4())
+    for path in (
+        f"/organizations/{other}/appointments/{visit}/messages",
+        f"/organizations/{p.org}/appointments/{other}/messages",
+        f"/organizations/{other}/patients/{ana}/contact-preferences",
+        f"/organizations/{p.org}/patients/{other}/contact-preferences",
+    ):
+        answer = p.n.get(path)
+        assert answer.status_code == 404, path
+        assert answer.headers["content-type"] == "application/problem+json"
+    assert p.n.put(f"/organizations/{other}/patients/{ana}/opt-outs/email").status_code == 404
+    for path in (
+        f"/organizations/not-a-uuid/appointments/{visit}/messages",
+        f"/organizations/{p.org}/patients/{ana}/opt-outs/fax",
+        f"/organizations/{p.org}/waitlist-offers?limit=100000",
+    ):
+        method = "PUT" if "opt-outs" in path else "GET"
+        answer = p.n.request(method, path)
+        assert answer.status_code == 422, path
+        assert answer.headers["content-type"] == "application/problem+json"
+
+    # Opting out by staff and back in: the patient's email address, idempotently.
+    base = f"/organizations/{p.org}/patients/{ana}"
+    for _ in range(2):
+        out = p.n.put(f"{base}/opt-outs/email").json()
+        assert [(a["channel"], a["opted_out"], a["source"]) for a in out["addresses"]
+                if a["channel"] == "email"] == [("email", True, "staff")]  # fmt: skip
+    back = p.n.delete(f"{base}/opt-outs/email").json()
+    assert {a["opted_out"] for a in back["addresses"]} == {False}

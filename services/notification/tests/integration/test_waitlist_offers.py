@@ -17,11 +17,11 @@ from typing import Any
 
 import httpx
 import psycopg
+from notification_clinic import STAFF, email_of, open_clinic, register
 
 from clinic.devstack.components import Infrastructure, free_port
 from clinic.devstack.testing import RunningService, command
 
-STAFF = {"X-Actor-Id": "desk-1", "X-Actor-Role": "front_desk", "X-Actor-Channel": "front-desk"}
 BOUND = 30.0
 
 
@@ -70,28 +70,9 @@ def test_freed_time_is_offered_in_turn_lapses_to_the_next_patient_and_is_booked_
     b = httpx.Client(base_url=booking.url, timeout=30, headers=STAFF)
     s = httpx.Client(base_url=sinks.url, timeout=30)
     n = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
-    org = command(b, "/organizations", {"name": "Praxis Nord"})["id"]
-    base = f"/organizations/{org}"
-    location = command(b, f"{base}/locations", {"name": "Nord", "time_zone": "Europe/Berlin"})["id"]
-    doctor = command(
-        b, f"{base}/resources",
-        {"category": "provider", "name": "Dr. N", "kind": "physician", "location_ids": [location]},
-    )["id"]  # fmt: skip
-    hours = [{"location_id": location, "weekday": d, "start": "00:00", "end": "23:59"}
-             for d in range(7)]  # fmt: skip
-    command(b, f"{base}/resources/{doctor}/schedule/weekly-hours", {"hours": hours}, "PUT")
-    step = {"name": "visit", "duration_minutes": 30,
-            "requirements": [{"role": "physician", "category": "provider"}]}  # fmt: skip
-    kind = command(b, f"{base}/appointment-types", {"name": "Check-up", "steps": [step]})["id"]
-
-    def patient(name: str) -> str:
-        pid: str = command(b, f"{base}/patients", {
-            "given_name": name, "family_name": "Lind", "birth_date": "1970-05-05",
-            "contacts": [{"system": "email", "value": f"{name.lower()}@example.org"}],
-            "consent_email": True})["id"]  # fmt: skip
-        return pid
-
-    ana, bea, cara = patient("Ana"), patient("Bea"), patient("Cara")
+    clinic = open_clinic(b, "Praxis Nord")
+    org, location, kind, base = clinic.org, clinic.location, clinic.kind, clinic.base
+    ana, bea, cara = (register(b, clinic, name) for name in ("Ana", "Bea", "Cara"))
     start = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).replace(
         hour=9, minute=0, second=0, microsecond=0
     )
@@ -139,19 +120,19 @@ def test_freed_time_is_offered_in_turn_lapses_to_the_next_patient_and_is_booked_
 
     # Ana cancels: Bea (waited longest) is offered the time, held for her in booking.
     command(b, f"{base}/appointments/{visit}/cancel", {"reason": "travelling"})
-    waited(lambda: offer_mail("bea@example.org"), "offer to Bea", context=state)
+    waited(lambda: offer_mail(email_of(clinic, "Bea")), "offer to Bea", context=state)
     assert offers() == [("Bea", "live")]
     mine = b.get(f"/organizations/{org}/patients/{bea}/appointments").json()
     [hold] = [a for a in mine["appointments"] if a["status"] == "pending"]
     assert hold["start"].replace("Z", "+00:00") == start.isoformat()
-    assert offer_mail("cara@example.org") == []  # never two offers of the same time
+    assert offer_mail(email_of(clinic, "Cara")) == []  # never two offers of the same time
 
     # Bea lets it lapse: booking's sweeper expires the hold, the time goes to Cara.
-    waited(lambda: offer_mail("cara@example.org"), "offer to Cara", bound=100, context=state)
+    waited(lambda: offer_mail(email_of(clinic, "Cara")), "offer to Cara", bound=100, context=state)
     assert offers() == [("Bea", "lapsed"), ("Cara", "live")]
 
     # Cara accepts from her email: booked, and off the waitlist.
-    [mail] = offer_mail("cara@example.org")
+    [mail] = offer_mail(email_of(clinic, "Cara"))
     parsed = email.message_from_string(s.get(f"/mail/{mail['n']}").text, policy=default)
     body = parsed.get_body(("plain",))
     assert body is not None

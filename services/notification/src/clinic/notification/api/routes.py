@@ -117,13 +117,7 @@ async def opt_out(
 ) -> dict[str, Any]:
     """Stop every message by ``channel`` to the patient's addresses (as a STOP reply or an
     unsubscribe link does). Idempotent."""
-    patient = await _patient(request, org, patient_id)
-    now = request.app.state.clock()
-    async with request.app.state.runtime.database.transaction() as conn:
-        for a in patient["addresses"]:
-            if a["channel"] == channel:
-                await delivery.opt_out(conn, channel, a["address"], "staff", now)
-    return await _patient(request, org, patient_id)
+    return await _opt(request, org, patient_id, channel, stop=True)
 
 
 @router.delete(
@@ -137,12 +131,21 @@ async def opt_in(
 ) -> dict[str, Any]:
     """Let messages by ``channel`` reach the patient's addresses again (the patient asked
     for it; consent is still required). Idempotent."""
+    return await _opt(request, org, patient_id, channel, stop=False)
+
+
+async def _opt(
+    request: Request, org: UUID, patient_id: UUID, channel: str, stop: bool
+) -> dict[str, Any]:
+    """Opt each of the patient's addresses for ``channel`` out (``stop``) or back in."""
     patient = await _patient(request, org, patient_id)
     now = request.app.state.clock()
     async with request.app.state.runtime.database.transaction() as conn:
-        for a in patient["addresses"]:
-            if a["channel"] == channel:
-                await delivery.opt_in(conn, channel, a["address"], now)
+        for address in (a["address"] for a in patient["addresses"] if a["channel"] == channel):
+            if stop:
+                await delivery.opt_out(conn, channel, address, "staff", now)
+            else:
+                await delivery.opt_in(conn, channel, address, now)
     return await _patient(request, org, patient_id)
 
 
