@@ -185,10 +185,12 @@ def booked_to_sent(infra: Any, sinks: RunningService, smtp_port: int, samples: i
         clinic = open_clinic(b, "Bench Mitte", minutes=10)
         base, kind, location = clinic.base, clinic.kind, clinic.location
         patients = [register(b, clinic, f"B{n}") for n in range(samples)]
-        first = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).replace(minute=0, second=0)
+        first = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).replace(
+            hour=7, minute=0, second=0, microsecond=0
+        )
         booked: dict[str, float] = {}
-        for n, patient in enumerate(patients):
-            start = first + dt.timedelta(minutes=10 * n)
+        for n, patient in enumerate(patients):  # 60 visits a day, 08:00 to 18:00 in Berlin
+            start = first + dt.timedelta(days=n // 60, minutes=10 * (n % 60))
             body = {"appointment_type_id": kind, "location_id": location, "patient_id": patient,
                     "start": start.isoformat()}  # fmt: skip
             aid = command(b, f"{base}/appointments", body)["id"]
