@@ -176,6 +176,12 @@ def cases(clinic: Clinic, other_org: str) -> list[tuple[str, str, str, Any, int,
             for when, body, slug in (
                 ("0001-01-01", {**good, "start": "0001-01-01T00:00:00Z"}, "validation-error"),
                 ("9999-12-31", {**good, "start": "9999-12-31T23:59:59Z"}, "validation-error"),
+                (
+                    "year 1 +14:00",
+                    {**good, "start": "0001-01-01T00:30:00+14:00"},
+                    "validation-error",
+                ),
+                ("9999 -01:00", {**good, "start": "9999-12-31T23:59:59-01:00"}, "validation-error"),
             )
         ],
         *[

@@ -209,6 +209,17 @@ def test_a_patient_confirms_moves_and_cancels_from_the_email_and_each_link_acts_
     choices = p.n.get(path_of(links["reschedule"]), headers={"Accept": "application/json"})
     assert choices.status_code == 200
     new_start = choices.json()["choices"][0]["value"]
+    at = dt.datetime.fromisoformat(new_start)
+    for bad, status, slug in (
+        ({"start": at.strftime("%G-W%V-%uT%H:%MZ")}, 400, "link-invalid"),  # an ISO week date
+        ({"start": ["garbage", new_start]}, 400, "link-invalid"),  # two times
+        ({"start": "9999-12-31T23:59:59-01:00"}, 400, "link-invalid"),
+        ({"start": (at + dt.timedelta(minutes=7)).isoformat()}, 409, "time-not-offered"),
+    ):
+        refused = p.n.post(path_of(links["reschedule"]), data=bad,
+                           headers={"Accept": "application/json"})  # fmt: skip
+        assert (refused.status_code, refused.json()["type"].rsplit("/", 1)[1]) == (status, slug)
+    assert p.appointment(visit)["version"] == version + 1  # only the confirmation
     moved = p.n.post(path_of(links["reschedule"]), data={"start": new_start})
     assert moved.status_code == 200, moved.text
     assert p.appointment(visit)["start"] == dt.datetime.fromisoformat(new_start).astimezone(
@@ -256,6 +267,8 @@ def test_sms_replies_confirm_and_opt_out_and_only_signed_webhooks_count(
     assert answer["webhook_status"] == 200
     assert "confirmed" in answer["webhook_body"]
     assert p.appointment(visit)["attendance_confirmed_at"] is not None
+    again = p.s.post("/replies", json={"from": phone, "body": "c"}).json()
+    assert "confirmed already" in again["webhook_body"]
 
     # STOP: the number is opted out; the next booking's SMS is skipped, nothing sent.
     answer = p.s.post("/replies", json={"from": phone, "body": "STOP"}).json()
@@ -269,6 +282,40 @@ def test_sms_replies_confirm_and_opt_out_and_only_signed_webhooks_count(
     assert (skipped["status"], skipped["reason"]) == ("skipped", "the address opted out")
     time.sleep(1)  # the dispatcher polls every 0.1 s: it had ten chances to send it
     assert len(p.sms_to(phone)) == 1
+
+    # Another organisation that lists the same number can neither lift Bea's STOP nor
+    # learn when she sent it; its own opt-out stops only its own messages.
+    rival = open_clinic(p.b, "Rival Praxis")
+    twin = register(p.b, rival, "Bea", phone=phone, channel="sms")
+    base = f"/organizations/{rival.org}/patients/{twin}"
+    waited(lambda: p.n.get(f"{base}/contact-preferences").status_code == 200, "rival patient")
+    assert p.n.delete(f"{base}/opt-outs/sms").status_code == 200
+    theirs = p.n.get(f"{base}/contact-preferences").json()["addresses"]
+    assert [(a["opted_out"], a["since"], a["source"]) for a in theirs
+            if a["channel"] == "sms"] == [(True, None, "STOP reply")]  # fmt: skip
+    assert p.n.put(f"{base}/opt-outs/email").status_code == 200
+    ours = p.n.get(f"/organizations/{p.org}/patients/{bea}/contact-preferences").json()
+    assert {(a["channel"], a["opted_out"]) for a in ours["addresses"]} == {
+        ("sms", True), ("email", False)
+    }  # fmt: skip
+
+    # Signed or not, what no provider sends is refused, and nothing changes.
+    url = f"{p.notification.url}/sms/status"
+    odd = p.n.post("/sms/status", data={"MessageSid": "SM1", "MessageStatus": "sent"},
+                   headers={"X-Twilio-Signature": b"\xe9"})  # fmt: skip
+    assert odd.status_code == 403
+    nul = {"MessageSid": sms["sid"], "MessageStatus": "failed", "ErrorCode": "\x00"}
+    signed_nul = {"X-Twilio-Signature": signature("local-sms-token", url, nul)}
+    answer = p.n.post("/sms/status", data=nul, headers=signed_nul)
+    assert (answer.status_code, answer.json()["type"].rsplit("/", 1)[1]) == (400, "invalid-webhook")
+    multipart = p.n.post(
+        "/sms/status",
+        content=b'--B\r\nContent-Disposition: form-data; name="MessageSid"\r\n\r\n\\ud800\r\n--B--',
+        headers={"Content-Type": "multipart/form-data; boundary=B; charset=raw_unicode_escape",
+                 "X-Twilio-Signature": "x"},
+    )  # fmt: skip
+    assert 400 <= multipart.status_code < 500
+    assert {m["delivery"] for m in p.history(visit)} == {"delivered"}
 
     # A signed report about no message of ours is accepted and ignored, replayed too.
     form = {"MessageSid": "SMunknown", "MessageStatus": "delivered"}

@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 from opentelemetry import trace
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clinic.platform.problems import PROBLEM_JSON, Problem, problem_body, send_problem
@@ -54,6 +55,10 @@ class UnexpectedErrors:
 
         try:
             await self.app(scope, receive, tracking_send)
+        except ClientDisconnect:
+            # The client left before its body arrived: nobody to answer, nothing failed.
+            log.info("client left mid-request", extra={"path": scope.get("path")})
+            return
         except Exception:
             context = trace.get_current_span().get_span_context()
             trace_id = format(context.trace_id, "032x") if context.is_valid else None

@@ -135,6 +135,8 @@ def _date_time_text(value: Any) -> Any:
 def _instant(value: dt.datetime) -> dt.datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("an instant needs its offset, e.g. 2026-03-02T09:30:00+01:00 or Z")
+    # The local date first: year 1 or 9999 with an offset has no UTC date Python can hold.
+    _within(value.date())
     _within(value.astimezone(dt.UTC).date())
     return value
 

@@ -3,9 +3,11 @@
 - A delivery report moves a sent message's ``delivery`` forward only (queued, sending, sent,
   delivered, or undelivered/failed with the carrier's code): reports that arrive late or
   twice never move it back.
-- An opt-out (a STOP reply, an unsubscribe link, an operator) is kept per channel and
-  address: nothing more goes to that address by that channel until it opts in again (START),
-  and the messages still planned for it are skipped with the reason.
+- An opt-out is kept per channel and address, scoped: an organisation's (its staff, its
+  unsubscribe link) stops that organisation's messages; the address owner's STOP reply stops
+  every organisation's. Only the same scope lifts it (START for a STOP): no organisation can
+  lift what a patient said to another or to everyone. Messages still planned for an opted-out
+  address are skipped with the reason.
 - Every reply is kept with what it was taken to mean.
 """
 
@@ -16,7 +18,7 @@ from uuid import UUID
 
 import psycopg
 
-from clinic.notification.messages import OPTED_OUT
+from clinic.notification.messages import APPLIES, OPTED_OUT
 from clinic.notification.replies import Intent
 from clinic.notification.sms import DELIVERY_STATES
 
@@ -52,44 +54,54 @@ async def record_delivery(
 
 
 async def opt_out(
-    conn: psycopg.AsyncConnection, channel: str, address: str, source: str, now: dt.datetime
+    conn: psycopg.AsyncConnection,
+    channel: str,
+    address: str,
+    source: str,
+    now: dt.datetime,
+    organization_id: UUID | None,
 ) -> int:
-    """Stop ``channel`` to ``address``; returns how many planned messages it skipped."""
+    """Stop ``channel`` to ``address`` for one organisation's messages, or for everyone's
+    (``organization_id`` None: the address's owner said STOP). Returns how many planned
+    messages it skipped."""
     await conn.execute(
-        "INSERT INTO opt_outs (channel, address, opted_out_at, source) VALUES (%s, %s, %s, %s) "
-        "ON CONFLICT (channel, address) DO NOTHING",
-        [channel, address, now, source],
+        "INSERT INTO opt_outs (channel, address, opted_out_at, source, organization_id) "
+        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        [channel, address, now, source, organization_id],
     )
     cursor = await conn.execute(
-        "UPDATE messages SET status = 'skipped', reason = %s, "
-        "updated_at = %s WHERE channel = %s AND address = %s AND status = 'pending'",
-        [OPTED_OUT, now, channel, address],
+        "UPDATE messages SET status = 'skipped', reason = %s, updated_at = %s "
+        "WHERE channel = %s AND address = %s AND status = 'pending' "
+        "AND (%s::uuid IS NULL OR organization_id = %s)",
+        [OPTED_OUT, now, channel, address, organization_id, organization_id],
     )
     return cursor.rowcount
 
 
 async def opt_in(
-    conn: psycopg.AsyncConnection, channel: str, address: str, now: dt.datetime
+    conn: psycopg.AsyncConnection,
+    channel: str,
+    address: str,
+    now: dt.datetime,
+    organization_id: UUID | None,
 ) -> bool:
-    """Allow ``channel`` to ``address`` again; messages skipped for the opt-out and not yet
-    due come back."""
+    """Lift one scope's opt-out (an organisation's, or the owner's own with ``None``): an
+    organisation can never lift what the address's owner said. Messages skipped for it and
+    not yet due come back unless another opt-out still applies."""
     cursor = await conn.execute(
-        "DELETE FROM opt_outs WHERE channel = %s AND address = %s", [channel, address]
+        "DELETE FROM opt_outs WHERE channel = %s AND address = %s "
+        "AND organization_id IS NOT DISTINCT FROM %s",
+        [channel, address, organization_id],
     )
     await conn.execute(
-        "UPDATE messages SET status = 'pending', reason = NULL, updated_at = %s "
-        "WHERE channel = %s AND address = %s AND status = 'skipped' "
-        "AND reason = %s AND due_at > %s",
-        [now, channel, address, OPTED_OUT, now],
+        "UPDATE messages m SET status = 'pending', reason = NULL, updated_at = %s "
+        "WHERE m.channel = %s AND m.address = %s AND m.status = 'skipped' AND m.reason = %s "
+        "AND m.due_at > %s AND (%s::uuid IS NULL OR m.organization_id = %s) "
+        "AND NOT EXISTS (SELECT 1 FROM opt_outs o WHERE o.channel = m.channel "
+        "AND o.address = m.address AND " + APPLIES.format(org="m.organization_id") + ")",
+        [now, channel, address, OPTED_OUT, now, organization_id, organization_id],
     )
     return cursor.rowcount > 0
-
-
-async def opted_out(conn: psycopg.AsyncConnection, channel: str, address: str) -> bool:
-    cursor = await conn.execute(
-        "SELECT 1 FROM opt_outs WHERE channel = %s AND address = %s", [channel, address]
-    )
-    return await cursor.fetchone() is not None
 
 
 async def record_reply(
@@ -121,11 +133,12 @@ async def forget_reply(conn: psycopg.AsyncConnection, reply_id: str) -> None:
 
 async def latest_sent_to(
     conn: psycopg.AsyncConnection, channel: str, address: str, now: dt.datetime
-) -> tuple[UUID, UUID, UUID] | None:
-    """(organisation, appointment, patient) of the latest message sent to ``address`` about
-    an appointment still to come: what a reply such as ``C`` refers to."""
+) -> tuple[UUID, UUID, UUID, bool] | None:
+    """(organisation, appointment, patient, confirmed already) of the latest message sent to
+    ``address`` about an appointment still to come: what a reply such as ``C`` refers to."""
     cursor = await conn.execute(
-        "SELECT m.organization_id, m.appointment_id, a.patient_id FROM messages m "
+        "SELECT m.organization_id, m.appointment_id, a.patient_id, "
+        "a.attendance_confirmed_at IS NOT NULL FROM messages m "
         "JOIN appointments a ON a.appointment_id = m.appointment_id "
         "WHERE m.channel = %s AND m.address = %s AND m.status = 'sent' AND a.start_at > %s "
         "AND m.kind <> 'cancelled' "
@@ -134,4 +147,4 @@ async def latest_sent_to(
         [channel, address, now],
     )
     row = await cursor.fetchone()
-    return (row[0], row[1], row[2]) if row else None
+    return (row[0], row[1], row[2], row[3]) if row else None

@@ -46,7 +46,7 @@ from psycopg.rows import dict_row
 
 from clinic.notification.channels import Channel, Failed, Outcome, Outgoing, Retry, Sent
 from clinic.notification.links import Action, Link, Signer
-from clinic.notification.messages import OPTED_OUT
+from clinic.notification.messages import EVERYONE, OPTED_OUT
 from clinic.notification.texts import Context, write
 from clinic.platform.database import Database
 
@@ -70,7 +70,13 @@ DDL = [
         ON messages (reference) WHERE reference IS NOT NULL""",
     """CREATE TABLE IF NOT EXISTS opt_outs (
         channel text NOT NULL, address text NOT NULL, opted_out_at timestamptz NOT NULL,
-        source text NOT NULL, PRIMARY KEY (channel, address))""",
+        source text NOT NULL)""",
+    # Scoped: an organisation's staff or unsubscribe link stops that organisation's
+    # messages; a STOP reply from the address itself (organization_id NULL) stops everyone's.
+    "ALTER TABLE opt_outs ADD COLUMN IF NOT EXISTS organization_id uuid",
+    "ALTER TABLE opt_outs DROP CONSTRAINT IF EXISTS opt_outs_pkey",
+    f"""CREATE UNIQUE INDEX IF NOT EXISTS opt_outs_scoped
+        ON opt_outs (channel, address, (COALESCE(organization_id, '{EVERYONE}'::uuid)))""",
     """CREATE TABLE IF NOT EXISTS send_windows (
         organization_id uuid NOT NULL, window_start timestamptz NOT NULL,
         used integer NOT NULL, PRIMARY KEY (organization_id, window_start))""",
@@ -85,7 +91,8 @@ WITH claimable AS (
       AND EXISTS (SELECT 1 FROM appointments a WHERE a.appointment_id = m.appointment_id)
     ORDER BY {order} LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
 SELECT c.message_id, c.organization_id, COALESCE(a.start_at <= %(now)s, false) AS started,
-       EXISTS (SELECT 1 FROM opt_outs o WHERE o.channel = c.channel AND o.address = c.address)
+       EXISTS (SELECT 1 FROM opt_outs o WHERE o.channel = c.channel AND o.address = c.address
+               AND (o.organization_id IS NULL OR o.organization_id = c.organization_id))
            AS opted_out
 FROM claimable c LEFT JOIN appointments a ON a.appointment_id = c.appointment_id
 """

@@ -45,6 +45,10 @@ DDL = [
 OPEN = frozenset({"pending", "skipped", "superseded", "expired"})
 """Statuses a new plan may still change; the others belong to the dispatcher."""
 OPTED_OUT = "the address opted out"
+EVERYONE = "00000000-0000-0000-0000-000000000000"
+"""The scope of an opt-out the address's owner sent (a STOP reply): every organisation."""
+APPLIES = "(o.organization_id IS NULL OR o.organization_id = {org})"
+"""An opt-out applies to a message of its organisation, and a STOP reply to every message."""
 STALE = dt.timedelta(hours=1)
 """How long after its due time a message is still worth sending when first planned."""
 
@@ -121,14 +125,18 @@ async def reconcile(
         )
         stored = {r["message_id"]: r["status"] for r in await cursor.fetchall()}
         await cursor.execute(
-            "SELECT channel, address FROM opt_outs WHERE address = ANY(%s)",
+            "SELECT channel, address, organization_id FROM opt_outs WHERE address = ANY(%s)",
             [sorted({p.address for p in planned if p.address})],
         )
-        stopped = {(r["channel"], r["address"]) for r in await cursor.fetchall()}
+        stopped = {(r["channel"], r["address"], r["organization_id"])
+                   for r in await cursor.fetchall()}  # fmt: skip
     wanted = {p.message_id for p in planned}
     for p in planned:
         status, reason = ("skipped", p.skipped) if p.skipped else ("pending", None)
-        if status == "pending" and (p.channel, p.address) in stopped:
+        if status == "pending" and (
+            (p.channel, p.address, None) in stopped
+            or (p.channel, p.address, p.organization_id) in stopped
+        ):
             status, reason = "skipped", OPTED_OUT
         was = stored.get(p.message_id)
         if status == "pending" and was != "pending" and p.due_at < now - STALE:

@@ -404,8 +404,9 @@ class Offerer:
             language = _language(row["language"], self.language)
             if skipped is None:
                 stopped = await conn.execute(
-                    "SELECT 1 FROM opt_outs WHERE channel = %s AND address = %s",
-                    [channel, address],
+                    "SELECT 1 FROM opt_outs WHERE channel = %s AND address = %s "
+                    "AND (organization_id IS NULL OR organization_id = %s)",
+                    [channel, address, p.freed.organization_id],
                 )
                 if await stopped.fetchone():
                     skipped = OPTED_OUT

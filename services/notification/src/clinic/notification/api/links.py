@@ -6,6 +6,7 @@ problem+json."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -54,18 +55,20 @@ def _count(request: Request, action: str, kind: str, outcome: str) -> None:
     request.app.state.link_metrics.followed.labels(action, kind, outcome).inc()
 
 
-async def _choices(request: Request, target: Target) -> list[dict[str, str]] | None:
+async def _choices(
+    request: Request, target: Target, limit: int = CHOICES
+) -> list[dict[str, str]] | None:
     row, language = target.row, target.language
     now = request.app.state.clock()
     tz = ZoneInfo(row["time_zone"])
     today = now.astimezone(tz).date()
     found = await request.app.state.availability.free_starts(
         row["organization_id"], row["appointment_type_id"], row["location_id"],
-        today, today + HORIZON, CHOICES + 1,
+        today, today + HORIZON, limit + 1,
     )  # fmt: skip
     if found is None:
         return None
-    starts = [f.start for f in found if f.start != row["start_at"] and f.start > now][:CHOICES]
+    starts = [f.start for f in found if f.start != row["start_at"] and f.start > now][:limit]
     return [{"value": s.isoformat(), "label": when(s, tz, language)} for s in starts]
 
 
@@ -121,7 +124,9 @@ async def follow_link(token: str, request: Request) -> Response:
     action = "unknown"
     try:
         form = await request.form()
-        start = _start(form.get("start"))
+        start = _start(form.getlist("start"))
+        if start is not None:
+            await _offered(request, token, start)
         target, answer = await actions.act(
             state.runtime.database, state.booking, state.signer, token, state.clock(), start
         )
@@ -140,16 +145,49 @@ async def follow_link(token: str, request: Request) -> Response:
                 organization=row["organization"])  # fmt: skip
 
 
-def _start(value: object) -> dt.datetime | None:
-    if value is None or value == "":
+RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})$")
+
+
+def _start(values: list[Any]) -> dt.datetime | None:
+    """The one new time a move form sends, as RFC 3339 with its offset, in UTC."""
+    if not values:
         return None
+    if len(values) != 1 or not isinstance(values[0], str) or not RFC3339.match(values[0]):
+        raise LinkInvalidError("Choose one of the times offered.", reason="start")
     try:
-        start = dt.datetime.fromisoformat(str(value)[:64])
-    except ValueError:
-        raise LinkInvalidError("The new time is not a date and time.", reason="start") from None
-    if start.tzinfo is None:
-        raise LinkInvalidError("The new time needs its UTC offset.", reason="start")
-    return start
+        start = dt.datetime.fromisoformat(values[0].replace("Z", "+00:00"))
+        if not 1900 <= start.year <= 2199:
+            raise ValueError(start.year)
+        return start.astimezone(dt.UTC)
+    except (ValueError, OverflowError):
+        raise LinkInvalidError("Choose one of the times offered.", reason="start") from None
+
+
+class TimeNotOfferedError(Problem):
+    status = 409
+    slug = "time-not-offered"
+    title = "That time is not free any more"
+
+
+class AvailabilityUnavailableError(Problem):
+    status = 503
+    slug = "availability-unavailable"
+    title = "Free times cannot be looked up right now"
+
+
+async def _offered(request: Request, token: str, start: dt.datetime) -> None:
+    """A move goes only to a time the page offers now (free, on the clinic's grid, within
+    what patients may book); anything else is refused before booking is asked."""
+    state = request.app.state
+    async with state.runtime.database.pool.connection() as conn:
+        target = await actions.look(conn, state.signer, token, state.clock())
+    if target.link.action != "reschedule":
+        return
+    choices = await _choices(request, target, limit=999)  # all within the horizon
+    if choices is None:
+        raise AvailabilityUnavailableError("Please try again in a minute.")
+    if start not in {dt.datetime.fromisoformat(c["value"]) for c in choices}:
+        raise TimeNotOfferedError("Please choose one of the times now offered.")
 
 
 @router.get(
@@ -187,7 +225,8 @@ async def unsubscribe(token: str, request: Request) -> Response:
         async with state.runtime.database.transaction() as conn:
             target = await actions.look(conn, state.signer, token, now, True)
             row = target.row
-            await delivery.opt_out(conn, row["channel"], row["address"], "unsubscribe link", now)
+            await delivery.opt_out(conn, row["channel"], row["address"], "unsubscribe link", now,
+                                   target.link.organization_id)  # fmt: skip
     except Problem as problem:
         _count(request, "unsubscribe", "act", problem.slug)
         return _refusal(request, problem)

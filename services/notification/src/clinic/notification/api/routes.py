@@ -16,6 +16,7 @@ from clinic.notification.api.responses import ContactPreferences, FreedTimes, Me
 from clinic.notification.planning import ADDRESS_SYSTEMS
 from clinic.platform.problem_handlers import problems
 from clinic.platform.problems import Problem
+from clinic.platform.strict import Instant
 
 router = APIRouter()
 Channel = Literal["email", "sms"]
@@ -75,10 +76,16 @@ async def _patient(request: Request, org: UUID, patient_id: UUID) -> dict[str, A
             if contact["system"] in systems
         ]
         await cur.execute(
-            "SELECT channel, address, opted_out_at, source FROM opt_outs WHERE address = ANY(%s)",
-            [[a for _, a in addresses]],
+            "SELECT channel, address, opted_out_at, source, organization_id FROM opt_outs "
+            "WHERE address = ANY(%s) AND (organization_id IS NULL OR organization_id = %s) "
+            "ORDER BY organization_id NULLS FIRST",
+            [[a for _, a in addresses], org],
         )
-        stopped = {(r["channel"], r["address"]): r for r in await cur.fetchall()}
+        stopped: dict[tuple[str, str], dict[str, Any]] = {}
+        for r in await cur.fetchall():
+            if r["organization_id"] is None:  # the owner's own STOP: that it applies, no more
+                r = {**r, "opted_out_at": None}
+            stopped[(r["channel"], r["address"])] = r  # this organisation's own row wins
     patient["addresses"] = [
         {
             "channel": channel,
@@ -115,7 +122,7 @@ async def contact_preferences(org: UUID, patient_id: UUID, request: Request) -> 
 async def opt_out(
     org: UUID, patient_id: UUID, channel: Annotated[Channel, Path()], request: Request
 ) -> dict[str, Any]:
-    """Stop every message by ``channel`` to the patient's addresses (as a STOP reply or an
+    """Stop this organisation's messages by ``channel`` to the patient's addresses (as its
     unsubscribe link does). Idempotent."""
     return await _opt(request, org, patient_id, channel, stop=True)
 
@@ -129,8 +136,9 @@ async def opt_out(
 async def opt_in(
     org: UUID, patient_id: UUID, channel: Annotated[Channel, Path()], request: Request
 ) -> dict[str, Any]:
-    """Let messages by ``channel`` reach the patient's addresses again (the patient asked
-    for it; consent is still required). Idempotent."""
+    """Lift this organisation's opt-out of ``channel`` for the patient's addresses (the
+    patient asked for it; consent is still required). A STOP the patient sent by SMS stays
+    until they send START. Idempotent."""
     return await _opt(request, org, patient_id, channel, stop=False)
 
 
@@ -143,9 +151,9 @@ async def _opt(
     async with request.app.state.runtime.database.transaction() as conn:
         for address in (a["address"] for a in patient["addresses"] if a["channel"] == channel):
             if stop:
-                await delivery.opt_out(conn, channel, address, "staff", now)
+                await delivery.opt_out(conn, channel, address, "staff", now, org)
             else:
-                await delivery.opt_in(conn, channel, address, now)
+                await delivery.opt_in(conn, channel, address, now, org)
     return await _patient(request, org, patient_id)
 
 
@@ -170,13 +178,11 @@ FROM offers WHERE freed_id = ANY(%s) ORDER BY offered_at
 async def waitlist_offers(
     org: UUID,
     request: Request,
-    since: Annotated[dt.datetime | None, Query(description="Freed times starting from.")] = None,
+    since: Annotated[Instant | None, Query(description="Freed times starting from.")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
     """Time that freed up and what became of it: offered to whom, in which order, and with
     what outcome (accepted, lapsed, declined, or refused by booking)."""
-    if since is not None and since.tzinfo is None:
-        raise NaiveTimeError("since needs its UTC offset, e.g. 2027-03-01T00:00:00Z")
     start = since or request.app.state.clock() - dt.timedelta(days=30)
     database = request.app.state.runtime.database
     async with database.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
@@ -191,9 +197,3 @@ async def waitlist_offers(
             if o["freed_id"] == f["freed_id"]
         ]
     return {"freed_times": freed}
-
-
-class NaiveTimeError(Problem):
-    status = 422
-    slug = "validation-error"
-    title = "Invalid request"

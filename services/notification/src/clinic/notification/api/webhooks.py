@@ -4,6 +4,7 @@ only the provider can move a delivery state or opt a number out. Both answer Twi
 
 from __future__ import annotations
 
+import re
 from xml.sax.saxutils import escape
 
 from fastapi import APIRouter, Request
@@ -19,6 +20,8 @@ from clinic.platform.problems import Problem
 router = APIRouter()
 TWIML = "application/xml"
 MAX_FIELD = 1600
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+"""Control characters no SMS or provider field holds (tab and line breaks may)."""
 
 
 class UnsignedError(Problem):
@@ -51,7 +54,14 @@ async def _signed_form(request: Request, path: str) -> dict[str, str]:
     url = f"{settings.public_url.rstrip('/')}{path}"
     token = settings.sms_auth_token.get_secret_value()
     if not signed_by(token, url, fields, request.headers.get("x-twilio-signature")):
-        raise UnsignedError(f"X-Twilio-Signature does not sign this request to {url}")
+        raise UnsignedError("X-Twilio-Signature does not sign this request")
+    for key, value in fields.items():  # signed, yet not text a provider sends
+        if CONTROL.search(value):
+            raise WebhookFieldError(f"field {key!r} holds control characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise WebhookFieldError(f"field {key!r} is not UTF-8 text") from None
     return fields
 
 
@@ -88,6 +98,7 @@ REPLIES: dict[str, str] = {
     "help": "Appointment messages. Reply C to confirm your visit, STOP to stop.",
     "confirmed": "Thank you: your appointment is confirmed.",
     "nothing": "We found no coming appointment to confirm. Please call the clinic.",
+    "already": "Your appointment is confirmed already. Thank you.",
 }
 
 
@@ -119,17 +130,19 @@ async def sms_inbound(request: Request) -> Response:
         if not await delivery.record_reply(conn, reply_id, sender, body, wants, wants, now):
             return twiml()  # handled already
         if wants == "opt-out":
-            await delivery.opt_out(conn, "sms", sender, "STOP reply", now)
+            await delivery.opt_out(conn, "sms", sender, "STOP reply", now, None)
         elif wants == "opt-in":
-            await delivery.opt_in(conn, "sms", sender, now)
+            await delivery.opt_in(conn, "sms", sender, now, None)
         elif wants == "confirm":
             target = await delivery.latest_sent_to(conn, "sms", sender, now)
     if wants != "confirm":
         return twiml(REPLIES.get(wants))
     if target is None:
         outcome, reply = "nothing to confirm", REPLIES["nothing"]
+    elif target[3]:
+        outcome, reply = "confirmed already", REPLIES["already"]
     else:
-        org, appointment, patient = target
+        org, appointment, patient, _ = target
         acting = Acting(patient, "sms", f"sms:{reply_id}")
         answer = await state.booking.confirm_attendance(org, appointment, acting)
         if not answer.definitive:
