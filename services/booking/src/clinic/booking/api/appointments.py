@@ -130,31 +130,6 @@ def confirm(
 
 
 @router.post(
-    "/organizations/{org}/appointments/{appointment_id}/confirm-attendance",
-    tags=["appointments"],
-    response_model=None,
-    responses={200: {"model": AppointmentView}, **problems(400, 403, 404, 409)},
-)
-def confirm_attendance(
-    org: Org,
-    appointment_id: UUID,
-    bookings: BookingsDep,
-    request_id: RequestIdDep,
-    request: Request,
-) -> JSONResponse:
-    """The patient confirmed they will come (FHIR: the patient participant ``accepted``; the
-    status stays ``booked``): from a reminder's link or SMS reply (acting as the patient), or
-    told to the front desk. Only for a booked appointment before its start (409
-    ``invalid-status-transition`` otherwise). A confirmation already recorded answers 200 with
-    the appointment as it is, recording nothing new. ``attendance_confirmed_by`` is the side
-    of the acting party (``X-Actor-Role``)."""
-    command = ConfirmAttendance(
-        organization_id=org, request_id=request_id, appointment_id=appointment_id
-    )
-    return answer(request, bookings, command)
-
-
-@router.post(
     "/organizations/{org}/appointments/{appointment_id}/reschedule",
     tags=["appointments"],
     response_model=None,
@@ -214,7 +189,11 @@ def enter_in_error(
     return answer(request, bookings, body.to_command(org, request_id, appointment_id))
 
 
-def _status_route(path: str, command: type[ChangeStatus], doc: str) -> None:
+def _status_route(
+    path: str, command: type[ChangeStatus] | type[ConfirmAttendance], doc: str
+) -> None:
+    """A route whose command needs only the appointment (and who asks)."""
+
     def change(
         org: Org,
         appointment_id: UUID,
@@ -237,6 +216,16 @@ def _status_route(path: str, command: type[ChangeStatus], doc: str) -> None:
     )
 
 
+_status_route(
+    "confirm-attendance",
+    ConfirmAttendance,
+    """The patient confirmed they will come (FHIR: the patient participant ``accepted``; the
+    status stays ``booked``): from a reminder's link or SMS reply (acting as the patient), or
+    told to the front desk. Only for a booked appointment before its start (409
+    ``invalid-status-transition`` otherwise). A confirmation already recorded answers 200 with
+    the appointment as it is, recording nothing new. ``attendance_confirmed_by`` is the side
+    of the acting party (``X-Actor-Role``).""",
+)
 _status_route("check-in", CheckIn, "The patient checked in (FHIR ``checked-in``).")
 _status_route("arrive", Arrive, "The patient arrived (FHIR ``arrived``).")
 _status_route("complete", Complete, "The visit happened (FHIR ``fulfilled``).")
