@@ -45,6 +45,10 @@ VALUE_SETS: dict[str, frozenset[str]] = {
     # http://hl7.org/fhir/R4/valueset-contact-point-system.html
     "contact-point-system": frozenset({"phone", "fax", "email", "pager", "url", "sms",
                                        "other"}),
+    # http://hl7.org/fhir/R4/valueset-device-status.html
+    "device-status": frozenset({"active", "inactive", "entered-in-error", "unknown"}),
+    # http://hl7.org/fhir/R4/valueset-location-status.html
+    "location-status": frozenset({"active", "suspended", "inactive"}),
     # http://hl7.org/fhir/R4/valueset-contact-point-use.html
     "contact-point-use": frozenset({"home", "work", "temp", "old", "mobile"}),
 }  # fmt: skip
@@ -81,6 +85,10 @@ def _codes(resource: dict[str, Any]) -> Iterable[tuple[str, str, str]]:
                 yield "Appointment.participant.required", "participant-required", p["required"]
     if kind == "Slot":
         yield "Slot.status", "slot-status", resource["status"]
+    if kind == "Device":
+        yield "Device.status", "device-status", resource["status"]
+    if kind == "Location":
+        yield "Location.status", "location-status", resource["status"]
     if kind == "Patient" and "gender" in resource:
         yield "Patient.gender", "administrative-gender", resource["gender"]
     for telecom in resource.get("telecom", ()):
@@ -192,6 +200,98 @@ def healthcare_service(
     return validated(resource)
 
 
+def room(
+    event: ref.ResourceRegistered, org: UUID, version: int, at: dt.datetime, retired: bool = False
+) -> dict[str, Any]:
+    """A room is a Location (an instance of physical type "room") within the clinic's."""
+    resource: dict[str, Any] = {
+        "resourceType": "Location", "id": str(event.resource_id), "meta": meta(version, at),
+        "status": "inactive" if retired else "active", "name": event.name, "mode": "instance",
+        "type": [_coding("resource-kind", event.kind, event.kind)],
+        "physicalType": {"coding": [{"system": PHYSICAL_TYPE, "code": "ro", "display": "Room"}]},
+        "managingOrganization": {"reference": f"Organization/{org}"},
+    }  # fmt: skip
+    if event.location_ids:
+        resource["partOf"] = {"reference": f"Location/{event.location_ids[0]}"}
+    return validated(resource)
+
+
+PHYSICAL_TYPE = "http://terminology.hl7.org/CodeSystem/location-physical-type"
+
+
+def device(
+    event: ref.ResourceRegistered, org: UUID, version: int, at: dt.datetime, retired: bool = False
+) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "Device", "id": str(event.resource_id), "meta": meta(version, at),
+        "status": "inactive" if retired else "active",
+        "deviceName": [{"name": event.name, "type": "user-friendly-name"}],
+        "type": _coding("resource-kind", event.kind, event.kind),
+        "owner": {"reference": f"Organization/{org}"},
+    }  # fmt: skip
+    if event.location_ids:
+        resource["location"] = {"reference": f"Location/{event.location_ids[0]}"}
+    return validated(resource)
+
+
+CATEGORY_TO_ACTOR = {"provider": "Practitioner", "room": "Location", "device": "Device"}
+
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def schedule(
+    event: ref.ResourceRegistered,
+    hours: Iterable[Mapping[str, Any]],
+    version: int,
+    at: dt.datetime,
+    retired: bool = False,
+) -> dict[str, Any]:
+    """The resource's bookable time: its actor, the clinics it works at, and its weekly
+    hours as text (FHIR has no element for them; the Slots show what is taken)."""
+    actor = CATEGORY_TO_ACTOR.get(event.category, "Device")
+    actors = [{"reference": f"{actor}/{event.resource_id}", "display": event.name}]
+    actors += [{"reference": f"Location/{x}"} for x in event.location_ids]
+    resource: dict[str, Any] = {
+        "resourceType": "Schedule", "id": str(event.resource_id), "meta": meta(version, at),
+        "active": not retired, "actor": actors,
+    }  # fmt: skip
+    if event.specialties:
+        resource["specialty"] = [_coding("specialty", s, s) for s in event.specialties]
+    lines = [
+        f"{WEEKDAYS[int(h['weekday'])]} {str(h['start'])[:5]}-{str(h['end'])[:5]}"
+        f" at Location/{h['location_id']}"
+        + (f" from {h['effective_from']}" if h.get("effective_from") else "")
+        + (f" until {h['effective_until']}" if h.get("effective_until") else "")
+        for h in sorted(hours, key=lambda h: (int(h["weekday"]), str(h["start"])))
+    ]
+    if lines:
+        resource["comment"] = f"Weekly hours ({event.time_zone}): " + "; ".join(lines)
+    return validated(resource)
+
+
+def slot(
+    slot_id: str,
+    resource_id: UUID,
+    status: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    version: int,
+    at: dt.datetime,
+    overbooked: bool = False,
+    comment: str | None = None,
+) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "Slot", "id": slot_id, "meta": meta(version, at),
+        "schedule": {"reference": f"Schedule/{resource_id}"}, "status": status,
+        "start": instant(start), "end": instant(end),
+    }  # fmt: skip
+    if overbooked:
+        resource["overbooked"] = True
+    if comment:
+        resource["comment"] = comment
+    return validated(resource)
+
+
 # -- patients -----------------------------------------------------------------------------------
 
 
@@ -233,8 +333,6 @@ def patient(
 
 # -- appointments ------------------------------------------------------------------------------
 
-KIND_TO_RESOURCE = {"provider": "Practitioner", "room": "Location", "device": "Device"}
-
 
 @dataclass(frozen=True)
 class AppointmentState:
@@ -254,6 +352,7 @@ class AppointmentState:
     """(resource kind, resource id, role)."""
     cancellation_reason: str | None = None
     attendance_confirmed: bool = False
+    specialty: str | None = None
 
 
 def appointment(state: AppointmentState, version: int, at: dt.datetime) -> dict[str, Any]:
@@ -274,7 +373,7 @@ def appointment(state: AppointmentState, version: int, at: dt.datetime) -> dict[
          "status": held},
     ]  # fmt: skip
     for kind, resource_id, role in state.participants:
-        actor = KIND_TO_RESOURCE.get(kind, "Device")
+        actor = CATEGORY_TO_ACTOR.get(kind, "Device")
         participants.append({
             "type": [_coding("role", role, role)],
             "actor": {"reference": f"{actor}/{resource_id}"}, "required": "required",
@@ -288,8 +387,11 @@ def appointment(state: AppointmentState, version: int, at: dt.datetime) -> dict[
         "start": instant(state.start), "end": instant(state.end),
         "minutesDuration": max(1, int((state.end - state.start).total_seconds() // 60)),
         "created": instant(state.created),
+        "identifier": [{"system": f"{SYSTEM}/appointment", "value": str(state.appointment_id)}],
         "participant": participants,
     }  # fmt: skip
+    if state.specialty:
+        resource["specialty"] = [_coding("specialty", state.specialty, state.specialty)]
     if state.cancellation_reason and cancelled:
         resource["cancelationReason"] = {"text": state.cancellation_reason}
     return validated(resource)

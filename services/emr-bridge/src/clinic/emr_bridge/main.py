@@ -1,17 +1,46 @@
 """Composition root of the emr-bridge service."""
 
+from __future__ import annotations
+
 from fastapi import FastAPI
 
 import clinic.emr_bridge
+from clinic.emr_bridge.consumer import TOPICS, ProjectionWriter
 from clinic.emr_bridge.settings import EmrBridgeSettings
+from clinic.emr_bridge.store import DDL
+from clinic.platform.consumer import ConsumerMetrics, IdempotentConsumer, subscribe_batches
+from clinic.platform.lag import LagMetrics, LagMonitor
 from clinic.platform.service import create_runtime, create_service_app
 
 
 def create_app(settings: EmrBridgeSettings | None = None) -> FastAPI:
     settings = settings or EmrBridgeSettings()
-    runtime = create_runtime(settings)
-    return create_service_app(
-        runtime,
-        title="clinic emr-bridge",
-        description=clinic.emr_bridge.__doc__ or "",
+    runtime = create_runtime(settings, topics=TOPICS)
+    runtime.migrations += DDL
+    app = create_service_app(
+        runtime, title="clinic emr-bridge", description=clinic.emr_bridge.__doc__ or ""
     )
+    app.state.settings = settings
+    writer = ProjectionWriter(runtime.registry)
+    consumer = IdempotentConsumer(
+        runtime.database,
+        settings.consumer_group,
+        writer.write_one,
+        ConsumerMetrics(runtime.registry),
+        batch_handler=writer.write_many,
+    )
+    subscribe_batches(runtime.broker, consumer, TOPICS, settings.consumer_group)
+    lag = LagMonitor(
+        settings.kafka_bootstrap_servers,
+        settings.consumer_group,
+        TOPICS,
+        LagMetrics(runtime.registry),
+        settings.consumer_lag_interval_seconds,
+    )
+
+    async def started() -> None:
+        lag.start()
+
+    runtime.started = started
+    runtime.stopping += [lag.stop]
+    return app

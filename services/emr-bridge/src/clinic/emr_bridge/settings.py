@@ -14,3 +14,8 @@ class EmrBridgeSettings(ServiceSettings):
     service_name: ClassVar[str] = "emr-bridge"
 
     port: int = Field(8084, ge=1, le=65535, description="Port the HTTP server listens on.")
+    consumer_group: str = Field(
+        "emr-bridge",
+        description="Kafka consumer group of the projection.",
+        pattern=r"^[A-Za-z0-9._-]{1,200}$",
+    )
