@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 import clinic.emr_bridge
+from clinic.emr_bridge.api import fhir
+from clinic.emr_bridge.api.outcomes import OutcomeErrors
 from clinic.emr_bridge.consumer import TOPICS, ProjectionWriter
 from clinic.emr_bridge.settings import EmrBridgeSettings
 from clinic.emr_bridge.store import DDL
@@ -21,6 +23,8 @@ def create_app(settings: EmrBridgeSettings | None = None) -> FastAPI:
         runtime, title="clinic emr-bridge", description=clinic.emr_bridge.__doc__ or ""
     )
     app.state.settings = settings
+    app.include_router(fhir.router)
+    app.add_middleware(OutcomeErrors)
     writer = ProjectionWriter(runtime.registry)
     consumer = IdempotentConsumer(
         runtime.database,

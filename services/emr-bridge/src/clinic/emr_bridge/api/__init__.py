@@ -1,0 +1,1 @@
+"""The bridge's HTTP API: FHIR R4 under /fhir/{organization}."""

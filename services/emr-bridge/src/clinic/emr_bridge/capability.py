@@ -1,0 +1,84 @@
+"""The CapabilityStatement (``/metadata``), written from what the code supports: the search
+parameters and includes of ``search``, the operations the routes serve. Nothing is listed
+that the server does not do."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clinic.emr_bridge.fhir import SYSTEM, validated
+from clinic.emr_bridge.search import COMMON, INCLUDES, PARAMETERS
+
+SOFTWARE_VERSION = "1.0.0"
+
+OPERATIONS: dict[str, list[tuple[str, str]]] = {}
+"""Resource type -> (operation name, what it does), filled by the routes that serve them."""
+
+SYSTEM_OPERATIONS: list[tuple[str, str]] = []
+
+
+def _interactions(resource_type: str) -> list[dict[str, Any]]:
+    codes = ["read", "vread", "history-instance", "search-type"]
+    return [{"code": c} for c in codes]
+
+
+def capability_statement(base_url: str, published: str) -> dict[str, Any]:
+    resources = []
+    for resource_type, parameters in sorted(PARAMETERS.items()):
+        entry: dict[str, Any] = {
+            "type": resource_type,
+            "interaction": _interactions(resource_type),
+            "versioning": "versioned",
+            "readHistory": True,
+            "updateCreate": False,
+            "conditionalRead": "not-supported",
+            "searchParam": [
+                {"name": p.name, "type": p.type, "documentation": p.documentation}
+                for p in (*COMMON, *parameters)
+            ],
+        }
+        if resource_type in INCLUDES:
+            entry["searchInclude"] = list(INCLUDES[resource_type])
+        operations = OPERATIONS.get(resource_type, [])
+        if operations:
+            entry["operation"] = [
+                {
+                    "name": name,
+                    "definition": f"{SYSTEM}/OperationDefinition/{name}",
+                    "documentation": doc,
+                }
+                for name, doc in operations
+            ]
+        resources.append(entry)
+    rest: dict[str, Any] = {
+        "mode": "server",
+        "documentation": "Scheduling for EMRs: booking decides every change; searches read "
+        "the bridge's projection of booking's facts.",
+        "resource": resources,
+    }
+    if SYSTEM_OPERATIONS:
+        rest["operation"] = [
+            {
+                "name": name,
+                "definition": f"{SYSTEM}/OperationDefinition/{name}",
+                "documentation": doc,
+            }
+            for name, doc in SYSTEM_OPERATIONS
+        ]
+    return validated(
+        {
+            "resourceType": "CapabilityStatement",
+            "status": "active",
+            "date": published,
+            "publisher": "clinic platform",
+            "kind": "instance",
+            "software": {"name": "clinic emr-bridge", "version": SOFTWARE_VERSION},
+            "implementation": {
+                "description": "clinic emr-bridge FHIR R4 endpoint",
+                "url": base_url,
+            },
+            "fhirVersion": "4.0.1",
+            "format": ["json", "application/fhir+json"],
+            "rest": [rest],
+        }
+    )
