@@ -15,8 +15,9 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
@@ -24,6 +25,9 @@ from clinic.devstack.components import Infrastructure, Source, free_port, stop_p
 from clinic.devstack.infra import Ladder
 from clinic.devstack.stack import readiness
 from clinic.platform.settings import ServiceSettings
+
+if TYPE_CHECKING:
+    import httpx
 
 S = TypeVar("S", bound=ServiceSettings)
 
@@ -253,3 +257,55 @@ def interleave(events: list[Any], seed: int) -> list[Any]:
         if not queues[key]:
             del queues[key]
     return out
+
+
+# -- a clinic set up through booking's API, for the services' process-level tests -------------
+
+STAFF = {"X-Actor-Id": "desk-1", "X-Actor-Role": "front_desk", "X-Actor-Channel": "front-desk"}
+
+
+@dataclass(frozen=True)
+class ClinicIds:
+    org: str
+    location: str
+    doctor: str
+    kind: str
+
+    @property
+    def base(self) -> str:
+        return f"/organizations/{self.org}"
+
+
+def open_clinic(
+    b: httpx.Client,
+    name: str,
+    *,
+    address: dict[str, str] | None = None,
+    minutes: int = 30,
+    reminder_plan: list[dict[str, Any]] | None = None,
+) -> ClinicIds:
+    """An organisation with one location in Berlin, a doctor working every hour of every
+    day there, and a check-up of ``minutes`` with the doctor."""
+    org = command(b, "/organizations", {"name": name})["id"]
+    base = f"/organizations/{org}"
+    place = {"name": name.split()[-1], "time_zone": "Europe/Berlin", "address": address or {}}
+    location = command(b, f"{base}/locations", place)["id"]
+    doctor = command(
+        b,
+        f"{base}/resources",
+        {"category": "provider", "name": "Dr. A", "kind": "physician", "location_ids": [location]},
+    )["id"]
+    hours = [
+        {"location_id": location, "weekday": d, "start": "00:00", "end": "23:59"} for d in range(7)
+    ]
+    command(b, f"{base}/resources/{doctor}/schedule/weekly-hours", {"hours": hours}, "PUT")
+    step = {
+        "name": "visit",
+        "duration_minutes": minutes,
+        "requirements": [{"role": "physician", "category": "provider"}],
+    }
+    body: dict[str, Any] = {"name": "Check-up", "steps": [step]}
+    if reminder_plan is not None:
+        body["reminder_plan"] = reminder_plan
+    kind = command(b, f"{base}/appointment-types", body)["id"]
+    return ClinicIds(org, location, doctor, kind)

@@ -111,6 +111,7 @@ DESCRIPTIONS = {
     "403": "The caller may not do this.",
     "404": "No such resource in this organisation (another tenant's ids look the same).",
     "409": "The request conflicts with the current state: see ``type`` (and ``alternatives``).",
+    "412": "It changed since the version ``If-Match`` names: nothing was done; read it again.",
     **ALWAYS,
     **WHEN_INPUT,
     **WHEN_BODY,

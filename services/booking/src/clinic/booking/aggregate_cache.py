@@ -104,16 +104,25 @@ class Reader:
         self.aggregates = aggregates
         self.fresh = fresh
 
-    def load(self, cls: type[A], aggregate_id: UUID, organization_id: UUID, kind: str) -> A:
-        """An aggregate of this organisation; another tenant's id is simply not found."""
-        aggregate = self.maybe(aggregate_id)
+    def load(
+        self,
+        cls: type[A],
+        aggregate_id: UUID,
+        organization_id: UUID,
+        kind: str,
+        *,
+        fresh: bool = False,
+    ) -> A:
+        """An aggregate of this organisation; another tenant's id is simply not found.
+        ``fresh``: brought up to date even where this reader would not."""
+        aggregate = self.maybe(aggregate_id, fresh=fresh)
         if aggregate is None:
             raise NotFoundError(kind, aggregate_id)
         return owned(aggregate, cls, organization_id, kind, aggregate_id)
 
-    def maybe(self, aggregate_id: UUID) -> Any | None:
+    def maybe(self, aggregate_id: UUID, *, fresh: bool = False) -> Any | None:
         """A private copy, or None when there is no such aggregate."""
         try:
-            return self.aggregates.get(aggregate_id, fresh=self.fresh)
+            return self.aggregates.get(aggregate_id, fresh=self.fresh or fresh)
         except AggregateNotFoundError:
             return None

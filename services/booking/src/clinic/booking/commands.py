@@ -448,19 +448,33 @@ class HoldAppointment(BookAppointment):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ConfirmAppointment(Command):
-    name: ClassVar[str] = "confirm"
-    tag: ClassVar[str] = "confirm"
+class AppointmentCommand(Command):
+    """A command on one existing appointment. ``expected_version``: the appointment's version
+    its client last read (HTTP ``If-Match``), or None for any. When given, the command is
+    decided only on that version (``version-mismatch`` otherwise). It conditions the request
+    without being part of what it asks: it is not fingerprinted, so a repeated request gets
+    its first answer whichever version it names, and requests digest as before it existed."""
 
     appointment_id: UUID
+    expected_version: int | None = field(default=None, metadata=NOT_FINGERPRINTED)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.expected_version is not None and self.expected_version < 1:
+            raise InvalidRequestError("an appointment's versions count from 1")
 
 
 @dataclass(frozen=True, kw_only=True)
-class Reschedule(Command):
+class ConfirmAppointment(AppointmentCommand):
+    name: ClassVar[str] = "confirm"
+    tag: ClassVar[str] = "confirm"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reschedule(AppointmentCommand):
     name: ClassVar[str] = "reschedule"
     tag: ClassVar[str] = "reschedule"
 
-    appointment_id: UUID
     start: dt.datetime
     preferred: dict[str, UUID] = field(default_factory=dict)
     actor: Actor = field(init=False)
@@ -474,11 +488,10 @@ class Reschedule(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class CancelAppointment(Command):
+class CancelAppointment(AppointmentCommand):
     name: ClassVar[str] = "cancel"
     tag: ClassVar[str] = "cancel"
 
-    appointment_id: UUID
     by: Actor = field(init=False)
     """Derived from the acting party (``context``)."""
     reason: str
@@ -489,13 +502,12 @@ class CancelAppointment(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ChangeStatus(Command):
+class ChangeStatus(AppointmentCommand):
     """A step of the visit that needs no time decided: the appointment's method of the same
     name records it (``check_in``, ``arrive``, ``complete``, ``mark_no_show``). Patients
     check themselves in (at a kiosk, from the portal); the other steps are the clinic's."""
 
     patients_may: ClassVar[bool] = False
-    appointment_id: UUID
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -524,7 +536,7 @@ class MarkNoShow(ChangeStatus):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ConfirmAttendance(Command):
+class ConfirmAttendance(AppointmentCommand):
     """The patient confirmed they will come (FHIR: the patient participant ``accepted``):
     from a reminder's link or SMS reply, or told to the front desk. Patients may, and the
     clinic; a confirmation already recorded is answered with the appointment as it is."""
@@ -532,7 +544,6 @@ class ConfirmAttendance(Command):
     name: ClassVar[str] = "confirm_attendance"
     tag: ClassVar[str] = "confirm_attendance"
 
-    appointment_id: UUID
     by: Actor = field(init=False)
     """Derived from the acting party (``context``)."""
 
@@ -542,25 +553,22 @@ class ConfirmAttendance(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class EnterInError(Command):
+class EnterInError(AppointmentCommand):
     """The appointment was recorded by mistake: it is struck out and its time given back."""
 
     name: ClassVar[str] = "enter_in_error"
     tag: ClassVar[str] = "enter_in_error"
 
-    appointment_id: UUID
     reason: str
 
 
 @dataclass(frozen=True, kw_only=True)
-class ExpireHold(Command):
+class ExpireHold(AppointmentCommand):
     """Record that a hold ran out. The hold sweeper asks, with the request id
     ``expire-hold:{appointment_id}``, so that replicas asking at once record it once."""
 
     name: ClassVar[str] = "expire_hold"
     tag: ClassVar[str] = "expire_hold"
-
-    appointment_id: UUID
 
     @classmethod
     def of(cls, organization_id: UUID, appointment_id: UUID) -> ExpireHold:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 import clinic.emr_bridge
-from clinic.emr_bridge.api import fhir
+from clinic.emr_bridge.api import fhir, operations
 from clinic.emr_bridge.api.outcomes import OutcomeErrors
+from clinic.emr_bridge.clinics import Availability, Booking
 from clinic.emr_bridge.consumer import TOPICS, ProjectionWriter
+from clinic.emr_bridge.operations import PROPOSALS_DDL, Operations
 from clinic.emr_bridge.settings import EmrBridgeSettings
 from clinic.emr_bridge.store import DDL
 from clinic.platform.consumer import ConsumerMetrics, IdempotentConsumer, subscribe_batches
@@ -18,12 +20,16 @@ from clinic.platform.service import create_runtime, create_service_app
 def create_app(settings: EmrBridgeSettings | None = None) -> FastAPI:
     settings = settings or EmrBridgeSettings()
     runtime = create_runtime(settings, topics=TOPICS)
-    runtime.migrations += DDL
+    runtime.migrations += [*DDL, *PROPOSALS_DDL]
     app = create_service_app(
         runtime, title="clinic emr-bridge", description=clinic.emr_bridge.__doc__ or ""
     )
     app.state.settings = settings
+    app.include_router(operations.router)  # before the reads: /Appointment/$find is no id
     app.include_router(fhir.router)
+    booking = Booking(settings.booking_url)
+    availability = Availability(settings.availability_url)
+    app.state.operations = Operations(runtime.database, booking, availability)
     app.add_middleware(OutcomeErrors)
     writer = ProjectionWriter(runtime.registry)
     consumer = IdempotentConsumer(
@@ -46,5 +52,5 @@ def create_app(settings: EmrBridgeSettings | None = None) -> FastAPI:
         lag.start()
 
     runtime.started = started
-    runtime.stopping += [lag.stop]
+    runtime.stopping += [lag.stop, booking.close, availability.close]
     return app

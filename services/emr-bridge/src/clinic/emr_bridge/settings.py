@@ -19,3 +19,16 @@ class EmrBridgeSettings(ServiceSettings):
         description="Kafka consumer group of the projection.",
         pattern=r"^[A-Za-z0-9._-]{1,200}$",
     )
+    booking_url: str = Field(
+        "http://127.0.0.1:8081",
+        pattern=r"^https?://[^\s]+$",
+        description="Booking's API, which decides every operation an EMR asks for (falls back "
+        "to BOOKING_URL).",
+        json_schema_extra={"shared_env": "BOOKING_URL"},
+    )
+    availability_url: str = Field(
+        "http://127.0.0.1:8082",
+        pattern=r"^https?://[^\s]+$",
+        description="Availability's API, which answers $find (falls back to AVAILABILITY_URL).",
+        json_schema_extra={"shared_env": "AVAILABILITY_URL"},
+    )

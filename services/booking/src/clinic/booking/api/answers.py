@@ -1,7 +1,8 @@
 """The one place a command's outcome becomes an HTTP answer: 201 when it created something,
 200 when it changed something, the first answer again (``Idempotency-Replayed: true``) for a
-repeated request id; errors become problem+json in ``errors.py``. Commands are counted and
-timed here, at the application boundary."""
+repeated request id; errors become problem+json in ``errors.py``. A command on one
+appointment answers with its version as ``ETag``. Commands are counted and timed here, at
+the application boundary."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from fastapi.responses import JSONResponse
 from opentelemetry import trace
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from clinic.booking.api.deps import entity_tag
 from clinic.booking.application import Bookings
-from clinic.booking.commands import Command
+from clinic.booking.commands import AppointmentCommand, Command
 from clinic.booking.decision import Outcome
 from clinic.booking.domain.acting import Acting, RequestContext, Role
 from clinic.booking.domain.errors import BookingError, InvalidRequestError
@@ -115,4 +117,6 @@ def answer(
         metrics.latency.labels(command.name).observe(time.perf_counter() - started)
     metrics.commands.labels(command.name, "replayed" if outcome.replayed else "ok").inc()
     headers = {"Idempotency-Replayed": "true"} if outcome.replayed else {}
+    if isinstance(command, AppointmentCommand):
+        headers["ETag"] = entity_tag(outcome.body["version"])
     return JSONResponse(outcome.body, status_code=status_of(outcome), headers=headers)

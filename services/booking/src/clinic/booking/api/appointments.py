@@ -7,11 +7,17 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from clinic.booking.api.answers import answer
-from clinic.booking.api.deps import BookingsDep, Org, RequestIdDep
+from clinic.booking.api.deps import (
+    BookingsDep,
+    ExpectedVersionDep,
+    Org,
+    RequestIdDep,
+    entity_tag,
+)
 from clinic.booking.api.responses import (
     AppointmentHistoryView,
     AppointmentView,
@@ -38,6 +44,20 @@ from clinic.platform.problem_handlers import problems
 from clinic.platform.strict import Day, Instant
 
 router = APIRouter()
+
+CURRENT_VERSION: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": AppointmentView,
+        "headers": {
+            "ETag": {
+                "description": "The appointment's version (``version``) as a strong entity tag, "
+                'e.g. "8": send it as ``If-Match`` to act only on this version.',
+                "schema": {"type": "string"},
+            }
+        },
+    }
+}
+"""The answer of a route on one appointment: the appointment, its version as ``ETag``."""
 
 
 @router.post(
@@ -89,10 +109,16 @@ def book(
     "/organizations/{org}/appointments/{appointment_id}",
     tags=["appointments"],
     response_model=None,
-    responses={200: {"model": AppointmentView}, **problems(404)},
+    responses={**CURRENT_VERSION, **problems(404)},
 )
-def get_appointment(org: Org, appointment_id: UUID, bookings: BookingsDep) -> dict[str, Any]:
-    return bookings.queries.get_appointment(org, appointment_id)
+def get_appointment(
+    org: Org, appointment_id: UUID, bookings: BookingsDep, response: Response
+) -> dict[str, Any]:
+    """The appointment as it is now; ``ETag`` is its version, which a command's ``If-Match``
+    names to change only this version."""
+    view = bookings.queries.get_appointment(org, appointment_id)
+    response.headers["ETag"] = entity_tag(view["version"])
+    return view
 
 
 @router.get(
@@ -113,18 +139,22 @@ def get_appointment_history(
     "/organizations/{org}/appointments/{appointment_id}/confirm",
     tags=["appointments"],
     response_model=None,
-    responses={200: {"model": AppointmentView}, **problems(400, 404, 409)},
+    responses={**CURRENT_VERSION, **problems(400, 404, 409, 412)},
 )
 def confirm(
     org: Org,
     appointment_id: UUID,
     bookings: BookingsDep,
     request_id: RequestIdDep,
+    expected_version: ExpectedVersionDep,
     request: Request,
 ) -> JSONResponse:
     """Turn a hold into a booking (409 ``hold-expired`` when it is too late)."""
     command = ConfirmAppointment(
-        organization_id=org, request_id=request_id, appointment_id=appointment_id
+        organization_id=org,
+        request_id=request_id,
+        appointment_id=appointment_id,
+        expected_version=expected_version,
     )
     return answer(request, bookings, command)
 
@@ -133,7 +163,7 @@ def confirm(
     "/organizations/{org}/appointments/{appointment_id}/reschedule",
     tags=["appointments"],
     response_model=None,
-    responses={200: {"model": AppointmentView}, **problems(400, 403, 404, 409)},
+    responses={**CURRENT_VERSION, **problems(400, 403, 404, 409, 412)},
 )
 def reschedule(
     org: Org,
@@ -141,13 +171,14 @@ def reschedule(
     body: RescheduleRequest,
     bookings: BookingsDep,
     request_id: RequestIdDep,
+    expected_version: ExpectedVersionDep,
     request: Request,
 ) -> JSONResponse:
     """Move every claim of the appointment at once, or nothing."""
     start = bookings.queries.instant(
         org, body.start, body.local_start, appointment_id=appointment_id
     )
-    command = body.to_command(org, request_id, appointment_id, start)
+    command = body.to_command(org, request_id, appointment_id, start, expected_version)
     return answer(request, bookings, command, claimed=body.actor)
 
 
@@ -155,7 +186,7 @@ def reschedule(
     "/organizations/{org}/appointments/{appointment_id}/cancel",
     tags=["appointments"],
     response_model=None,
-    responses={200: {"model": AppointmentView}, **problems(400, 404, 409)},
+    responses={**CURRENT_VERSION, **problems(400, 404, 409, 412)},
 )
 def cancel(
     org: Org,
@@ -163,10 +194,11 @@ def cancel(
     body: CancelRequest,
     bookings: BookingsDep,
     request_id: RequestIdDep,
+    expected_version: ExpectedVersionDep,
     request: Request,
 ) -> JSONResponse:
     """Cancel by the patient (subject to the type's cut-off) or by the clinic."""
-    command = body.to_command(org, request_id, appointment_id)
+    command = body.to_command(org, request_id, appointment_id, expected_version)
     return answer(request, bookings, command, claimed=body.by)
 
 
@@ -174,7 +206,7 @@ def cancel(
     "/organizations/{org}/appointments/{appointment_id}/entered-in-error",
     tags=["appointments"],
     response_model=None,
-    responses={200: {"model": AppointmentView}, **problems(400, 403, 404, 409)},
+    responses={**CURRENT_VERSION, **problems(400, 403, 404, 409, 412)},
 )
 def enter_in_error(
     org: Org,
@@ -182,11 +214,13 @@ def enter_in_error(
     body: EnterInErrorRequest,
     bookings: BookingsDep,
     request_id: RequestIdDep,
+    expected_version: ExpectedVersionDep,
     request: Request,
 ) -> JSONResponse:
     """Strike out an appointment recorded by mistake (FHIR ``entered-in-error``): its time
     is given back, and it never counts as a visit, a cancellation or a no-show."""
-    return answer(request, bookings, body.to_command(org, request_id, appointment_id))
+    command = body.to_command(org, request_id, appointment_id, expected_version)
+    return answer(request, bookings, command)
 
 
 def _status_route(
@@ -199,9 +233,15 @@ def _status_route(
         appointment_id: UUID,
         bookings: BookingsDep,
         request_id: RequestIdDep,
+        expected_version: ExpectedVersionDep,
         request: Request,
     ) -> JSONResponse:
-        asked = command(organization_id=org, request_id=request_id, appointment_id=appointment_id)
+        asked = command(
+            organization_id=org,
+            request_id=request_id,
+            appointment_id=appointment_id,
+            expected_version=expected_version,
+        )
         return answer(request, bookings, asked)
 
     change.__doc__ = doc
@@ -212,7 +252,7 @@ def _status_route(
         tags=["appointments"],
         name=command.name,
         response_model=None,
-        responses={200: {"model": AppointmentView}, **problems(400, 403, 404, 409)},
+        responses={**CURRENT_VERSION, **problems(400, 403, 404, 409, 412)},
     )
 
 

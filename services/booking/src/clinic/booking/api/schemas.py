@@ -601,12 +601,18 @@ class RescheduleRequest(_When):
     allow_overbooking: Flag = False
 
     def to_command(
-        self, org: UUID, request_id: str, appointment_id: UUID, start: dt.datetime
+        self,
+        org: UUID,
+        request_id: str,
+        appointment_id: UUID,
+        start: dt.datetime,
+        expected_version: int | None = None,
     ) -> commands.Reschedule:
         return commands.Reschedule(
             organization_id=org,
             request_id=request_id,
             appointment_id=appointment_id,
+            expected_version=expected_version,
             start=start,
             preferred=dict(self.preferred_resources),
             allow_overbooking=self.allow_overbooking,
@@ -624,12 +630,17 @@ class CancelRequest(Strict):
     reason: Text = Field(min_length=1, max_length=500)
 
     def to_command(
-        self, org: UUID, request_id: str, appointment_id: UUID
+        self,
+        org: UUID,
+        request_id: str,
+        appointment_id: UUID,
+        expected_version: int | None = None,
     ) -> commands.CancelAppointment:
         return commands.CancelAppointment(
             organization_id=org,
             request_id=request_id,
             appointment_id=appointment_id,
+            expected_version=expected_version,
             reason=self.reason,
         )
 
@@ -637,11 +648,18 @@ class CancelRequest(Strict):
 class EnterInErrorRequest(Strict):
     reason: Text = Field(min_length=1, max_length=500, examples=["booked for the wrong patient"])
 
-    def to_command(self, org: UUID, request_id: str, appointment_id: UUID) -> commands.EnterInError:
+    def to_command(
+        self,
+        org: UUID,
+        request_id: str,
+        appointment_id: UUID,
+        expected_version: int | None = None,
+    ) -> commands.EnterInError:
         return commands.EnterInError(
             organization_id=org,
             request_id=request_id,
             appointment_id=appointment_id,
+            expected_version=expected_version,
             reason=self.reason,
         )
 

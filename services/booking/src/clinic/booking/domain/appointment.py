@@ -15,6 +15,7 @@ from clinic.booking.domain.errors import (
     InvalidTransitionError,
     TooLateToCancelError,
     TooLateToRescheduleError,
+    VersionMismatchError,
 )
 from clinic.booking.domain.values import Actor, Participant, Status
 
@@ -104,6 +105,17 @@ class Appointment(BookingAggregate):
         )
 
     # ---------------------------------------------------------------- guards
+
+    def check_version(self, expected: int | None) -> None:
+        """A command that names the version its client last read (HTTP ``If-Match``) is
+        decided only on that version: any change since, by anyone, refuses it."""
+        if expected is not None and expected != self.version:
+            raise VersionMismatchError(
+                f"the appointment is at version {self.version}, not {expected}: read it "
+                "again and decide on what it is now",
+                current_version=self.version,
+                appointment_id=str(self.id),
+            )
 
     def current_status(self, now: dt.datetime) -> Status:
         """A hold past its expiry counts as cancelled, without any timer having run."""

@@ -168,3 +168,12 @@ class RetiredError(BookingError):
     status = 409
     slug = "retired"
     title = "This location, resource or appointment type is retired"
+
+
+class VersionMismatchError(BookingError):
+    """The client names the version it last read (HTTP ``If-Match``), and the aggregate has
+    moved on since: deciding on what the client saw would overwrite a change it never saw."""
+
+    status = 412
+    slug = "version-mismatch"
+    title = "It changed since the version the request names"

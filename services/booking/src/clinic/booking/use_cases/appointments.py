@@ -9,6 +9,7 @@ from typing import Any
 
 from clinic.booking import views
 from clinic.booking.commands import (
+    AppointmentCommand,
     BookAppointment,
     CancelAppointment,
     ChangeStatus,
@@ -113,7 +114,7 @@ def reserve_exhausted(command: BookAppointment, attempt: Attempt) -> BookingErro
 
 def confirm(command: ConfirmAppointment, attempt: Attempt) -> Decision:
     """Turn a hold into a booking."""
-    appointment = _appointment(command.appointment_id, command.organization_id, attempt)
+    appointment = _appointment(command, attempt)
     appointment.confirm(attempt.now)
     days = [d for d in attempt.days_of(appointment).values() if d is not None]
     for day in days:
@@ -126,7 +127,7 @@ def reschedule(command: Reschedule, attempt: Attempt) -> Decision:
     """Move every claim of the appointment at once, or nothing."""
     now = attempt.now
     org = command.organization_id
-    appointment = _appointment(command.appointment_id, org, attempt)
+    appointment = _appointment(command, attempt)
     ctx = planning.context(attempt, org, appointment.appointment_type_id, appointment.location_id)
     appointment.check_reschedule(command.actor, now, ctx.kind.reschedule_cutoff)
     check_overbooking(command.allow_overbooking, command.context.acting)
@@ -167,7 +168,7 @@ def reschedule(command: Reschedule, attempt: Attempt) -> Decision:
 def cancel(command: CancelAppointment, attempt: Attempt) -> Decision:
     """Cancel by the patient (subject to the type's cut-off) or by the clinic."""
     org = command.organization_id
-    appointment = _appointment(command.appointment_id, org, attempt)
+    appointment = _appointment(command, attempt)
     kind = attempt.reference.get(
         AppointmentType, appointment.appointment_type_id, org, "appointment type"
     )
@@ -183,7 +184,7 @@ def enter_in_error(command: EnterInError, attempt: Attempt) -> Decision:
     """Strike out an appointment recorded by mistake and give its time back (the clinic's
     correction: never a patient's)."""
     command.context.acting.check_not_patient("strike out an appointment")
-    appointment = _appointment(command.appointment_id, command.organization_id, attempt)
+    appointment = _appointment(command, attempt)
     appointment.enter_in_error(command.reason, attempt.now)
     days = [d for d in attempt.days_of(appointment).values() if d is not None]
     for day in days:
@@ -196,7 +197,7 @@ def expire_hold(command: ExpireHold, attempt: Attempt) -> Decision:
     """The hold ran out: record it on the appointment, and take its claims off the days
     where a later booking has not already taken the time. Nothing to record (confirmed,
     cancelled, recorded already) is an answer too: the appointment as it is."""
-    appointment = _appointment(command.appointment_id, command.organization_id, attempt)
+    appointment = _appointment(command, attempt)
     if not appointment.expire_hold(attempt.now):
         return Decision([], views.appointment(appointment, attempt.now))
     days = [d for d in attempt.days_of(appointment).values() if d is not None]
@@ -210,7 +211,7 @@ def confirm_attendance(command: ConfirmAttendance, attempt: Attempt) -> Decision
     """The patient confirmed they will come (patients may, and the clinic): recorded on the
     appointment, its time untouched. A confirmation already recorded is an answer too: the
     appointment as it is."""
-    appointment = _appointment(command.appointment_id, command.organization_id, attempt)
+    appointment = _appointment(command, attempt)
     if not appointment.confirm_attendance(command.by, attempt.now):
         return Decision([], views.appointment(appointment, attempt.now))
     attempt.app.stats.count("attendance_confirmed")
@@ -221,14 +222,34 @@ def change_status(command: ChangeStatus, attempt: Attempt) -> Decision:
     """Check-in, arrival, completion, no-show: the appointment's method of that name."""
     if not command.patients_may:
         command.context.acting.check_not_patient(command.name.replace("_", " "))
-    appointment = _appointment(command.appointment_id, command.organization_id, attempt)
+    appointment = _appointment(command, attempt)
     getattr(appointment, command.name)(attempt.now)
     attempt.app.stats.count(command.name)
     return Decision([appointment], views.appointment(appointment, attempt.now))
 
 
-def _appointment(appointment_id: Any, organization_id: Any, attempt: Attempt) -> Appointment:
-    return attempt.load(Appointment, appointment_id, organization_id, "appointment")
+def _appointment(command: AppointmentCommand, attempt: Attempt) -> Appointment:
+    """The appointment the command acts on, refused if it is no longer at the version the
+    command expects: after who may ask and whether it exists, before every rule about its
+    state and time (a client that saw another version gets that answer, whatever those
+    rules would say now, as HTTP evaluates a precondition just before the action).
+
+    Why this is safe under concurrency: the check reads the appointment as this attempt
+    loaded it, and every decision that changes the appointment saves its event at the
+    version after that one, in the same transaction as the rest of the decision; a change
+    recorded in between (by any replica) makes the save fail, and the loop decides again on
+    a fresh read, where the check refuses. With an expected version the appointment is read
+    fresh even on a first attempt, so that an answer that writes nothing to it (a repeated
+    attendance confirmation) is also decided on its stored version, never on a cached copy."""
+    appointment = attempt.load(
+        Appointment,
+        command.appointment_id,
+        command.organization_id,
+        "appointment",
+        fresh=command.expected_version is not None,
+    )
+    appointment.check_version(command.expected_version)
+    return appointment
 
 
 RESERVE = UseCase(reserve, reserve_exhausted)
