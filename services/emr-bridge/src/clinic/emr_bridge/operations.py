@@ -217,7 +217,7 @@ class Operations:
             " WHERE organization_id = %s AND NOT retired ORDER BY location_id",
             [org],
         )
-        known = dict(await cursor.fetchall())
+        known: dict[UUID, str] = dict(await cursor.fetchall())
         if not request.locations:
             if not known:
                 raise OperationError(404, "this organisation has no locations yet", "not-found")
@@ -230,7 +230,7 @@ class Operations:
                 f"unknown location {', '.join(unknown)} (a clinic Location of this organisation)",
                 "not-found",
             )
-        return wanted
+        return [(x, known[x]) for x in wanted]
 
     # -- $hold, $book, $cancel -----------------------------------------------------------------
 
