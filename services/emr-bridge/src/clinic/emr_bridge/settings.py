@@ -2,7 +2,7 @@
 
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from clinic.platform.settings import ServiceSettings
@@ -31,4 +31,46 @@ class EmrBridgeSettings(ServiceSettings):
         pattern=r"^https?://[^\s]+$",
         description="Availability's API, which answers $find (falls back to AVAILABILITY_URL).",
         json_schema_extra={"shared_env": "AVAILABILITY_URL"},
+    )
+    hl7_send_enabled: bool = Field(True, description="Whether this instance sends SIU messages.")
+    hl7_interval_seconds: float = Field(
+        0.5, gt=0, le=60, description="How often an idle sender looks for SIU messages to send."
+    )
+    hl7_ack_timeout_seconds: float = Field(
+        30, gt=0, le=600, description="How long a sent SIU message waits for its ACK."
+    )
+    hl7_backoff_seconds: float = Field(
+        1, gt=0, description="Wait before resending a message that got no ACK; doubles per try."
+    )
+    hl7_backoff_cap_seconds: float = Field(
+        300, gt=0, description="Longest wait between two tries of one SIU message."
+    )
+    # -- authentication of EMR clients (auth.py, credentials.py) and the admin API --------
+    auth_required: bool = Field(
+        True,
+        description="Whether FHIR requests need an access token. false lets every request in "
+        "as the all-scopes client local-dev: unsafe, for local development only.",
+    )
+    admin_token: SecretStr | None = Field(
+        None,
+        min_length=32,
+        description="Bearer token of the admin API that registers EMR clients (at least 32 "
+        "characters); unset, the admin API answers every request with 403.",
+    )
+    token_seconds: int = Field(
+        300, ge=60, le=3600, description="How long an access token issued to an EMR lasts."
+    )
+    public_url: str = Field(
+        "",
+        pattern=r"^(https?://[^\s/]+(/[^\s]*)?)?$",
+        description="The bridge's base URL as EMR clients reach it (e.g. "
+        "https://emr.clinic.example): the token endpoint advertised and the audience client "
+        "assertions must name; empty takes it from each request.",
+    )
+    jwks_cache_seconds: int = Field(
+        300,
+        ge=0,
+        le=86400,
+        description="How long keys fetched from a client's jwks_url are used before being "
+        "fetched again (an unknown kid fetches them at once, at most every 10 seconds).",
     )

@@ -1,0 +1,261 @@
+"""HL7 SIU messages waiting for their EMR: written in the consumer's transaction, so each of
+booking's facts becomes its messages exactly once (the consumer applies each event once),
+one per EMR endpoint of the organisation.
+
+Each message gets its control id (MSH-10) when it is written (``CB`` and a sequence number,
+unique in the bridge's database) and keeps it, with its whole text, across every retry: an
+EMR that saw it before recognises the retry. Messages of one appointment (or one blocked
+time) are sent in the order they were written; a message the EMR rejects (AE/AR) is
+*parked*, and the later messages of the same appointment wait behind it until ops replay or
+skip it (``hl7-messages`` in the admin API), so an EMR never receives a cancellation for a
+booking it refused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import dict_row
+
+from clinic.emr_bridge import siu
+from clinic.events import Envelope
+from clinic.events import appointments as appt
+from clinic.events import schedules as sch
+
+DDL = [
+    """CREATE TABLE IF NOT EXISTS emr_endpoints (
+        endpoint_id uuid PRIMARY KEY, organization_id uuid NOT NULL, name text NOT NULL,
+        host text NOT NULL, port integer NOT NULL, sending_facility text NOT NULL,
+        receiving_application text NOT NULL, receiving_facility text NOT NULL,
+        allowed_addresses text[] NOT NULL DEFAULT '{}', active boolean NOT NULL,
+        created_at timestamptz NOT NULL, UNIQUE (organization_id, name))""",
+    "CREATE SEQUENCE IF NOT EXISTS hl7_control_ids",
+    """CREATE TABLE IF NOT EXISTS hl7_outbox (
+        seq bigint PRIMARY KEY, control_id text NOT NULL UNIQUE, endpoint_id uuid NOT NULL,
+        organization_id uuid NOT NULL, order_key text NOT NULL, trigger text NOT NULL,
+        source text NOT NULL, body text NOT NULL, status text NOT NULL,
+        attempts integer NOT NULL DEFAULT 0, next_attempt_at timestamptz NOT NULL,
+        last_error text, ack_code text, created_at timestamptz NOT NULL,
+        acked_at timestamptz, UNIQUE (endpoint_id, source, trigger))""",
+    """CREATE INDEX IF NOT EXISTS hl7_outbox_waiting ON hl7_outbox (endpoint_id, seq)
+        WHERE status IN ('pending', 'parked')""",
+    "CREATE INDEX IF NOT EXISTS hl7_outbox_by_key ON hl7_outbox (endpoint_id, order_key, seq)",
+]
+
+
+@dataclass(frozen=True)
+class EndpointRow:
+    endpoint_id: UUID
+    organization_id: UUID
+    name: str
+    host: str
+    port: int
+    sending_facility: str
+    receiving_application: str
+    receiving_facility: str
+    allowed_addresses: list[str]
+    active: bool
+
+    @property
+    def names(self) -> siu.Endpoint:
+        return siu.Endpoint(
+            self.sending_facility, self.receiving_application, self.receiving_facility
+        )
+
+
+ENDPOINT_COLUMNS = (
+    "endpoint_id, organization_id, name, host, port, sending_facility,"
+    " receiving_application, receiving_facility, allowed_addresses, active"
+)
+
+
+async def endpoints(
+    conn: psycopg.AsyncConnection, org: UUID | None = None, active_only: bool = True
+) -> list[EndpointRow]:
+    cursor = await conn.execute(
+        f"SELECT {ENDPOINT_COLUMNS} FROM emr_endpoints WHERE (%s::uuid IS NULL OR"
+        " organization_id = %s) AND (active OR NOT %s) ORDER BY organization_id, name",
+        [org, org, active_only],
+    )
+    return [EndpointRow(*row) for row in await cursor.fetchall()]
+
+
+async def _insert(
+    conn: psycopg.AsyncConnection,
+    endpoint: EndpointRow,
+    order_key: str,
+    trigger: str,
+    source: str,
+    write: Any,
+    now: dt.datetime,
+) -> None:
+    cursor = await conn.execute("SELECT nextval('hl7_control_ids')")
+    found = await cursor.fetchone()
+    assert found is not None
+    seq = int(found[0])
+    control_id = f"CB{seq:012d}"
+    body = write(control_id)
+    await conn.execute(
+        """INSERT INTO hl7_outbox (seq, control_id, endpoint_id, organization_id, order_key,
+            trigger, source, body, status, next_attempt_at, created_at)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'pending', %s, %s)
+        ON CONFLICT (endpoint_id, source, trigger) DO NOTHING""",
+        [
+            seq,
+            control_id,
+            endpoint.endpoint_id,
+            endpoint.organization_id,
+            order_key,
+            trigger,
+            source,
+            body,
+            now,
+            now,
+        ],
+    )
+
+
+async def enqueue(conn: psycopg.AsyncConnection, envelope: Envelope, now: dt.datetime) -> int:
+    """Write the SIU messages ``envelope`` makes, after the projection applied it (its rows
+    say what the message tells). Returns how many."""
+    payload = envelope.typed_payload()
+    if not isinstance(
+        payload, (appt._AppointmentEvent, sch.ScheduleExceptionAdded, sch.ScheduleExceptionRemoved)
+    ):
+        return 0
+    targets = await endpoints(conn, envelope.organization_id)
+    if not targets:
+        return 0
+    source = f"{envelope.aggregate_id}/{envelope.aggregate_version}"
+    written = 0
+    if isinstance(payload, appt._AppointmentEvent):
+        key = str(payload.appointment_id)
+        visit: siu.Visit | None = None
+        for endpoint in targets:
+            cursor = await conn.execute(
+                "SELECT 1 FROM hl7_outbox WHERE endpoint_id = %s AND order_key = %s"
+                " AND trigger = 'S12' AND status <> 'skipped'",
+                [endpoint.endpoint_id, key],
+            )
+            announced = await cursor.fetchone() is not None
+            trigger = siu.trigger_of(envelope.type, payload.model_dump(mode="json"), announced)
+            if trigger is None:
+                continue
+            visit = visit or await _visit(conn, payload.appointment_id, payload)
+            if visit is None:
+                continue
+
+            def write(
+                control: str, ep: EndpointRow = endpoint, t: str = trigger, v: siu.Visit = visit
+            ) -> str:
+                return siu.appointment_message(ep.names, t, control, envelope.occurred_at, v)
+
+            await _insert(conn, endpoint, key, trigger, source, write, now)
+            written += 1
+        return written
+    return await _blocked(conn, envelope, payload, targets, source, now)
+
+
+async def _blocked(
+    conn: psycopg.AsyncConnection,
+    envelope: Envelope,
+    payload: sch.ScheduleExceptionAdded | sch.ScheduleExceptionRemoved,
+    targets: list[EndpointRow],
+    source: str,
+    now: dt.datetime,
+) -> int:
+    cursor = await conn.cursor(row_factory=dict_row).execute(
+        "SELECT e.kind, e.start_at, e.end_at, r.category, r.data FROM exceptions e"
+        " JOIN resources r ON r.resource_id = e.resource_id WHERE e.exception_id = %s",
+        [payload.exception_id],
+    )
+    row = await cursor.fetchone()
+    if row is None or row["kind"] not in siu.BLOCKING:
+        return 0
+    trigger = "S23" if isinstance(payload, sch.ScheduleExceptionAdded) else "S24"
+    data = row["data"]
+    resource = siu.Resource(
+        str(payload.resource_id), row["category"], data["name"], data.get("kind", "")
+    )
+    zone = data.get("time_zone") or "UTC"
+    for endpoint in targets:
+
+        def write(control: str, ep: EndpointRow = endpoint) -> str:
+            return siu.blocked_message(
+                ep.names,
+                trigger,
+                control,
+                envelope.occurred_at,
+                str(payload.exception_id),
+                row["kind"],
+                row["start_at"],
+                row["end_at"],
+                zone,
+                resource,
+            )
+
+        await _insert(conn, endpoint, str(payload.exception_id), trigger, source, write, now)
+    return len(targets)
+
+
+async def _visit(
+    conn: psycopg.AsyncConnection, appointment_id: UUID, payload: appt._AppointmentEvent
+) -> siu.Visit | None:
+    cursor = await conn.cursor(row_factory=dict_row).execute(
+        """SELECT a.*, t.data AS type_data, l.data AS location_data, p.record
+        FROM appointments a
+        LEFT JOIN appointment_types t ON t.appointment_type_id = a.appointment_type_id
+        LEFT JOIN locations l ON l.location_id = a.location_id
+        LEFT JOIN patients p ON p.patient_id = a.patient_id
+        WHERE a.appointment_id = %s""",
+        [appointment_id],
+    )
+    row = await cursor.fetchone()
+    if row is None:
+        return None
+    ids = [UUID(p["resource_id"]) for p in row["participants"]]
+    names = await conn.execute(
+        "SELECT resource_id, category, data->>'name' FROM resources WHERE resource_id = ANY(%s)",
+        [ids],
+    )
+    known = {str(r): (c, n) for r, c, n in await names.fetchall()}
+    resources = tuple(
+        siu.Resource(
+            p["resource_id"],
+            known.get(p["resource_id"], (p["kind"], ""))[0],
+            known.get(p["resource_id"], ("", p["resource_id"]))[1],
+            p["role"],
+        )
+        for p in row["participants"]
+    )
+    record = row["record"]
+    patient = None
+    if record is not None:
+        patient = siu.Person(
+            str(row["patient_id"]),
+            record["given_name"],
+            record["family_name"],
+            dt.date.fromisoformat(record["birth_date"]),
+            record["gender"],
+            siu.identifiers(record.get("identifiers", ())),
+        )
+    location = row["location_data"] or {}
+    reason = payload.reason if isinstance(payload, appt.AppointmentCancelled) else ""
+    return siu.Visit(
+        str(appointment_id),
+        row["status"],
+        row["start_at"],
+        row["end_at"],
+        str(row["appointment_type_id"]),
+        (row["type_data"] or {}).get("name", ""),
+        str(row["location_id"]),
+        location.get("name", ""),
+        location.get("time_zone", "UTC"),
+        patient,
+        resources,
+        reason,
+    )
