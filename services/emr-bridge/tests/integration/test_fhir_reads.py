@@ -66,7 +66,10 @@ async def clinic(
         await ProjectionWriter(CollectorRegistry()).write_many(conn, events)
     _, resources = replay(events)
     service = start_service(
-        "clinic.emr_bridge", "EMR_BRIDGE_", EMR_BRIDGE_CONSUMER_GROUP=f"bridge-{schema_name}"
+        "clinic.emr_bridge",
+        "EMR_BRIDGE_",
+        EMR_BRIDGE_CONSUMER_GROUP=f"bridge-{schema_name}",
+        EMR_BRIDGE_MLLP_PORT="0",
     )
     clinic = Clinic(history, resources, service.url)
     yield clinic

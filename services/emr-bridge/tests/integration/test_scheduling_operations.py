@@ -52,6 +52,7 @@ class Bridge:
             "EMR_BRIDGE_",
             schema=f"{schema}_br",
             EMR_BRIDGE_CONSUMER_GROUP=f"bridge-{schema}",
+            EMR_BRIDGE_MLLP_PORT="0",
             BOOKING_URL=self.booking.url,
             AVAILABILITY_URL=self.availability.url,
         )

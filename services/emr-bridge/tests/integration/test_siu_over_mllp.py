@@ -40,6 +40,7 @@ class Platform:
             "EMR_BRIDGE_",
             schema=f"{schema}_br",
             EMR_BRIDGE_CONSUMER_GROUP=f"bridge-{schema}",
+            EMR_BRIDGE_MLLP_PORT="0",
             BOOKING_URL=self.booking.url,
             EMR_BRIDGE_HL7_INTERVAL_SECONDS="0.1",
             EMR_BRIDGE_HL7_BACKOFF_SECONDS="0.05",

@@ -11,14 +11,29 @@ from clinic.emr_bridge.search import COMMON, INCLUDES, PARAMETERS
 
 SOFTWARE_VERSION = "1.0.0"
 
-OPERATIONS: dict[str, list[tuple[str, str]]] = {}
-"""Resource type -> (operation name, what it does), filled by the routes that serve them."""
+OPERATIONS: dict[str, list[tuple[str, str]]] = {
+    "Appointment": [
+        (
+            "find",
+            "Proposed appointments between start and end (IHE ITI-115; startTime and "
+            "endTime accepted); GET or POST.",
+        ),
+        ("hold", "Hold a proposed appointment (ITI-116): pending, blocking the time."),
+        ("book", "Book a proposal, a hold or a whole Appointment; modify or cancel one (ITI-117)."),
+        ("cancel", "Cancel an appointment (instance level; a vendor spelling)."),
+    ]
+}
+"""Resource type -> (operation name, what it does), as the routes serve them."""
 
 SYSTEM_OPERATIONS: list[tuple[str, str]] = []
+UPDATES = frozenset({"Patient"})
+"""Types an EMR may update (where the organisation made it the source of truth)."""
 
 
 def _interactions(resource_type: str) -> list[dict[str, Any]]:
     codes = ["read", "vread", "history-instance", "search-type"]
+    if resource_type in UPDATES:
+        codes.append("update")
     return [{"code": c} for c in codes]
 
 
@@ -32,6 +47,7 @@ def capability_statement(base_url: str, published: str) -> dict[str, Any]:
             "readHistory": True,
             "updateCreate": False,
             "conditionalRead": "not-supported",
+            "conditionalUpdate": False,
             "searchParam": [
                 {"name": p.name, "type": p.type, "documentation": p.documentation}
                 for p in (*COMMON, *parameters)

@@ -95,6 +95,9 @@ class Booking:
     async def post(self, path: str, acting: Acting, body: dict[str, Any]) -> Answer:
         return await _call(self._http, "POST", path, body=body, headers=acting.headers())
 
+    async def patch(self, path: str, acting: Acting, body: dict[str, Any]) -> Answer:
+        return await _call(self._http, "PATCH", path, body=body, headers=acting.headers())
+
     async def reserve(
         self,
         org: UUID,
@@ -125,6 +128,15 @@ class Booking:
     ) -> Answer:
         return await self.post(
             f"/organizations/{org}/appointments/{appointment}/{verb}", acting, body
+        )
+
+    async def patient_by_identifier(self, org: UUID, system: str, value: str) -> Answer:
+        """Booking's patient with this identifier (the surviving record of a merge)."""
+        return await _call(
+            self._http,
+            "GET",
+            f"/organizations/{org}/patients",
+            params={"identifier": f"{system}|{value}"},
         )
 
     async def appointment(self, org: UUID, appointment: UUID) -> Answer:

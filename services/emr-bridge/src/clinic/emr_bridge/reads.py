@@ -23,6 +23,8 @@ class Stored:
     last_updated: dt.datetime
     body: dict[str, Any] | None
     """None: this version marks the resource deleted."""
+    source_version: int | None = None
+    """For an Appointment: booking's version of it that the projection holds."""
 
 
 async def current(
@@ -32,6 +34,18 @@ async def current(
         "SELECT resource_type, id, version, last_updated, body FROM fhir_resources"
         " WHERE organization_id = %s AND resource_type = %s AND id = %s",
         [org, resource_type, rid],
+    )
+    row = await cursor.fetchone()
+    return Stored(*row) if row else None
+
+
+async def appointment(conn: psycopg.AsyncConnection, org: UUID, rid: str) -> Stored | None:
+    """The current Appointment with booking's version of it, read together."""
+    cursor = await conn.execute(
+        "SELECT r.resource_type, r.id, r.version, r.last_updated, r.body, a.version"
+        " FROM fhir_resources r LEFT JOIN appointments a ON a.appointment_id::text = r.id"
+        " WHERE r.organization_id = %s AND r.resource_type = 'Appointment' AND r.id = %s",
+        [org, rid],
     )
     row = await cursor.fetchone()
     return Stored(*row) if row else None

@@ -45,6 +45,15 @@ class EmrBridgeSettings(ServiceSettings):
     hl7_backoff_cap_seconds: float = Field(
         300, gt=0, description="Longest wait between two tries of one SIU message."
     )
+    hl7_error_retries: int = Field(
+        5, ge=1, le=100, description="Tries of a message the EMR answers AE before it is parked."
+    )
+    mllp_host: str = Field(
+        "127.0.0.1", min_length=1, description="Interface the MLLP listener (SRM, ADT) binds to."
+    )
+    mllp_port: int = Field(
+        2575, ge=0, le=65535, description="Port of the MLLP listener; 0 turns it off."
+    )
     # -- authentication of EMR clients (auth.py, credentials.py) and the admin API --------
     auth_required: bool = Field(
         True,

@@ -1,7 +1,7 @@
-"""The admin API of the HL7 side, for a clinic's integration team and ops: the EMR endpoints
-of an organisation (where SIU goes, which peers may send SRM and ADT), and the messages
-sent, waiting or parked, with replay and skip for parked ones. Answers are JSON, errors
-problem+json."""
+"""The bridge's admin API, for a clinic's integration team and ops: the EMR endpoints of an
+organisation (where SIU goes, which peers may send SRM and ADT), the messages sent, waiting
+or parked, with replay and skip for parked ones, and which system owns patients'
+demographics. Answers are JSON, errors problem+json."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request
 from pydantic import Field, field_validator
 
+from clinic.emr_bridge.inbound import demographics_source
 from clinic.emr_bridge.outbox import endpoints
 from clinic.platform.problem_handlers import problems
 from clinic.platform.problems import Problem
@@ -190,3 +191,31 @@ async def replay(org: str, control_id: str, request: Request) -> Any:
 async def skip(org: str, control_id: str, request: Request) -> Any:
     """Give up on a parked message: the appointment's later messages go on without it."""
     return await _parked(request, org, control_id, "skipped")
+
+
+class DemographicsBody(StrictModel):
+    source: Literal["clinic", "emr"] = Field(
+        description="Who owns patients' demographics: ``clinic`` (the platform; EMR updates "
+        "are refused) or ``emr`` (FHIR ``PUT Patient`` and ADT^A08 update them)."
+    )
+
+
+@router.put("/demographics-source", responses=problems(404))
+async def put_demographics_source(org: str, body: DemographicsBody, request: Request) -> Any:
+    """Decide which system is the source of truth for patients' demographics."""
+    org_id = _org(org)
+    async with request.app.state.runtime.database.pool.connection() as conn:
+        await conn.execute(
+            "INSERT INTO organization_settings VALUES (%s, %s) ON CONFLICT (organization_id)"
+            " DO UPDATE SET demographics_source = EXCLUDED.demographics_source",
+            [org_id, body.source],
+        )
+    return {"organization_id": str(org_id), "source": body.source}
+
+
+@router.get("/demographics-source", responses=problems(404))
+async def get_demographics_source(org: str, request: Request) -> Any:
+    org_id = _org(org)
+    async with request.app.state.runtime.database.pool.connection() as conn:
+        source = await demographics_source(conn, org_id)
+    return {"organization_id": str(org_id), "source": source}

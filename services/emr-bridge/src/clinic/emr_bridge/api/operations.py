@@ -187,22 +187,30 @@ async def _current(request: Request, org: UUID, rid: str) -> reads.Stored | None
     if not search.ID.match(rid):
         return None
     async with request.app.state.runtime.database.pool.connection() as conn:
-        return await reads.current(conn, org, "Appointment", rid)
+        return await reads.appointment(conn, org, rid)
 
 
 def _acting(request: Request, org: UUID, what: str, existing: reads.Stored | None) -> Acting:
     """Who acts, the request's idempotency key (the client's, or one of its own), and the
-    version booking must still have when the client sent ``If-Match``."""
+    version booking must still have when the client sent ``If-Match``.
+
+    ``If-Match`` names the version the client read; it must be the one served now (else
+    412), and booking is asked to act only if the appointment is still at its version of
+    what was served (so a change made meanwhile through any channel is a 412 too, decided by
+    booking in the same step as the change)."""
     given = request.headers.get("idempotency-key")
     key = f"emr-bridge:{org}:{what}:{given or uuid.uuid4()}"
     if_match = request.headers.get("if-match")
+    booking_version = None
     if if_match is not None and existing is not None:
         wanted = if_match.strip().removeprefix("W/").strip('"')
         if wanted != str(existing.version):
             raise PreconditionFailed(
                 f"Appointment/{existing.id} is at version {existing.version}, not {wanted}"
             )
-    return Acting(client_of(request), "fhir", key)
+        if existing.source_version is not None:
+            booking_version = f'"{existing.source_version}"'
+    return Acting(client_of(request), "fhir", key, if_match=booking_version)
 
 
 async def _book_resource(request: Request, org: UUID, resource: dict[str, Any]) -> FhirResponse:
