@@ -246,6 +246,7 @@ ERRORS = [
     ("a forged cursor", "/Appointment", {"_cursor": "bm90IGEgY3Vyc29y"}, 400),
     ("control characters", "/Patient", {"name": "\x01\x02"}, 200),
     ("XML", "/Patient", {"_format": "xml"}, 400),
+    ("free Slots", "/Slot", {"status": "free"}, 400),
     ("a malformed id", "/Patient/not%20an%20id", {}, 404),
     ("an unknown id", f"/Patient/{uuid.uuid4()}", {}, 404),
     ("an unknown version", "/Organization/{org}/_history/99", {}, 404),

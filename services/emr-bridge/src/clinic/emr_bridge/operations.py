@@ -41,8 +41,7 @@ PROPOSALS_DDL = [
 PROPOSAL_LIFETIME = dt.timedelta(minutes=30)
 TYPES_PER_FIND = 20
 SLOTS_PER_TYPE = 1000
-"""Free starts asked of availability per type: its days are local, the window is instants,
-so the first day's starts before the window are asked for too, and dropped here."""
+"""The most free starts asked of availability per type and search."""
 
 
 class OperationError(Exception):
@@ -133,54 +132,81 @@ class Operations:
         places = [loc for loc, _ in locations]
         found: list[Proposal] = []
         for type_id in types:
-            answer = await self.availability.slots(
-                org, type_id, places, first, last, providers, SLOTS_PER_TYPE
+            found += await self._free(
+                org, type_id, places, providers, first, last, request, patient
             )
-            if answer.status == 404:
-                continue  # a type or place availability does not know (yet)
-            if not answer.ok:
-                raise refused(answer, "$find")
-            for slot in answer.body.get("slots", ()):
-                start = dt.datetime.fromisoformat(slot["start"])
-                end = dt.datetime.fromisoformat(slot["end"])
-                if start < request.start or end > request.end:
-                    continue
-                found.append(
-                    Proposal(
-                        uuid.uuid4(),
-                        org,
-                        type_id,
-                        UUID(slot["location_id"]),
-                        patient,
-                        start,
-                        end,
-                        dict(slot["resources"]),
-                    )
-                )
         found.sort(key=lambda p: (p.start, str(p.appointment_type_id), str(p.location_id)))
         chosen = found[: request.count]
         now = self.clock()
         async with self.database.pool.connection() as conn, conn.transaction():
             await conn.execute("DELETE FROM proposals WHERE expires_at < %s", [now])
             names = await _type_names(conn, {p.appointment_type_id for p in chosen})
-            for p in chosen:
-                await conn.execute(
+            async with conn.cursor() as cursor:
+                await cursor.executemany(
                     "INSERT INTO proposals VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                     [
-                        p.proposal_id,
-                        org,
-                        p.appointment_type_id,
-                        p.location_id,
-                        p.patient_id,
-                        p.start,
-                        p.end,
-                        Jsonb(p.resources),
-                        now,
-                        now + PROPOSAL_LIFETIME,
+                        [
+                            p.proposal_id,
+                            org,
+                            p.appointment_type_id,
+                            p.location_id,
+                            p.patient_id,
+                            p.start,
+                            p.end,
+                            Jsonb(p.resources),
+                            now,
+                            now + PROPOSAL_LIFETIME,
+                        ]
+                        for p in chosen
                     ],
                 )
         window = (request.start, request.end)
         return [(p, proposed(p, names, categories, window)) for p in chosen]
+
+    async def _free(
+        self,
+        org: UUID,
+        type_id: UUID,
+        places: list[UUID],
+        providers: list[UUID],
+        first: dt.date,
+        last: dt.date,
+        request: FindRequest,
+        patient: UUID | None,
+    ) -> list[Proposal]:
+        """Availability's free starts of one type within the window. Its days are local and
+        the window is instants: starts before the window on its first day are dropped, so
+        when they fill the answer, more are asked for."""
+        limit = max(20, request.count * 2)
+        while True:
+            answer = await self.availability.slots(
+                org, type_id, places, first, last, providers, limit
+            )
+            if answer.status == 404:
+                return []  # a type or place availability does not know (yet)
+            if not answer.ok:
+                raise refused(answer, "$find")
+            slots = answer.body.get("slots", ())
+            within = []
+            for slot in slots:
+                start = dt.datetime.fromisoformat(slot["start"])
+                end = dt.datetime.fromisoformat(slot["end"])
+                if start >= request.start and end <= request.end:
+                    within.append(
+                        Proposal(
+                            uuid.uuid4(),
+                            org,
+                            type_id,
+                            UUID(slot["location_id"]),
+                            patient,
+                            start,
+                            end,
+                            dict(slot["resources"]),
+                        )
+                    )
+            if len(within) >= request.count or len(slots) < limit or limit >= SLOTS_PER_TYPE:
+                return within
+            limit = min(SLOTS_PER_TYPE, limit * 4)
 
     async def _types(
         self, conn: psycopg.AsyncConnection, org: UUID, request: FindRequest
@@ -364,7 +390,9 @@ def proposed(
     categories: dict[str, str],
     window: tuple[dt.datetime, dt.datetime],
 ) -> dict[str, Any]:
-    """A proposal as a ``proposed`` Appointment: every participant ``needs-action``."""
+    """A proposal as a ``proposed`` Appointment: every participant ``needs-action``. (Built
+    on the search path: the tests validate what it writes with the R4 models, a search does
+    not pay for that again.)"""
     participants: list[dict[str, Any]] = []
     if p.patient_id is not None:
         participants.append(
@@ -395,7 +423,7 @@ def proposed(
         )
     name = names.get(p.appointment_type_id)
     coding = {"system": f"{fhir.SYSTEM}/appointment-type", "code": str(p.appointment_type_id)}
-    return fhir.validated(
+    return fhir.coded(
         {
             "resourceType": "Appointment",
             "id": str(p.proposal_id),

@@ -18,8 +18,8 @@ Which FHIR resource a booking thing becomes:
   Appointment (``pending`` while held);
 - an appointment's claim on a resource's day -> a busy Slot (``busy-tentative`` while held;
   one Slot per group session, shared by its appointments); blocked time, leave and holidays
-  -> ``busy-unavailable`` Slots. Free Slots are not stored: they are availability's answer at
-  the time asked (``Slot?status=free``).
+  -> ``busy-unavailable`` Slots. Free time is not a stored Slot: it is availability's answer
+  at the moment asked, which ``Appointment/$find`` gives.
 
 The same functions serve the live consumer (over rows it loads, ``store.snapshot``) and the
 property tests (over the whole projection in memory).

@@ -76,8 +76,8 @@ PARAMETERS: dict[str, tuple[Parameter, ...]] = {
             "status",
             "token",
             "status",
-            "Slot.status (busy, busy-tentative, "
-            "busy-unavailable are stored; free is asked of availability).",
+            "Slot.status: busy, busy-tentative (held) or busy-unavailable (leave, holidays, "
+            "blocked time). Free time is not stored as Slots: find it with Appointment/$find.",
         ),
     ),
     "Schedule": (
@@ -340,6 +340,11 @@ def _token(parameter: Parameter, value: str, query: Query) -> sql.Composable:
         query.params.append(code)
         return sql.SQL("id = %s")
     if parameter.column == "status":
+        if query.resource_type == "Slot" and code == "free":
+            raise SearchError(
+                "free Slots are not served: free time is what availability "
+                "offers at the moment asked, found with Appointment/$find"
+            )
         query.params.append(code)
         return sql.SQL("status = %s")
     query.params.append(f"{system}|{code}" if bar else code)

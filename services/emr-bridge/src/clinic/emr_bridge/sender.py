@@ -116,7 +116,8 @@ class Connection:
         try:
             self.writer.writeblock(body.encode("utf-8"))
             await self.writer.drain()
-            block = await asyncio.wait_for(self.reader.readblock(), self.policy.ack_timeout)
+            async with asyncio.timeout(self.policy.ack_timeout):
+                block = await self.reader.readblock()
         except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError) as error:
             await self.close()
             raise Temporary(f"no ACK: {error!r}") from None
@@ -130,11 +131,12 @@ class Connection:
                 await writer.wait_closed()
 
 
-NEXT = """SELECT seq, control_id, trigger, body, attempts FROM hl7_outbox o
+NEXT = """SELECT seq, control_id, trigger, body, attempts, order_key FROM hl7_outbox o
     WHERE o.endpoint_id = %s AND o.status = 'pending' AND o.next_attempt_at <= %s
       AND NOT EXISTS (SELECT 1 FROM hl7_outbox p WHERE p.endpoint_id = o.endpoint_id
           AND p.order_key = o.order_key AND p.seq < o.seq AND p.status IN ('pending', 'parked'))
-    ORDER BY o.seq LIMIT 1"""
+    ORDER BY o.seq LIMIT 100"""
+"""The messages that may go now: the oldest waiting one of each appointment (at most 100)."""
 
 
 class Sender:
@@ -206,24 +208,30 @@ class Sender:
             if not row or not row[0]:
                 return  # another replica sends for this endpoint
             await locked.commit()
+            await locked.set_autocommit(True)
             connection = Connection(endpoint, self.policy)
             try:
-                await self._send_all(endpoint, connection)
+                await self._send_all(endpoint, connection, locked)
             finally:
                 await connection.close()
                 with contextlib.suppress(psycopg.Error):
                     await locked.execute("SELECT pg_advisory_unlock_all()")
-                    await locked.commit()
+                    await locked.set_autocommit(False)
 
-    async def _send_all(self, endpoint: EndpointRow, connection: Connection) -> None:
+    async def _send_all(
+        self, endpoint: EndpointRow, connection: Connection, conn: psycopg.AsyncConnection
+    ) -> None:
+        """Send round after round of the messages that may go now, on the worker's own
+        database connection; each outcome is recorded while the next message goes, in
+        order (a crash in between sends a message again, with its control id: at least
+        once, never out of order)."""
         loop = asyncio.get_running_loop()
         idle_since = loop.time()
         wake = self.wakes[endpoint.endpoint_id]
         while True:
-            async with self.database.pool.connection() as conn:
-                cursor = await conn.execute(NEXT, [endpoint.endpoint_id, self.clock()])
-                message = await cursor.fetchone()
-            if message is None:
+            cursor = await conn.execute(NEXT, [endpoint.endpoint_id, self.clock()])
+            batch = await cursor.fetchall()
+            if not batch:
                 if loop.time() - idle_since > self.policy.idle_seconds:
                     return
                 wake.clear()
@@ -231,18 +239,31 @@ class Sender:
                     await asyncio.wait_for(wake.wait(), self.interval)
                 continue
             idle_since = loop.time()
-            await self._send_one(endpoint, connection, *message)
+            recording: asyncio.Task[None] | None = None
+            try:
+                for seq, control_id, trigger, body, attempts, _ in batch:
+                    outcome = await self._exchange(
+                        endpoint, connection, control_id, trigger, body, attempts
+                    )
+                    if recording is not None:
+                        await recording  # outcomes are recorded in order
+                    recording = asyncio.create_task(self._record(conn, seq, outcome))
+                    if outcome.get("status") != "acked":
+                        break  # look again: a parked or failed message changes what may go
+            finally:
+                if recording is not None:
+                    await recording
 
-    async def _send_one(
+    async def _exchange(
         self,
         endpoint: EndpointRow,
         connection: Connection,
-        seq: int,
         control_id: str,
         trigger: str,
         body: str,
         attempts: int,
-    ) -> None:
+    ) -> dict[str, Any]:
+        """Send one message and read its ACK: the changes to record."""
         started = asyncio.get_running_loop().time()
         outcome: dict[str, Any]
         try:
@@ -287,10 +308,15 @@ class Sender:
             self.metrics.messages.labels(trigger, "failed").inc()
             delay = dt.timedelta(seconds=_backoff(self.policy, attempts + 1))
             outcome = {"next_attempt_at": self.clock() + delay, "last_error": str(failure)}
-        async with self.database.pool.connection() as conn:
-            assignments = ", ".join(f"{k} = %s" for k in outcome)
-            await conn.execute(
-                f"UPDATE hl7_outbox SET attempts = attempts + 1, {assignments}"
-                " WHERE seq = %s AND status = 'pending'",
-                [*outcome.values(), seq],
-            )
+        return outcome
+
+    @staticmethod
+    async def _record(conn: psycopg.AsyncConnection, seq: int, outcome: dict[str, Any]) -> None:
+        """Record an outcome (the worker's connection is in autocommit: one round trip,
+        made while the next message is on its way)."""
+        assignments = ", ".join(f"{k} = %s" for k in outcome)
+        await conn.execute(
+            f"UPDATE hl7_outbox SET attempts = attempts + 1, {assignments}"
+            " WHERE seq = %s AND status = 'pending'",
+            [*outcome.values(), seq],
+        )
