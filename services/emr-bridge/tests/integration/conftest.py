@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
+from clinic.emr_bridge.schema import MIGRATIONS
 from clinic.emr_bridge.settings import EmrBridgeSettings
-from clinic.emr_bridge.store import DDL
 from clinic.platform.consumer import CONSUMER_DDL
 from clinic.platform.database import Database
 
@@ -15,7 +15,7 @@ from clinic.platform.database import Database
 async def database(settings_for: Callable[..., Any]) -> AsyncIterator[Database]:
     settings = settings_for(EmrBridgeSettings)
     db = Database(settings.database_url, settings.schema_name, "emr-bridge-test", 4)
-    await db.migrate([*CONSUMER_DDL, *DDL])
+    await db.migrate([*CONSUMER_DDL, *MIGRATIONS])
     await db.pool.open(wait=True)
     yield db
     await db.close()

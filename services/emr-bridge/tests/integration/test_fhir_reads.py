@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from bridge_history import MRN, History
+from emr_client import ADMIN_TOKEN, fhir_client
 from prometheus_client import CollectorRegistry
 
 from clinic.devstack.testing import RunningService
@@ -27,8 +28,9 @@ class Clinic:
     def __init__(self, history: History, resources: Resources, url: str) -> None:
         self.history = history
         self.resources = resources
+        self.url = url
         self.base = f"{url}/fhir/{history.org}"
-        self.http = httpx.Client(base_url=self.base, timeout=30)
+        self.http = fhir_client(url, str(history.org), "system/*.rs")
 
     def get(self, path: str, **params: Any) -> dict[str, Any]:
         response = self.http.get(path, params=params)
@@ -70,6 +72,7 @@ async def clinic(
         "EMR_BRIDGE_",
         EMR_BRIDGE_CONSUMER_GROUP=f"bridge-{schema_name}",
         EMR_BRIDGE_MLLP_PORT="0",
+        EMR_BRIDGE_ADMIN_TOKEN=ADMIN_TOKEN,
     )
     clinic = Clinic(history, resources, service.url)
     yield clinic
@@ -101,7 +104,7 @@ def test_read_vread_and_history_serve_every_version_with_its_etag(clinic: Clinic
         str(len(versions) - 1),
     ]
     following = next(link["url"] for link in bundle["link"] if link["relation"] == "next")
-    rest = httpx.get(following, timeout=30).json()
+    rest = clinic.http.get(following).json()
     assert rest["entry"][0]["resource"]["meta"]["versionId"] == str(len(versions) - 2)
 
 
@@ -165,7 +168,7 @@ def test_paging_counts_the_total_and_follows_next_links_to_the_end(clinic: Clini
         following = [link["url"] for link in bundle["link"] if link["relation"] == "next"]
         if not following:
             break
-        bundle = httpx.get(following[0], timeout=30).json()
+        bundle = clinic.http.get(following[0]).json()
     assert len(seen) == len(set(seen)) == len(appointments)
     starts = [appointments[a]["start"] for a in seen]
     assert starts == sorted(starts)
@@ -230,6 +233,12 @@ def test_the_capability_statement_lists_the_search_parameters(clinic: Clinic) ->
     names = {p["name"] for p in appointment["searchParam"]}
     assert {"date", "actor", "patient", "practitioner", "location", "status", "identifier"} <= names
     assert "Appointment:patient" in appointment["searchInclude"]
+    assert {o["name"] for o in appointment["operation"]} == {"find", "hold", "book", "cancel"}
+    patient = next(r for r in rest["resource"] if r["type"] == "Patient")
+    assert "update" in {i["code"] for i in patient["interaction"]}
+    assert rest["security"]["service"][0]["coding"][0]["code"] == "SMART-on-FHIR"
+    assert clinic.http.get("/metadata").status_code == 200
+    assert httpx.get(f"{clinic.base}/metadata", timeout=30).status_code == 200  # public
 
 
 ERRORS = [
@@ -273,15 +282,25 @@ def test_bad_requests_get_an_operation_outcome_and_another_organisation_sees_not
         assert response.status_code in (400, 405, 422), response.text
         assert response.json()["resourceType"] == "OperationOutcome"
 
-    stranger = f"{clinic.base.rsplit('/', 1)[0]}/{uuid.uuid4()}"
-    with httpx.Client(base_url=stranger, timeout=30) as other:
+    stranger = str(uuid.uuid4())
+    patient = next(iter(clinic.history.records))
+    with fhir_client(clinic.url, stranger, "system/*.rs") as other:
         for kind, rid in list(clinic.resources.current)[:30]:
             assert other.get(f"/{kind}/{rid}").status_code == 404
         assert other.get("/Appointment").json()["total"] == 0
-        assert (
-            other.get(f"/Patient/{next(iter(clinic.history.records))}/_history").status_code == 404
-        )
-    assert clinic.http.get("/../not-an-org/Patient").status_code == 404
+        assert other.get(f"/Patient/{patient}/_history").status_code == 404
+        theirs = other.headers["authorization"]
+    for path in ("/Appointment", f"/Patient/{patient}"):
+        foreign = httpx.get(f"{clinic.base}{path}", headers={"Authorization": theirs}, timeout=30)
+        assert foreign.status_code == 403, foreign.text  # a token of another organisation
+        assert foreign.json()["resourceType"] == "OperationOutcome"
+        anonymous = httpx.get(f"{clinic.base}{path}", timeout=30)
+        assert anonymous.status_code == 401
+        assert anonymous.headers["www-authenticate"].startswith("Bearer")
+    with fhir_client(clinic.url, str(clinic.history.org), "system/Slot.rs") as narrow:
+        refused = narrow.get(f"/Patient/{patient}")
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["issue"][0]["code"] == "forbidden"
 
 
 def test_lastupdated_finds_what_changed_since(clinic: Clinic) -> None:

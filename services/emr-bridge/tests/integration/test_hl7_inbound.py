@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from emr_client import ADMIN_TOKEN, admin_client, fhir_client
 
 from clinic.devstack.components import free_port
 from clinic.devstack.testing import STAFF, ClinicIds, RunningService, command, open_clinic
@@ -48,9 +49,10 @@ class Platform:
             BOOKING_URL=self.booking.url,
             EMR_BRIDGE_MLLP_PORT=str(self.mllp),
             EMR_BRIDGE_HL7_SEND_ENABLED="false",
+            EMR_BRIDGE_ADMIN_TOKEN=ADMIN_TOKEN,
         )
         self.b = httpx.Client(base_url=self.booking.url, timeout=30, headers=STAFF)
-        self.a = httpx.Client(base_url=self.bridge.url, timeout=30)
+        self.a = admin_client(self.bridge.url)
         self.clinic: ClinicIds = open_clinic(self.b, "Praxis Ost")
         self.org = self.clinic.org
         self.patient = command(
@@ -77,7 +79,7 @@ class Platform:
             ).status_code
             == 200
         )
-        self.f = httpx.Client(base_url=f"{self.bridge.url}/fhir/{self.org}", timeout=30)
+        self.f = fhir_client(self.bridge.url, self.org)
         deadline = dt.datetime.now() + dt.timedelta(seconds=30)
         while self.f.get(f"/Patient/{self.patient}").status_code != 200:
             assert dt.datetime.now() < deadline, "the patient never reached the bridge"

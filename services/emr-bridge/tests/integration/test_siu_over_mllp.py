@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from emr_client import ADMIN_TOKEN, admin_client
 from mllp_peer import Peer, Received
 
 from clinic.devstack.testing import STAFF, ClinicIds, RunningService, command, open_clinic
@@ -41,6 +42,7 @@ class Platform:
             schema=f"{schema}_br",
             EMR_BRIDGE_CONSUMER_GROUP=f"bridge-{schema}",
             EMR_BRIDGE_MLLP_PORT="0",
+            EMR_BRIDGE_ADMIN_TOKEN=ADMIN_TOKEN,
             BOOKING_URL=self.booking.url,
             EMR_BRIDGE_HL7_INTERVAL_SECONDS="0.1",
             EMR_BRIDGE_HL7_BACKOFF_SECONDS="0.05",
@@ -48,7 +50,7 @@ class Platform:
             EMR_BRIDGE_HL7_ACK_TIMEOUT_SECONDS="3",
         )
         self.b = httpx.Client(base_url=self.booking.url, timeout=30, headers=STAFF)
-        self.a = httpx.Client(base_url=self.bridge.url, timeout=30)
+        self.a = admin_client(self.bridge.url)
         self.clinic: ClinicIds = open_clinic(self.b, "Praxis Nord")
         self.patient = command(
             self.b,

@@ -23,6 +23,8 @@ class Problem(Exception):
     status: int = 400
     slug: str = "bad-request"
     title: str = "Bad request"
+    headers: dict[str, str] | None = None
+    """Response headers the answer carries (e.g. ``WWW-Authenticate`` on a 401)."""
 
     def __init__(self, detail: str, **extensions: Any) -> None:
         super().__init__(detail)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from clinic.emr_bridge.api.auth import capability_security
+from clinic.emr_bridge.audit import SEARCH_PARAMETERS as AUDIT_SEARCH
 from clinic.emr_bridge.fhir import SYSTEM, validated
 from clinic.emr_bridge.search import COMMON, INCLUDES, PARAMETERS
 
@@ -66,8 +68,20 @@ def capability_statement(base_url: str, published: str) -> dict[str, Any]:
                 for name, doc in operations
             ]
         resources.append(entry)
+    resources.append(
+        {
+            "type": "AuditEvent",
+            "interaction": [{"code": "read"}, {"code": "search-type"}],
+            "searchParam": [
+                {"name": name, "type": "token" if name != "date" else "date", "documentation": doc}
+                for name, doc in AUDIT_SEARCH.items()
+            ],
+        }
+    )
+    resources.sort(key=lambda r: str(r["type"]))
     rest: dict[str, Any] = {
         "mode": "server",
+        "security": capability_security(f"{base_url}/auth/token"),
         "documentation": "Scheduling for EMRs: booking decides every change; searches read "
         "the bridge's projection of booking's facts.",
         "resource": resources,

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 import clinic.emr_bridge
-from clinic.emr_bridge.api import fhir, hl7_admin, operations, patients
+from clinic.emr_bridge.api import admin_clients, audit_events, fhir, hl7_admin, operations, patients
+from clinic.emr_bridge.api import auth as auth_api
 from clinic.emr_bridge.api.outcomes import OutcomeErrors
 from clinic.emr_bridge.clinics import Availability, Booking
 from clinic.emr_bridge.consumer import TOPICS, ProjectionWriter
-from clinic.emr_bridge.inbound import DDL as INBOUND_DDL
+from clinic.emr_bridge.credentials import Authentication
 from clinic.emr_bridge.inbound import Inbound, InboundMetrics
-from clinic.emr_bridge.operations import PROPOSALS_DDL, Operations
-from clinic.emr_bridge.outbox import DDL as OUTBOX_DDL
+from clinic.emr_bridge.operations import Operations
+from clinic.emr_bridge.schema import MIGRATIONS
 from clinic.emr_bridge.sender import Policy, Sender, SenderMetrics
 from clinic.emr_bridge.settings import EmrBridgeSettings
-from clinic.emr_bridge.store import DDL
 from clinic.platform.consumer import ConsumerMetrics, IdempotentConsumer, subscribe_batches
 from clinic.platform.lag import LagMetrics, LagMonitor
 from clinic.platform.service import create_runtime, create_service_app
@@ -24,15 +24,22 @@ from clinic.platform.service import create_runtime, create_service_app
 def create_app(settings: EmrBridgeSettings | None = None) -> FastAPI:
     settings = settings or EmrBridgeSettings()
     runtime = create_runtime(settings, topics=TOPICS)
-    runtime.migrations += [*DDL, *PROPOSALS_DDL, *OUTBOX_DDL, *INBOUND_DDL]
+    runtime.migrations += MIGRATIONS
     app = create_service_app(
         runtime, title="clinic emr-bridge", description=clinic.emr_bridge.__doc__ or ""
     )
     app.state.settings = settings
-    app.include_router(operations.router)  # before the reads: /Appointment/$find is no id
+    app.state.auth = Authentication.on(runtime.database, settings)
+    # Before the reads, whose /{kind}/{id} would take Appointment/$find, AuditEvent and
+    # .well-known/smart-configuration:
+    app.include_router(auth_api.router)
+    app.include_router(audit_events.router)
+    app.include_router(operations.router)
     app.include_router(patients.router)
     app.include_router(fhir.router)
-    app.include_router(hl7_admin.router)
+    admin = [Depends(admin_clients.admin)]
+    app.include_router(admin_clients.router)
+    app.include_router(hl7_admin.router, dependencies=admin)
     sender = Sender(
         runtime.database,
         SenderMetrics(runtime.registry),

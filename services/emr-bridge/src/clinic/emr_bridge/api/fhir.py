@@ -4,7 +4,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from contextlib import AbstractAsyncContextManager
 from email.utils import format_datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -12,8 +14,9 @@ from uuid import UUID
 
 from fastapi import APIRouter, Request
 
-from clinic.emr_bridge import reads
+from clinic.emr_bridge import audit, reads
 from clinic.emr_bridge.api.outcomes import FhirError, FhirResponse, Gone, NotFound, NotSupported
+from clinic.emr_bridge.auth import CallerDep
 from clinic.emr_bridge.capability import capability_statement
 from clinic.emr_bridge.fhir import instant
 from clinic.emr_bridge.search import (
@@ -78,8 +81,59 @@ async def metadata(org: str, request: Request) -> FhirResponse:
     return FhirResponse(capability_statement(base_url(request, org_id), PUBLISHED))
 
 
+def _audit(
+    request: Request, interaction: str, kind: str, rid: str | None = None
+) -> AbstractAsyncContextManager[None]:
+    """Reads of patients' data are audited (a Patient, or appointments with their patients
+    included); other reads are not."""
+    includes = request.query_params.getlist("_include")
+    if kind == "Patient" or any(
+        i in ("Appointment:patient", "Appointment:actor") for i in includes
+    ):
+        return audit.audited(request, "R", interaction, kind, rid)
+    return contextlib.nullcontext()
+
+
 @router.get("/{kind}/{rid}", response_class=FhirResponse)
-async def read(org: str, kind: str, rid: str, request: Request) -> FhirResponse:
+async def read(org: str, kind: str, rid: str, request: Request, who: CallerDep) -> FhirResponse:
+    """Read the current version (``ETag``, ``Last-Modified``); 410 when deleted."""
+    async with _audit(request, "read", kind, rid):
+        who.require(resource_type(kind), "r")
+        return await _read(org, kind, rid, request)
+
+
+@router.get("/{kind}/{rid}/_history/{vid}", response_class=FhirResponse)
+async def vread(
+    org: str, kind: str, rid: str, vid: str, request: Request, who: CallerDep
+) -> FhirResponse:
+    """Read one version."""
+    async with _audit(request, "vread", kind, rid):
+        who.require(resource_type(kind), "r")
+        return await _vread(org, kind, rid, vid, request)
+
+
+@router.get("/{kind}/{rid}/_history", response_class=FhirResponse)
+async def history(org: str, kind: str, rid: str, request: Request, who: CallerDep) -> FhirResponse:
+    """Every version, newest first: a ``history`` Bundle, paged by ``_count``."""
+    async with _audit(request, "history-instance", kind, rid):
+        who.require(resource_type(kind), "r")
+        return await _history(org, kind, rid, request)
+
+
+@router.get("/{kind}", response_class=FhirResponse)
+async def search_type(org: str, kind: str, request: Request, who: CallerDep) -> FhirResponse:
+    """Search: a ``searchset`` Bundle with ``total``, ``self`` and ``next`` links, and the
+    resources ``_include`` asked for (``search.mode`` ``include``)."""
+    async with _audit(request, "search-type", kind):
+        who.require(resource_type(kind), "s")
+        if "Appointment:patient" in request.query_params.getlist("_include") or (
+            "Appointment:actor" in request.query_params.getlist("_include")
+        ):
+            who.require("Patient", "r")
+        return await _search(org, kind, request)
+
+
+async def _read(org: str, kind: str, rid: str, request: Request) -> FhirResponse:
     org_id, kind, rid = organization(org), resource_type(kind), resource_id(rid)
     if request.query_params:
         _only(request, {"_format", "_pretty", "_summary"})
@@ -92,8 +146,7 @@ async def read(org: str, kind: str, rid: str, request: Request) -> FhirResponse:
     return FhirResponse(stored.body, headers=versioned_headers(stored))
 
 
-@router.get("/{kind}/{rid}/_history/{vid}", response_class=FhirResponse)
-async def vread(org: str, kind: str, rid: str, vid: str, request: Request) -> FhirResponse:
+async def _vread(org: str, kind: str, rid: str, vid: str, request: Request) -> FhirResponse:
     org_id, kind, rid = organization(org), resource_type(kind), resource_id(rid)
     if not vid.isdigit() or len(vid) > 9:
         raise NotFound(f"{vid!r} is not a version of {kind}/{rid}")
@@ -114,9 +167,7 @@ def _only(request: Request, allowed: set[str]) -> None:
         )
 
 
-@router.get("/{kind}/{rid}/_history", response_class=FhirResponse)
-async def history(org: str, kind: str, rid: str, request: Request) -> FhirResponse:
-    """Every version, newest first: a ``history`` Bundle, paged by ``_count``."""
+async def _history(org: str, kind: str, rid: str, request: Request) -> FhirResponse:
     org_id, kind, rid = organization(org), resource_type(kind), resource_id(rid)
     _only(request, {"_count", "_since", "_before_version", "_format", "_pretty"})
     params = request.query_params
@@ -184,10 +235,7 @@ def _count(value: str | None) -> int:
     return int(value)
 
 
-@router.get("/{kind}", response_class=FhirResponse)
-async def search_type(org: str, kind: str, request: Request) -> FhirResponse:
-    """Search: a ``searchset`` Bundle with ``total``, ``self`` and ``next`` links, and the
-    resources ``_include`` asked for (``search.mode`` ``include``)."""
+async def _search(org: str, kind: str, request: Request) -> FhirResponse:
     org_id, kind = organization(org), resource_type(kind)
     try:
         query = parse(kind, request.query_params.multi_items())

@@ -13,9 +13,10 @@ from uuid import UUID
 
 from fastapi import APIRouter, Request
 
-from clinic.emr_bridge import reads, search
+from clinic.emr_bridge import audit, reads, search
 from clinic.emr_bridge.api.fhir import base_url, etag, now_instant, organization
 from clinic.emr_bridge.api.outcomes import FhirError, FhirResponse, PreconditionFailed
+from clinic.emr_bridge.auth import CallerDep
 from clinic.emr_bridge.clinics import Acting
 from clinic.emr_bridge.fhir import instant
 from clinic.emr_bridge.operations import OperationError, Operations, refused, requested
@@ -110,8 +111,46 @@ def _versioned(resource: dict[str, Any]) -> dict[str, str]:
 
 
 @router.api_route("/$find", methods=["GET", "POST"], response_class=FhirResponse)
-async def find(org: str, request: Request) -> FhirResponse:
+async def find(org: str, request: Request, who: CallerDep) -> FhirResponse:
     """Proposed appointments within ``start``..``end`` (ITI-115)."""
+    async with audit.audited(request, "E", "$find", "Appointment"):
+        who.require("Appointment", "s")
+        return await _find(org, request)
+
+
+@router.post("/$hold", response_class=FhirResponse)
+async def hold(org: str, request: Request, who: CallerDep) -> FhirResponse:
+    """Hold a proposed appointment (ITI-116): ``pending`` until booked, cancelled or
+    expired; it blocks conflicting bookings from every channel meanwhile."""
+    async with audit.audited(request, "E", "$hold", "Appointment"):
+        who.require("Appointment", "c")
+        return await _hold(org, request)
+
+
+@router.post("/$book", response_class=FhirResponse)
+async def book(org: str, request: Request, who: CallerDep) -> FhirResponse:
+    """Book a proposed or held appointment, or a whole Appointment; or modify or cancel an
+    existing one, given whole with its changes (ITI-117). Booking needs the scope to
+    create appointments; changing one, to update them."""
+    async with audit.audited(request, "E", "$book", "Appointment"):
+        who.require("Appointment", "c")
+        return await _book(org, request)
+
+
+@router.post("/{rid}/$cancel", response_class=FhirResponse)
+async def cancel(org: str, rid: str, request: Request, who: CallerDep) -> FhirResponse:
+    """Cancel an appointment (a vendor spelling of ``$book`` with status cancelled)."""
+    async with audit.audited(request, "E", "$cancel", "Appointment", rid):
+        who.require("Appointment", "u")
+        return await _cancel(org, rid, request)
+
+
+def _may_update(request: Request) -> None:
+    """A change of an existing appointment needs the scope to update appointments."""
+    request.state.caller.require("Appointment", "u")
+
+
+async def _find(org: str, request: Request) -> FhirResponse:
     org_id = organization(org)
     try:
         wanted = find_request(await parameters(request, FIND))
@@ -123,10 +162,7 @@ async def find(org: str, request: Request) -> FhirResponse:
     return bundle(request, org_id, [resource for _, resource in proposals])
 
 
-@router.post("/$hold", response_class=FhirResponse)
-async def hold(org: str, request: Request) -> FhirResponse:
-    """Hold a proposed appointment (ITI-116): ``pending`` until booked, cancelled or
-    expired; it blocks conflicting bookings from every channel meanwhile."""
+async def _hold(org: str, request: Request) -> FhirResponse:
     org_id = organization(org)
     ops = operations(request)
     try:
@@ -146,10 +182,7 @@ async def hold(org: str, request: Request) -> FhirResponse:
     return bundle(request, org_id, [held], headers=_versioned(held))
 
 
-@router.post("/$book", response_class=FhirResponse)
-async def book(org: str, request: Request) -> FhirResponse:
-    """Book a proposed or held appointment, or a whole Appointment; or modify or cancel an
-    existing one, given whole with its changes (ITI-117)."""
+async def _book(org: str, request: Request) -> FhirResponse:
     org_id = organization(org)
     try:
         reference, resource = one_appointment(await parameters(request, BOOK))
@@ -172,6 +205,7 @@ async def _book_reference(request: Request, org: UUID, reference: str) -> dict[s
     existing = await _current(request, org, reference)
     if existing is None or existing.body is None:
         raise OperationError(404, f"no proposed or held Appointment/{reference}", "not-found")
+    _may_update(request)
     if existing.body["status"] != "pending":
         raise OperationError(
             409,
@@ -219,6 +253,7 @@ async def _book_resource(request: Request, org: UUID, resource: dict[str, Any]) 
     existing = await _current(request, org, wanted["id"]) if wanted["id"] else None
     if existing is None or existing.body is None:
         return await _create(request, org, wanted)
+    _may_update(request)
     aid, now, status = existing.id, existing.body, wanted["status"]
     if status in STATUS_VERBS and status != now["status"]:
         body = (
@@ -307,9 +342,7 @@ async def _matching(request: Request, org: UUID, condition: str) -> list[dict[st
     return page.matches
 
 
-@router.post("/{rid}/$cancel", response_class=FhirResponse)
-async def cancel(org: str, rid: str, request: Request) -> FhirResponse:
-    """Cancel an appointment (a vendor spelling of ``$book`` with status cancelled)."""
+async def _cancel(org: str, rid: str, request: Request) -> FhirResponse:
     org_id = organization(org)
     try:
         values = await parameters(request, CANCEL)

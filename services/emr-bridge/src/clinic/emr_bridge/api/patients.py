@@ -8,15 +8,17 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Request
 
-from clinic.emr_bridge import demographics, reads
+from clinic.emr_bridge import audit, demographics, reads
 from clinic.emr_bridge.api.fhir import organization, resource_id, versioned_headers
 from clinic.emr_bridge.api.operations import JSON_TYPES, client_of
 from clinic.emr_bridge.api.outcomes import FhirError, FhirResponse, NotFound, PreconditionFailed
+from clinic.emr_bridge.auth import CallerDep
 from clinic.emr_bridge.clinics import Acting, Answer, Booking
 from clinic.emr_bridge.fhir import InvalidResourceError, validated
 from clinic.emr_bridge.inbound import demographics_source
@@ -60,10 +62,16 @@ async def _body(request: Request) -> dict[str, Any]:
 
 
 @router.put("/{rid}", response_class=FhirResponse)
-async def update(org: str, rid: str, request: Request) -> FhirResponse:
+async def update(org: str, rid: str, request: Request, who: CallerDep) -> FhirResponse:
     """Update a patient's demographics (name, birth date, gender, address, phone and email)
     and add identifiers it did not have. ``If-Match`` makes it conditional on the version
     read."""
+    async with audit.audited(request, "U", "update", "Patient", rid):
+        who.require("Patient", "u")
+        return await _update(org, rid, request)
+
+
+async def _update(org: str, rid: str, request: Request) -> FhirResponse:
     org_id, rid = organization(org), resource_id(rid)
     patient = await _body(request)
     if patient.get("id") != rid:
@@ -113,7 +121,12 @@ async def update(org: str, rid: str, request: Request) -> FhirResponse:
             )
             if not recorded.ok:
                 raise _refused(recorded)
-    stored = await _settled(request, org_id, rid, current.version)
+
+    def done(body: dict[str, Any]) -> bool:
+        served = set(demographics.identifiers_of_fhir(body))
+        return _same(demographics.from_fhir(body), change) and set(added) <= served
+
+    stored = await _settled(request, org_id, rid, done)
     assert stored.body is not None
     return FhirResponse(stored.body, headers=versioned_headers(stored))
 
@@ -127,14 +140,17 @@ def _same(before: dict[str, Any], after: dict[str, Any]) -> bool:
     }
 
 
-async def _settled(request: Request, org: UUID, rid: str, before: int) -> reads.Stored:
-    """The Patient once the projection has the change (or as it is, after a while)."""
+async def _settled(
+    request: Request, org: UUID, rid: str, done: Callable[[dict[str, Any]], bool]
+) -> reads.Stored:
+    """The Patient once the projection shows the whole change (or as it is, after a while:
+    the change is booking's either way)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + SETTLE_SECONDS
     while True:
         async with request.app.state.runtime.database.pool.connection() as conn:
             stored = await reads.current(conn, org, "Patient", rid)
         assert stored is not None
-        if stored.version > before or loop.time() > deadline:
+        if (stored.body is not None and done(stored.body)) or loop.time() > deadline:
             return stored
         await asyncio.sleep(0.02)
