@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -46,6 +47,21 @@ class ServiceSpec:
 
 SINK_SMTP_PORT = 2525
 SINK_HTTP_PORT = 8025
+MLLP_PORT = 2575
+DEMO_EMR_CLIENT = "demo-emr"
+
+
+def local_secret(state: Path, name: str) -> str:
+    """A random secret of the local platform, made once and kept in its state directory
+    (readable by its owner only): the bridge's admin token, the demo EMR client's secret."""
+    path = state / name
+    if not path.exists():
+        state.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 SERVICES = (
     ServiceSpec("booking", "clinic.booking", 8081),
     ServiceSpec("availability", "clinic.availability", 8082),
@@ -63,6 +79,8 @@ class RunningService:
     log_file: str
     smtp_port: int | None = None
     """The mail sink's SMTP port (the sinks only)."""
+    mllp_port: int | None = None
+    """The EMR bridge's HL7 listener (the bridge only)."""
 
     @property
     def url(self) -> str:
@@ -154,8 +172,15 @@ class Stack:
             env.setdefault("NOTIFICATION_SMTP_HOST", "127.0.0.1")
             env.setdefault("NOTIFICATION_SMTP_PORT", str(sinks.smtp_port))
             env.setdefault("NOTIFICATION_SMS_BASE_URL", sinks.url)
+        mllp = None
+        if spec.name == "emr-bridge":
+            mllp = int(env.get("EMR_BRIDGE_MLLP_PORT") or 0) or (
+                MLLP_PORT if not port_open("127.0.0.1", MLLP_PORT) else free_port()
+            )
+            env["EMR_BRIDGE_MLLP_PORT"] = str(mllp)
+            env.setdefault("EMR_BRIDGE_ADMIN_TOKEN", local_secret(self.state_dir, "admin-token"))
         pid, log_file = self._process(spec.name, [spec.module], env)
-        return RunningService(spec.name, pid, port, log_file)
+        return RunningService(spec.name, pid, port, log_file, mllp_port=mllp)
 
     def _spawn_sinks(self, notification_port: int) -> RunningService:
         """The local mail and SMS sinks notification sends to (``clinic.devstack.sinks``)."""
@@ -163,11 +188,15 @@ class Stack:
         smtp = SINK_SMTP_PORT if not port_open("127.0.0.1", SINK_SMTP_PORT) else free_port()
         args = [
             "clinic.devstack.sinks",
-            "--maildir", str(self.state_dir / "mail"),
-            "--smtp-port", str(smtp),
-            "--http-port", str(http),
-            "--inbound-url", f"http://127.0.0.1:{notification_port}/sms/inbound",
-        ]  # fmt: skip
+            "--maildir",
+            str(self.state_dir / "mail"),
+            "--smtp-port",
+            str(smtp),
+            "--http-port",
+            str(http),
+            "--inbound-url",
+            f"http://127.0.0.1:{notification_port}/sms/inbound",
+        ]
         pid, log_file = self._process("sinks", args, self.env)
         return RunningService("sinks", pid, http, log_file, smtp_port=smtp)
 
@@ -293,6 +322,9 @@ def _print_summary(infra: Infrastructure, services: dict[str, RunningService], s
             "\n  No demo data listed: booking found an earlier version of it in this state "
             "(its log says so). `make reset` starts afresh with the current one."
         )
+    bridge = services.get("emr-bridge")
+    if bridge is not None and demo is not None and demo.status_code == 200:
+        _print_bridge(bridge, demo.json()["organization_id"], state)
     for label, component in (("PostgreSQL", infra.postgres), ("Kafka", infra.kafka)):
         what = f"{component.flavor}, {component.source}" if component.flavor else component.source
         print(f"\n  {label + ':':<11} {component.address}   ({what})", end="")
@@ -300,6 +332,43 @@ def _print_summary(infra: Infrastructure, services: dict[str, RunningService], s
         f"\n\n  Data is kept across `make down` / `make up` under {state}; `make reset` wipes it."
     )
     print(f"  Follow the logs: make logs     Stop everything: make down     State: {state}\n")
+
+
+def demo_emr_client(bridge: RunningService, org: str, state: Path) -> str | None:
+    """Register the demo organisation's EMR client with a secret kept in the state directory
+    (so the token command printed keeps working across ``make up``); its secret, or None when
+    the bridge would not take it."""
+    secret = local_secret(state, "demo-emr-secret")
+    body = {"name": "Demo EMR (make up)", "scopes": ["system/*.cruds"], "secret": secret}
+    token = os.environ.get("EMR_BRIDGE_ADMIN_TOKEN") or local_secret(state, "admin-token")
+    try:
+        answer = httpx.put(
+            f"{bridge.url}/admin/organizations/{org}/emr-clients/{DEMO_EMR_CLIENT}",
+            json=body,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+    except httpx.HTTPError:
+        return None
+    return secret if answer.status_code in (200, 201) else None
+
+
+def _print_bridge(bridge: RunningService, org: str, state: Path) -> None:
+    secret = demo_emr_client(bridge, org, state)
+    base = f"{bridge.url}/fhir/{org}"
+    print("\n  EMR vendors (FHIR R4 with SMART Backend Services; HL7 v2 over MLLP):")
+    print(f"    FHIR base of the demo organisation:  {base}   (capabilities: {base}/metadata)")
+    if secret is not None and _answers(f"{base}/metadata"):
+        print(
+            f"    a token for the demo EMR client:     curl -s -u {DEMO_EMR_CLIENT}:{secret} "
+            f"-d grant_type=client_credentials -d 'scope=system/*.rs' {base}/auth/token"
+        )
+    print(f"    its admin API (clients, HL7 endpoints):  Bearer token in {state / 'admin-token'}")
+    if bridge.mllp_port:
+        print(
+            f"    HL7 v2 (SRM, ADT^A08) over MLLP:     127.0.0.1:{bridge.mllp_port}   "
+            f"(SIU out: PUT {bridge.url}/admin/organizations/{org}/hl7-endpoints/<name>)"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -43,7 +43,27 @@ ISSUE_CODES = {
 
 
 class FhirResponse(JSONResponse):
+    """FHIR JSON, each resource written as FHIR writes it: ``resourceType``, ``id`` and
+    ``meta`` first (PostgreSQL's jsonb keeps keys in an order of its own)."""
+
     media_type = FHIR_JSON
+
+    def render(self, content: Any) -> bytes:
+        return super().render(ordered(content))
+
+
+FIRST = ("resourceType", "id", "meta")
+
+
+def ordered(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "resourceType" in value:
+            head = {k: ordered(value[k]) for k in FIRST if k in value}
+            return head | {k: ordered(v) for k, v in value.items() if k not in head}
+        return {k: ordered(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [ordered(v) for v in value]
+    return value
 
 
 class FhirError(Problem):
