@@ -219,6 +219,12 @@ def test_slots_schedules_patients_and_reference_data_are_searchable(clinic: Clin
     assert str(pid) in clinic.ids("/Patient", birthdate=record.birth_date.isoformat())
     assert clinic.ids("/Practitioner", name="adl") == {str(h.doctor)}
     assert clinic.ids("/PractitionerRole", location=str(h.location)) == {str(h.doctor)}
+    assert clinic.ids("/PractitionerRole", practitioner=f"Practitioner/{h.doctor}") == {
+        str(h.doctor)
+    }
+    assert clinic.ids("/Patient", family=record.family_name.lower()) >= {str(pid)}
+    assert clinic.ids("/Organization", name="chari") == {str(h.org)}
+    assert len(clinic.ids("/HealthcareService", name="check")) == 1
     assert clinic.ids("/Location", name="mitte") == {str(h.location)}
     assert len(clinic.ids("/HealthcareService")) == 2
     assert clinic.ids("/Organization") == {str(h.org)}

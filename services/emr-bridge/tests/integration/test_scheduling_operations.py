@@ -212,6 +212,12 @@ def test_a_whole_appointment_is_booked_once_and_a_lost_race_is_an_operation_outc
     again = bridge.op("/Appointment/$book", parameters(appointment_resource=resource), **condition)
     assert again["id"] == created["id"]
     assert bridge.f.get("/Appointment", params={"patient": bridge.ana}).json()["total"] == 1
+    arrived = bridge.op(
+        "/Appointment/$book",
+        parameters(appointment_resource={**created, "status": "entered-in-error"}),
+        **{"If-Match": f'W/"{created["meta"]["versionId"]}"'},
+    )
+    assert arrived["status"] == "entered-in-error"
 
     race = [bridge.find(5, patient)[0] for patient in (bridge.ana, bridge.ben)]
     assert race[0]["start"] == race[1]["start"]
@@ -227,6 +233,12 @@ def test_a_whole_appointment_is_booked_once_and_a_lost_race_is_an_operation_outc
     assert lost["resourceType"] == "OperationOutcome"
     assert lost["issue"][0]["code"] == "conflict"
     validated(lost)
+
+    trail = bridge.f.get("/AuditEvent", params={"_count": "100"})
+    assert trail.status_code == 200, trail.text
+    events = [e["resource"] for e in trail.json()["entry"]]
+    done = {(e["subtype"][-1]["code"], e["outcome"]) for e in events}
+    assert {("$find", "0"), ("$book", "0"), ("$book", "4")} <= done, done
 
 
 BAD = [

@@ -39,7 +39,7 @@ STATUS_VERBS = {
     "checked-in": "check-in",
     "arrived": "arrive",
     "fulfilled": "complete",
-    "entered-in-error": "enter-in-error",
+    "entered-in-error": "entered-in-error",
 }
 JSON_TYPES = ("application/fhir+json", "application/json")
 
