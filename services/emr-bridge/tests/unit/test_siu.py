@@ -61,6 +61,10 @@ def test_a_booking_is_an_s12_with_every_segment_parsed_back() -> None:
     assert str(pid[5]) == "Ruiz\\S\\Soto^Ana\\F\\Maria"  # escaped, not split
     assert str(pid[7]) == "19800229"
     assert str(message.segment("AIS")[3]) == "t-1^Check-up \\T\\ ECG"
+    assert str(message.segment("AIS")[4]) == "20270322100000+0100"  # AIS-4: the start
+    assert str(message.segment("AIP")[6]) == "20270322100000+0100"
+    assert str(message.segment("AIG")[8]) == "20270322100000+0100"
+    assert [str(s[6]) for s in message.segments("AIL")] == ["20270322100000+0100"] * 2
     assert str(message.segment("AIP")[3]) == "d-1^Dr. Adler"
 
 

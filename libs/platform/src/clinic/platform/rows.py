@@ -176,3 +176,18 @@ async def apply_ops(conn: psycopg.AsyncConnection, schema: RowSchema, ops: Itera
                 ),
                 [*(schema.value(c, v) for c, v in op.changes.items()), *op.prefix],
             )
+
+
+async def load_into(conn: psycopg.AsyncConnection, schema: RowSchema, into: Rows) -> Rows:
+    """Every row of every table of ``schema`` from PostgreSQL, into ``into`` (checks and
+    tests compare it with a replay in memory)."""
+    for table, columns in schema.columns.items():
+        query = sql.SQL("SELECT {} FROM {}").format(
+            sql.SQL(", ").join(map(sql.Identifier, columns)), sql.Identifier(table)
+        )
+        cursor = await conn.execute(query)
+        into.apply(
+            Upsert(table, dict(zip(columns, record, strict=True)))
+            for record in await cursor.fetchall()
+        )
+    return into

@@ -211,6 +211,59 @@ def _pid(person: Person) -> str:
     )
 
 
+def _segment(
+    name: str, number: int, action: str, what: str, kind: str, begin: str, minutes: str
+) -> str:
+    """An AIS, AIG, AIL or AIP: the resource, its kind or role, and when and how long (AIG
+    has two fields more before its start)."""
+    before_start = ["", "", ""] if name == "AIG" else [""]
+    return "|".join(
+        [name, str(number), action, what, kind, *before_start, begin, "", "", minutes, "min"]
+    )
+
+
+def _resource_segment(
+    resource: Resource,
+    number: int,
+    action: str,
+    begin: str,
+    minutes: str,
+    location_id: str = "",
+    location_name: str = "",
+) -> str:
+    """AIP for a provider, AIL for a room (within its clinic), AIG for a device."""
+    if resource.category == "provider":
+        return _segment(
+            "AIP",
+            number,
+            action,
+            _components(resource.id, resource.name),
+            _components(resource.role),
+            begin,
+            minutes,
+        )
+    if resource.category == "room":
+        place = f"{escape(location_id)}^{escape(resource.id)}^^{escape(location_name)}"
+        return _segment(
+            "AIL",
+            number,
+            action,
+            place.rstrip("^"),
+            "ROOM^" + escape(resource.name),
+            begin,
+            minutes,
+        )
+    return _segment(
+        "AIG",
+        number,
+        action,
+        _components(resource.id, resource.name),
+        _components(resource.role),
+        begin,
+        minutes,
+    )
+
+
 def _resources(visit: Visit, action: str) -> list[str]:
     begin = timestamp(visit.start, visit.time_zone)
     minutes = _minutes(visit.start, visit.end)
@@ -228,84 +281,32 @@ def _resources(visit: Visit, action: str) -> list[str]:
                 "min",
             ]
         ),
-        "|".join(
-            [
-                "AIL",
-                "1",
-                action,
-                f"{escape(visit.location_id)}^^^{escape(visit.location_name)}",
-                "CLINIC^Clinic",
-                "",
-                begin,
-                "",
-                "",
-                minutes,
-                "min",
-            ]
+        _segment(
+            "AIL",
+            1,
+            action,
+            f"{escape(visit.location_id)}^^^{escape(visit.location_name)}",
+            "CLINIC^Clinic",
+            begin,
+            minutes,
         ),
     ]
     counters = {"AIG": 0, "AIL": 1, "AIP": 0}
+    names = {"provider": "AIP", "room": "AIL"}
     for resource in visit.resources:
-        if resource.category == "provider":
-            counters["AIP"] += 1
-            segments.append(
-                "|".join(
-                    [
-                        "AIP",
-                        str(counters["AIP"]),
-                        action,
-                        _components(resource.id, resource.name),
-                        _components(resource.role),
-                        "",
-                        begin,
-                        "",
-                        "",
-                        minutes,
-                        "min",
-                    ]
-                )
+        name = names.get(resource.category, "AIG")
+        counters[name] += 1
+        segments.append(
+            _resource_segment(
+                resource,
+                counters[name],
+                action,
+                begin,
+                minutes,
+                visit.location_id,
+                visit.location_name,
             )
-        elif resource.category == "room":
-            counters["AIL"] += 1
-            segments.append(
-                "|".join(
-                    [
-                        "AIL",
-                        str(counters["AIL"]),
-                        action,
-                        f"{escape(visit.location_id)}^{escape(resource.id)}^^"
-                        f"{escape(visit.location_name)}",
-                        "ROOM^" + escape(resource.name),
-                        "",
-                        begin,
-                        "",
-                        "",
-                        minutes,
-                        "min",
-                    ]
-                )
-            )
-        else:
-            counters["AIG"] += 1
-            segments.append(
-                "|".join(
-                    [
-                        "AIG",
-                        str(counters["AIG"]),
-                        action,
-                        _components(resource.id, resource.name),
-                        _components(resource.role),
-                        "",
-                        "",
-                        "",
-                        begin,
-                        "",
-                        "",
-                        minutes,
-                        "min",
-                    ]
-                )
-            )
+        )
     return segments
 
 
@@ -357,62 +358,7 @@ def blocked_message(
         _sch(block_id, "Blocked", start, end, zone, ("BLOCKED", what), what),
         f"RGS|1|{action}",
     ]
-    if resource.category == "provider":
-        segments.append(
-            "|".join(
-                [
-                    "AIP",
-                    "1",
-                    action,
-                    _components(resource.id, resource.name),
-                    _components(resource.role),
-                    "",
-                    begin,
-                    "",
-                    "",
-                    minutes,
-                    "min",
-                ]
-            )
-        )
-    elif resource.category == "room":
-        segments.append(
-            "|".join(
-                [
-                    "AIL",
-                    "1",
-                    action,
-                    f"^{escape(resource.id)}",
-                    "ROOM^" + escape(resource.name),
-                    "",
-                    begin,
-                    "",
-                    "",
-                    minutes,
-                    "min",
-                ]
-            )
-        )
-    else:
-        segments.append(
-            "|".join(
-                [
-                    "AIG",
-                    "1",
-                    action,
-                    _components(resource.id, resource.name),
-                    _components(resource.role),
-                    "",
-                    "",
-                    "",
-                    begin,
-                    "",
-                    "",
-                    minutes,
-                    "min",
-                ]
-            )
-        )
+    segments.append(_resource_segment(resource, 1, action, begin, minutes))
     return "\r".join(segments) + "\r"
 
 

@@ -24,7 +24,7 @@ from clinic.events import Envelope
 from clinic.events import reference as refs
 from clinic.events import resource_days as days
 from clinic.platform import rows
-from clinic.platform.rows import Op, Upsert
+from clinic.platform.rows import Op
 
 DDL = [
     """CREATE TABLE IF NOT EXISTS organizations (
@@ -256,13 +256,7 @@ async def write(conn: psycopg.AsyncConnection, envelope: Envelope) -> list[Versi
 async def load(conn: psycopg.AsyncConnection) -> Tables:
     """Every table of facts, in memory."""
     tables = Tables()
-    for table, columns in COLUMNS.items():
-        query = sql.SQL("SELECT {} FROM {}").format(
-            sql.SQL(", ").join(map(sql.Identifier, columns)), sql.Identifier(table)
-        )
-        cursor = await conn.execute(query)
-        for record in await cursor.fetchall():
-            tables.apply([Upsert(table, dict(zip(columns, record, strict=True)))])
+    await rows.load_into(conn, SCHEMA, tables)
     return tables
 
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import psycopg
-from psycopg import sql
 
 from clinic.notification import actions, delivery, dispatcher, messages, waitlist
-from clinic.notification.projection import COLUMNS, SCHEMA, Tables
+from clinic.notification.projection import SCHEMA, Tables
 from clinic.platform import rows
-from clinic.platform.rows import Op, Upsert
+from clinic.platform.rows import Op
 
 DDL = [
     """CREATE TABLE IF NOT EXISTS organizations (
@@ -62,11 +61,5 @@ async def apply_ops(conn: psycopg.AsyncConnection, ops: Iterable[Op]) -> None:
 async def load(conn: psycopg.AsyncConnection) -> Tables:
     """Every table, in memory."""
     tables = Tables()
-    for table, columns in COLUMNS.items():
-        query = sql.SQL("SELECT {} FROM {}").format(
-            sql.SQL(", ").join(map(sql.Identifier, columns)), sql.Identifier(table)
-        )
-        cursor = await conn.execute(query)
-        for record in await cursor.fetchall():
-            tables.apply([Upsert(table, dict(zip(columns, record, strict=True)))])
+    await rows.load_into(conn, SCHEMA, tables)
     return tables
