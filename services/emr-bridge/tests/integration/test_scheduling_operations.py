@@ -239,6 +239,8 @@ def test_a_whole_appointment_is_booked_once_and_a_lost_race_is_an_operation_outc
     events = [e["resource"] for e in trail.json()["entry"]]
     done = {(e["subtype"][-1]["code"], e["outcome"]) for e in events}
     assert {("$find", "0"), ("$book", "0"), ("$book", "4")} <= done, done
+    booked = [e for e in events if e["subtype"][-1]["code"] == "$book" and e["outcome"] == "0"]
+    assert f"Appointment/{created['id']}" in {e["entity"][0]["what"]["reference"] for e in booked}
 
 
 BAD = [

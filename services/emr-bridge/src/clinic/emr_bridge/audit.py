@@ -225,7 +225,9 @@ async def audited(
     resource_id: str | None = None,
 ) -> AsyncIterator[None]:
     """Records the outcome of the work inside: 0 when it ends, the status's outcome when it
-    raises a ``Problem`` (an OperationOutcome), 8 for anything else. The error goes on; a
+    raises a ``Problem`` (an OperationOutcome), 8 for anything else. The resource is
+    ``resource_id``, or the one the work names in ``request.state.audited_id`` (the
+    appointment an operation held or booked). The error goes on; a
     failure to record fails the request (nothing is served unaudited)."""
     try:
         yield
@@ -242,6 +244,7 @@ async def audited(
             request, request_entry(request, action, name, resource_type, resource_id, 8, detail)
         )
         raise
+    resource_id = getattr(request.state, "audited_id", None) or resource_id
     await record_request(request, request_entry(request, action, name, resource_type, resource_id))
 
 

@@ -91,6 +91,8 @@ def bundle(
     headers: dict[str, str] | None = None,
 ) -> FhirResponse:
     base = base_url(request, org)
+    if len(resources) == 1:
+        request.state.audited_id = resources[0]["id"]  # the appointment the audit names
     entries = [
         {"fullUrl": f"{base}/Appointment/{r['id']}", "resource": r, "search": {"mode": "match"}}
         for r in resources
