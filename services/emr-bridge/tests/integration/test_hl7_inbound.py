@@ -173,6 +173,12 @@ def test_what_cannot_be_acted_on_is_rejected_and_changes_nothing(platform: Platf
             "AR",
         ),
         (
+            "an offset of 24 hours",
+            srm(p, "S01", "Z8").replace("|Check-up|", "|Check-up|202705101000+2400"),
+            "AR",
+        ),
+        ("a NUL in the control id", srm(p, "S01", "Z9\x00", day(5, 9)), "AR"),
+        (
             "a start in year 1",
             srm(p, "S01", "Z7").replace("|Check-up|", "|Check-up|000101010900"),
             "AR",
@@ -208,6 +214,8 @@ def test_demographics_change_only_where_the_emr_is_the_source_of_truth(platform:
 
     chosen = p.a.put(f"/admin/organizations/{p.org}/demographics-source", json={"source": "emr"})
     assert chosen.status_code == 200, chosen.text
+    unknown_sex = exchange(p.mllp, adt.replace("|D1|", "|D3|").replace("|F|||", "|Z|||"))
+    assert unknown_sex.value("MSA", 1) == "AR", unknown_sex.text
     accepted = exchange(p.mllp, adt.replace("|D1|", "|D2|"))
     assert accepted.value("MSA", 1) == "AA", accepted.text
     record = p.b.get(f"{p.clinic.base}/patients/{p.patient}").json()

@@ -243,6 +243,7 @@ def test_a_whole_appointment_is_booked_once_and_a_lost_race_is_an_operation_outc
     assert f"Appointment/{created['id']}" in {e["entity"][0]["what"]["reference"] for e in booked}
 
 
+DEEP = b'{"resourceType": "Parameters", "x": ' + b'{"a": ' * 200 + b"1" + b"}" * 201
 BAD = [
     ("malformed JSON", "/Appointment/$book", b"{", FHIR, 400),
     ("not Parameters", "/Appointment/$book", b'{"resourceType": "Patient"}', FHIR, 400),
@@ -279,6 +280,39 @@ BAD = [
         400,
     ),
     ("an unknown appointment", f"/Appointment/{uuid.uuid4()}/$cancel", b"", FHIR, 404),
+    ("JSON nested 200 deep", "/Appointment/$book", DEEP, FHIR, 400),
+    (
+        "a NUL in a string",
+        "/Appointment/$hold",
+        b'{"resourceType": "Parameters", "parameter": [{"name": "appointment-reference",'
+        b' "valueReference": {"reference": "Appointment/a\\u0000b"}}]}',
+        FHIR,
+        400,
+    ),
+    (
+        "a reason given twice",
+        f"/Appointment/{uuid.uuid4()}/$cancel",
+        b'{"resourceType": "Parameters", "parameter": [{"name": "reason", "valueString": "a"},'
+        b' {"name": "reason", "valueString": "b"}]}',
+        FHIR,
+        400,
+    ),
+    (
+        "a participant on another server",
+        "/Appointment/$book",
+        b'{"resourceType": "Parameters", "parameter": [{"name": "appointment-resource", "resource":'
+        b' {"resourceType": "Appointment", "status": "pending", "participant": [{"actor":'
+        b' {"reference": "http://elsewhere.example/fhir/Patient/1"}, "status": "accepted"}]}}]}',
+        FHIR,
+        400,
+    ),
+    (
+        "a non-ASCII idempotency key",
+        f"/Appointment/{uuid.uuid4()}/$cancel",
+        b"",
+        {**FHIR, "Idempotency-Key": "cl\xe9".encode("latin-1")},
+        404,
+    ),
 ]
 
 

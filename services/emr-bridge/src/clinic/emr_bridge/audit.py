@@ -33,7 +33,7 @@ from psycopg import sql
 from starlette.requests import Request
 
 from clinic.emr_bridge.fhir import SYSTEM, instant, validated
-from clinic.emr_bridge.search import MAX_COUNT, SearchError, date_range
+from clinic.emr_bridge.search import MAX_COUNT, SearchError, date_range, is_number
 from clinic.platform.problems import Problem
 
 AUDIT_DDL = [
@@ -366,7 +366,7 @@ def parse_search(items: Sequence[tuple[str, str]]) -> AuditSearch:
     search = AuditSearch()
     for name, value in items:
         if name == "_count":
-            if not value.isdigit() or not 1 <= int(value) <= MAX_COUNT:
+            if not is_number(value) or not 1 <= int(value) <= MAX_COUNT:
                 raise SearchError(f"_count must be a whole number from 1 to {MAX_COUNT}")
             search.count = int(value)
             continue

@@ -23,6 +23,7 @@ import binascii
 import datetime as dt
 import hashlib
 import hmac
+import math
 import re
 import secrets
 from collections.abc import Iterable, Mapping
@@ -303,7 +304,7 @@ def assertion_client(assertion: str) -> str:
     except jwt.PyJWTError:
         raise invalid_client("the client assertion is not a JWT") from None
     issuer = claims.get("iss")
-    if not isinstance(issuer, str) or not 1 <= len(issuer) <= 128:
+    if not isinstance(issuer, str) or not 1 <= len(issuer) <= 128 or not issuer.isprintable():
         raise invalid_client("the client assertion has no iss (the client id)")
     return issuer
 
@@ -389,7 +390,7 @@ def verify_assertion(
 
 def _expiry(claims: Mapping[str, Any], now: float, client_id: str) -> dt.datetime:
     exp = claims["exp"]
-    if not isinstance(exp, int | float) or isinstance(exp, bool):
+    if not isinstance(exp, int | float) or isinstance(exp, bool) or not math.isfinite(exp):
         raise invalid_client("the client assertion's exp is not a number", client_id)
     if exp <= now - CLOCK_SKEW_SECONDS:
         raise invalid_client("the client assertion has expired", client_id)
@@ -404,6 +405,8 @@ def _expiry(claims: Mapping[str, Any], now: float, client_id: str) -> dt.datetim
             continue
         if not isinstance(value, int | float) or isinstance(value, bool):
             raise invalid_client(f"the client assertion's {claim} is not a number", client_id)
+        if not math.isfinite(value):
+            raise invalid_client(f"the client assertion's {claim} is not a number", client_id)
         if value > now + CLOCK_SKEW_SECONDS:
             raise invalid_client(f"the client assertion's {claim} is in the future", client_id)
     return dt.datetime.fromtimestamp(exp + CLOCK_SKEW_SECONDS, dt.UTC)
@@ -411,7 +414,7 @@ def _expiry(claims: Mapping[str, Any], now: float, client_id: str) -> dt.datetim
 
 def _jti(claims: Mapping[str, Any], client_id: str) -> str:
     jti = claims["jti"]
-    if not isinstance(jti, str) or not 1 <= len(jti) <= 255:
+    if not isinstance(jti, str) or not 1 <= len(jti) <= 255 or not jti.isprintable():
         raise invalid_client("the client assertion's jti is not a string of 1 to 255", client_id)
     return jti
 

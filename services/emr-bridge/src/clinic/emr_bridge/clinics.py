@@ -11,6 +11,7 @@ instead of a second command.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -39,6 +40,15 @@ class Answer:
         return str(self.body.get("type", "")).rsplit("/", 1)[-1]
 
 
+def idempotency_key(key: str) -> str:
+    """``key`` as booking takes it (1 to 200 printable ASCII characters): kept when it is
+    one, else its SHA-256 (a client's key may be long, or not ASCII), so distinct keys stay
+    distinct."""
+    if key.isascii() and key.isprintable() and len(key) <= 200:
+        return key
+    return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 @dataclass(frozen=True)
 class Acting:
     """The EMR client a command comes from, and how."""
@@ -53,7 +63,7 @@ class Acting:
 
     def headers(self) -> dict[str, str]:
         headers = {
-            "Idempotency-Key": self.key[:200],
+            "Idempotency-Key": idempotency_key(self.key),
             "X-Actor-Id": self.client_id[:200],
             "X-Actor-Role": "emr",
             "X-Actor-Channel": self.channel,

@@ -625,4 +625,7 @@ def _basic_credentials(authorization: str) -> tuple[str, str]:
     client_id, colon, secret = decoded.partition(":")
     if not colon or not client_id:
         raise invalid_client("the Basic credentials are not base64 of id:secret")
-    return unquote_plus(client_id), unquote_plus(secret)
+    client_id, secret = unquote_plus(client_id), unquote_plus(secret)
+    if not (client_id + secret).isprintable():
+        raise invalid_client("the Basic credentials hold a control character")
+    return client_id, secret

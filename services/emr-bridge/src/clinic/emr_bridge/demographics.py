@@ -107,11 +107,14 @@ def from_pid(pid: list[list[list[str]]]) -> dict[str, Any]:
         birth = dt.datetime.strptime(born, "%Y%m%d").date()
     except ValueError:
         raise DemographicsError(f"PID-7 {born!r} is not a date (YYYYMMDD)") from None
+    sex = component(8, 0)
+    if sex and sex not in GENDERS_V2:
+        raise DemographicsError(f"PID-8 {sex!r} is not an administrative sex (F, M, O, U, A, N)")
     change: dict[str, Any] = {
         "given_name": given,
         "family_name": family,
         "birth_date": birth.isoformat(),
-        "gender": GENDERS_V2.get(component(8, 0), "unknown"),
+        "gender": GENDERS_V2.get(sex, "unknown"),
     }
     if len(pid) > 11 and pid[11] and any(pid[11][0]):
         change["address"] = _address(
@@ -135,3 +138,30 @@ def from_pid(pid: list[list[list[str]]]) -> dict[str, Any]:
     if contacts:
         change["contacts"] = contacts[:10]
     return change
+
+
+def check(change: dict[str, Any], identifiers: list[tuple[str, str]]) -> None:
+    """Refuse, before anything is sent to booking, what booking would refuse part-way
+    through an update (so an update changes all it asks for, or nothing)."""
+    for name in ("given_name", "family_name"):
+        if not 1 <= len(change[name]) <= 200:
+            raise DemographicsError(f"{name} must have 1 to 200 characters")
+    born = dt.date.fromisoformat(change["birth_date"])
+    if not dt.date(1900, 1, 1) <= born <= dt.date(2199, 12, 31):
+        raise DemographicsError("birthDate must be from 1900 to 2199")
+    for contact in change.get("contacts", ()):
+        if not 3 <= len(contact["value"]) <= 200:
+            raise DemographicsError("a telecom value must have 3 to 200 characters")
+    address = change.get("address") or {}
+    limits = {"city": 100, "district": 100, "state": 100, "postal_code": 20}
+    if any(len(address.get(part, "")) > limit for part, limit in limits.items()) or any(
+        not 1 <= len(line) <= 200 for line in address.get("lines", ())
+    ):
+        raise DemographicsError("an address part is too long (lines 200, city 100, postal 20)")
+    for system, value in identifiers:
+        if not (1 <= len(system) <= 200 and 1 <= len(value) <= 100):
+            raise DemographicsError(
+                "an identifier's system has 1 to 200 characters, its value 1 to 100"
+            )
+        if not (system + value).isprintable():
+            raise DemographicsError("an identifier holds a character that cannot be printed")

@@ -48,6 +48,8 @@ DDL = [
         organization_id uuid PRIMARY KEY, demographics_source text NOT NULL)""",
 ]
 MAX_MESSAGE_BYTES = 1_000_000
+IDLE_SECONDS = 300.0
+"""A connection that sends no whole message for this long is closed."""
 _ESCAPE = re.compile(r"\\(F|S|T|R|E|X[0-9A-Fa-f]+)\\")
 
 
@@ -84,6 +86,8 @@ class Message:
 
     @classmethod
     def parse(cls, text: str) -> Message:
+        if any((c < " " and c not in "\r\n\t") or c == "\x7f" for c in text):
+            raise Rejected("the message holds a control character (escape it as \\Xhh\\)", "102")
         lines = [s for s in re.split(r"\r\n|\r|\n", text) if s.strip()]
         if not lines or not lines[0].startswith("MSH|") or len(lines[0]) < 8:
             raise Rejected("not an HL7 message: it must start with an MSH segment", "100")
@@ -131,7 +135,10 @@ def _dtm(value: str) -> tuple[dt.datetime | None, str | None]:
     if offset is None:
         return None, local.isoformat()
     sign = 1 if offset[0] == "+" else -1
-    zone = dt.timezone(sign * dt.timedelta(hours=int(offset[1:3]), minutes=int(offset[3:])))
+    hours, minutes = int(offset[1:3]), int(offset[3:])
+    if hours > 14 or minutes > 59:
+        raise Rejected(f"{value!r} has no such UTC offset (-1400 to +1400)", "102")
+    zone = dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes))
     return local.replace(tzinfo=zone), None
 
 
@@ -236,14 +243,25 @@ class Inbound:
         peer = writer.get_extra_info("peername") or ("", 0)
         try:
             while not reader.at_eof():
-                block = await _read_block(reader)
+                async with asyncio.timeout(IDLE_SECONDS):
+                    block = await _read_block(reader)
                 if block is None:
                     return
                 text = block.decode("utf-8", errors="replace")
-                answer = await self.handle(text, str(peer[0]))
+                try:
+                    answer = await self.handle(text, str(peer[0]))
+                except Exception:  # a bug: answer it, keep the connection, log the trace
+                    log.exception("unexpected error answering an HL7 message")
+                    answer = answer_text(
+                        None,
+                        "AE",
+                        "",
+                        "ACK",
+                        ("207", "the bridge failed to process it; send it again"),
+                    )
                 writer.write(b"\x0b" + answer.encode("utf-8") + b"\x1c\r")
                 await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError, TimeoutError):
             pass
         finally:
             writer.close()
@@ -269,7 +287,7 @@ class Inbound:
                     "ACK",
                     ("207", "this peer may not send to this organisation"),
                 )
-            if not control or len(control) > 199:
+            if not control or len(control) > 199 or not control.isprintable():
                 return answer_text(
                     message,
                     "AR",
@@ -477,9 +495,22 @@ def _decided(answer: Answer) -> dict[str, Any]:
         raise Refused(f"booking could not be reached ({answer.detail}); send it again")
     if answer.status == 404:
         raise Rejected(f"booking: {answer.detail}", "204")
-    if answer.status in (400, 422):
-        raise Rejected(f"booking: {answer.detail}", "207")
-    raise Refused(f"booking refused: {answer.detail}")
+    if answer.status == 400 or answer.slug == "validation-error":
+        raise Rejected(f"booking: {_described(answer)}", "207")
+    raise Refused(f"booking refused: {answer.detail}")  # a rule (409, 422, 403): AE
+
+
+def _described(answer: Answer) -> str:
+    """Booking's refusal with the fields it names."""
+    errors = answer.body.get("errors")
+    if isinstance(errors, list) and errors:
+        fields = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('location', ())[1:])}: {e.get('message')}"
+            for e in errors[:5]
+            if isinstance(e, dict)
+        )
+        return f"{answer.detail} ({fields})"
+    return answer.detail
 
 
 def _compact(value: str) -> str:

@@ -7,7 +7,7 @@ from fastapi import Depends, FastAPI
 import clinic.emr_bridge
 from clinic.emr_bridge.api import admin_clients, audit_events, fhir, hl7_admin, operations, patients
 from clinic.emr_bridge.api import auth as auth_api
-from clinic.emr_bridge.api.outcomes import OutcomeErrors
+from clinic.emr_bridge.api.outcomes import OutcomeErrors, RefuseControlCharacters
 from clinic.emr_bridge.clinics import Availability, Booking
 from clinic.emr_bridge.consumer import TOPICS, ProjectionWriter
 from clinic.emr_bridge.credentials import Authentication
@@ -55,7 +55,8 @@ def create_app(settings: EmrBridgeSettings | None = None) -> FastAPI:
     availability = Availability(settings.availability_url)
     app.state.operations = Operations(runtime.database, booking, availability)
     inbound = Inbound(runtime.database, booking, InboundMetrics(runtime.registry))
-    app.add_middleware(OutcomeErrors)
+    app.add_middleware(RefuseControlCharacters)
+    app.add_middleware(OutcomeErrors)  # outermost: rewrites the other's problems too
     writer = ProjectionWriter(runtime.registry)
     consumer = IdempotentConsumer(
         runtime.database,

@@ -441,9 +441,10 @@ def proposed(
     )
 
 
-def requested(resource: dict[str, Any]) -> dict[str, Any]:
+def requested(resource: dict[str, Any], org: UUID) -> dict[str, Any]:
     """What a whole Appointment given to ``$book`` asks for: type, place, patient, start,
-    resources by role (a participant's type code is its role)."""
+    resources by role (a participant's type code is its role). References are relative, or
+    absolute ones to this organisation's base."""
     try:
         fhir.validated(resource)
     except fhir.InvalidResourceError as error:
@@ -461,6 +462,11 @@ def requested(resource: dict[str, Any]) -> dict[str, Any]:
                 wanted["type"] = coding.get("code")
     for participant in resource.get("participant", ()):
         reference = participant.get("actor", {}).get("reference", "")
+        if "://" in reference and f"/fhir/{org}/" not in reference:
+            raise ParameterError(
+                f"{reference!r} is on another server: participants are this "
+                "organisation's resources (Type/id)"
+            )
         kind = reference.split("/")[-2] if reference.count("/") >= 1 else ""
         roles = [c.get("code") for t in participant.get("type", ()) for c in t.get("coding", ())]
         if kind == "Patient":

@@ -18,7 +18,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clinic.emr_bridge.fhir import InvalidResourceError, validated
-from clinic.emr_bridge.search import ID, MAX_COUNT, SearchError, date_range
+from clinic.emr_bridge.search import (
+    FORMATS,
+    ID,
+    MAX_COUNT,
+    PRETTY,
+    SearchError,
+    date_range,
+    is_number,
+)
 
 FIND = {
     "start": "start",
@@ -74,7 +82,7 @@ def from_body(body: Any, names: dict[str, str]) -> dict[str, list[Any]]:
 def from_query(items: Iterable[tuple[str, str]], names: dict[str, str]) -> dict[str, list[Any]]:
     found: dict[str, list[Any]] = {}
     for name, value in items:
-        if name in ("_format", "_pretty"):
+        if (name == "_format" and value in FORMATS) or (name == "_pretty" and value in PRETTY):
             continue
         if name not in names:
             raise ParameterError(
@@ -156,7 +164,7 @@ def find_request(values: dict[str, list[Any]]) -> FindRequest:
     count_value = _one(values, "_count")
     count = 20
     if count_value is not None:
-        if not str(count_value).isdigit() or not 1 <= int(count_value) <= MAX_COUNT:
+        if not is_number(str(count_value)) or not 1 <= int(count_value) <= MAX_COUNT:
             raise ParameterError(f"_count must be a whole number from 1 to {MAX_COUNT}")
         count = int(count_value)
     organization = _one(values, "organization")

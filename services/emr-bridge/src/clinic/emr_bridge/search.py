@@ -35,6 +35,12 @@ EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
 LATEST = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
 
 
+def is_number(value: str) -> bool:
+    """A whole number written with ASCII digits (``str.isdigit`` also takes superscripts,
+    which ``int`` then refuses)."""
+    return value.isascii() and value.isdigit()
+
+
 class SearchError(ValueError):
     """A search the bridge cannot run exactly as asked."""
 
@@ -126,6 +132,7 @@ DEFAULT_COUNT = 50
 MAX_COUNT = 500
 CONTROL = ("_count", "_include", "_cursor", "_format", "_pretty", "_total", "_summary")
 FORMATS = frozenset({"json", "application/json", "application/fhir+json"})
+PRETTY = frozenset({"true", "false"})
 ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb")
 SORT_BY_TIME = frozenset({"Appointment", "Slot"})
@@ -181,7 +188,7 @@ def _control(query: Query, name: str, modifier: str, value: str) -> None:
     if modifier:
         raise SearchError(f"{name} takes no modifier")
     if name == "_count":
-        if not value.isdigit() or int(value) > MAX_COUNT:
+        if not is_number(value) or int(value) > MAX_COUNT:
             raise SearchError(f"_count must be a whole number from 0 to {MAX_COUNT}")
         query.count = int(value)
     elif name == "_include":
@@ -235,7 +242,7 @@ def _like(value: str) -> str:
 
 # -- dates ---------------------------------------------------------------------------------------
 
-_DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2})(T.+)?)?)?$")
+_DATE = re.compile(r"^([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2})(T.+)?)?)?$")
 
 
 def date_range(value: str) -> tuple[dt.datetime, dt.datetime]:
@@ -354,8 +361,14 @@ def _token(parameter: Parameter, value: str, query: Query) -> sql.Composable:
 # -- paging ---------------------------------------------------------------------------------------
 
 
+_CURSOR_TIME = re.compile(
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?\+00:00$"
+)
+"""The times this service writes into cursors (UTC): nothing else is read back."""
+
+
 def encode_cursor(sort: dt.datetime | None, rid: str) -> str:
-    raw = json.dumps([sort.isoformat() if sort else None, rid]).encode()
+    raw = json.dumps([sort.astimezone(dt.UTC).isoformat() if sort else None, rid]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -363,8 +376,8 @@ def decode_cursor(value: str) -> tuple[str | None, str]:
     try:
         padded = value + "=" * (-len(value) % 4)
         sort, rid = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-        if sort is not None:
-            dt.datetime.fromisoformat(sort)
+        if sort is not None and not _CURSOR_TIME.match(sort):
+            raise ValueError(sort)
         if not isinstance(rid, str) or not ID.match(rid):
             raise ValueError(rid)
     except (ValueError, TypeError, UnicodeError, binascii.Error):

@@ -220,6 +220,8 @@ async def token_form(request: Request) -> dict[str, str]:
         raise invalid_request(
             "the body is not a form (application/x-www-form-urlencoded)"
         ) from None
+    if any(not (name + value).isprintable() for name, value in pairs):
+        raise invalid_request("a form field holds a control character")
     form: dict[str, str] = {}
     seen: set[str] = set()
     for name, value in pairs:

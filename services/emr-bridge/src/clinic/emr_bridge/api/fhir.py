@@ -20,12 +20,15 @@ from clinic.emr_bridge.auth import CallerDep
 from clinic.emr_bridge.capability import capability_statement
 from clinic.emr_bridge.fhir import instant
 from clinic.emr_bridge.search import (
+    FORMATS,
     ID,
     MAX_COUNT,
     PARAMETERS,
+    PRETTY,
     Query,
     SearchError,
     date_range,
+    is_number,
     parse,
 )
 
@@ -78,6 +81,7 @@ def now_instant() -> str:
 async def metadata(org: str, request: Request) -> FhirResponse:
     """The CapabilityStatement: exactly what this endpoint supports."""
     org_id = organization(org)
+    _only(request, {"_format", "_pretty", "_summary"})
     return FhirResponse(capability_statement(base_url(request, org_id), PUBLISHED))
 
 
@@ -148,7 +152,7 @@ async def _read(org: str, kind: str, rid: str, request: Request) -> FhirResponse
 
 async def _vread(org: str, kind: str, rid: str, vid: str, request: Request) -> FhirResponse:
     org_id, kind, rid = organization(org), resource_type(kind), resource_id(rid)
-    if not vid.isdigit() or len(vid) > 9:
+    if not is_number(vid) or len(vid) > 9:
         raise NotFound(f"{vid!r} is not a version of {kind}/{rid}")
     async with request.app.state.runtime.database.pool.connection() as conn:
         stored = await reads.version(conn, org_id, kind, rid, int(vid))
@@ -160,7 +164,15 @@ async def _vread(org: str, kind: str, rid: str, vid: str, request: Request) -> F
 
 
 def _only(request: Request, allowed: set[str]) -> None:
-    unknown = sorted({k for k in request.query_params if k not in allowed})
+    """Only ``allowed`` parameters, and the format ones with values this server serves."""
+    params = request.query_params
+    if params.get("_format", "json") not in FORMATS:
+        raise FhirError("only JSON is served (_format=json)", code="not-supported")
+    if params.get("_summary", "false") != "false":
+        raise FhirError("only _summary=false (whole resources) is supported", code="not-supported")
+    if params.get("_pretty", "false") not in PRETTY:
+        raise FhirError("_pretty is true or false")
+    unknown = sorted({k for k in params if k not in allowed})
     if unknown:
         raise FhirError(
             f"unknown parameter(s) {', '.join(unknown)} (supported: {', '.join(sorted(allowed))})"
@@ -173,7 +185,7 @@ async def _history(org: str, kind: str, rid: str, request: Request) -> FhirRespo
     params = request.query_params
     count = _count(params.get("_count"))
     before = params.get("_before_version")
-    if before is not None and (not before.isdigit() or len(before) > 9):
+    if before is not None and (not is_number(before) or len(before) > 9):
         raise FhirError("_before_version is not one this service gave")
     since = None
     if "_since" in params:
@@ -186,7 +198,9 @@ async def _history(org: str, kind: str, rid: str, request: Request) -> FhirRespo
             conn, org_id, kind, rid, count, int(before) if before else None, since
         )
     if total == 0:
-        raise NotFound(f"no {kind}/{rid}")
+        async with request.app.state.runtime.database.pool.connection() as conn:
+            if since is None or await reads.current(conn, org_id, kind, rid) is None:
+                raise NotFound(f"no {kind}/{rid}")  # (nothing since then: an empty Bundle)
     base = base_url(request, org_id)
     entries = [_history_entry(base, v) for v in versions]
     links = [{"relation": "self", "url": str(request.url)}]
@@ -230,7 +244,7 @@ def _history_entry(base: str, stored: reads.Stored) -> dict[str, Any]:
 def _count(value: str | None) -> int:
     if value is None:
         return 50
-    if not value.isdigit() or not 1 <= int(value) <= MAX_COUNT:
+    if not is_number(value) or not 1 <= int(value) <= MAX_COUNT:
         raise FhirError(f"_count must be a whole number from 1 to {MAX_COUNT}")
     return int(value)
 

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 
 from clinic.emr_bridge import audit, reads, search
 from clinic.emr_bridge.api.fhir import base_url, etag, now_instant, organization
-from clinic.emr_bridge.api.outcomes import FhirError, FhirResponse, PreconditionFailed
+from clinic.emr_bridge.api.outcomes import FhirError, FhirResponse, PreconditionFailed, fhir_json
 from clinic.emr_bridge.auth import CallerDep
 from clinic.emr_bridge.clinics import Acting
 from clinic.emr_bridge.fhir import instant
@@ -76,11 +76,7 @@ async def parameters(request: Request, names: dict[str, str]) -> dict[str, list[
     raw = await request.body()
     if not raw and names is CANCEL:
         return {}
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise FhirError("the body is not JSON", code="structure") from None
-    return from_body(body, names)
+    return from_body(fhir_json(raw), names)
 
 
 def bundle(
@@ -207,14 +203,7 @@ async def _book_reference(request: Request, org: UUID, reference: str) -> dict[s
     existing = await _current(request, org, reference)
     if existing is None or existing.body is None:
         raise OperationError(404, f"no proposed or held Appointment/{reference}", "not-found")
-    _may_update(request)
-    if existing.body["status"] != "pending":
-        raise OperationError(
-            409,
-            f"Appointment/{reference} is {existing.body['status']}, not "
-            "held: only a held appointment is booked by reference",
-            "business-rule",
-        )
+    _may_update(request)  # booking decides whether it is still held (or replays)
     acting = _acting(request, org, f"confirm:{reference}", existing)
     return await ops.act(org, reference, "confirm", acting, {})
 
@@ -251,7 +240,7 @@ def _acting(request: Request, org: UUID, what: str, existing: reads.Stored | Non
 
 async def _book_resource(request: Request, org: UUID, resource: dict[str, Any]) -> FhirResponse:
     ops = operations(request)
-    wanted = requested(resource)
+    wanted = requested(resource, org)
     existing = await _current(request, org, wanted["id"]) if wanted["id"] else None
     if existing is None or existing.body is None:
         return await _create(request, org, wanted)
@@ -300,7 +289,8 @@ async def _create(request: Request, org: UUID, wanted: dict[str, Any]) -> FhirRe
             raise PreconditionFailed(f"If-None-Exist matches {len(found)} appointments")
         if found:
             return bundle(request, org, found, headers=_versioned(found[0]))
-        key = hashlib.sha256(condition.encode()).hexdigest()
+        scope = json.dumps([client_of(request), condition, wanted], sort_keys=True, default=str)
+        key = hashlib.sha256(scope.encode()).hexdigest()  # the same create, asked again
     ops = operations(request)
     acting = Acting(client_of(request), "fhir", f"emr-bridge:{org}:create:{key}")
     try:
@@ -348,7 +338,10 @@ async def _cancel(org: str, rid: str, request: Request) -> FhirResponse:
     org_id = organization(org)
     try:
         values = await parameters(request, CANCEL)
-        reason = str((values.get("reason") or ["cancelled in the EMR"])[0])[:500]
+        reasons = values.get("reason") or ["cancelled in the EMR"]
+        if len(reasons) > 1:
+            raise ParameterError("reason is given more than once")
+        reason = str(reasons[0])[:500]
         existing = await _current(request, org_id, rid)
         if existing is None or existing.body is None:
             raise OperationError(404, f"no Appointment/{rid}", "not-found")

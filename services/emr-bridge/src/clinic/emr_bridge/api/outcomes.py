@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import unquote_plus
 
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from clinic.platform.problems import PROBLEM_JSON, Problem
+from clinic.platform.problems import PROBLEM_JSON, Problem, problem_body, send_problem
 
 FHIR_JSON = "application/fhir+json"
 
@@ -184,3 +185,67 @@ class OutcomeErrors:
             await send({"type": "http.response.body", "body": body})
 
         await self.app(scope, receive, rewriting)
+
+
+MAX_DEPTH = 64
+"""Deepest nesting of a JSON body the bridge reads (FHIR resources nest a dozen levels)."""
+
+
+def _forbidden(text: str) -> bool:
+    """Characters FHIR strings may not hold (below U+0020 but tab, CR and LF; lone
+    surrogates), nor PostgreSQL store (NUL)."""
+    return any((c < " " and c not in "\t\r\n") or "\ud800" <= c <= "\udfff" for c in text)
+
+
+def fhir_json(raw: bytes) -> Any:
+    """A request body as JSON FHIR accepts: 400 for what is not JSON, nests deeper than
+    ``MAX_DEPTH``, or holds characters FHIR strings may not."""
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise FhirError("the body is not JSON (or nests too deep)", code="structure") from None
+    stack: list[tuple[Any, int]] = [(body, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise FhirError(f"the body nests deeper than {MAX_DEPTH} levels", code="structure")
+        if isinstance(value, str):
+            if _forbidden(value):
+                raise FhirError(
+                    "the body holds a control character FHIR does not allow in a string",
+                    code="invalid",
+                )
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if _forbidden(key):
+                    raise FhirError("a key of the body holds a control character", code="invalid")
+                stack.append((item, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value)
+    return body
+
+
+class RefuseControlCharacters:
+    """A path or query string under ``prefixes`` holding a control character (``%00`` and
+    its kind) is refused with 400 before any route reads it: no FHIR or admin value may
+    hold one, and PostgreSQL cannot store NUL."""
+
+    def __init__(self, app: ASGIApp, prefixes: tuple[str, ...] = ("/fhir/", "/admin/")) -> None:
+        self.app = app
+        self.prefixes = prefixes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = str(scope.get("path", ""))
+        if scope["type"] == "http" and path.startswith(self.prefixes):
+            query = unquote_plus(bytes(scope.get("query_string", b"")).decode("latin-1"))
+            if any(c < " " or c == "\x7f" for c in path + query):
+                body = problem_body(
+                    400,
+                    "control-character",
+                    "Control character",
+                    "the path or query holds a control character",
+                    path,
+                )
+                await send_problem(send, body)
+                return
+        await self.app(scope, receive, send)

@@ -6,7 +6,6 @@ demographics; elsewhere the update is refused and nothing changes."""
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -17,7 +16,13 @@ from fastapi import APIRouter, Request
 from clinic.emr_bridge import audit, demographics, reads
 from clinic.emr_bridge.api.fhir import organization, resource_id, versioned_headers
 from clinic.emr_bridge.api.operations import JSON_TYPES, client_of
-from clinic.emr_bridge.api.outcomes import FhirError, FhirResponse, NotFound, PreconditionFailed
+from clinic.emr_bridge.api.outcomes import (
+    FhirError,
+    FhirResponse,
+    NotFound,
+    PreconditionFailed,
+    fhir_json,
+)
 from clinic.emr_bridge.auth import CallerDep
 from clinic.emr_bridge.clinics import Acting, Answer, Booking
 from clinic.emr_bridge.fhir import InvalidResourceError, validated
@@ -49,10 +54,7 @@ async def _body(request: Request) -> dict[str, Any]:
         error = FhirError("send the Patient as application/fhir+json", code="not-supported")
         error.status = 415
         raise error
-    try:
-        body = json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError):
-        raise FhirError("the body is not JSON", code="structure") from None
+    body = fhir_json(await request.body())
     if not isinstance(body, dict) or body.get("resourceType") != "Patient":
         raise FhirError("the body must be a Patient resource", code="structure")
     try:
@@ -99,6 +101,10 @@ async def _update(org: str, rid: str, request: Request) -> FhirResponse:
     added = [
         (s, v) for s, v in demographics.identifiers_of_fhir(patient) if s and (s, v) not in known
     ]
+    try:
+        demographics.check(change, added)
+    except demographics.DemographicsError as error:
+        raise FhirError(str(error), code="value") from None
     if not added and _same(demographics.from_fhir(current.body), change):
         return FhirResponse(current.body, headers=versioned_headers(current))  # nothing to do
     booking: Booking = request.app.state.operations.booking
