@@ -333,6 +333,8 @@ def test_status_changes_follow_the_fhir_lifecycle(clinic: Clinic) -> None:
         clinic.do(CheckIn, appointment_id=visit)
     with pytest.raises(errors.InvalidTransitionError):
         clinic.do(Complete, appointment_id=visit)
+    with pytest.raises(errors.InvalidTransitionError, match="arrives from 4 hours"):
+        clinic.do(Arrive, appointment_id=visit)  # not months, days or hours ahead
     clinic.clock.now = at(MONDAY, 8, 45)
     with pytest.raises(errors.InvalidTransitionError, match="no-show"):
         clinic.do(MarkNoShow, appointment_id=visit)

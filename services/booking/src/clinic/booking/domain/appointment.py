@@ -280,7 +280,14 @@ class Appointment(BookingAggregate):
         self._move_to(Status.CHECKED_IN, checked_in_at)
 
     def arrive(self, now: dt.datetime) -> None:
+        """The patient is here: straight from booked only in check-in's window (an
+        appointment months ahead cannot be marked arrived, and then fulfilled)."""
         self.check_transition("arrive", now)
+        if self.status == Status.BOOKED and (now < self.start - CHECK_IN_OPENS or now > self.end):
+            raise InvalidTransitionError(
+                "a patient arrives from 4 hours before the start to the end",
+                start=self.start.isoformat(),
+            )
         self._arrived(arrived_at=now)
 
     @event("Arrived")
