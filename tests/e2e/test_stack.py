@@ -46,6 +46,9 @@ def test_up_makes_every_service_ready_and_down_leaves_no_process_or_port(stack: 
     for service in services.values():
         assert not pid_alive(service.pid), service.name
         assert not port_open("127.0.0.1", service.port), service.name
+    mllp = services["emr-bridge"].mllp_port
+    assert mllp is not None
+    assert not port_open("127.0.0.1", mllp)  # the bridge's HL7 listener went with it
     assert not (stack.state_dir / "services.json").exists()
 
 
