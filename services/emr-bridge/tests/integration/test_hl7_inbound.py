@@ -152,6 +152,13 @@ def test_srm_books_moves_and_cancels_once_each_after_booking_decided(platform: P
     cancelled = exchange(p.mllp, srm(p, "S04", "C4", filler=f"{aid}^CLINIC"))
     assert cancelled.value("MSA", 1) == "AA", cancelled.text
     assert p.b.get(f"{p.clinic.base}/appointments/{aid}").json()["status"] == "cancelled"
+    trail = p.f.get("/AuditEvent", params={"agent": "hl7:epic", "_count": "50"}).json()
+    done = [
+        (e["resource"]["subtype"][-1]["display"], e["resource"]["outcome"]) for e in trail["entry"]
+    ]
+    assert ("SRM^S01", "0") in done
+    assert ("SRM^S01", "4") in done  # the taken time
+    assert ("SRM^S04", "0") in done
 
 
 def test_what_cannot_be_acted_on_is_rejected_and_changes_nothing(platform: Platform) -> None:

@@ -127,8 +127,11 @@ class AuditEntry:
             raise ValueError(f"action is one of C R U D E, not {self.action!r}")
         if self.outcome not in OUTCOMES:
             raise ValueError(f"outcome is one of 0 4 8 12, not {self.outcome!r}")
-        if not (self.name in RESTFUL_INTERACTIONS or self.name == LOGIN or _NAME.match(self.name)):
-            raise ValueError(f"{self.name!r} is no RESTful interaction, $operation or login")
+        known = self.name in RESTFUL_INTERACTIONS or self.name == LOGIN
+        if not (known or _NAME.match(self.name) or HL7_MESSAGE.match(self.name)):
+            raise ValueError(
+                f"{self.name!r} is no RESTful interaction, $operation, HL7 message or login"
+            )
         if self.resource_id is not None and self.resource_type is None:
             raise ValueError("a resource id needs its resource type")
 
@@ -251,7 +254,14 @@ async def audited(
 # -- as FHIR ------------------------------------------------------------------------------------
 
 
+HL7_MESSAGE = re.compile(r"^[A-Z]{3}\^[A-Z][0-9]{2}$")
+"""An HL7 v2 message type and trigger (``SRM^S01``, ``ADT^A08``): what came over MLLP."""
+HL7_EVENTS = "http://terminology.hl7.org/CodeSystem/v2-0003"
+
+
 def _subtype(name: str) -> list[dict[str, str]]:
+    if HL7_MESSAGE.match(name):
+        return [{"system": HL7_EVENTS, "code": name.split("^")[1], "display": name}]
     if name == LOGIN:
         return [{"system": DICOM, "code": "110122", "display": "Login"}]
     if name.startswith("$"):

@@ -6,7 +6,9 @@ Who may send: a peer whose address is in an endpoint's ``allowed_addresses`` and
 sending facility (MSH-4) is that endpoint's receiving facility; the endpoint names the
 organisation. Anyone else gets AR and nothing happens.
 
-Every message is answered once: the answer is stored with the message's control id (MSH-10)
+Every message acted on is an audit event (the client ``hl7:<endpoint>``, the message type,
+the appointment, AA as success, AE or AR as the client's failure, the ERR text). Every
+message is answered once: the answer is stored with the message's control id (MSH-10)
 per endpoint, and a message sent again (the EMR did not see our answer) gets the same answer
 without a second command. Booking's command carries an idempotency key from the control id
 too, so even a crash between booking's answer and ours books once.
@@ -32,7 +34,7 @@ from uuid import UUID
 import psycopg
 from prometheus_client import CollectorRegistry, Counter
 
-from clinic.emr_bridge import demographics, siu
+from clinic.emr_bridge import audit, demographics, siu
 from clinic.emr_bridge.clinics import Acting, Answer, Booking
 from clinic.emr_bridge.outbox import EndpointRow, endpoints
 from clinic.platform.database import Database
@@ -304,12 +306,26 @@ class Inbound:
                 return str(seen[0])
         code, answer = await self._answer(endpoint, message, kind, control)
         self.metrics.messages.labels(kind, code).inc()
-        async with self.database.pool.connection() as conn:
+        reply = Message.parse(answer)
+        about = reply.value("SCH", 2) or None
+        entry = audit.AuditEntry(
+            endpoint.organization_id,
+            f"hl7:{endpoint.name}",
+            "U" if kind == "ADT^A08" else "E",
+            kind,
+            "Patient" if kind == "ADT^A08" else "Appointment",
+            about,
+            0 if code == "AA" else 4,
+            reply.value("ERR", 8) or None,
+            address,
+        )
+        async with self.database.pool.connection() as conn, conn.transaction():
             await conn.execute(
                 "INSERT INTO hl7_inbound VALUES (%s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (endpoint_id, control_id) DO NOTHING",
                 [endpoint.endpoint_id, control, kind, self.clock(), code, answer],
             )
+            await audit.record(conn, entry)
         return answer
 
     async def _endpoint(
