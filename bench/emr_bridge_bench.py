@@ -9,7 +9,10 @@ Run with ``make bench``. Prints, side by side in one run:
 - SIU messages acknowledged per second: the bridge's sender (claim each message in order from
   PostgreSQL, send over MLLP, wait for the ACK, record it) against a bare loop sending the same
   messages over one connection and waiting for each ACK, to the same listener (the hl7
-  package's server, answering AA); target: the sender reaches at least half of the bare loop.
+  package's server, answering AA), alternately, the best of two runs each; target: the
+  sender reaches at least half of the bare loop.
+
+The services start once they have consumed what earlier benchmarks left on the topics.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from mllp_peer import Peer
 from prometheus_client import CollectorRegistry
 
 from clinic.devstack.infra import Ladder
-from clinic.devstack.testing import RunningService
+from clinic.devstack.testing import RunningService, wait_caught_up
 from clinic.emr_bridge import siu
 from clinic.emr_bridge.outbox import DDL as OUTBOX_DDL
 from clinic.emr_bridge.sender import Policy, Sender, SenderMetrics
@@ -61,6 +64,7 @@ def find_figures(infra: Any, samples: int) -> tuple[list[float], list[float], in
             **env,
             "AVAILABILITY_DATABASE_SCHEMA": f"{schema}_av",
             "AVAILABILITY_CONSUMER_GROUP": f"availability-{schema}",
+            "AVAILABILITY_CONSUMER_LAG_INTERVAL_SECONDS": "1",
             "BOOKING_URL": booking.url,
         },
         "AVAILABILITY_",
@@ -73,12 +77,15 @@ def find_figures(infra: Any, samples: int) -> tuple[list[float], list[float], in
             "EMR_BRIDGE_CONSUMER_GROUP": f"bridge-{schema}",
             "EMR_BRIDGE_MLLP_PORT": "0",
             "EMR_BRIDGE_AUTH_REQUIRED": "false",
+            "EMR_BRIDGE_CONSUMER_LAG_INTERVAL_SECONDS": "1",
             "BOOKING_URL": booking.url,
             "AVAILABILITY_URL": availability.url,
         },
         "EMR_BRIDGE_",
     ).start(120)
     try:
+        for consumer in (availability, bridge):  # what earlier benchmarks left on the topics
+            wait_caught_up(consumer.url)
         demo = httpx.get(f"{booking.url}/demo", timeout=30).json()
         org = demo["organization_id"]
         location = next(iter(demo["locations"].values()))
@@ -212,10 +219,12 @@ def main() -> int:
     args, _ = parser.parse_known_args()
     infra = Ladder(ROOT / ".local" / "bench" / "infra").up()
     print(f"\nMeasured on {infra.describe()}")
+    with Peer() as peer:  # alternately, the best of two runs of each
+        bare = sent = 0.0
+        for _ in range(2):
+            bare = max(bare, asyncio.run(bare_rate(peer.port, args.siu_messages)))
+            sent = max(sent, asyncio.run(sender_rate(infra, peer.port, args.siu_messages)))
     ours, theirs, found = find_figures(infra, args.samples)
-    with Peer() as peer:
-        bare = asyncio.run(bare_rate(peer.port, args.siu_messages))
-        sent = asyncio.run(sender_rate(infra, peer.port, args.siu_messages))
     print(
         f"\nEMR bridge benchmark: {args.samples} searches on the demo data "
         f"({found} proposals each), {args.siu_messages} SIU messages\n"

@@ -309,3 +309,30 @@ def open_clinic(
         body["reminder_plan"] = reminder_plan
     kind = command(b, f"{base}/appointment-types", body)["id"]
     return ClinicIds(org, location, doctor, kind)
+
+
+def caught_up(url: str) -> bool:
+    """Whether the service's consumer group has consumed everything on the broker (its
+    ``kafka_consumer_lag_messages`` on /metrics are all 0, and there is at least one)."""
+    import httpx
+
+    try:
+        text = httpx.get(f"{url}/metrics", timeout=10).text
+    except httpx.HTTPError:
+        return False
+    lags = [
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("kafka_consumer_lag_messages{")
+    ]
+    return bool(lags) and not any(lags)
+
+
+def wait_caught_up(url: str, within: float = 600.0) -> None:
+    """Wait until the service has caught up with the broker (benchmarks measure a service
+    at work, not one replaying what earlier runs left on the topics)."""
+    deadline = time.monotonic() + within
+    while not caught_up(url):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} did not catch up with the broker within {within}s")
+        time.sleep(1)
