@@ -134,9 +134,12 @@ class Connection:
 NEXT = """SELECT seq, control_id, trigger, body, attempts, order_key FROM hl7_outbox o
     WHERE o.endpoint_id = %s AND o.status = 'pending' AND o.next_attempt_at <= %s
       AND NOT EXISTS (SELECT 1 FROM hl7_outbox p WHERE p.endpoint_id = o.endpoint_id
-          AND p.order_key = o.order_key AND p.seq < o.seq AND p.status IN ('pending', 'parked'))
+          AND p.order_key = o.order_key AND p.seq < o.seq
+          AND (p.status = 'parked' OR (p.status = 'pending' AND p.next_attempt_at > %s)))
     ORDER BY o.seq LIMIT 100"""
-"""The messages that may go now: the oldest waiting one of each appointment (at most 100)."""
+"""The messages that may go now, oldest first (at most 100): none behind an older message of
+its appointment that is parked or waiting for its retry. A round sends them in this order and
+stops at the first that is not acknowledged, so an appointment's messages never overtake."""
 
 
 class Sender:
@@ -229,7 +232,8 @@ class Sender:
         idle_since = loop.time()
         wake = self.wakes[endpoint.endpoint_id]
         while True:
-            cursor = await conn.execute(NEXT, [endpoint.endpoint_id, self.clock()])
+            now = self.clock()
+            cursor = await conn.execute(NEXT, [endpoint.endpoint_id, now, now])
             batch = await cursor.fetchall()
             if not batch:
                 if loop.time() - idle_since > self.policy.idle_seconds:
