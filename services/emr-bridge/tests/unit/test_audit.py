@@ -14,6 +14,7 @@ from clinic.emr_bridge import audit
 from clinic.emr_bridge.audit import AuditEntry, RecordedEntry, audit_event, parse_search
 from clinic.emr_bridge.fhir import validated
 from clinic.emr_bridge.search import SearchError
+from clinic.platform import paging
 
 ORG = uuid.uuid4()
 AT = dt.datetime(2027, 3, 1, 8, 30, 15, 123456, tzinfo=dt.UTC)
@@ -210,5 +211,5 @@ def test_a_search_the_trail_cannot_answer_exactly_is_refused(
 
 def test_a_cursor_given_back_is_read_as_the_position_it_marks() -> None:
     event_id = uuid.uuid4()
-    cursor = audit.encode_cursor(AT, event_id)
+    cursor = paging.encode_cursor(AT, event_id)
     assert parse_search([("_cursor", cursor)]).cursor == (AT, event_id)

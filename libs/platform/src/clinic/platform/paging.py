@@ -33,8 +33,9 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, UUID]:
         when = dt.datetime.fromisoformat(at)
         if when.tzinfo is None:
             raise ValueError("no offset")
-        return when, UUID(item_id)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        # In UTC, as written: an offset PostgreSQL has no room for (+20:00) is not sent on.
+        return when.astimezone(dt.UTC), UUID(item_id)
+    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
         raise InvalidCursorError("give back the next_cursor of the previous page") from None
 
 

@@ -15,8 +15,6 @@ disable the trigger as the table's owner, delete, enable it again.)
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import ipaddress
 import re
@@ -34,6 +32,7 @@ from starlette.requests import Request
 
 from clinic.emr_bridge.fhir import SYSTEM, instant, validated
 from clinic.emr_bridge.search import MAX_COUNT, SearchError, date_range, is_number
+from clinic.platform import paging
 from clinic.platform.problems import Problem
 
 AUDIT_DDL = [
@@ -434,20 +433,10 @@ def _condition(name: str, value: str, values: list[Any]) -> sql.Composable:
     return sql.SQL("outcome = %s")
 
 
-def encode_cursor(at: dt.datetime, event_id: UUID) -> str:
-    raw = f"{at.astimezone(dt.UTC).isoformat()}|{event_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
 def _decode_cursor(value: str) -> tuple[dt.datetime, UUID]:
     try:
-        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
-        at, event_id = raw.split("|")
-        when = dt.datetime.fromisoformat(at)
-        if when.tzinfo is None:
-            raise ValueError("no offset")
-        return when, UUID(event_id)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return paging.decode_cursor(value)
+    except paging.InvalidCursorError:
         raise SearchError("_cursor is not one this server gave") from None
 
 
@@ -488,6 +477,8 @@ async def find(
     rows = await cursor.fetchall()
     found = [_recorded(row) for row in rows[: search.count]]
     following = (
-        encode_cursor(found[-1].recorded_at, found[-1].id) if len(rows) > search.count else None
+        paging.encode_cursor(found[-1].recorded_at, found[-1].id)
+        if len(rows) > search.count
+        else None
     )
     return found, following
