@@ -20,6 +20,7 @@ from uuid import UUID
 
 import psycopg
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 from clinic.emr_bridge import siu
 from clinic.events import Envelope
@@ -44,7 +45,12 @@ DDL = [
     """CREATE INDEX IF NOT EXISTS hl7_outbox_waiting ON hl7_outbox (endpoint_id, seq)
         WHERE status IN ('pending', 'parked')""",
     "CREATE INDEX IF NOT EXISTS hl7_outbox_by_key ON hl7_outbox (endpoint_id, order_key, seq)",
+    "ALTER TABLE hl7_outbox ADD COLUMN IF NOT EXISTS visit jsonb",
+    "ALTER TABLE hl7_outbox ALTER COLUMN body DROP NOT NULL",
 ]
+FACTS_WAIT = dt.timedelta(minutes=5)
+"""How long an appointment's message waits for its patient and clinic to reach the projection
+(they travel on other topics, which may be read later) before it goes without them."""
 
 
 @dataclass(frozen=True)
@@ -98,11 +104,11 @@ async def _insert(
     assert found is not None
     seq = int(found[0])
     control_id = f"CB{seq:012d}"
-    body = write(control_id)
+    body, visit = (write(control_id), None) if callable(write) else (None, Jsonb(write))
     await conn.execute(
         """INSERT INTO hl7_outbox (seq, control_id, endpoint_id, organization_id, order_key,
-            trigger, source, body, status, next_attempt_at, created_at)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'pending', %s, %s)
+            trigger, source, body, visit, status, next_attempt_at, created_at)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'pending', %s, %s)
         ON CONFLICT (endpoint_id, source, trigger) DO NOTHING""",
         [
             seq,
@@ -113,6 +119,7 @@ async def _insert(
             trigger,
             source,
             body,
+            visit,
             now,
             now,
         ],
@@ -134,7 +141,7 @@ async def enqueue(conn: psycopg.AsyncConnection, envelope: Envelope, now: dt.dat
     written = 0
     if isinstance(payload, appt._AppointmentEvent):
         key = str(payload.appointment_id)
-        visit: siu.Visit | None = None
+        visit: dict[str, Any] | None = None
         for endpoint in targets:
             cursor = await conn.execute(
                 "SELECT 1 FROM hl7_outbox WHERE endpoint_id = %s AND order_key = %s"
@@ -145,16 +152,10 @@ async def enqueue(conn: psycopg.AsyncConnection, envelope: Envelope, now: dt.dat
             trigger = siu.trigger_of(envelope.type, payload.model_dump(mode="json"), announced)
             if trigger is None:
                 continue
-            visit = visit or await _visit(conn, payload.appointment_id, payload)
+            visit = visit or await _snapshot(conn, payload, envelope.occurred_at)
             if visit is None:
                 continue
-
-            def write(
-                control: str, ep: EndpointRow = endpoint, t: str = trigger, v: siu.Visit = visit
-            ) -> str:
-                return siu.appointment_message(ep.names, t, control, envelope.occurred_at, v)
-
-            await _insert(conn, endpoint, key, trigger, source, write, now)
+            await _insert(conn, endpoint, key, trigger, source, visit, now)
             written += 1
         return written
     return await _blocked(conn, envelope, payload, targets, source, now)
@@ -202,25 +203,57 @@ async def _blocked(
     return len(targets)
 
 
-async def _visit(
-    conn: psycopg.AsyncConnection, appointment_id: UUID, payload: appt._AppointmentEvent
-) -> siu.Visit | None:
+async def _snapshot(
+    conn: psycopg.AsyncConnection, payload: appt._AppointmentEvent, at: dt.datetime
+) -> dict[str, Any] | None:
+    """The appointment as this event left it (its row, applied just before): what the
+    message tells of it. The patient's and the clinic's details are read when the message is
+    first sent (``render``): they travel on other topics and may arrive later."""
     cursor = await conn.cursor(row_factory=dict_row).execute(
-        """SELECT a.*, t.data AS type_data, l.data AS location_data, p.record
-        FROM appointments a
-        LEFT JOIN appointment_types t ON t.appointment_type_id = a.appointment_type_id
-        LEFT JOIN locations l ON l.location_id = a.location_id
-        LEFT JOIN patients p ON p.patient_id = a.patient_id
-        WHERE a.appointment_id = %s""",
-        [appointment_id],
+        "SELECT * FROM appointments WHERE appointment_id = %s", [payload.appointment_id]
     )
     row = await cursor.fetchone()
     if row is None:
         return None
-    ids = [UUID(p["resource_id"]) for p in row["participants"]]
+    return {
+        "appointment_id": str(payload.appointment_id),
+        "status": row["status"],
+        "start": row["start_at"].isoformat(),
+        "end": row["end_at"].isoformat(),
+        "type_id": str(row["appointment_type_id"]),
+        "location_id": str(row["location_id"]),
+        "patient_id": str(row["patient_id"]),
+        "participants": row["participants"],
+        "reason": payload.reason if isinstance(payload, appt.AppointmentCancelled) else "",
+        "at": at.isoformat(),
+    }
+
+
+async def render(
+    conn: psycopg.AsyncConnection,
+    endpoint: EndpointRow,
+    trigger: str,
+    control_id: str,
+    visit: dict[str, Any],
+    waited: bool,
+) -> str | None:
+    """The message's text, from the appointment as its event left it and the details of its
+    patient, clinic, type and resources as known now; None while the patient or the clinic is
+    not known yet (unless ``waited`` long enough: then it goes without them)."""
+    cursor = await conn.cursor(row_factory=dict_row).execute(
+        """SELECT (SELECT data FROM appointment_types WHERE appointment_type_id = %s) AS kind,
+            (SELECT data FROM locations WHERE location_id = %s) AS place,
+            (SELECT record FROM patients WHERE patient_id = %s) AS record""",
+        [UUID(visit["type_id"]), UUID(visit["location_id"]), UUID(visit["patient_id"])],
+    )
+    facts = await cursor.fetchone()
+    assert facts is not None
+    if (facts["record"] is None or facts["place"] is None) and not waited:
+        return None
+    participants = visit["participants"]
     names = await conn.execute(
         "SELECT resource_id, category, data->>'name' FROM resources WHERE resource_id = ANY(%s)",
-        [ids],
+        [[UUID(p["resource_id"]) for p in participants]],
     )
     known = {str(r): (c, n) for r, c, n in await names.fetchall()}
     resources = tuple(
@@ -230,32 +263,33 @@ async def _visit(
             known.get(p["resource_id"], ("", p["resource_id"]))[1],
             p["role"],
         )
-        for p in row["participants"]
+        for p in participants
     )
-    record = row["record"]
+    record = facts["record"]
     patient = None
     if record is not None:
         patient = siu.Person(
-            str(row["patient_id"]),
+            visit["patient_id"],
             record["given_name"],
             record["family_name"],
             dt.date.fromisoformat(record["birth_date"]),
             record["gender"],
             siu.identifiers(record.get("identifiers", ())),
         )
-    location = row["location_data"] or {}
-    reason = payload.reason if isinstance(payload, appt.AppointmentCancelled) else ""
-    return siu.Visit(
-        str(appointment_id),
-        row["status"],
-        row["start_at"],
-        row["end_at"],
-        str(row["appointment_type_id"]),
-        (row["type_data"] or {}).get("name", ""),
-        str(row["location_id"]),
-        location.get("name", ""),
-        location.get("time_zone", "UTC"),
+    place = facts["place"] or {}
+    message = siu.Visit(
+        visit["appointment_id"],
+        visit["status"],
+        dt.datetime.fromisoformat(visit["start"]),
+        dt.datetime.fromisoformat(visit["end"]),
+        visit["type_id"],
+        (facts["kind"] or {}).get("name", ""),
+        visit["location_id"],
+        place.get("name", ""),
+        place.get("time_zone", "UTC"),
         patient,
         resources,
-        reason,
+        visit["reason"],
     )
+    at = dt.datetime.fromisoformat(visit["at"])
+    return siu.appointment_message(endpoint.names, trigger, control_id, at, message)

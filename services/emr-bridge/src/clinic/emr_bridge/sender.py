@@ -31,7 +31,7 @@ from hl7.mllp import MLLPStreamReader, MLLPStreamWriter
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from clinic.emr_bridge import siu
-from clinic.emr_bridge.outbox import EndpointRow, endpoints
+from clinic.emr_bridge.outbox import FACTS_WAIT, EndpointRow, endpoints, render
 from clinic.platform.database import Database
 
 log = logging.getLogger(__name__)
@@ -131,7 +131,7 @@ class Connection:
                 await writer.wait_closed()
 
 
-NEXT = """SELECT seq, control_id, trigger, body, attempts, order_key FROM hl7_outbox o
+NEXT = """SELECT seq, control_id, trigger, body, attempts, visit, created_at FROM hl7_outbox o
     WHERE o.endpoint_id = %s AND o.status = 'pending' AND o.next_attempt_at <= %s
       AND NOT EXISTS (SELECT 1 FROM hl7_outbox p WHERE p.endpoint_id = o.endpoint_id
           AND p.order_key = o.order_key AND p.seq < o.seq
@@ -245,7 +245,16 @@ class Sender:
             idle_since = loop.time()
             recording: asyncio.Task[None] | None = None
             try:
-                for seq, control_id, trigger, body, attempts, _ in batch:
+                for seq, control_id, trigger, body, attempts, visit, created in batch:
+                    if body is None:  # its first send: written now, kept for every retry
+                        if recording is not None:
+                            await recording
+                            recording = None
+                        body = await self._written(
+                            conn, endpoint, seq, control_id, trigger, visit, created
+                        )
+                        if body is None:
+                            break  # its patient or clinic is not known yet: look again
                     outcome = await self._exchange(
                         endpoint, connection, control_id, trigger, body, attempts
                     )
@@ -313,6 +322,31 @@ class Sender:
             delay = dt.timedelta(seconds=_backoff(self.policy, attempts + 1))
             outcome = {"next_attempt_at": self.clock() + delay, "last_error": str(failure)}
         return outcome
+
+    async def _written(
+        self,
+        conn: psycopg.AsyncConnection,
+        endpoint: EndpointRow,
+        seq: int,
+        control_id: str,
+        trigger: str,
+        visit: dict[str, Any],
+        created: dt.datetime,
+    ) -> str | None:
+        """The message's text, stored before it is sent; None (and a look again in a
+        second) while its patient or clinic has not reached the projection yet."""
+        now = self.clock()
+        body = await render(conn, endpoint, trigger, control_id, visit, now - created > FACTS_WAIT)
+        if body is None:
+            await conn.execute(
+                "UPDATE hl7_outbox SET next_attempt_at = %s WHERE seq = %s",
+                [now + dt.timedelta(seconds=1), seq],
+            )
+            return None
+        await conn.execute(
+            "UPDATE hl7_outbox SET body = %s WHERE seq = %s AND body IS NULL", [body, seq]
+        )
+        return body
 
     @staticmethod
     async def _record(conn: psycopg.AsyncConnection, seq: int, outcome: dict[str, Any]) -> None:

@@ -153,7 +153,8 @@ async def list_messages(
     for row in rows:
         for key in ("next_attempt_at", "created_at", "acked_at"):
             row[key] = row[key].isoformat() if row[key] else None
-        row["segments"] = row.pop("body").rstrip("\r").split("\r")
+        body = row.pop("body")  # None until first sent (written then, kept for retries)
+        row["segments"] = body.rstrip("\r").split("\r") if body else []
     return {"messages": rows}
 
 
