@@ -17,7 +17,7 @@ import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 from fastapi import FastAPI
@@ -25,10 +25,16 @@ from faststream.kafka import KafkaBroker
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
-from clinic.platform.consumer import CONSUMER_DDL
+from clinic.platform.consumer import (
+    CONSUMER_DDL,
+    ConsumerMetrics,
+    IdempotentConsumer,
+    subscribe_batches,
+)
 from clinic.platform.database import Database
 from clinic.platform.health import Readiness, install_health
 from clinic.platform.kafka import BrokerConnection, create_broker
+from clinic.platform.lag import LagMetrics, LagMonitor
 from clinic.platform.limits import BodySizeLimit
 from clinic.platform.logs import configure_logging
 from clinic.platform.metrics import create_registry, install_metrics
@@ -214,3 +220,35 @@ def serve(create_app: Callable[[S], FastAPI], settings: S) -> None:
         log_config=None,
         access_log=False,
     )
+
+
+def subscribe_projection(
+    runtime: Runtime,
+    topics: list[str],
+    group: str,
+    write_one: Callable[[Any, Any], Awaitable[None]],
+    write_many: Callable[[Any, list[Any]], Awaitable[None]],
+    after_commit: Callable[[], None] | None = None,
+) -> LagMonitor:
+    """Feed a service's projection from ``topics`` as consumer group ``group`` (each event
+    once, in batches, one transaction each) and measure the group's lag for /metrics. The
+    monitor stops with the service; the service starts it in its start hook."""
+    consumer = IdempotentConsumer(
+        runtime.database,
+        group,
+        write_one,
+        ConsumerMetrics(runtime.registry),
+        batch_handler=write_many,
+        after_commit=after_commit,
+    )
+    subscribe_batches(runtime.broker, consumer, topics, group)
+    settings = runtime.settings
+    lag = LagMonitor(
+        settings.kafka_bootstrap_servers,
+        group,
+        topics,
+        LagMetrics(runtime.registry),
+        settings.consumer_lag_interval_seconds,
+    )
+    runtime.stopping.append(lag.stop)
+    return lag

@@ -12,9 +12,7 @@ from clinic.availability.kpi_gauges import KpiGauges
 from clinic.availability.refresher import IndexRefresher
 from clinic.availability.settings import AvailabilitySettings
 from clinic.availability.store import DDL
-from clinic.platform.consumer import ConsumerMetrics, IdempotentConsumer, subscribe_batches
-from clinic.platform.lag import LagMetrics, LagMonitor
-from clinic.platform.service import create_runtime, create_service_app
+from clinic.platform.service import create_runtime, create_service_app, subscribe_projection
 
 
 def create_app(settings: AvailabilitySettings | None = None) -> FastAPI:
@@ -29,23 +27,11 @@ def create_app(settings: AvailabilitySettings | None = None) -> FastAPI:
     app.include_router(calendars.router)
     app.include_router(kpis.router)
     writer = ProjectionWriter(runtime.registry)
-    consumer = IdempotentConsumer(
-        runtime.database,
-        settings.consumer_group,
-        writer.write_one,
-        ConsumerMetrics(runtime.registry),
-        batch_handler=writer.write_many,
+    lag = subscribe_projection(
+        runtime, TOPICS, settings.consumer_group, writer.write_one, writer.write_many
     )
-    subscribe_batches(runtime.broker, consumer, TOPICS, settings.consumer_group)
     refresher = IndexRefresher(runtime.database, settings.refresh_interval_seconds)
     app.state.refresher = refresher
-    lag = LagMonitor(
-        settings.kafka_bootstrap_servers,
-        settings.consumer_group,
-        TOPICS,
-        LagMetrics(runtime.registry),
-        settings.consumer_lag_interval_seconds,
-    )
 
     gauges = KpiGauges(
         runtime.registry,
@@ -66,6 +52,5 @@ def create_app(settings: AvailabilitySettings | None = None) -> FastAPI:
     runtime.started = started
     runtime.stopping.append(gauges.stop)
     runtime.stopping.append(refresher.stop)
-    runtime.stopping.append(lag.stop)
     runtime.readiness.add("index", refresher.check)
     return app

@@ -16,9 +16,7 @@ from clinic.emr_bridge.operations import Operations
 from clinic.emr_bridge.schema import MIGRATIONS
 from clinic.emr_bridge.sender import Policy, Sender, SenderMetrics
 from clinic.emr_bridge.settings import EmrBridgeSettings
-from clinic.platform.consumer import ConsumerMetrics, IdempotentConsumer, subscribe_batches
-from clinic.platform.lag import LagMetrics, LagMonitor
-from clinic.platform.service import create_runtime, create_service_app
+from clinic.platform.service import create_runtime, create_service_app, subscribe_projection
 
 
 def create_app(settings: EmrBridgeSettings | None = None) -> FastAPI:
@@ -58,21 +56,13 @@ def create_app(settings: EmrBridgeSettings | None = None) -> FastAPI:
     app.add_middleware(RefuseControlCharacters)
     app.add_middleware(OutcomeErrors)  # outermost: rewrites the other's problems too
     writer = ProjectionWriter(runtime.registry)
-    consumer = IdempotentConsumer(
-        runtime.database,
+    lag = subscribe_projection(
+        runtime,
+        TOPICS,
         settings.consumer_group,
         writer.write_one,
-        ConsumerMetrics(runtime.registry),
-        batch_handler=writer.write_many,
+        writer.write_many,
         after_commit=sender.wake,
-    )
-    subscribe_batches(runtime.broker, consumer, TOPICS, settings.consumer_group)
-    lag = LagMonitor(
-        settings.kafka_bootstrap_servers,
-        settings.consumer_group,
-        TOPICS,
-        LagMetrics(runtime.registry),
-        settings.consumer_lag_interval_seconds,
     )
 
     async def started() -> None:
@@ -83,5 +73,5 @@ def create_app(settings: EmrBridgeSettings | None = None) -> FastAPI:
             await inbound.start(settings.mllp_host, settings.mllp_port)
 
     runtime.started = started
-    runtime.stopping += [lag.stop, inbound.stop, sender.stop, booking.close, availability.close]
+    runtime.stopping += [inbound.stop, sender.stop, booking.close, availability.close]
     return app

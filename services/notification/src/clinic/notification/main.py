@@ -19,9 +19,7 @@ from clinic.notification.settings import NotificationSettings
 from clinic.notification.sms import SmsChannel, SmsConfig
 from clinic.notification.store import DDL
 from clinic.notification.waitlist import Offerer
-from clinic.platform.consumer import ConsumerMetrics, IdempotentConsumer, subscribe_batches
-from clinic.platform.lag import LagMetrics, LagMonitor
-from clinic.platform.service import create_runtime, create_service_app
+from clinic.platform.service import create_runtime, create_service_app, subscribe_projection
 
 
 def channels(settings: NotificationSettings) -> dict[str, Channel]:
@@ -92,15 +90,14 @@ def create_app(settings: NotificationSettings | None = None) -> FastAPI:
         QuietHours(settings.quiet_hours_start, settings.quiet_hours_end),
         settings.default_language,
     )
-    consumer = IdempotentConsumer(
-        runtime.database,
+    lag = subscribe_projection(
+        runtime,
+        TOPICS,
         settings.consumer_group,
         writer.write_one,
-        ConsumerMetrics(runtime.registry),
-        batch_handler=writer.write_many,
+        writer.write_many,
         after_commit=dispatcher.wake,
     )
-    subscribe_batches(runtime.broker, consumer, TOPICS, settings.consumer_group)
     offerer = Offerer(
         runtime.database,
         booking,
@@ -111,13 +108,6 @@ def create_app(settings: NotificationSettings | None = None) -> FastAPI:
         settings.offer_notice_minutes,
         wake=dispatcher.wake,
     )
-    lag = LagMonitor(
-        settings.kafka_bootstrap_servers,
-        settings.consumer_group,
-        TOPICS,
-        LagMetrics(runtime.registry),
-        settings.consumer_lag_interval_seconds,
-    )
 
     async def started() -> None:
         lag.start()
@@ -127,6 +117,5 @@ def create_app(settings: NotificationSettings | None = None) -> FastAPI:
             offerer.start(settings.dispatch_interval_seconds)
 
     runtime.started = started
-    runtime.stopping += [lag.stop, offerer.stop, dispatcher.stop, booking.close,
-                         availability.close]  # fmt: skip
+    runtime.stopping += [offerer.stop, dispatcher.stop, booking.close, availability.close]
     return app
