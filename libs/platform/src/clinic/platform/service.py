@@ -14,7 +14,7 @@ import gc
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -24,6 +24,7 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
+from starlette.middleware import Middleware
 
 from clinic.platform.consumer import (
     CONSUMER_DDL,
@@ -163,7 +164,16 @@ def settle_heap() -> None:
     gc.freeze()
 
 
-def create_service_app(runtime: Runtime, *, title: str, description: str) -> FastAPI:
+def create_service_app(
+    runtime: Runtime,
+    *,
+    title: str,
+    description: str,
+    guards: Sequence[Middleware] = (),
+) -> FastAPI:
+    """``guards``: the service's own middleware (authentication, rate limits), run inside
+    the platform's tracing and request metrics (so refusals are traced and counted) and
+    before the body size limit and the app (so a refusal reads no body)."""
     settings = runtime.settings
 
     @asynccontextmanager
@@ -189,6 +199,8 @@ def create_service_app(runtime: Runtime, *, title: str, description: str) -> Fas
     app.state.runtime = runtime
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    for guard in reversed(guards):
+        app.add_middleware(guard.cls, *guard.args, **guard.kwargs)
     install_metrics(app, runtime.registry, settings.service_name)
     install_health(app, runtime.readiness, settings.service_name)
     instrument_http(app, runtime.tracer_provider)

@@ -1,17 +1,103 @@
 """Composition root of the gateway service."""
 
+from __future__ import annotations
+
+import httpx
 from fastapi import FastAPI
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 
 import clinic.gateway
+from clinic.gateway import audit, idempotency
+from clinic.gateway.api import (
+    appointments,
+    audit_events,
+    calendars,
+    index,
+    kpis,
+    patients,
+    reference,
+    search,
+    waitlist,
+)
+from clinic.gateway.api.names import ResourceNames
+from clinic.gateway.auth import TokenVerifier
+from clinic.gateway.guard import Guard
+from clinic.gateway.housekeeping import KeyExpiry
+from clinic.gateway.rate_limits import RateLimits
 from clinic.gateway.settings import GatewaySettings
+from clinic.gateway.upstream import Services
 from clinic.platform.service import create_runtime, create_service_app
 
+EXPOSED = [
+    "ETag",
+    "Location",
+    "Idempotency-Replayed",
+    "RateLimit",
+    "RateLimit-Policy",
+    "Retry-After",
+]
+ALLOWED = ["Authorization", "Content-Type", "Idempotency-Key", "If-Match", "X-Correlation-Id"]
 
-def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+
+def create_app(
+    settings: GatewaySettings | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
+    """``transport``: how the services and the identity provider are reached (tests only)."""
     settings = settings or GatewaySettings()
     runtime = create_runtime(settings)
-    return create_service_app(
+    runtime.migrations += idempotency.DDL + audit.DDL
+    services = Services.from_settings(settings, transport)
+    identity = httpx.AsyncClient(timeout=httpx.Timeout(5.0), transport=transport)
+    verifier = TokenVerifier(settings, identity)
+    origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
+    app = create_service_app(
         runtime,
-        title="clinic gateway",
+        title="Clinic scheduling API",
         description=clinic.gateway.__doc__ or "",
+        guards=[
+            Middleware(
+                CORSMiddleware,
+                allow_origins=origins,
+                allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                allow_headers=ALLOWED,
+                expose_headers=EXPOSED,
+                max_age=600,
+            ),
+            Middleware(
+                Guard,
+                verifier=verifier,
+                rate_limits=RateLimits(
+                    settings.rate_limit_client, settings.rate_limit_organization
+                ),
+            ),
+        ],
     )
+    app.state.settings = settings
+    app.state.services = services
+    app.state.resource_names = ResourceNames()
+    for module in (
+        index,
+        search,
+        appointments,
+        patients,
+        calendars,
+        waitlist,
+        reference,
+        kpis,
+        audit_events,
+    ):
+        app.include_router(module.router)
+    expiry = KeyExpiry(runtime.database)
+
+    async def started() -> None:
+        expiry.start()
+
+    async def closed() -> None:
+        await services.close()
+        await identity.aclose()
+
+    runtime.started = started
+    runtime.stopping += [closed, expiry.stop]
+    return app
