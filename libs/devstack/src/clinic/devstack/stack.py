@@ -19,6 +19,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -32,6 +33,7 @@ from clinic.devstack.components import (
     tail,
 )
 from clinic.devstack.infra import Ladder
+from clinic.devstack.issuer import mint
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,12 @@ SINK_SMTP_PORT = 2525
 SINK_HTTP_PORT = 8025
 MLLP_PORT = 2575
 DEMO_EMR_CLIENT = "demo-emr"
+ISSUER_PORT = 8079
+JWT_AUDIENCE = "clinic-gateway"
+DEMO_TOKEN_SECONDS = 12 * 3600
+DEMO_ROLES = ("patient", "front_desk", "provider", "clinic_admin", "org_admin", "ops")
+LOCAL_PROCESSES = ("sinks", "issuer")
+"""Started beside the services: they are not services (no /docs, no `<NAME>_URL`)."""
 
 
 def local_secret(state: Path, name: str) -> str:
@@ -157,6 +165,7 @@ class Stack:
         urls: dict[str, str],
         sinks: RunningService,
         port: int | None = None,
+        issuer: RunningService | None = None,
     ) -> RunningService:
         port = port or self._port_for(spec)
         env = {
@@ -172,6 +181,11 @@ class Stack:
             env.setdefault("NOTIFICATION_SMTP_HOST", "127.0.0.1")
             env.setdefault("NOTIFICATION_SMTP_PORT", str(sinks.smtp_port))
             env.setdefault("NOTIFICATION_SMS_BASE_URL", sinks.url)
+        if spec.name == "gateway" and issuer is not None:
+            # The local development issuer, unless the environment names a real one.
+            env.setdefault("GATEWAY_JWT_ISSUER", issuer.url)
+            env.setdefault("GATEWAY_JWKS_URL", f"{issuer.url}/.well-known/jwks.json")
+            env.setdefault("GATEWAY_JWT_AUDIENCE", JWT_AUDIENCE)
         mllp = None
         if spec.name == "emr-bridge":
             mllp = int(env.get("EMR_BRIDGE_MLLP_PORT") or 0) or (
@@ -200,6 +214,25 @@ class Stack:
         pid, log_file = self._process("sinks", args, self.env)
         return RunningService("sinks", pid, http, log_file, smtp_port=smtp)
 
+    def _spawn_issuer(self, port: int = ISSUER_PORT) -> RunningService:
+        """The local development identity provider the gateway trusts
+        (``clinic.devstack.issuer``); its keys stay in the state directory."""
+        if port_open("127.0.0.1", port):
+            port = free_port()
+        args = [
+            "clinic.devstack.issuer",
+            "--state-dir",
+            str(self.state_dir / "issuer"),
+            "--port",
+            str(port),
+            "--issuer",
+            f"http://127.0.0.1:{port}",
+            "--audience",
+            JWT_AUDIENCE,
+        ]
+        pid, log_file = self._process("issuer", args, self.env)
+        return RunningService("issuer", pid, port, log_file)
+
     def up(self, timeout: float = 90.0) -> tuple[Infrastructure, dict[str, RunningService]]:
         try:
             infra = self.ladder.up()
@@ -213,13 +246,20 @@ class Stack:
         if sinks is None or not pid_alive(sinks.pid):
             sinks = services["sinks"] = self._spawn_sinks(port)
             self._save(services)
+        issuer = services.get("issuer")
+        if issuer is None or not pid_alive(issuer.pid):
+            issuer_port = issuer.port if issuer is not None else ISSUER_PORT
+            issuer = services["issuer"] = self._spawn_issuer(issuer_port)
+            self._save(services)
         for spec in SERVICES:
             running = services.get(spec.name)
             if running is not None and pid_alive(running.pid):
                 continue
-            urls = {n: s.url for n, s in services.items() if n not in (spec.name, "sinks")}
+            urls = {
+                n: s.url for n, s in services.items() if n != spec.name and n not in LOCAL_PROCESSES
+            }
             chosen = port if spec.name == "notification" else None
-            services[spec.name] = self._spawn(spec, infra, urls, sinks, chosen)
+            services[spec.name] = self._spawn(spec, infra, urls, sinks, chosen, issuer)
             self._save(services)
         failures = self._wait_ready(services, timeout)
         if failures:
@@ -269,19 +309,98 @@ class Stack:
         }
 
 
-def _answers(url: str) -> bool:
+def _answers(url: str, token: str | None = None) -> bool:
+    headers = {"Authorization": f"Bearer {token}"} if token else None
     try:
-        return httpx.get(url, timeout=5).status_code < 400
+        return httpx.get(url, headers=headers, timeout=5).status_code < 400
     except httpx.HTTPError:
         return False
 
 
+def _shown(path: Path) -> str:
+    """A path as short as a shell in the current directory can use it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def demo_tokens(state: Path, issuer: str, demo: Mapping[str, Any]) -> dict[str, Path]:
+    """An access token per role for a demo user, signed by the local issuer and valid
+    12 h, each in ``state/tokens/<role>.jwt`` (readable by its owner only); made again at
+    every ``make up``. The front desk's and provider's are limited to the demo's first
+    location; the patient's names its first patient."""
+    locations = list(demo["locations"].values())[:1]
+    patients = list(demo["patients"])[:1]
+    directory = state / "tokens"
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o700)
+    written = {}
+    for role in DEMO_ROLES:
+        claims: dict[str, Any] = {
+            "sub": f"demo-{role.replace('_', '-')}",
+            "org": demo["organization_id"],
+            "role": role,
+            "azp": "make-up",
+        }
+        if role in ("front_desk", "provider") and locations:
+            claims["locations"] = locations
+        if role == "patient":
+            if not patients:
+                continue
+            claims["patient_id"] = patients[0]
+        token = mint(state / "issuer", issuer, JWT_AUDIENCE, claims, DEMO_TOKEN_SECONDS)
+        path = directory / f"{role}.jwt"
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(descriptor, 0o600)
+        with os.fdopen(descriptor, "w") as out:
+            out.write(token)
+        written[role] = path
+    return written
+
+
+def _print_tokens(
+    gateway: RunningService,
+    issuer: RunningService | None,
+    demo: Mapping[str, Any] | None,
+    state: Path,
+) -> None:
+    if issuer is None or os.environ.get("GATEWAY_JWT_ISSUER", issuer.url) != issuer.url:
+        return  # the gateway trusts another identity provider: it hands out the tokens
+    tokens = demo_tokens(state, issuer.url, demo) if demo is not None else {}
+    if tokens:
+        print("    a token per demo user (valid 12 h, made again at every `make up`):")
+    for role, path in tokens.items():
+        url = f"{gateway.url}/v1/me"
+        if not _answers(url, path.read_text()):
+            url = f"{gateway.url}/v1"
+        print(f'      {role:<13} curl -H "Authorization: Bearer $(cat {_shown(path)})" {url}')
+    if _answers(f"{issuer.url}/.well-known/openid-configuration"):
+        org, locations = "<organisation id>", "<id>,<id>"
+        if demo is not None:
+            org, locations = (
+                demo["organization_id"],
+                ",".join(list(demo["locations"].values())[1:3]),
+            )
+        print(f"    another token (role={'|'.join(DEMO_ROLES)}; a patient's with patient_id=):")
+        print(
+            f"      curl -s -d role=provider -d subject=dr.who -d org={org} "
+            f"-d locations={locations} {issuer.url}/token"
+        )
+
+
 def _print_summary(infra: Infrastructure, services: dict[str, RunningService], state: Path) -> None:
     gateway = services["gateway"]
+    try:
+        demo = httpx.get(f"{services['booking'].url}/demo", timeout=5)
+    except httpx.HTTPError:
+        demo = None
+    listed = demo.json() if demo is not None and demo.status_code == 200 else None
     print("\nThe clinic platform is up.\n")
     # Only URLs that answer are printed as places to point a client.
     if _answers(f"{gateway.url}/v1"):
         print(f"  Point a client at the gateway:  {gateway.url}/v1   (OpenAPI: {gateway.url}/docs)")
+        _print_tokens(gateway, services.get("issuer"), listed, state)
     else:
         booking, availability = services["booking"], services["availability"]
         print("  The public gateway API (/v1) is not built yet. Point a client at the services:")
@@ -289,7 +408,7 @@ def _print_summary(infra: Infrastructure, services: dict[str, RunningService], s
         print(f"    availability (search):  {availability.url}/docs")
     print("\n  Services (the OpenAPI of each; each also serves /healthz /readyz /metrics):")
     for name, service in services.items():
-        if name != "sinks":
+        if name not in LOCAL_PROCESSES:
             print(f"    {name:<13} {service.url}/docs   log: {service.log_file}")
     sinks = services.get("sinks")
     if sinks is not None:
@@ -303,19 +422,14 @@ def _print_summary(infra: Infrastructure, services: dict[str, RunningService], s
             f"    reply as a patient's phone:   curl -X POST {sinks.url}/replies "
             """-d '{"from": "+4915112345678", "body": "STOP"}'"""
         )
-    try:
-        demo = httpx.get(f"{services['booking'].url}/demo", timeout=5)
-    except httpx.HTTPError:
-        demo = None
-    if demo is not None and demo.status_code == 200:
-        summary = demo.json()
-        print(f"\n  Demo organisation: {summary['organization_id']}")
-        for name, location_id in summary["locations"].items():
+    if listed is not None:
+        print(f"\n  Demo organisation: {listed['organization_id']}")
+        for name, location_id in listed["locations"].items():
             print(f"    location {name:<18} {location_id}")
         print(
-            f"    {len(summary['providers'])} providers, "
-            f"{len(summary['appointment_types'])} appointment types, "
-            f"{len(summary['patients'])} patients: {services['booking'].url}/demo"
+            f"    {len(listed['providers'])} providers, "
+            f"{len(listed['appointment_types'])} appointment types, "
+            f"{len(listed['patients'])} patients: {services['booking'].url}/demo"
         )
     else:
         print(
@@ -323,8 +437,8 @@ def _print_summary(infra: Infrastructure, services: dict[str, RunningService], s
             "(its log says so). `make reset` starts afresh with the current one."
         )
     bridge = services.get("emr-bridge")
-    if bridge is not None and demo is not None and demo.status_code == 200:
-        _print_bridge(bridge, demo.json()["organization_id"], state)
+    if bridge is not None and listed is not None:
+        _print_bridge(bridge, listed["organization_id"], state)
     for label, component in (("PostgreSQL", infra.postgres), ("Kafka", infra.kafka)):
         what = f"{component.flavor}, {component.source}" if component.flavor else component.source
         print(f"\n  {label + ':':<11} {component.address}   ({what})", end="")

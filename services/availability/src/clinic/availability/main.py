@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 import clinic.availability
-from clinic.availability.api import calendars, kpis
+from clinic.availability.api import calendars, directory, kpis
 from clinic.availability.api.routes import router
 from clinic.availability.consumer import TOPICS, ProjectionWriter
 from clinic.availability.kpi_gauges import KpiGauges
@@ -26,6 +26,7 @@ def create_app(settings: AvailabilitySettings | None = None) -> FastAPI:
     app.include_router(router)
     app.include_router(calendars.router)
     app.include_router(kpis.router)
+    app.include_router(directory.router)
     writer = ProjectionWriter(runtime.registry)
     lag = subscribe_projection(
         runtime, TOPICS, settings.consumer_group, writer.write_one, writer.write_many

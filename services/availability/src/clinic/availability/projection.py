@@ -69,6 +69,7 @@ def _plan(envelope: Envelope) -> tuple[list[Op], list[Change]]:
                     "organization_id": org,
                     "name": payload.name,
                     "time_zone": payload.time_zone,
+                    "address": dict(payload.address),
                     "retired": False,
                 },
             )

@@ -15,7 +15,7 @@ from clinic.platform import rows
 from clinic.platform.rows import Op, RowSchema, Upsert
 
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "locations": ("location_id", "organization_id", "name", "time_zone", "retired"),
+    "locations": ("location_id", "organization_id", "name", "time_zone", "retired", "address"),
     "resources": (
         "resource_id",
         "organization_id",
@@ -98,7 +98,7 @@ CALENDAR_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 """The calendars' tables: read with SQL, never loaded into the in-memory index."""
 ALL_COLUMNS = {**COLUMNS, **CALENDAR_COLUMNS}
-JSON_COLUMNS = frozenset({"definition", "hours"})
+JSON_COLUMNS = frozenset({"definition", "hours", "address"})
 
 DDL = [
     """CREATE TABLE IF NOT EXISTS locations (
@@ -128,6 +128,8 @@ DDL = [
     "ALTER TABLE locations ADD COLUMN IF NOT EXISTS retired boolean NOT NULL DEFAULT false",
     "ALTER TABLE resources ADD COLUMN IF NOT EXISTS retired boolean NOT NULL DEFAULT false",
     "ALTER TABLE appointment_types ADD COLUMN IF NOT EXISTS retired boolean NOT NULL DEFAULT false",
+    # For the directory (rows projected before it read '{}' until a rebuild).
+    "ALTER TABLE locations ADD COLUMN IF NOT EXISTS address jsonb NOT NULL DEFAULT '{}'",
     """CREATE TABLE IF NOT EXISTS appointments (
         appointment_id uuid PRIMARY KEY, organization_id uuid NOT NULL,
         location_id uuid NOT NULL, appointment_type_id uuid NOT NULL, patient_id uuid NOT NULL,

@@ -94,7 +94,7 @@ class TokenVerifier:
         self._fetched_at: float | None = None
         self._failed_at: float | None = None
         self._unknown_key_fetch_at: float | None = None
-        self._fetching: asyncio.Task[bool] | None = None
+        self._fetching: asyncio.Task[None] | None = None
 
     async def verify(self, authorization_header: str | None) -> Principal:
         token = _bearer_token(authorization_header)
@@ -185,14 +185,14 @@ class TokenVerifier:
             or now - self._unknown_key_fetch_at >= self.settings.jwks_min_refresh_seconds
         )
 
-    async def _fetch_once(self) -> bool:
-        """Fetch the signing keys, joining a fetch already under way; whether it worked."""
+    async def _fetch_once(self) -> None:
+        """Fetch the signing keys, joining a fetch already under way."""
         if self._fetching is None:
             self._fetching = asyncio.create_task(self._fetch())
         # Shielded: a caller that goes away does not cancel the fetch the others await.
-        return await asyncio.shield(self._fetching)
+        await asyncio.shield(self._fetching)
 
-    async def _fetch(self) -> bool:
+    async def _fetch(self) -> None:
         try:
             keys = await self._download()
         except (httpx.HTTPError, ValueError, jwt.PyJWTError) as error:
@@ -203,14 +203,13 @@ class TokenVerifier:
                 type(error).__name__,
                 error,
             )
-            return False
+            return
         finally:
             self._fetching = None
         self._keys = keys
         self._verifiers = {}
         self._fetched_at = self.clock()
         self._failed_at = None
-        return True
 
     async def _download(self) -> dict[str | None, dict[str, Any]]:
         response = await self.http.get(

@@ -24,6 +24,7 @@ from clinic.gateway.api.answers import (
 from clinic.gateway.api.docs import (
     APPOINTMENT,
     HISTORY,
+    HOLD_EXPIRES,
     IDEMPOTENCY_KEY,
     IF_MATCH,
     example,
@@ -82,15 +83,16 @@ async def _reserve(request: Request, operation: str, path: str, body: Reservatio
     status_code=201,
     response_model=AppointmentView,
     responses={
-        201: example(APPOINTMENT | {"status": "held"}),
+        201: example(APPOINTMENT | {"status": "pending", "hold_expires_at": HOLD_EXPIRES}),
         **problems(403, 404, 409),
     },
     summary="Hold a time",
 )
 async def hold(request: Request, body: HoldRequest, idempotency_key: IdempotencyKey) -> Response:
     """Hold a free time for a few minutes while the patient finishes (an appointment in
-    status ``held``); confirm it with ``POST /v1/appointments/{id}/confirm``. A hold that runs
-    out frees its time by itself. A taken time is a 409 with the nearest ``alternatives``."""
+    status ``pending`` until then); confirm it with ``POST /v1/appointments/{id}/confirm``.
+    A hold that runs out frees its time by itself. A taken time is a 409 with the nearest
+    ``alternatives``."""
     return await _reserve(request, "holds.create", "holds", body)
 
 

@@ -20,6 +20,7 @@ TYPE = "7e2a9f1b-4c3d-5e6f-9a7b-8c9d0e1f2a3b"
 PATIENT = "2c4e6a8b-1d3f-4a5b-8c7d-9e0f1a2b3c4d"
 PROVIDER = "9a8b7c6d-5e4f-5a3b-8c2d-1e0f9a8b7c6d"
 ROOM = "3f4e5d6c-7b8a-5c9d-8e0f-1a2b3c4d5e6f"
+HOLD_EXPIRES = "2026-12-01T14:08:11Z"
 APPOINTMENT_ID = "c8d7e6f5-a4b3-4c2d-9e1f-0a9b8c7d6e5f"
 
 APPOINTMENT: dict[str, Any] = {
