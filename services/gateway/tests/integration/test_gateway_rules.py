@@ -9,12 +9,16 @@ import json
 import time
 import uuid
 
+import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from gateway_platform import AUDIENCE, Platform, open_gateway_clinic, wait_until
 
+from clinic.devstack.components import free_port
+from clinic.devstack.infra import Infrastructure
 from clinic.devstack.issuer import KeyStore
+from clinic.devstack.testing import RunningService
 
 pytestmark = pytest.mark.integration
 
@@ -131,3 +135,67 @@ def test_every_answer_carries_security_headers_and_where_the_client_stands_on_it
     assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
     assert answer.headers["ratelimit-policy"].startswith('"client";q=')
     assert answer.headers["ratelimit"].startswith('"client";r=')
+
+
+def test_a_refused_change_is_audited_with_its_outcome(gateway_platform: Platform) -> None:
+    clinic = open_gateway_clinic(gateway_platform, "Refusal Clinic")
+    elsewhere = str(uuid.uuid4())
+    with gateway_platform.client(clinic.tokens["provider"]) as provider:
+        answer = provider.post(f"/v1/appointments/{elsewhere}/cancel", json={"reason": "x"},
+                               headers={"Idempotency-Key": "c-1"})  # fmt: skip
+        assert answer.status_code == 404
+        denied = provider.post("/v1/locations", json={"name": "X", "time_zone": "UTC"},
+                               headers={"Idempotency-Key": "l-1"})  # fmt: skip
+        assert denied.status_code == 403
+    with gateway_platform.client(clinic.tokens["org_admin"]) as admin:
+        found = admin.get("/v1/audit-events", params={"actor": "dr-a"}).json()["audit_events"]
+    seen = {(e["operation"], e["outcome"], tuple(e["target_ids"])) for e in found}
+    assert ("appointments.cancel", 404, (elsewhere,)) in seen
+    assert ("locations.write", 403, ()) in seen
+
+
+def test_a_service_that_is_down_is_a_503_with_retry_after_and_a_client_over_its_limit_a_429(
+    gateway_platform: Platform, infrastructure: Infrastructure
+) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    gateway = RunningService(
+        "clinic.gateway",
+        {
+            **infrastructure.environment(),
+            "GATEWAY_DATABASE_SCHEMA": f"g_{uuid.uuid4().hex[:8]}",
+            "GATEWAY_BOOKING_URL": dead,
+            "GATEWAY_AVAILABILITY_URL": dead,
+            "GATEWAY_NOTIFICATION_URL": dead,
+            "GATEWAY_JWT_ISSUER": gateway_platform.issuer,
+            "GATEWAY_JWKS_URL": f"{gateway_platform.issuer}/.well-known/jwks.json",
+            "GATEWAY_RATE_LIMIT_CLIENT": "4/minute",
+            "GATEWAY_CORS_ORIGINS": "https://portal.example",
+        },
+        "GATEWAY_",
+    ).start()
+    try:
+        org = str(uuid.uuid4())
+        token = gateway_platform.token("front_desk", org, "desk-limited")
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=gateway.url, headers=headers, timeout=30) as client:
+            down = client.get(f"/v1/appointments/{uuid.uuid4()}")
+            assert down.status_code == 503, down.text
+            assert down.headers["content-type"] == "application/problem+json"
+            assert int(down.headers["retry-after"]) >= 1
+            for _ in range(3):
+                client.get("/v1/me")
+            limited = client.get("/v1/me")
+            assert limited.status_code == 429, limited.text
+            assert int(limited.headers["retry-after"]) >= 1
+            assert limited.headers["ratelimit"].startswith('"client";r=0')
+            preflight = client.options("/v1/appointments", headers={
+                "Origin": "https://portal.example", "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization,idempotency-key"})  # fmt: skip
+            assert preflight.status_code == 200
+            allowed = preflight.headers["access-control-allow-origin"]
+            assert allowed == "https://portal.example"
+            evil = {"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}
+            stranger = client.options("/v1/appointments", headers=evil)
+            assert "access-control-allow-origin" not in stranger.headers
+    finally:
+        gateway.stop()

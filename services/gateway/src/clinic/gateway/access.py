@@ -70,6 +70,27 @@ POLICY: dict[str, frozenset[Role]] = {
 }
 
 
+PATIENT_DATA_READS = frozenset(
+    {
+        "appointments.get",
+        "appointments.history",
+        "appointments.messages",
+        "patients.search",
+        "patients.get",
+        "patients.appointments",
+        "patients.preferences.get",
+        "waitlist.get",
+        "calendars.location",
+        "calendars.resource",
+    }
+)
+"""Reads that show patient data: each is audited, like every change."""
+
+
+def audited_operation(method: str, operation: str) -> bool:
+    return method != "GET" or operation in PATIENT_DATA_READS
+
+
 class ForbiddenError(Problem):
     status = 403
     slug = "forbidden"

@@ -20,6 +20,7 @@ from clinic.gateway.api import (
     search,
     waitlist,
 )
+from clinic.gateway.api.answers import refused
 from clinic.gateway.api.names import ResourceNames
 from clinic.gateway.auth import TokenVerifier
 from clinic.gateway.guard import Guard
@@ -27,6 +28,7 @@ from clinic.gateway.housekeeping import KeyExpiry
 from clinic.gateway.rate_limits import RateLimits
 from clinic.gateway.settings import GatewaySettings
 from clinic.gateway.upstream import Services
+from clinic.platform.problems import Problem
 from clinic.platform.service import create_runtime, create_service_app
 
 EXPOSED = [
@@ -74,6 +76,7 @@ def create_app(
             ),
         ],
     )
+    app.add_exception_handler(Problem, refused)  # type: ignore[arg-type]
     app.state.settings = settings
     app.state.services = services
     app.state.resource_names = ResourceNames()

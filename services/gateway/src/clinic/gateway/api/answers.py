@@ -25,12 +25,13 @@ from fastapi.responses import Response
 from opentelemetry import trace
 
 from clinic.gateway import audit, idempotency
-from clinic.gateway.access import authorize
+from clinic.gateway.access import audited_operation, authorize
 from clinic.gateway.principal import Principal
 from clinic.gateway.settings import GatewaySettings
-from clinic.gateway.upstream import Reply, Service, Services, ServiceUnavailableError
+from clinic.gateway.upstream import Reply, Service, Services
 from clinic.platform.database import Database
-from clinic.platform.problems import PROBLEM_JSON
+from clinic.platform.problem_handlers import problem_response
+from clinic.platform.problems import PROBLEM_JSON, Problem
 
 CHANNEL = "api"
 PASSED_HEADERS = ("etag", "retry-after")
@@ -83,6 +84,7 @@ class Caller:
 
 def caller_of(request: Request, operation: str) -> Caller:
     principal: Principal = request.state.principal
+    request.state.operation = operation  # a refusal from here on is audited (refused())
     authorize(principal, operation)
     state = request.app.state
     return Caller(
@@ -185,12 +187,9 @@ async def command(
     headers["Idempotency-Key"] = idempotency.derived_key(caller.org, caller.principal.subject, key)
     try:
         reply = await service.call(method, path, body=body, headers=headers, idempotent=True)
-    except ServiceUnavailableError:
-        async with caller.database.transaction() as conn:
-            await idempotency.release(conn, claim)
-            await audit.record(conn, _entry(caller, 503, target))
-        raise
     except Exception:
+        # Nothing was decided (or nobody can tell): the key is free for the retry, which
+        # booking answers once; the refusal itself is audited by ``refused``.
         async with caller.database.transaction() as conn:
             await idempotency.release(conn, claim)
         raise
@@ -254,3 +253,21 @@ def ids(*values: UUID | None) -> tuple[UUID, ...]:
 
 def uuids(values: Sequence[Any]) -> tuple[UUID, ...]:
     return tuple(UUID(str(v)) for v in values)
+
+
+async def refused(request: Request, error: Problem) -> Response:
+    """A problem as the client's answer; when it refuses an audited operation (a change, or
+    a read of patient data) the refusal is audited too, with the ids the path named."""
+    answer = problem_response(error.body(request.url.path), headers=error.headers)
+    operation = getattr(request.state, "operation", None)
+    principal = getattr(request.state, "principal", None)
+    if operation is None or principal is None or not audited_operation(request.method, operation):
+        return answer
+    named = tuple(v for v in request.path_params.values() if isinstance(v, UUID))
+    state = request.app.state
+    caller = Caller(
+        request, principal, state.services, state.runtime.database, state.settings, operation
+    )
+    async with caller.database.transaction() as conn:
+        await audit.record(conn, _entry(caller, answer.status_code, Target(named)))
+    return answer
