@@ -7,6 +7,7 @@ other organisation changes. And a patient cannot read another patient.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from typing import Any
 
@@ -34,6 +35,7 @@ R = "{random}"
 
 # method, path, body, then per role (patient, front desk, provider, clinic admin, org admin, ops)
 MATRIX: list[tuple[str, str, Any, str]] = [
+    ("GET", "/v1", None,                                                            "✓✓✓✓✓✓"),
     ("GET", "/v1/me", None,                                                         "✓✓✓✓✓✓"),
     ("GET", "/v1/slots?" + SEARCH, None,                                            "✓✓✓✓✓✓"),
     ("GET", "/v1/slots/next-available?appointment_type_id={type}", None,            "✓✓✓✓✓✓"),
@@ -88,7 +90,21 @@ MATRIX: list[tuple[str, str, Any, str]] = [
     ("POST", "/v1/rooms", {"name": "Room 9", "kind": "exam-room",
                            "location_ids": ["{location}"]},                         "✗✗✗✓✓✗"),
     ("GET", "/v1/devices", None,                                                    "✓✓✓✓✓✓"),
+    ("GET", f"/v1/devices/{R}", None,                                               "✓✓✓✓✓✓"),
+    ("POST", "/v1/devices", {"name": "ECG", "kind": "ecg",
+                             "location_ids": ["{location}"]},                       "✗✗✗✓✓✗"),
     ("PATCH", f"/v1/devices/{R}", {"name": "ECG"},                                  "✗✗✗✓✓✗"),
+    ("POST", f"/v1/devices/{R}/retire", {"reason": "matrix"},                       "✗✗✗✓✓✗"),
+    ("GET", f"/v1/devices/{R}/schedule", None,                                      "✗✓✓✓✓✓"),
+    ("PUT", f"/v1/devices/{R}/schedule/weekly-hours", HOURS,                        "✗✗✗✓✓✗"),
+    ("POST", f"/v1/devices/{R}/schedule/exceptions", BLOCK,                         "✗✗✗✓✓✗"),
+    ("DELETE", f"/v1/devices/{R}/schedule/exceptions/{R}", None,                    "✗✗✗✓✓✗"),
+    ("PATCH", f"/v1/rooms/{R}", {"name": "Room 9"},                                 "✗✗✗✓✓✗"),
+    ("POST", f"/v1/rooms/{R}/retire", {"reason": "matrix"},                         "✗✗✗✓✓✗"),
+    ("GET", f"/v1/rooms/{R}/schedule", None,                                        "✗✓✓✓✓✓"),
+    ("PUT", f"/v1/rooms/{R}/schedule/weekly-hours", HOURS,                          "✗✗✗✓✓✗"),
+    ("POST", f"/v1/rooms/{R}/schedule/exceptions", BLOCK,                           "✗✗✗✓✓✗"),
+    ("DELETE", f"/v1/rooms/{R}/schedule/exceptions/{R}", None,                      "✗✗✗✓✓✗"),
     ("GET", "/v1/appointment-types", None,                                          "✓✓✓✓✓✓"),
     ("GET", "/v1/appointment-types/{type}", None,                                   "✓✓✓✓✓✓"),
     ("POST", "/v1/appointment-types", TYPE,                                         "✗✗✗✓✓✗"),
@@ -97,6 +113,22 @@ MATRIX: list[tuple[str, str, Any, str]] = [
     ("GET", "/v1/kpis?from=" + DAY + "&to=" + DAY, None,                            "✗✗✗✓✓✓"),
     ("GET", "/v1/audit-events", None,                                               "✗✗✗✗✓✗"),
 ]  # fmt: skip
+
+
+def test_the_table_names_every_operation_of_the_api() -> None:
+    from clinic.gateway.main import create_app
+
+    def shape(path: str) -> str:
+        return re.sub(r"\{[a-z_]+\}", "{}", path.split("?")[0].replace("/sms", "/{}"))
+
+    tabled = {(method, shape(path)) for method, path, _, _ in MATRIX}
+    served = {
+        (method.upper(), shape(path))
+        for path, operations in create_app().openapi()["paths"].items()
+        for method in operations
+    }
+    assert served - tabled == set()
+    assert tabled - served == set()
 
 
 def _fill(value: Any, ids: dict[str, str]) -> Any:
