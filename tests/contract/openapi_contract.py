@@ -19,6 +19,7 @@ from clinic.events.schema import breaking_changes
 SERVICES = {
     "booking": "clinic.booking.main",
     "availability": "clinic.availability.main",
+    "gateway": "clinic.gateway.main",
 }
 
 

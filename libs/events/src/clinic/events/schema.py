@@ -82,8 +82,10 @@ def _compare(
         if key in old and key in new:
             problems += _compare(old[key], new[key], old_defs, new_defs, f"{path}[]")
     if "anyOf" in old and "anyOf" in new:
-        # Compare object variants by position: an optional nested model is anyOf [model, null].
+        # Compare object and enum variants by position: an optional nested model is
+        # anyOf [model, null], an optional choice anyOf [enum, null].
         for i, (o, n) in enumerate(zip(old["anyOf"], new["anyOf"], strict=False)):
-            if "properties" in _resolve(o, old_defs):
+            variant = _resolve(o, old_defs)
+            if "properties" in variant or "enum" in variant:
                 problems += _compare(o, n, old_defs, new_defs, f"{path}|{i}")
     return problems

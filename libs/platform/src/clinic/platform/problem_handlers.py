@@ -105,9 +105,15 @@ ALWAYS: dict[str, str] = {
     "503": "The service is not ready yet (starting, or a dependency is down); retry.",
 }
 WHEN_INPUT = {"422": "The request is not valid: see ``errors``, or the rule named in ``type``."}
-WHEN_BODY = {"413": "The request body is larger than the service accepts."}
+WHEN_BODY = {
+    "400": "The request is malformed: a body that cannot be read as JSON, or a required "
+    "header missing or malformed.",
+    "413": "The request body is larger than the service accepts.",
+}
 DESCRIPTIONS = {
     "400": "A required header is missing or malformed.",
+    "401": "No valid access token: see ``WWW-Authenticate``.",
+    "429": "Too many requests: retry after ``Retry-After`` seconds.",
     "403": "The caller may not do this.",
     "404": "No such resource in this organisation (another tenant's ids look the same).",
     "409": "The request conflicts with the current state: see ``type`` (and ``alternatives``).",

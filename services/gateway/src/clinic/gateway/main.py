@@ -22,6 +22,7 @@ from clinic.gateway.api import (
 )
 from clinic.gateway.api.answers import refused
 from clinic.gateway.api.names import ResourceNames
+from clinic.gateway.api.openapi import document_security
 from clinic.gateway.auth import TokenVerifier
 from clinic.gateway.guard import Guard
 from clinic.gateway.housekeeping import KeyExpiry
@@ -77,6 +78,7 @@ def create_app(
         ],
     )
     app.add_exception_handler(Problem, refused)  # type: ignore[arg-type]
+    document_security(app)
     app.state.settings = settings
     app.state.services = services
     app.state.resource_names = ResourceNames()

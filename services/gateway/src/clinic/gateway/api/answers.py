@@ -164,6 +164,9 @@ async def command(
     if if_match is not None:
         headers["If-Match"] = if_match
     if key is None:
+        # A PUT, PATCH or DELETE without a key: the service still takes each command once,
+        # so a retry of this call (after a timeout) cannot do it twice.
+        headers["Idempotency-Key"] = f"gw:{uuid.uuid4().hex}"
         reply = await service.call(method, path, body=body, headers=headers, idempotent=True)
         return await audited(caller, _answer_of(caller, reply, created), target)
     claim = idempotency.Claim(

@@ -328,7 +328,7 @@ def _resource_routes(path: str, category: str) -> None:
                 "response_model": ResourceView,
                 "status_code": 201,
                 "summary": f"Register a {noun}",
-                "responses": problems(403),
+                "responses": problems(403, 404),
             },
         ),
         (

@@ -284,3 +284,33 @@ class AuditEventView(View):
 class AuditEventsPage(View):
     audit_events: list[AuditEventView]
     next_page_token: str | None = Field(description="Pass as page_token; null: the last page.")
+
+
+class WaitlistOfferView(View):
+    offer_id: UUID
+    entry_id: UUID = Field(description="The waitlist entry the offer answered.")
+    patient_id: UUID
+    status: Literal["placing", "live", "accepted", "lapsed", "declined", "refused"]
+    reason: str | None = Field(description="Why booking refused to hold the time, if it did.")
+    hold_appointment_id: UUID | None = Field(description="The hold booking placed.")
+    offered_at: AwareDatetime
+    expires_at: AwareDatetime | None = Field(description="When the hold lapses unless accepted.")
+
+
+class FreedTimeView(View):
+    freed_id: UUID
+    location_id: UUID
+    appointment_type_id: UUID
+    start: AwareDatetime
+    end: AwareDatetime
+    source_appointment_id: UUID = Field(description="The appointment whose time this was.")
+    status: Literal["open", "offered", "filled", "gone"]
+    reason: str | None = Field(description="Why it is not offered now, when it is not.")
+    found_at: AwareDatetime
+    offers: list[WaitlistOfferView] = Field(description="Every offer of this time, in order.")
+
+
+class FreedTimesView(View):
+    """For ``GET /v1/waitlist-offers`` (not yet its ``response_model``)."""
+
+    freed_times: list[FreedTimeView] = Field(description="Latest start first.")

@@ -16,7 +16,7 @@ from clinic.gateway.access import check_any_location, check_patient, patient_for
 from clinic.gateway.api.answers import Caller, Target, caller_of, command, read
 from clinic.gateway.api.appointments import IdempotencyKey
 from clinic.gateway.api.schemas import JoinWaitlistRequest, ReasonRequest
-from clinic.gateway.api.views import WaitlistEntryView
+from clinic.gateway.api.views import FreedTimesView, WaitlistEntryView
 from clinic.gateway.upstream import Reply
 from clinic.platform.problem_handlers import problems
 from clinic.platform.strict import Instant
@@ -105,7 +105,11 @@ async def leave(
     )
 
 
-@router.get("/waitlist-offers", summary="Freed times offered to the waitlist")
+@router.get(
+    "/waitlist-offers",
+    response_model=FreedTimesView,
+    summary="Freed times offered to the waitlist",
+)
 async def offers(
     request: Request,
     since: Instant | None = None,
