@@ -217,15 +217,19 @@ def _answer_of(caller: Caller, reply: Reply, created: str | None) -> Response:
 
 
 def _with_created(target: Target, reply: Reply) -> Target:
-    """The audit names what a command created, beside what the request named."""
-    if reply.status != 201:
+    """The audit names what a command created and whose record it changed, beside what the
+    request named (when the answer says)."""
+    body = reply.json() if reply.ok else None
+    if not isinstance(body, dict):
         return target
-    body = reply.json()
-    try:
-        new_id = UUID(str(body["id"]))
-    except (KeyError, TypeError, ValueError):
-        return target
-    return Target((*target.ids, new_id), target.patient_id, target.audited)
+    ids, patient_id = target.ids, target.patient_id
+    if reply.status == 201:
+        with contextlib.suppress(KeyError, TypeError, ValueError):
+            ids = (*ids, UUID(str(body["id"])))
+    if patient_id is None:
+        with contextlib.suppress(KeyError, TypeError, ValueError):
+            patient_id = UUID(str(body["patient_id"]))
+    return Target(ids, patient_id, target.audited)
 
 
 def _entry(caller: Caller, status: int, target: Target, replayed: bool = False) -> audit.AuditEntry:

@@ -38,6 +38,7 @@ from clinic.gateway.api.schemas import (
     Reservation,
 )
 from clinic.gateway.api.views import AppointmentHistoryView, AppointmentView
+from clinic.gateway.principal import Role
 from clinic.gateway.upstream import Reply
 from clinic.platform.problem_handlers import problems
 
@@ -159,16 +160,21 @@ async def _change(
     body: dict[str, object] | None,
 ) -> Response:
     caller = caller_of(request, operation)
-    seen = await visible_appointment(caller, appointment_id)
-    if not seen.ok:
-        return await read(caller, seen, Target((appointment_id,)))
+    target = Target((appointment_id,))
+    if caller.principal.role == Role.PATIENT or caller.principal.location_ids is not None:
+        # Only a caller who may not see every appointment of the organisation pays for a
+        # look first; booking itself refuses another organisation's ids.
+        seen = await visible_appointment(caller, appointment_id)
+        if not seen.ok:
+            return await read(caller, seen, target)
+        target = _target(appointment_id, seen)
     return await command(
         caller,
         caller.services.booking,
         "POST",
         f"/organizations/{caller.org}/appointments/{appointment_id}/{action}",
         body,
-        _target(appointment_id, seen),
+        target,
     )
 
 
