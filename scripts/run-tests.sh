@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 state=.local/test
 cleanup() { .venv/bin/python -m clinic.devstack.infra down --purge --state-dir "$state/infra" >/dev/null 2>&1 || true; }
 trap cleanup EXIT INT TERM
-.venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest --durations=25 "$@"
 status=$?
 if [ "$status" -eq 5 ]; then
   echo "pytest collected no tests: failing the run" >&2

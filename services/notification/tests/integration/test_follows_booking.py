@@ -11,7 +11,7 @@ import httpx
 import psycopg
 
 from clinic.devstack.components import Infrastructure
-from clinic.devstack.testing import RunningService, command
+from clinic.devstack.testing import RunningService, command, wait_caught_up
 
 STAFF = {"X-Actor-Id": "desk-1", "X-Actor-Role": "front_desk", "X-Actor-Channel": "front-desk"}
 BOUND = 20.0
@@ -23,12 +23,15 @@ def test_a_patient_and_their_appointment_reach_notification_as_booking_changes_t
     schema_name: str,
 ) -> None:
     booking = start_service("clinic.booking", "BOOKING_", BOOKING_LOAD_DEMO_DATA="false")
-    start_service(
+    notification = start_service(
         "clinic.notification",
         "NOTIFICATION_",
         schema=f"{schema_name}_nt",
         NOTIFICATION_CONSUMER_GROUP=f"notification-{schema_name}",
+        NOTIFICATION_CONSUMER_LAG_INTERVAL_SECONDS="1",
     )
+    # A new group reads the broker from its start: the earlier tests' events first.
+    wait_caught_up(notification.url, within=300)
     b = httpx.Client(base_url=booking.url, timeout=30, headers=STAFF)
     org = command(b, "/organizations", {"name": "Reminder Group"})["id"]
     base = f"/organizations/{org}"

@@ -24,7 +24,7 @@ import pytest
 from notification_clinic import STAFF, email_of, open_clinic, register
 
 from clinic.devstack.components import free_port
-from clinic.devstack.testing import RunningService, command
+from clinic.devstack.testing import RunningService, command, wait_caught_up
 from clinic.notification.links import Link, Signer
 from clinic.notification.sms import signature
 
@@ -58,6 +58,7 @@ class Platform:
             "AVAILABILITY_",
             schema=f"{schema}_av",
             AVAILABILITY_CONSUMER_GROUP=f"availability-{schema}",
+            AVAILABILITY_CONSUMER_LAG_INTERVAL_SECONDS="1",
             BOOKING_URL=self.booking.url,
         )
         self.notification = start(
@@ -71,9 +72,13 @@ class Platform:
             NOTIFICATION_SMTP_PORT=str(smtp),
             NOTIFICATION_SMS_BASE_URL=self.sinks.url,
             NOTIFICATION_DISPATCH_INTERVAL_SECONDS="0.1",
+            NOTIFICATION_CONSUMER_LAG_INTERVAL_SECONDS="1",
             BOOKING_URL=self.booking.url,
             AVAILABILITY_URL=self.availability.url,
         )
+        # New groups read the broker from its start: the earlier tests' events first.
+        wait_caught_up(self.availability.url, within=300)
+        wait_caught_up(self.notification.url, within=300)
         self.b = httpx.Client(base_url=self.booking.url, timeout=30, headers=STAFF)
         self.n = httpx.Client(base_url=self.notification.url, timeout=30)
         self.s = httpx.Client(base_url=self.sinks.url, timeout=30)

@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry
 
 from clinic.devstack.components import Infrastructure
 from clinic.devstack.sinks import Sinks
-from clinic.devstack.testing import RunningService, command, read_topics
+from clinic.devstack.testing import RunningService, command, read_topics, wait_caught_up
 from clinic.events import Topic
 from clinic.notification.dispatcher import Dispatcher, DispatchMetrics, Policy
 from clinic.notification.links import Signer
@@ -70,7 +70,10 @@ async def test_each_message_leaves_once_at_its_time_across_redelivery_and_a_kill
         NOTIFICATION_CONSUMER_GROUP=f"notification-{schema_name}",
         NOTIFICATION_DISPATCH_ENABLED="false", NOTIFICATION_OFFERS_ENABLED="false",
         NOTIFICATION_QUIET_HOURS_START="00:00", NOTIFICATION_QUIET_HOURS_END="00:00",
+        NOTIFICATION_CONSUMER_LAG_INTERVAL_SECONDS="1",
     )  # fmt: skip
+    # A new group reads the broker from its start: the earlier tests' events first.
+    wait_caught_up(notification.url, within=300)
     b = httpx.Client(base_url=booking.url, timeout=30, headers=STAFF)
     plan = [{"before_minutes": 72 * 60, "channel": "email"},
             {"before_minutes": 24 * 60, "channel": "sms"}]  # fmt: skip

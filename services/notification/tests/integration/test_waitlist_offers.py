@@ -20,7 +20,7 @@ import psycopg
 from notification_clinic import STAFF, email_of, open_clinic, register
 
 from clinic.devstack.components import Infrastructure, free_port
-from clinic.devstack.testing import RunningService, command
+from clinic.devstack.testing import RunningService, command, wait_caught_up
 
 BOUND = 30.0
 
@@ -51,7 +51,7 @@ def test_freed_time_is_offered_in_turn_lapses_to_the_next_patient_and_is_booked_
         BOOKING_HOLD_SWEEP_SECONDS="0.5",
     )  # fmt: skip
     schema = f"{schema_name}_nt"
-    start_service(
+    notification = start_service(
         "clinic.notification",
         "NOTIFICATION_",
         schema=schema,
@@ -64,9 +64,12 @@ def test_freed_time_is_offered_in_turn_lapses_to_the_next_patient_and_is_booked_
         NOTIFICATION_OFFER_NOTICE_MINUTES="0",
         NOTIFICATION_QUIET_HOURS_START="00:00",
         NOTIFICATION_QUIET_HOURS_END="00:00",
+        NOTIFICATION_CONSUMER_LAG_INTERVAL_SECONDS="1",
         NOTIFICATION_DISPATCH_INTERVAL_SECONDS="0.2",
         BOOKING_URL=booking.url,
     )
+    # A new group reads the broker from its start: the earlier tests' events first.
+    wait_caught_up(notification.url, within=300)
     b = httpx.Client(base_url=booking.url, timeout=30, headers=STAFF)
     s = httpx.Client(base_url=sinks.url, timeout=30)
     n = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
