@@ -1,11 +1,14 @@
-"""End-to-end fixtures: booking and availability started as processes, as `make up` does."""
+"""End-to-end fixtures: the services started as processes, as `make up` does."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
-from clinic.devstack.testing import RunningService
+from clinic.devstack.components import Infrastructure
+from clinic.devstack.stack import Stack
+from clinic.devstack.testing import RunningService, stack_env
 
 Clients = tuple[httpx.Client, httpx.Client]
 
@@ -34,3 +37,11 @@ def booking_and_availability(
         )
 
     return start
+
+
+@pytest.fixture
+def stack(tmp_path: Path, infrastructure: Infrastructure) -> Iterator[Stack]:
+    """The whole platform as `make up` starts it (demo data, sinks, issuer), stopped after."""
+    stack = Stack(tmp_path / "up", stack_env(infrastructure))
+    yield stack
+    stack.down()

@@ -4,7 +4,6 @@ import asyncio
 import datetime as dt
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -13,23 +12,8 @@ import pytest
 from clinic.devstack.components import Infrastructure, free_port, pid_alive, port_open
 from clinic.devstack.infra import Ladder
 from clinic.devstack.stack import SERVICES, Stack, StackError
-from clinic.devstack.testing import command, read_topics
+from clinic.devstack.testing import command, read_topics, stack_env
 from clinic.events import Topic
-
-
-def stack_env(infrastructure: Infrastructure, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.endswith(("_PORT", "_URL"))}
-    env.update(infrastructure.environment())
-    env.update({f"{s.env_prefix}PORT": str(free_port()) for s in SERVICES})
-    env.update(extra)
-    return env
-
-
-@pytest.fixture
-def stack(tmp_path: Path, infrastructure: Infrastructure) -> Iterator[Stack]:
-    stack = Stack(tmp_path / "up", stack_env(infrastructure))
-    yield stack
-    stack.down()
 
 
 def test_up_makes_every_service_ready_and_down_leaves_no_process_or_port(stack: Stack) -> None:

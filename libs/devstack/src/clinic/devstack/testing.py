@@ -311,6 +311,18 @@ def open_clinic(
     return ClinicIds(org, location, doctor, kind)
 
 
+def stack_env(infrastructure: Infrastructure, **extra: str) -> dict[str, str]:
+    """The environment `make up` would see, on the test infrastructure and free ports (for a
+    ``clinic.devstack.stack.Stack`` started by a test)."""
+    from clinic.devstack.stack import SERVICES
+
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_PORT", "_URL"))}
+    env.update(infrastructure.environment())
+    env.update({f"{s.env_prefix}PORT": str(free_port()) for s in SERVICES})
+    env.update(extra)
+    return env
+
+
 def caught_up(url: str) -> bool:
     """Whether the service's consumer group has consumed everything on the broker (its
     ``kafka_consumer_lag_messages`` on /metrics are all 0, and there is at least one)."""
