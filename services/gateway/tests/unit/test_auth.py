@@ -536,3 +536,18 @@ async def test_a_warm_cache_keeps_verifying_while_the_identity_provider_is_down(
     assert idp.fetches == 2  # it tried once, failed, kept the keys it had
     await verifier.verify(f"Bearer {signed()}")
     assert idp.fetches == 2
+
+
+async def test_a_token_verified_once_is_taken_again_without_its_signature_until_it_expires(
+    idp: IdentityProvider, verifier: TokenVerifier, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checked: list[str] = []
+    decode = verifier._decode
+    monkeypatch.setattr(verifier, "_decode", lambda t, k: checked.append(t) or decode(t, k))
+    # Expired 28 s ago: still valid within the 30 s leeway, for two seconds more.
+    token = signed({**claims(), "exp": int(time.time()) - 28})
+    for _ in range(3):
+        assert (await verifier.verify(f"Bearer {token}")).subject == "anna.schmidt"
+    assert len(checked) == 1
+    await asyncio.sleep(3.1)
+    await refused(verifier, f"Bearer {token}")

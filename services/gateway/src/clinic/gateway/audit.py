@@ -84,31 +84,38 @@ class AuditEntry:
     id: UUID = field(default_factory=uuid.uuid4)
 
 
-async def record(conn: psycopg.AsyncConnection, entry: AuditEntry) -> None:
-    await conn.execute(
-        """INSERT INTO access_audit (id, recorded_at, organization_id, actor, role, client_id,
-               operation, method, route, path, target_ids, patient_id, outcome,
-               client_address, trace_id, replayed)
-           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
-        (
-            entry.id,
-            entry.recorded_at,
-            entry.organization_id,
-            entry.actor,
-            entry.role,
-            entry.client_id,
-            entry.operation,
-            entry.method,
-            entry.route,
-            entry.path,
-            list(entry.target_ids),
-            entry.patient_id,
-            entry.outcome,
-            entry.client_address,
-            entry.trace_id,
-            entry.replayed,
-        ),
+INSERT = """INSERT INTO access_audit (id, recorded_at, organization_id, actor, role,
+    client_id, operation, method, route, path, target_ids, patient_id, outcome,
+    client_address, trace_id, replayed)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"""
+
+
+def insert(entry: AuditEntry) -> tuple[str, tuple[Any, ...]]:
+    """The statement that records ``entry`` and its parameters (to run alone, or inside
+    another statement)."""
+    return INSERT, (
+        entry.id,
+        entry.recorded_at,
+        entry.organization_id,
+        entry.actor,
+        entry.role,
+        entry.client_id,
+        entry.operation,
+        entry.method,
+        entry.route,
+        entry.path,
+        list(entry.target_ids),
+        entry.patient_id,
+        entry.outcome,
+        entry.client_address,
+        entry.trace_id,
+        entry.replayed,
     )
+
+
+async def record(conn: psycopg.AsyncConnection, entry: AuditEntry) -> None:
+    statement, values = insert(entry)
+    await conn.execute(statement, values)
 
 
 @dataclass(frozen=True)

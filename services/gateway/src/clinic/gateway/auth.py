@@ -37,6 +37,10 @@ _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 _CURVES = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
 
 
+VERIFIED_TOKENS = 10_000
+"""Verified tokens remembered at most."""
+
+
 class Unauthenticated(Problem):
     """401: the request carries no access token, or one that is not valid for this API.
 
@@ -95,13 +99,34 @@ class TokenVerifier:
         self._failed_at: float | None = None
         self._unknown_key_fetch_at: float | None = None
         self._fetching: asyncio.Task[None] | None = None
+        self._verified: dict[str, tuple[Principal, float, float]] = {}
 
     async def verify(self, authorization_header: str | None) -> Principal:
         token = _bearer_token(authorization_header)
+        known = self._verified.get(token)
+        if known is not None:
+            principal, expires, until = known
+            if time.time() < expires and self.clock() < until:
+                return principal
+            del self._verified[token]
         algorithm, kid = self._header(token)
         key = await self._key(kid, algorithm)
         claims = self._decode(token, key)
-        return self._principal(claims)
+        principal = self._principal(claims)
+        self._remember(token, principal, claims)
+        return principal
+
+    def _remember(self, token: str, principal: Principal, claims: dict[str, Any]) -> None:
+        """A token verified once is taken again without checking its signature until it
+        expires, and no longer than the keys that verified it are kept
+        (``GATEWAY_JWKS_CACHE_SECONDS``: a key the identity provider withdraws stops working
+        within that time). The same bytes verify the same way; the cache is bounded, oldest
+        out first."""
+        expires = float(claims["exp"]) + self.settings.jwt_leeway_seconds
+        until = self.clock() + self.settings.jwks_cache_seconds
+        if len(self._verified) >= VERIFIED_TOKENS:
+            del self._verified[next(iter(self._verified))]
+        self._verified[token] = (principal, expires, until)
 
     def _header(self, token: str) -> tuple[str, str | None]:
         try:

@@ -154,19 +154,30 @@ async def claim(
     return Stored(row[1], dict(row[2] or {}), bytes(row[3] or b""))
 
 
-async def complete(conn: psycopg.AsyncConnection, wanted: Claim, answer: Stored) -> None:
-    await conn.execute(
-        """UPDATE idempotency_keys SET status = %s, headers = %s, body = %s, claimed_until = NULL
-           WHERE organization_id = %s AND subject = %s AND key = %s""",
-        (
-            answer.status,
-            Jsonb({k: v for k, v in answer.headers.items() if k.lower() in KEPT_HEADERS}),
-            answer.body,
-            wanted.organization_id,
-            wanted.subject,
-            wanted.key,
-        ),
+async def complete(
+    conn: psycopg.AsyncConnection,
+    wanted: Claim,
+    answer: Stored,
+    also: tuple[str, tuple[Any, ...]] | None = None,
+) -> None:
+    """Store the answer with its key; ``also``: an INSERT (and its parameters) run in the
+    same statement, so both are written or neither."""
+    update = """UPDATE idempotency_keys SET status = %s, headers = %s, body = %s,
+            claimed_until = NULL
+        WHERE organization_id = %s AND subject = %s AND key = %s"""
+    values: tuple[Any, ...] = (
+        answer.status,
+        Jsonb({k: v for k, v in answer.headers.items() if k.lower() in KEPT_HEADERS}),
+        answer.body,
+        wanted.organization_id,
+        wanted.subject,
+        wanted.key,
     )
+    if also is None:
+        await conn.execute(update, values)
+        return
+    statement, extra = also
+    await conn.execute(f"WITH stored AS ({update} RETURNING 1) {statement}", values + extra)
 
 
 async def release(conn: psycopg.AsyncConnection, wanted: Claim) -> None:

@@ -43,16 +43,12 @@ EXPOSED = [
 ALLOWED = ["Authorization", "Content-Type", "Idempotency-Key", "If-Match", "X-Correlation-Id"]
 
 
-def create_app(
-    settings: GatewaySettings | None = None,
-    transport: httpx.AsyncBaseTransport | None = None,
-) -> FastAPI:
-    """``transport``: how the services and the identity provider are reached (tests only)."""
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
     runtime = create_runtime(settings)
     runtime.migrations += idempotency.DDL + audit.DDL
-    services = Services.from_settings(settings, transport)
-    identity = httpx.AsyncClient(timeout=httpx.Timeout(5.0), transport=transport)
+    services = Services.from_settings(settings)
+    identity = httpx.AsyncClient(timeout=httpx.Timeout(5.0))
     verifier = TokenVerifier(settings, identity)
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     app = create_service_app(

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+import orjson
 from fastapi import Request
 from fastapi.responses import Response
 from opentelemetry import trace
@@ -109,38 +109,37 @@ def passed_on(caller: Caller, reply: Reply, headers: dict[str, str] | None = Non
 
 def _with_instance(content: bytes, path: str) -> bytes:
     try:
-        body = json.loads(content)
-    except ValueError:
+        body = orjson.loads(content)
+    except orjson.JSONDecodeError:
         return content
     if isinstance(body, dict):
         body["instance"] = path
-        return json.dumps(body).encode()
+        return orjson.dumps(body)
     return content
 
 
 def json_answer(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        json.dumps(body, separators=(",", ":")).encode(),
-        status,
-        headers,
-        media_type="application/json",
-    )
+    return Response(orjson.dumps(body), status, headers, media_type="application/json")
 
 
 async def read(caller: Caller, reply: Reply, target: Target = NOT_AUDITED) -> Response:
     """Pass a read's reply on; audit it when it is patient data."""
     answer = passed_on(caller, reply)
     if target.audited:
-        async with caller.database.transaction() as conn:
-            await audit.record(conn, _entry(caller, answer.status_code, target))
+        await _record(caller, _entry(caller, answer.status_code, target))
     return answer
 
 
 async def audited(caller: Caller, answer: Response, target: Target) -> Response:
     """Audit an answer the gateway made itself (or refused) and return it."""
-    async with caller.database.transaction() as conn:
-        await audit.record(conn, _entry(caller, answer.status_code, target))
+    await _record(caller, _entry(caller, answer.status_code, target))
     return answer
+
+
+async def _record(caller: Caller, entry: audit.AuditEntry) -> None:
+    """One audit row: one statement, committed on its own (a round trip)."""
+    async with caller.database.pool.connection() as conn:
+        await audit.record(conn, entry)
 
 
 async def command(
@@ -177,15 +176,13 @@ async def command(
     )
     now = dt.datetime.now(dt.UTC)
     ttl = dt.timedelta(hours=caller.settings.idempotency_ttl_hours)
-    async with caller.database.transaction() as conn:
+    async with caller.database.pool.connection() as conn:
         stored = await idempotency.claim(conn, claim, now, ttl)
     if stored is not None:
         answer = Response(
             stored.body, stored.status, {**stored.headers, "Idempotency-Replayed": "true"}
         )
-        async with caller.database.transaction() as conn:
-            entry = _entry(caller, stored.status, target, replayed=True)
-            await audit.record(conn, entry)
+        await _record(caller, _entry(caller, stored.status, target, replayed=True))
         return answer
     headers["Idempotency-Key"] = idempotency.derived_key(caller.org, caller.principal.subject, key)
     try:
@@ -193,17 +190,15 @@ async def command(
     except Exception:
         # Nothing was decided (or nobody can tell): the key is free for the retry, which
         # booking answers once; the refusal itself is audited by ``refused``.
-        async with caller.database.transaction() as conn:
+        async with caller.database.pool.connection() as conn:
             await idempotency.release(conn, claim)
         raise
     answer = _answer_of(caller, reply, created)
-    async with caller.database.transaction() as conn:
-        await idempotency.complete(
-            conn,
-            claim,
-            idempotency.Stored(answer.status_code, dict(answer.headers), bytes(answer.body)),
-        )
-        await audit.record(conn, _entry(caller, answer.status_code, _with_created(target, reply)))
+    stored_answer = idempotency.Stored(answer.status_code, dict(answer.headers), bytes(answer.body))
+    entry = _entry(caller, answer.status_code, _with_created(target, reply))
+    async with caller.database.pool.connection() as conn:
+        # The answer and its audit row in one statement: both or neither, one round trip.
+        await idempotency.complete(conn, claim, stored_answer, audit.insert(entry))
     return answer
 
 
@@ -275,6 +270,5 @@ async def refused(request: Request, error: Problem) -> Response:
     caller = Caller(
         request, principal, state.services, state.runtime.database, state.settings, operation
     )
-    async with caller.database.transaction() as conn:
-        await audit.record(conn, _entry(caller, answer.status_code, Target(named)))
+    await _record(caller, _entry(caller, answer.status_code, Target(named)))
     return answer
