@@ -182,7 +182,8 @@ async def command(
         answer = Response(
             stored.body, stored.status, {**stored.headers, "Idempotency-Replayed": "true"}
         )
-        await _record(caller, _entry(caller, stored.status, target, replayed=True))
+        first = Reply(stored.status, {}, stored.body)
+        await _record(caller, _entry(caller, stored.status, _with_created(target, first), True))
         return answer
     headers["Idempotency-Key"] = idempotency.derived_key(caller.org, caller.principal.subject, key)
     try:
