@@ -34,6 +34,29 @@ def redacted(url: str) -> str:
     return " ".join(f"{k}={v}" for k, v in params.items() if k != "options")
 
 
+def append_only(table: str) -> list[str]:
+    """DDL that makes ``table`` append-only: a trigger refuses UPDATE, DELETE and TRUNCATE
+    whoever asks (the service's own role included). Idempotent, like every migration."""
+    if not table.isidentifier():
+        raise ValueError(f"not a table name: {table!r}")
+    return [
+        f"""CREATE OR REPLACE FUNCTION {table}_append_only() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            RAISE EXCEPTION '{table} is append-only: % refused', TG_OP
+                USING HINT = 'its rows are never changed or removed';
+        END $$""",
+        f"""DO $$ BEGIN
+        IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = '{table}_append_only'
+                AND tgrelid = '{table}'::regclass) THEN
+            CREATE TRIGGER {table}_append_only
+                BEFORE UPDATE OR DELETE OR TRUNCATE ON {table}
+                FOR EACH STATEMENT EXECUTE FUNCTION {table}_append_only();
+        END IF;
+    END $$""",
+    ]
+
+
 class Database:
     """A service's connection pool. Nothing connects until :meth:`open`."""
 

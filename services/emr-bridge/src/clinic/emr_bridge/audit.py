@@ -33,6 +33,7 @@ from starlette.requests import Request
 from clinic.emr_bridge.fhir import SYSTEM, instant, validated
 from clinic.emr_bridge.search import MAX_COUNT, SearchError, date_range, is_number
 from clinic.platform import paging
+from clinic.platform.database import append_only
 from clinic.platform.problems import Problem
 
 AUDIT_DDL = [
@@ -54,20 +55,7 @@ AUDIT_DDL = [
         ON audit_events (organization_id, client_id, recorded_at DESC)""",
     """CREATE INDEX IF NOT EXISTS audit_events_by_entity
         ON audit_events (organization_id, resource_type, resource_id, recorded_at DESC)""",
-    """CREATE OR REPLACE FUNCTION audit_events_append_only() RETURNS trigger
-        LANGUAGE plpgsql AS $$
-        BEGIN
-            RAISE EXCEPTION 'audit_events is append-only: % refused', TG_OP
-                USING HINT = 'audit events are never changed or removed by the service';
-        END $$""",
-    """DO $$ BEGIN
-        IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'audit_events_append_only'
-                AND tgrelid = 'audit_events'::regclass) THEN
-            CREATE TRIGGER audit_events_append_only
-                BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_events
-                FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only();
-        END IF;
-    END $$""",
+    *append_only("audit_events"),
 ]
 
 ACTIONS = frozenset("CRUDE")

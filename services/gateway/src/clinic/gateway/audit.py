@@ -18,6 +18,7 @@ from uuid import UUID
 
 import psycopg
 
+from clinic.platform.database import append_only
 from clinic.platform.paging import decode_cursor, encode_cursor
 
 DDL = [
@@ -47,20 +48,7 @@ DDL = [
         WHERE patient_id IS NOT NULL""",
     """CREATE INDEX IF NOT EXISTS access_audit_by_target
         ON access_audit USING gin (target_ids)""",
-    """CREATE OR REPLACE FUNCTION access_audit_append_only() RETURNS trigger
-        LANGUAGE plpgsql AS $$
-        BEGIN
-            RAISE EXCEPTION 'access_audit is append-only: % refused', TG_OP
-                USING HINT = 'audit rows are never changed or removed';
-        END $$""",
-    """DO $$ BEGIN
-        IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'access_audit_append_only'
-                       AND tgrelid = 'access_audit'::regclass) THEN
-            CREATE TRIGGER access_audit_append_only
-                BEFORE UPDATE OR DELETE OR TRUNCATE ON access_audit
-                FOR EACH STATEMENT EXECUTE FUNCTION access_audit_append_only();
-        END IF;
-    END $$""",
+    *append_only("access_audit"),
 ]
 
 

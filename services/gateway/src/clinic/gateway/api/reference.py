@@ -225,28 +225,32 @@ def _resource_routes(path: str, category: str) -> None:
             f"/v1/{path}/{{id}}",
         )
 
+    async def manage(
+        request: Request,
+        operation: str,
+        resource_id: UUID,
+        method: str,
+        suffix: str,
+        body: Any,
+        *more_ids: UUID,
+    ) -> Response:
+        """A change to a resource the caller manages (one of their locations')."""
+        caller = caller_of(request, operation)
+        found = await _resource(caller, category, resource_id)
+        check_any_location(caller.principal, [UUID(v) for v in found["location_ids"]], category)
+        target = Target((resource_id, *more_ids))
+        return await _change(caller, method, f"resources/{resource_id}{suffix}", body, target)
+
     async def update_resource(
         request: Request, resource_id: UUID, body: UpdateResourceRequest
     ) -> Response:
-        caller = caller_of(request, "resources.write")
-        found = await _resource(caller, category, resource_id)
-        check_any_location(caller.principal, [UUID(v) for v in found["location_ids"]], category)
-        return await _change(
-            caller, "PATCH", f"resources/{resource_id}", body.forwarded(), Target((resource_id,))
-        )
+        return await manage(request, "resources.write", resource_id, "PATCH", "", body.forwarded())
 
     async def retire_resource(
         request: Request, resource_id: UUID, body: RetireRequest, idempotency_key: IdempotencyKey
     ) -> Response:
-        caller = caller_of(request, "resources.write")
-        found = await _resource(caller, category, resource_id)
-        check_any_location(caller.principal, [UUID(v) for v in found["location_ids"]], category)
-        return await _change(
-            caller,
-            "POST",
-            f"resources/{resource_id}/retire",
-            body.forwarded(),
-            Target((resource_id,)),
+        return await manage(
+            request, "resources.write", resource_id, "POST", "/retire", body.forwarded()
         )
 
     async def get_schedule(request: Request, resource_id: UUID) -> Response:
@@ -257,15 +261,13 @@ def _resource_routes(path: str, category: str) -> None:
     async def set_weekly_hours(
         request: Request, resource_id: UUID, body: WeeklyHoursRequest
     ) -> Response:
-        caller = caller_of(request, "schedules.write")
-        found = await _resource(caller, category, resource_id)
-        check_any_location(caller.principal, [UUID(v) for v in found["location_ids"]], category)
-        return await _change(
-            caller,
+        return await manage(
+            request,
+            "schedules.write",
+            resource_id,
             "PUT",
-            f"resources/{resource_id}/schedule/weekly-hours",
+            "/schedule/weekly-hours",
             body.forwarded(),
-            Target((resource_id,)),
         )
 
     async def add_exception(
@@ -274,27 +276,24 @@ def _resource_routes(path: str, category: str) -> None:
         body: ScheduleExceptionRequest,
         idempotency_key: IdempotencyKey,
     ) -> Response:
-        caller = caller_of(request, "schedules.write")
-        found = await _resource(caller, category, resource_id)
-        check_any_location(caller.principal, [UUID(v) for v in found["location_ids"]], category)
-        return await _change(
-            caller,
+        return await manage(
+            request,
+            "schedules.write",
+            resource_id,
             "POST",
-            f"resources/{resource_id}/schedule/exceptions",
+            "/schedule/exceptions",
             body.forwarded(),
-            Target((resource_id,)),
         )
 
     async def remove_exception(request: Request, resource_id: UUID, exception_id: UUID) -> Response:
-        caller = caller_of(request, "schedules.write")
-        found = await _resource(caller, category, resource_id)
-        check_any_location(caller.principal, [UUID(v) for v in found["location_ids"]], category)
-        return await _change(
-            caller,
+        return await manage(
+            request,
+            "schedules.write",
+            resource_id,
             "DELETE",
-            f"resources/{resource_id}/schedule/exceptions/{exception_id}",
+            f"/schedule/exceptions/{exception_id}",
             None,
-            Target((resource_id, exception_id)),
+            exception_id,
         )
 
     noun = category
