@@ -12,7 +12,7 @@ from clinic.gateway.api.views import MeView
 router = APIRouter(tags=["about"])
 
 
-@router.get("/v1", summary="About this API", include_in_schema=True)
+@router.get("/v1", summary="About this API")
 async def about(request: Request) -> dict[str, Any]:
     """What this API is and where its OpenAPI document and the token's issuer are."""
     settings = request.app.state.settings

@@ -1,5 +1,6 @@
 """What the OpenAPI document says about every /v1 operation besides its own answers: it
-needs a bearer token (401 without a valid one) and counts against the rate limits (429)."""
+needs a bearer token (401 without a valid one), counts against the rate limits (429), and
+shows an example of its request and its answer (``api.docs``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from clinic.gateway.api.docs import OPERATIONS, REQUESTS, RESPONSES
 from clinic.platform.problem_handlers import DESCRIPTIONS
 
 BEARER = {
@@ -29,6 +31,7 @@ def document_security(app: FastAPI) -> None:
         schema = generate()
         if not done:
             _secure(schema)
+            _exemplify(schema)
             done = True
         return schema
 
@@ -46,3 +49,21 @@ def _secure(schema: dict[str, Any]) -> None:
             responses = operation.setdefault("responses", {})
             for code in ("401", "429"):
                 responses[code] = {"description": DESCRIPTIONS[code], "content": problem}
+
+
+def _exemplify(schema: dict[str, Any]) -> None:
+    components = schema.get("components", {}).get("schemas", {})
+    for name, example in REQUESTS.items():
+        if name in components:
+            components[name].setdefault("examples", [example])
+    for path, operations in schema.get("paths", {}).items():
+        for method, operation in operations.items():
+            for status, response in operation.get("responses", {}).items():
+                media = response.get("content", {}).get("application/json")
+                if not status.startswith("2") or media is None:
+                    continue
+                name = media.get("schema", {}).get("$ref", "").rsplit("/", 1)[-1]
+                found = OPERATIONS.get(f"{method.upper()} {path}", RESPONSES.get(name))
+                if found is not None:
+                    # Set here, not in the routes: FastAPI drops null fields from examples.
+                    media["example"] = found

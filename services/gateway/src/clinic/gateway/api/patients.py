@@ -26,7 +26,6 @@ from clinic.gateway.api.answers import (
     read,
 )
 from clinic.gateway.api.appointments import IdempotencyKey, visible_appointment
-from clinic.gateway.api.docs import PATIENT_RECORD, example
 from clinic.gateway.api.schemas import (
     PreferencesRequest,
     RegisterPatientRequest,
@@ -60,7 +59,6 @@ StatusFilter = Literal[
 @router.get(
     "/patients",
     response_model=PatientsPage,
-    responses={200: example({"patients": [PATIENT_RECORD], "next_page_token": None})},
     summary="Find patients by identifier",
 )
 async def find_patients(
@@ -91,7 +89,7 @@ async def find_patients(
     "/patients",
     status_code=201,
     response_model=PatientView,
-    responses={201: example(PATIENT_RECORD), **problems(403, 409)},
+    responses={**problems(403, 409)},
     summary="Register a patient",
 )
 async def register_patient(
@@ -113,7 +111,7 @@ async def register_patient(
 @router.get(
     "/patients/{patient_id}",
     response_model=PatientView,
-    responses={200: example(PATIENT_RECORD), **problems(404)},
+    responses={**problems(404)},
     summary="Get a patient",
 )
 async def get_patient(request: Request, patient_id: UUID) -> Response:
@@ -129,7 +127,7 @@ async def get_patient(request: Request, patient_id: UUID) -> Response:
 @router.patch(
     "/patients/{patient_id}",
     response_model=PatientView,
-    responses={200: example(PATIENT_RECORD), **problems(403, 404, 412)},
+    responses={**problems(403, 404, 412)},
     summary="Update a patient",
 )
 async def update_patient(
@@ -152,7 +150,7 @@ async def update_patient(
 @router.put(
     "/patients/{patient_id}/preferences",
     response_model=PatientView,
-    responses={200: example(PATIENT_RECORD), **problems(403, 404)},
+    responses={**problems(403, 404)},
     summary="Set reminder preferences",
 )
 async def set_preferences(request: Request, patient_id: UUID, body: PreferencesRequest) -> Response:

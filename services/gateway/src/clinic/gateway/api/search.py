@@ -16,7 +16,6 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from clinic.gateway.api.answers import caller_of, json_answer, passed_on
-from clinic.gateway.api.docs import LOCATION, PROVIDER, ROOM, example
 from clinic.gateway.api.names import ResourceNames
 from clinic.gateway.api.views import NextAvailableView, SlotsPage
 from clinic.platform.problem_handlers import problems
@@ -26,18 +25,6 @@ from clinic.platform.strict import Day
 router = APIRouter(prefix="/v1", tags=["search"])
 PartOfDay = Literal["morning", "afternoon", "evening"]
 MAX_SLOTS = 1000
-
-SLOT: dict[str, Any] = {
-    "start": "2026-12-07T08:00:00Z",
-    "end": "2026-12-07T08:20:00Z",
-    "local_start": "2026-12-07T09:00:00+01:00",
-    "local_end": "2026-12-07T09:20:00+01:00",
-    "time_zone": "Europe/Berlin",
-    "location_id": LOCATION,
-    "resources": {"doctor": PROVIDER, "room": ROOM},
-    "resource_names": {"doctor": "Dr Lena Weber", "room": "Exam room 1"},
-    "seats_left": None,
-}
 
 
 class InvalidPageTokenError(Problem):
@@ -68,10 +55,7 @@ def _token(offset: int) -> str:
 @router.get(
     "/slots",
     response_model=SlotsPage,
-    responses={
-        200: example({"slots": [SLOT], "next_page_token": None}),
-        **problems(403, 404, 410),
-    },
+    responses={**problems(403, 404, 410)},
     summary="Search free times",
 )
 async def search_slots(
@@ -119,10 +103,7 @@ async def search_slots(
 @router.get(
     "/slots/next-available",
     response_model=NextAvailableView,
-    responses={
-        200: example({"by_location": {LOCATION: SLOT}, "earliest": SLOT}),
-        **problems(403, 404, 410),
-    },
+    responses={**problems(403, 404, 410)},
     summary="Next free time",
 )
 async def next_available(
