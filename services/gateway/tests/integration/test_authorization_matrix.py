@@ -63,6 +63,7 @@ MATRIX: list[tuple[str, str, Any, str]] = [
     ("GET", "/v1/patients/{patient}/appointments", None,                            "✓✓✓✓✓✗"),
     ("GET", "/v1/me/appointments", None,                                            "✓✗✗✗✗✗"),
     ("POST", "/v1/waitlist-entries", WAIT,                                          "✓✓✗✓✓✗"),
+    ("GET", "/v1/waitlist-entries", None,                                           "✓✓✓✓✓✗"),
     ("GET", "/v1/waitlist-entries/{entry}", None,                                   "✓✓✓✓✓✗"),
     ("POST", "/v1/waitlist-entries/{entry}/leave", {"reason": "matrix"},            "✓✓✗✓✓✗"),
     ("GET", "/v1/waitlist-offers", None,                                            "✗✓✗✓✓✗"),

@@ -199,3 +199,30 @@ def test_a_service_that_is_down_is_a_503_with_retry_after_and_a_client_over_its_
             assert "access-control-allow-origin" not in stranger.headers
     finally:
         gateway.stop()
+
+
+def test_the_waitlist_lists_who_waits_and_a_patient_sees_only_their_own_entries(
+    gateway_platform: Platform,
+) -> None:
+    clinic = open_gateway_clinic(gateway_platform, "Waitlist Clinic")
+    ana, ben = clinic.patients
+    later = (dt.date.today() + dt.timedelta(days=30)).isoformat()
+    body = {"appointment_type_id": clinic.ids.kind, "location_ids": [clinic.ids.location],
+            "earliest": DAY, "latest": later}  # fmt: skip
+    with gateway_platform.client(clinic.tokens["front_desk"]) as desk:
+        for patient in (ana, ben):
+            joined = desk.post("/v1/waitlist-entries", json={**body, "patient_id": patient},
+                               headers={"Idempotency-Key": str(uuid.uuid4())})  # fmt: skip
+            assert joined.status_code == 201, joined.text
+        listed = wait_until(
+            lambda: (
+                len(desk.get("/v1/waitlist-entries").json()["entries"]) == 2
+                and desk.get("/v1/waitlist-entries").json()
+            )
+        )
+        assert listed, "the desk never saw both entries"
+        assert [e["patient_id"] for e in listed["entries"]] == [ana, ben]
+    with gateway_platform.client(clinic.tokens["patient"]) as patient:
+        mine = patient.get("/v1/waitlist-entries").json()["entries"]
+        assert [e["patient_id"] for e in mine] == [ana]
+        assert patient.get("/v1/waitlist-entries", params={"patient_id": ben}).status_code == 403

@@ -55,6 +55,7 @@ POLICY: dict[str, frozenset[Role]] = {
     "patients.opt_in": DESK | {P},
     "waitlist.join": DESK | {P},
     "waitlist.get": STAFF | {P},
+    "waitlist.list": STAFF | {P},
     "waitlist.leave": DESK | {P},
     "waitlist.offers": DESK,
     "calendars.location": STAFF,
@@ -80,6 +81,7 @@ PATIENT_DATA_READS = frozenset(
         "patients.appointments",
         "patients.preferences.get",
         "waitlist.get",
+        "waitlist.list",
         "calendars.location",
         "calendars.resource",
     }

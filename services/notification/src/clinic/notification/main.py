@@ -7,7 +7,7 @@ import datetime as dt
 from fastapi import FastAPI
 
 import clinic.notification
-from clinic.notification.api import links, routes, webhooks
+from clinic.notification.api import links, routes, waitlist, webhooks
 from clinic.notification.channels import Channel
 from clinic.notification.clinics import Availability, Booking
 from clinic.notification.consumer import TOPICS, ProjectionWriter
@@ -61,6 +61,7 @@ def create_app(settings: NotificationSettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.include_router(routes.router)
+    app.include_router(waitlist.router)
     app.include_router(webhooks.router)
     app.include_router(links.router)
     app.state.link_metrics = links.LinkMetrics(runtime.registry)

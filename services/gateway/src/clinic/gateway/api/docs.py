@@ -382,6 +382,25 @@ RESPONSES: dict[str, Any] = {
     },
     "ResourceCalendarView": {"resource": CALENDAR_RESOURCE, "days": [DAY]},
     "WaitlistEntryView": WAITLIST_ENTRY,
+    "WaitlistPage": {
+        "entries": [
+            {
+                "id": WAITLIST_ENTRY["id"],
+                "patient_id": PATIENT,
+                "appointment_type_id": TYPE,
+                "location_ids": [LOCATION],
+                "earliest": "2026-12-03",
+                "latest": "2026-12-18",
+                "times_of_day": ["morning"],
+                "weekdays": [1, 3],
+                "provider_id": None,
+                "priority": 5,
+                "joined_at": "2026-12-02T13:50:12Z",
+                "active": True,
+            }
+        ],
+        "next_page_token": None,
+    },
     "FreedTimesView": FREED_TIMES,
     "LocationView": {**LOCATION_ITEM, "organization_id": ORG, "version": 1},
     "LocationsPage": {"locations": [LOCATION_ITEM], "next_page_token": "QmVybGluIE1pdHRl"},

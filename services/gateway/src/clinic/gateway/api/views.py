@@ -314,3 +314,20 @@ class FreedTimesView(View):
     """For ``GET /v1/waitlist-offers`` (not yet its ``response_model``)."""
 
     freed_times: list[FreedTimeView] = Field(description="Latest start first.")
+
+
+class WaitlistItemView(View):
+    id: UUID
+    patient_id: UUID
+    appointment_type_id: UUID
+    location_ids: list[UUID]
+    earliest: str = Field(json_schema_extra={"format": "date"})
+    latest: str = Field(json_schema_extra={"format": "date"})
+    priority: int
+    joined_at: AwareDatetime
+    active: bool = Field(description="Still waiting.")
+
+
+class WaitlistPage(View):
+    entries: list[WaitlistItemView]
+    next_page_token: str | None = Field(description="Pass as page_token; null: the last page.")

@@ -6,17 +6,26 @@ backed by a hold) and lists what it offered. A patient joins and leaves for them
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from clinic.gateway.access import check_any_location, check_patient, patient_for
-from clinic.gateway.api.answers import Caller, Target, caller_of, command, read
+from clinic.gateway.access import check_any_location, check_location, check_patient, patient_for
+from clinic.gateway.api.answers import (
+    Caller,
+    Target,
+    audited,
+    caller_of,
+    command,
+    json_answer,
+    read,
+)
 from clinic.gateway.api.appointments import IdempotencyKey
 from clinic.gateway.api.schemas import JoinWaitlistRequest, ReasonRequest
-from clinic.gateway.api.views import FreedTimesView, WaitlistEntryView
+from clinic.gateway.api.views import FreedTimesView, WaitlistEntryView, WaitlistPage
+from clinic.gateway.principal import Role
 from clinic.gateway.upstream import Reply
 from clinic.platform.problem_handlers import problems
 from clinic.platform.strict import Instant
@@ -66,6 +75,55 @@ async def join(
         Target(tuple(body.location_ids), patient_id),
         created="/v1/waitlist-entries/{id}",
     )
+
+
+@router.get(
+    "/waitlist-entries",
+    response_model=WaitlistPage,
+    summary="The waitlist",
+)
+async def list_entries(
+    request: Request,
+    active: Annotated[bool, Query(description="Only those still waiting (false: all).")] = True,
+    location_id: UUID | None = None,
+    patient_id: UUID | None = None,
+    appointment_type_id: UUID | None = None,
+    page_size: Annotated[int, Query(ge=1, le=200)] = 50,
+    page_token: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    """Who is waiting, in the order they joined (freed time is offered by priority first,
+    then this order). A patient sees their own entries; a clinic role limited to some
+    locations, the entries naming one of them."""
+    caller = caller_of(request, "waitlist.list")
+    principal = caller.principal
+    if principal.role == Role.PATIENT:
+        patient_id = patient_for(principal, patient_id)
+    if location_id is not None:
+        check_location(principal, location_id, f"location {location_id}")
+    params: dict[str, Any] = {
+        "active": active,
+        "location_id": location_id,
+        "patient_id": patient_id,
+        "appointment_type_id": appointment_type_id,
+        "page_size": page_size,
+        "page_token": page_token,
+    }
+    reply = await caller.get(
+        caller.services.notification, f"/organizations/{caller.org}/waitlist", params
+    )
+    if not reply.ok:
+        return await read(caller, reply, Target())
+    body = reply.json()
+    entries = [
+        {"id": e.pop("entry_id"), **e}
+        for e in body["entries"]
+        if principal.location_ids is None
+        or principal.location_ids & {UUID(v) for v in e["location_ids"]}
+    ]
+    answer = json_answer({"entries": entries, "next_page_token": body["next_page_token"]})
+    patients = {UUID(e["patient_id"]) for e in entries}
+    only = next(iter(patients)) if len(patients) == 1 else None
+    return await audited(caller, answer, Target(tuple(UUID(e["id"]) for e in entries), only))
 
 
 @router.get(

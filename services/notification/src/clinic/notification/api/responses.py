@@ -86,3 +86,23 @@ class FreedTimeView(View):
 
 class FreedTimes(View):
     freed_times: list[FreedTimeView] = Field(description="Latest start first.")
+
+
+class WaitlistEntryItem(View):
+    entry_id: UUID
+    patient_id: UUID
+    appointment_type_id: UUID
+    location_ids: list[UUID]
+    earliest: dt.date
+    latest: dt.date
+    times_of_day: list[Literal["morning", "afternoon", "evening"]]
+    weekdays: list[int] = Field(description="ISO weekdays the patient can come; empty: any.")
+    provider_id: UUID | None
+    priority: int = Field(description="1 (most urgent) to 9.")
+    joined_at: dt.datetime
+    active: bool = Field(description="Still waiting (false: left, or booked from an offer).")
+
+
+class WaitlistPage(View):
+    entries: list[WaitlistEntryItem]
+    next_page_token: str | None = Field(description="Pass as page_token; null: the last page.")
