@@ -318,6 +318,7 @@ MESSAGES: dict[str, Any] = {
     ],
 }
 FREED_TIMES: dict[str, Any] = {
+    "next_page_token": None,
     "freed_times": [
         {
             "freed_id": "1b2c3d4e-5f6a-5b7c-8d9e-0f1a2b3c4d5e",

@@ -311,9 +311,8 @@ class FreedTimeView(View):
 
 
 class FreedTimesView(View):
-    """For ``GET /v1/waitlist-offers`` (not yet its ``response_model``)."""
-
     freed_times: list[FreedTimeView] = Field(description="Latest start first.")
+    next_page_token: str | None = Field(description="Pass as page_token; null: the last page.")
 
 
 class WaitlistItemView(View):

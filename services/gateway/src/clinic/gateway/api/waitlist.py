@@ -171,12 +171,14 @@ async def leave(
 async def offers(
     request: Request,
     since: Instant | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    page_size: Annotated[int, Query(ge=1, le=200)] = 50,
+    page_token: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
-    """Times freed by cancellations and who they were offered to, in turn (lapsed, accepted,
-    filled), newest first."""
+    """Times freed by cancellations and who they were offered to, in turn (lapsed,
+    accepted, filled), latest start first; ``since`` bounds how far back (30 days by
+    default)."""
     caller = caller_of(request, "waitlist.offers")
-    params: dict[str, str | int] = {"limit": limit}
+    params: dict[str, Any] = {"limit": page_size, "page_token": page_token}
     if since is not None:
         params["since"] = since.isoformat()
     reply = await caller.get(

@@ -86,6 +86,9 @@ class FreedTimeView(View):
 
 class FreedTimes(View):
     freed_times: list[FreedTimeView] = Field(description="Latest start first.")
+    next_page_token: str | None = Field(
+        None, description="Pass as page_token for the next page; null: the last page."
+    )
 
 
 class WaitlistEntryItem(View):

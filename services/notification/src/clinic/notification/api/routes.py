@@ -14,6 +14,7 @@ from psycopg.rows import dict_row
 from clinic.notification import delivery
 from clinic.notification.api.responses import ContactPreferences, FreedTimes, MessageHistory
 from clinic.notification.planning import ADDRESS_SYSTEMS
+from clinic.platform.paging import decode_cursor, encode_cursor
 from clinic.platform.problem_handlers import problems
 from clinic.platform.problems import Problem
 from clinic.platform.strict import Instant
@@ -160,8 +161,8 @@ async def _opt(
 FREED = """
 SELECT freed_id, location_id, appointment_type_id, start_at AS start, end_at AS end,
        source_appointment_id, status, reason, found_at
-FROM freed_times WHERE organization_id = %s AND start_at >= %s
-ORDER BY start_at DESC LIMIT %s
+FROM freed_times WHERE organization_id = %s AND start_at >= %s {after}
+ORDER BY start_at DESC, freed_id DESC LIMIT %s
 """
 OFFERS = """
 SELECT offer_id, freed_id, entry_id, patient_id, status, reason, hold_appointment_id,
@@ -180,14 +181,28 @@ async def waitlist_offers(
     request: Request,
     since: Annotated[Instant | None, Query(description="Freed times starting from.")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    page_token: Annotated[
+        str | None, Query(max_length=200, description="The next_page_token of the last page.")
+    ] = None,
 ) -> dict[str, Any]:
     """Time that freed up and what became of it: offered to whom, in which order, and with
-    what outcome (accepted, lapsed, declined, or refused by booking)."""
+    what outcome (accepted, lapsed, declined, or refused by booking). Latest start first,
+    ``limit`` a page."""
     start = since or request.app.state.clock() - dt.timedelta(days=30)
+    extra: list[Any] = []
+    condition = ""
+    if page_token is not None:
+        at, last = decode_cursor(page_token)
+        condition, extra = "AND (start_at, freed_id) < (%s, %s)", [at, last]
     database = request.app.state.runtime.database
     async with database.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(FREED, [org, start, limit])
+        await cur.execute(FREED.format(after=condition), [org, start, *extra, limit + 1])
         freed = await cur.fetchall()
+    following = None
+    if len(freed) > limit:
+        freed = freed[:limit]
+        following = encode_cursor(freed[-1]["start"], freed[-1]["freed_id"])
+    async with database.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(OFFERS, [[f["freed_id"] for f in freed]])
         offers = await cur.fetchall()
     for f in freed:
@@ -196,4 +211,4 @@ async def waitlist_offers(
             for o in offers
             if o["freed_id"] == f["freed_id"]
         ]
-    return {"freed_times": freed}
+    return {"freed_times": freed, "next_page_token": following}
