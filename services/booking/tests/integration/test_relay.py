@@ -326,3 +326,31 @@ async def test_patient_events_travel_on_their_own_topic_and_nowhere_else(
     assert of(records, patient_id, Topic.REFERENCE) == []
     reference_text = b"".join(r.value for r in records if r.topic == str(Topic.REFERENCE))
     assert b"Private" not in reference_text
+
+
+async def test_two_booking_deployments_sharing_a_database_each_publish_through_their_own_relay(
+    start_service: Callable[..., RunningService], infrastructure: Infrastructure, schema_name: str
+) -> None:
+    # One relay per event store: a lock for the whole database once let the first booking's
+    # relay starve the second's, whose events then never reached Kafka.
+    first = start_service("clinic.booking", "BOOKING_", schema=f"{schema_name}_a")
+    second = start_service("clinic.booking", "BOOKING_", schema=f"{schema_name}_b")
+    orgs = []
+    async with httpx.AsyncClient(timeout=30) as http:
+        for booking in (first, second):
+            answer = await http.post(
+                f"{booking.url}/organizations",
+                json={"name": f"Relay {booking.port}"},
+                headers={"Idempotency-Key": str(uuid.uuid4())},
+            )
+            assert answer.status_code == 201, answer.text
+            orgs.append(answer.json()["id"])
+
+    def both(records: list[Any]) -> bool:
+        seen = {Envelope.model_validate_json(r.value).organization_id for r in records}
+        return {uuid.UUID(o) for o in orgs} <= seen
+
+    records = await read_topics(
+        infrastructure.kafka_bootstrap_servers, [Topic.REFERENCE.value], both, within=60
+    )
+    assert both(records)

@@ -60,6 +60,12 @@ RELAY_DDL = [
 ]
 
 
+LEADER_LOCK = "SELECT pg_try_advisory_lock(hashtext('clinic.booking.relay:' || current_schema()))"
+"""One relay per event store, so the lock is the store's schema's (the first on the search
+path): booking deployments sharing a database in separate schemas each have their own
+relay, where one key for the whole database let one deployment's relay starve another's."""
+
+
 class RelayMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.position = Gauge(
@@ -156,9 +162,7 @@ class Relay:
 
     async def _lead(self, conn: psycopg.AsyncConnection) -> None:
         while True:
-            row = await (
-                await conn.execute("SELECT pg_try_advisory_lock(hashtext('clinic.booking.relay'))")
-            ).fetchone()
+            row = await (await conn.execute(LEADER_LOCK)).fetchone()
             if row and row[0]:
                 break
             self.metrics.leader.set(0)
