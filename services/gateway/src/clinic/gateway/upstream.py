@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -57,6 +58,11 @@ class Reply:
         return 200 <= self.status < 300
 
     def json(self) -> Any:
+        """The body as JSON, parsed once however many readers ask."""
+        return self._parsed
+
+    @functools.cached_property
+    def _parsed(self) -> Any:
         return orjson.loads(self.content) if self.content else None
 
 
