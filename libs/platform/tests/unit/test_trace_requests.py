@@ -6,12 +6,13 @@ from __future__ import annotations
 import httpx
 from fastapi import FastAPI
 from fastapi.responses import Response
+from fastapi.telemetry import TelemetryConfig
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from clinic.platform.telemetry import instrument_http
+from clinic.platform.telemetry import FRAMEWORK_TELEMETRY_OFF, instrument_http
 
 CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACEPARENT = f"00-{CALLER_TRACE}-00f067aa0ba902b7-01"
@@ -68,3 +69,32 @@ async def test_a_5xx_is_an_error_span_and_health_checks_make_no_span() -> None:
     assert spans["GET"].attributes is not None
     assert spans["GET"].attributes["http.response.status_code"] == 404
     assert format(spans["GET /broken"].context.trace_id, "032x") != CALLER_TRACE
+
+
+def _service_like_app(telemetry: TelemetryConfig | None) -> tuple[FastAPI, InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    app = FastAPI(telemetry={**(telemetry or {}), "tracer_provider": provider})
+
+    @app.get("/items/{item_id}")
+    async def item(item_id: int) -> dict[str, int]:
+        return {"item": item_id}
+
+    instrument_http(app, provider)
+    return app, exporter
+
+
+async def test_the_framework_traces_nothing_itself_so_a_request_is_one_span_not_several() -> None:
+    """FastAPI traces by itself once a tracer provider is there (as every service installs
+    one globally): a second server span and spans around the endpoint. Service apps are
+    built with it off; without that, this request would make several spans."""
+    spans_by: dict[str, list[str]] = {}
+    for name, telemetry in (("platform", FRAMEWORK_TELEMETRY_OFF), ("framework default", None)):
+        app, exporter = _service_like_app(telemetry)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            assert (await c.get("/items/7")).status_code == 200
+        spans_by[name] = [span.name for span in exporter.get_finished_spans()]
+    assert spans_by["platform"] == ["GET /items/{item_id}"]
+    assert len(spans_by["framework default"]) > 1

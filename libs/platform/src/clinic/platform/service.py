@@ -41,7 +41,12 @@ from clinic.platform.logs import configure_logging
 from clinic.platform.metrics import create_registry, install_metrics
 from clinic.platform.problem_handlers import install_problem_handlers
 from clinic.platform.settings import ServiceSettings
-from clinic.platform.telemetry import create_tracer_provider, install_global, instrument_http
+from clinic.platform.telemetry import (
+    FRAMEWORK_TELEMETRY_OFF,
+    create_tracer_provider,
+    install_global,
+    instrument_http,
+)
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +200,13 @@ def create_service_app(
             await runtime.database.close()
             runtime.tracer_provider.shutdown()
 
-    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="1.0.0",
+        lifespan=lifespan,
+        telemetry=FRAMEWORK_TELEMETRY_OFF,
+    )
     app.state.runtime = runtime
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
@@ -35,6 +36,14 @@ def install_global(provider: TracerProvider) -> None:
     current = trace.get_tracer_provider()
     if not isinstance(current, TracerProvider):
         trace.set_tracer_provider(provider)
+
+
+# FastAPI (0.165 on) traces by itself once a global tracer provider is installed: a second
+# server span per request, spans around dependencies and the endpoint, and its own metrics
+# and logs. The platform's one span per request (TraceRequests) and Prometheus metrics
+# already cover that; the framework's copy doubled every trace and cost about 0.2 ms per
+# request (bench/gateway_bench.py, profiled). Every service app is built with it off.
+FRAMEWORK_TELEMETRY_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 
 def instrument_http(app: FastAPI, provider: TracerProvider) -> None:
