@@ -2,7 +2,9 @@
 -- of each status that is not a 2xx; in "book" mode every request books a different time with
 -- an Idempotency-Key of its own. Headers given with wrk's -H (the bearer token, or the actor
 -- headers) go on every request.
--- Arguments (after wrk's --): mode ("get" or "book"); for "book" also appointment type,
+-- Arguments (after wrk's --): mode ("get" or "book"), the mean pause in milliseconds each
+-- connection waits before each request (0: none, it sends as soon as it is answered); for
+-- "book" also appointment type,
 -- location, patient, first day (days after base), wrk thread count, providers
 -- (comma-separated), base (UTC midnight, epoch seconds), a tag that keeps keys unique.
 -- Request n of thread t is the booking number k = t + n * threads, which names one
@@ -16,15 +18,22 @@ function setup(thread)
 end
 
 function init(args)
-  mode = args[1]
+  mode, pause = args[1], tonumber(args[2])
+  if pause > 0 then
+    -- wrk looks for delay() after init; the clock of a request starts when it is sent.
+    -- Pauses vary from half to one and a half times the mean, so that clients which all
+    -- started at once do not stay in step and arrive in bursts.
+    math.randomseed(os.time() + id)
+    delay = function() return math.floor(pause * (0.5 + math.random())) end
+  end
   if mode == "book" then
-    type_id, location, patient = args[2], args[3], args[4]
-    first_day, nthreads = tonumber(args[5]), tonumber(args[6])
+    type_id, location, patient = args[3], args[4], args[5]
+    first_day, nthreads = tonumber(args[6]), tonumber(args[7])
     providers = {}
-    for provider in string.gmatch(args[7], "[^,]+") do
+    for provider in string.gmatch(args[8], "[^,]+") do
       table.insert(providers, provider)
     end
-    base, tag = tonumber(args[8]), args[9]
+    base, tag = tonumber(args[9]), args[10]
     k = id
     headers = {}
     for name, value in pairs(wrk.headers) do
