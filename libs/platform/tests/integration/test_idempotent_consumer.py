@@ -239,3 +239,67 @@ async def test_a_fact_a_projection_cannot_store_is_dead_lettered_counted_and_log
     )
     assert "NUL" in error
     assert attempts == 2
+
+
+async def test_each_event_of_a_batch_is_applied_in_a_span_of_the_trace_that_decided_it(
+    database: Database,
+) -> None:
+    """A batch is one transaction, but each event's trace shows this consumer applying it:
+    under the context its Kafka headers carry (the relay's publish), else its envelope's."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import SpanKind
+
+    from clinic.events.envelope import TraceContext
+    from clinic.platform.consumer import Delivery
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    consumer = IdempotentConsumer(
+        database,
+        "traced",
+        record_cancellation,
+        ConsumerMetrics(CollectorRegistry()),
+        tracer=provider.get_tracer("test"),
+    )
+    published = "0af7651916cd43dd8448eb211c80319c"  # the relay's publish span, in headers
+    decided = "4bf92f3577b34da6a3ce929d0e0e4736"  # the booking request, on the envelope
+    by_header = cancellation(uuid.uuid4())
+    by_envelope = cancellation(uuid.uuid4()).model_copy(
+        update={"trace": TraceContext(traceparent=f"00-{decided}-00f067aa0ba902b7-01")}
+    )
+    topic = "booking.appointments.v1"
+    outcomes = await consumer.process_batch(
+        [
+            (
+                by_header.to_json(),
+                Delivery(topic, 0, 1, b"a", f"00-{published}-b7ad6b7169203331-01"),
+            ),
+            (by_envelope.to_json(), Delivery(topic, 0, 2, b"b")),
+            (b"not an envelope", Delivery(topic, 0, 3, b"c")),
+        ]
+    )
+
+    assert outcomes == [Outcome.APPLIED, Outcome.APPLIED, Outcome.DEAD_LETTERED]
+    spans = {
+        span.attributes["messaging.kafka.offset"]: span for span in exporter.get_finished_spans()
+    }  # type: ignore[index]
+    assert set(spans) == {1, 2, 3}
+    for span in spans.values():
+        assert span.name == f"process {topic}"
+        assert span.kind == SpanKind.CONSUMER
+        assert span.attributes is not None
+        assert span.attributes["messaging.consumer.group.name"] == "traced"
+        assert span.attributes["messaging.batch.message_count"] == 3
+    assert format(spans[1].context.trace_id, "032x") == published
+    assert spans[1].parent is not None
+    assert format(spans[1].parent.span_id, "016x") == "b7ad6b7169203331"
+    assert spans[1].attributes is not None
+    assert spans[1].attributes["clinic.event.type"] == by_header.type
+    assert spans[1].attributes["clinic.aggregate.id"] == str(by_header.aggregate_id)
+    assert format(spans[2].context.trace_id, "032x") == decided
+    assert spans[1].start_time == spans[2].start_time  # one transaction
+    assert not spans[3].status.is_ok  # dead-lettered: an error, in a trace of its own
+    assert format(spans[3].context.trace_id, "032x") not in (published, decided)

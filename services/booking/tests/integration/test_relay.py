@@ -227,7 +227,7 @@ def test_the_replay_api_serves_only_the_topics_asked_for(
     assert refused.headers["content-type"] == "application/problem+json"
 
 
-async def test_a_requests_actor_trace_and_correlation_reach_the_envelopes_on_kafka(
+async def test_a_requests_actor_trace_and_correlation_reach_the_envelopes_and_headers_on_kafka(
     start_service: Callable[..., RunningService], infrastructure: Infrastructure
 ) -> None:
     service = start_service("clinic.booking", "BOOKING_")
@@ -277,6 +277,13 @@ async def test_a_requests_actor_trace_and_correlation_reach_the_envelopes_on_kaf
     assert registered.causation_id is not None  # the handled request
     assert registered.trace is not None
     assert registered.trace.traceparent.split("-")[1] == trace_id
+    # The relay published it in a span of the request's trace: the header names that
+    # publish (same trace, a span of its own), so consumers continue the trace under it.
+    [record] = [r for r in records if Envelope.from_json(r.value).aggregate_id == org]
+    headers = {name: value.decode() for name, value in record.headers}
+    _, header_trace, header_span, _ = headers["traceparent"].split("-")
+    assert header_trace == trace_id
+    assert header_span != registered.trace.traceparent.split("-")[2]
 
 
 async def test_patient_events_travel_on_their_own_topic_and_nowhere_else(

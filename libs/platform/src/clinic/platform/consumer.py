@@ -34,11 +34,14 @@ import psycopg
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pydantic import ValidationError
 
 from clinic.events import Envelope, UnknownEventTypeError, payload_types
 from clinic.platform.database import Database
+from clinic.platform.telemetry import context_from, context_of, event_attributes
 
 log = logging.getLogger(__name__)
 
@@ -106,12 +109,35 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class Delivery:
-    """Where a message came from, so a dead letter can name it."""
+    """Where a message came from, so a dead letter can name it, and the trace its Kafka
+    headers carry on (the relay's publish span)."""
 
     topic: str
     partition: int
     offset: int
     key: bytes | None
+    traceparent: str | None = None
+    tracestate: str | None = None
+
+
+def delivery_of(record: Any) -> Delivery:
+    """The delivery of one aiokafka ``ConsumerRecord``."""
+    headers = {name: value for name, value in (record.headers or ()) if name in TRACE_HEADERS}
+    return Delivery(
+        record.topic,
+        record.partition,
+        record.offset,
+        record.key,
+        _text(headers.get("traceparent")),
+        _text(headers.get("tracestate")),
+    )
+
+
+TRACE_HEADERS = frozenset({"traceparent", "tracestate"})
+
+
+def _text(value: bytes | None) -> str | None:
+    return value.decode("ascii", "replace") if value else None
 
 
 class ConsumerMetrics:
@@ -180,8 +206,10 @@ class IdempotentConsumer:
         retry: RetryPolicy | None = None,
         batch_handler: BatchHandler | None = None,
         after_commit: Callable[[], None] | None = None,
+        tracer: trace.Tracer | None = None,
     ) -> None:
         self.database = database
+        self.tracer = tracer or trace.get_tracer(__name__)
         self.after_commit = after_commit
         """Told after each transaction that applied something (a dispatcher waiting for
         what the projection planned)."""
@@ -193,10 +221,45 @@ class IdempotentConsumer:
 
     async def process(self, raw: bytes, delivery: Delivery) -> Outcome:
         started = time.perf_counter()
+        began = time.time_ns()
         outcome = await self._process(raw, delivery)
         self.metrics.events.labels(self.name, outcome).inc()
         self.metrics.duration.labels(self.name).observe(time.perf_counter() - started)
+        self._traced([(delivery, _envelope_or_none(raw), outcome)], began, time.time_ns())
         return outcome
+
+    def _traced(
+        self, applied: list[tuple[Delivery, Envelope | None, Outcome]], began: int, ended: int
+    ) -> None:
+        """One span per event, in the trace of the request that decided it (the Kafka
+        headers' context, else the envelope's), spanning the transaction that applied it:
+        a batch's events share its start and end."""
+        for delivery, envelope, outcome in applied:
+            parent = context_from(delivery.traceparent, delivery.tracestate)
+            if parent is None and envelope is not None:
+                parent = context_of(envelope.trace)
+            attributes: dict[str, str | int] = {
+                "messaging.system": "kafka",
+                "messaging.destination.name": delivery.topic,
+                "messaging.operation.type": "process",
+                "messaging.consumer.group.name": self.name,
+                "messaging.destination.partition.id": str(delivery.partition),
+                "messaging.kafka.offset": delivery.offset,
+                "messaging.batch.message_count": len(applied),
+                "clinic.outcome": str(outcome),
+            }
+            if envelope is not None:
+                attributes.update(event_attributes(envelope, delivery.topic))
+            span = self.tracer.start_span(
+                f"process {delivery.topic}",
+                context=parent,
+                kind=SpanKind.CONSUMER,
+                start_time=began,
+                attributes=attributes,
+            )
+            if outcome == Outcome.DEAD_LETTERED:
+                span.set_status(Status(StatusCode.ERROR, "dead-lettered"))
+            span.end(end_time=ended)
 
     async def _process(self, raw: bytes, delivery: Delivery) -> Outcome:
         try:
@@ -250,6 +313,7 @@ class IdempotentConsumer:
         """Apply a batch in one transaction (the fast path, also for rebuilds); when that
         fails, fall back to one message at a time with the retry and dead-letter policy."""
         started = time.perf_counter()
+        began = time.time_ns()
         outcomes: list[Outcome | None] = [None] * len(messages)
         readable: list[tuple[int, Envelope]] = []
         for index, (raw, delivery) in enumerate(messages):
@@ -282,6 +346,15 @@ class IdempotentConsumer:
         for outcome in final:
             self.metrics.events.labels(self.name, outcome).inc()
         self.metrics.duration.labels(self.name).observe(time.perf_counter() - started)
+        envelopes = dict(readable)
+        self._traced(
+            [
+                (delivery, envelopes.get(index), outcome)
+                for index, ((_, delivery), outcome) in enumerate(zip(messages, final, strict=True))
+            ],
+            began,
+            time.time_ns(),
+        )
         return final
 
     async def apply_batch(self, envelopes: list[Envelope]) -> set[tuple[UUID, int]]:
@@ -379,6 +452,13 @@ def _event_type(raw: bytes) -> str:
     return value if value in _known_types() else "unknown"
 
 
+def _envelope_or_none(raw: bytes) -> Envelope | None:
+    try:
+        return Envelope.from_json(raw)
+    except (ValidationError, ValueError):
+        return None
+
+
 @functools.cache
 def _known_types() -> frozenset[str]:
     return frozenset(event_type for event_type, _ in payload_types())
@@ -403,7 +483,7 @@ def subscribe(
         record = message.raw_message
         await consumer.process(
             message.body,
-            Delivery(record.topic, record.partition, record.offset, record.key),  # type: ignore[union-attr]
+            delivery_of(record),
         )
 
 
@@ -431,8 +511,6 @@ def subscribe_batches(
     )
     async def on_batch(message: KafkaMessage) -> None:
         records = message.raw_message
-        await consumer.process_batch(
-            [(r.value, Delivery(r.topic, r.partition, r.offset, r.key)) for r in records]
-        )
+        await consumer.process_batch([(r.value, delivery_of(r)) for r in records])
 
     return on_batch

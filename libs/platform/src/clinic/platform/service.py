@@ -263,6 +263,7 @@ def subscribe_projection(
         ConsumerMetrics(runtime.registry),
         batch_handler=write_many,
         after_commit=after_commit,
+        tracer=runtime.tracer_provider.get_tracer("clinic.platform.consumer"),
     )
     subscribe_batches(runtime.broker, consumer, topics, group)
     settings = runtime.settings

@@ -1,5 +1,11 @@
 """OpenTelemetry tracing: one provider per service, HTTP spans, Kafka header propagation.
 
+One booking is one trace: the gateway's request span, booking's (the gateway sends
+``traceparent``), then every event the booking decided carries that context in its envelope
+(``Envelope.trace``); the relay publishes each event in a span of that trace (and Kafka's
+headers carry it on), and each consumer applies it in a span of that trace too, even when it
+applies a whole batch in one transaction (:func:`context_of`).
+
 Traces go to an OTLP/HTTP collector when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set; without it
 spans are still created (so logs carry trace ids and Kafka headers carry ``traceparent``)
 but not exported.
@@ -13,12 +19,13 @@ from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from opentelemetry import propagate, trace
+from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from clinic.events.envelope import TraceContext
+from clinic.events.envelope import Envelope, TraceContext
 
 
 def create_tracer_provider(service: str, otlp_endpoint: str) -> TracerProvider:
@@ -108,6 +115,36 @@ class TraceRequests:
 def kafka_middleware(provider: TracerProvider) -> KafkaTelemetryMiddleware:
     """Spans around every publish and consume, context carried in Kafka headers."""
     return KafkaTelemetryMiddleware(tracer_provider=provider)
+
+
+def context_of(trace_context: TraceContext | None) -> Context | None:
+    """The OpenTelemetry context an event's W3C trace context names (its spans' parent)."""
+    if trace_context is None:
+        return None
+    return context_from(trace_context.traceparent, trace_context.tracestate)
+
+
+def context_from(traceparent: str | None, tracestate: str | None = None) -> Context | None:
+    """The context a ``traceparent`` (and ``tracestate``) names; None without one. A
+    malformed one names none: the span starts a trace of its own."""
+    if not traceparent:
+        return None
+    carrier = {"traceparent": traceparent}
+    if tracestate:
+        carrier["tracestate"] = tracestate
+    return propagate.extract(carrier)
+
+
+def event_attributes(envelope: Envelope, topic: str) -> dict[str, str | int]:
+    """The semantic conventions' messaging attributes of one event, with its identity."""
+    return {
+        "messaging.system": "kafka",
+        "messaging.destination.name": topic,
+        "messaging.message.id": str(envelope.event_id),
+        "clinic.event.type": envelope.type,
+        "clinic.aggregate.id": str(envelope.aggregate_id),
+        "clinic.aggregate.version": envelope.aggregate_version,
+    }
 
 
 def current_trace_context() -> TraceContext | None:

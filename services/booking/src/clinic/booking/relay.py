@@ -31,11 +31,14 @@ import psycopg
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaBroker
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from clinic.booking.outbox import EventLog, OutboxReader, wake_on_notify
 from clinic.events import ALL_TOPICS, Envelope
 from clinic.platform.kafka import ensure_topics
+from clinic.platform.telemetry import context_of, event_attributes
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +113,10 @@ class Relay:
         idle_seconds: float = 0.5,
         broker_keeps_data: bool = True,
         replication_factor: int = 1,
+        tracer: trace.Tracer | None = None,
     ) -> None:
         self.event_log = event_log
+        self.tracer = tracer or trace.get_tracer(__name__)
         self.broker = broker
         self.conninfo = conninfo
         self.bootstrap_servers = bootstrap_servers
@@ -219,21 +224,44 @@ class Relay:
             return 0
         pending = []
         published: list[tuple[int, bytes, str]] = []
-        for notification_id, envelope_ in batch:
-            if envelope_ is None:
-                continue
-            topic = envelope_.topic()
-            body = envelope_.to_json()
-            published.append((notification_id, body, topic))
-            future = await self.broker.publish(
-                body,
-                topic,
-                key=envelope_.key(),
-                headers=envelope_.headers(),
-                no_confirm=True,
-            )
-            pending.append((topic, future))
-        acknowledged = await asyncio.gather(*(f for _, f in pending))
+        # Each event is published in a span of the trace of the request that decided it
+        # (the envelope's), open until the broker acknowledged it; Kafka's headers carry it on.
+        spans: list[trace.Span] = []
+        try:
+            for notification_id, envelope_ in batch:
+                if envelope_ is None:
+                    continue
+                topic = envelope_.topic()
+                body = envelope_.to_json()
+                published.append((notification_id, body, topic))
+                span = self.tracer.start_span(
+                    f"publish {topic}",
+                    context=context_of(envelope_.trace),
+                    kind=SpanKind.PRODUCER,
+                    attributes={
+                        **event_attributes(envelope_, topic),
+                        "messaging.operation.type": "send",
+                        "clinic.notification.id": notification_id,
+                    },
+                )
+                spans.append(span)
+                with trace.use_span(span, end_on_exit=False):
+                    future = await self.broker.publish(
+                        body,
+                        topic,
+                        key=envelope_.key(),
+                        headers=envelope_.headers(),
+                        no_confirm=True,
+                    )
+                pending.append((topic, future))
+            acknowledged = await asyncio.gather(*(f for _, f in pending))
+        except BaseException as error:
+            for span in spans:
+                span.set_status(Status(StatusCode.ERROR, repr(error)))
+            raise
+        finally:
+            for span in spans:
+                span.end()
         for (topic, _), record in zip(pending, acknowledged, strict=True):
             self.metrics.published.labels(topic).inc()
             if self.broker_keeps_data:
