@@ -4,6 +4,7 @@ survives a killed relay and a broker that lost its topics."""
 import asyncio
 import datetime as dt
 import os
+import re
 import signal
 import uuid
 from collections import Counter
@@ -284,6 +285,13 @@ async def test_a_requests_actor_trace_and_correlation_reach_the_envelopes_and_he
     _, header_trace, header_span, _ = headers["traceparent"].split("-")
     assert header_trace == trace_id
     assert header_span != registered.trace.traceparent.split("-")[2]
+    # Ops see that the relay keeps up: when it last published, how old its backlog is.
+    async with httpx.AsyncClient(base_url=service.url, timeout=10) as http:
+        metrics = (await http.get("/metrics")).text
+    published_at = re.search(r"^relay_last_published_timestamp_seconds (\S+)$", metrics, re.M)
+    assert published_at is not None
+    assert float(published_at.group(1)) > 0
+    assert re.search(r"^relay_lag_seconds \S+$", metrics, re.M)
 
 
 async def test_patient_events_travel_on_their_own_topic_and_nowhere_else(

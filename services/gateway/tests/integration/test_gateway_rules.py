@@ -14,6 +14,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from gateway_platform import AUDIENCE, Platform, open_gateway_clinic, wait_until
+from prometheus_client.parser import text_string_to_metric_families
 
 from clinic.devstack.components import free_port
 from clinic.devstack.infra import Infrastructure
@@ -82,6 +83,8 @@ def test_a_repeated_idempotency_key_gets_the_first_answer_and_another_body_gets_
         assert again.json() == first.json()
         assert again.headers["idempotency-replayed"] == "true"
         assert again.headers["location"] == first.headers["location"]
+        replays = _sample(desk.get("/metrics").text, "gateway_idempotent_replays_total")
+        assert replays >= 1
         other = desk.post("/v1/appointments", json={**body, "start": slots[1]["start"]},
                           headers=key)  # fmt: skip
         assert other.status_code == 422
@@ -154,6 +157,15 @@ def test_a_refused_change_is_audited_with_its_outcome(gateway_platform: Platform
     assert ("locations.write", 403, ()) in seen
 
 
+def _sample(exposition: str, name: str, **labels: str) -> float:
+    """A sample's value from a Prometheus exposition (0 when the series is not there)."""
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0
+
+
 def test_a_service_that_is_down_is_a_503_with_retry_after_and_a_client_over_its_limit_a_429(
     gateway_platform: Platform, infrastructure: Infrastructure
 ) -> None:
@@ -197,6 +209,14 @@ def test_a_service_that_is_down_is_a_503_with_retry_after_and_a_client_over_its_
             evil = {"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}
             stranger = client.options("/v1/appointments", headers=evil)
             assert "access-control-allow-origin" not in stranger.headers
+            assert client.get("/v1/me", headers={"Authorization": ""}).status_code == 401
+            # What ops see of it (the gateway's own metrics).
+            metrics = client.get("/metrics").text
+        upstream = "gateway_upstream_requests_total"
+        assert _sample(metrics, upstream, service="booking", outcome="unavailable") == 1
+        assert _sample(metrics, "gateway_upstream_retries_total", service="booking") == 2
+        assert _sample(metrics, "gateway_rate_limited_total", scope="client") == 1
+        assert _sample(metrics, "gateway_auth_failures_total", reason="missing") == 1
     finally:
         gateway.stop()
 

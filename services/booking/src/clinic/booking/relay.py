@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 
 import psycopg
@@ -97,6 +98,16 @@ class RelayMetrics:
         )
         self.leader = Gauge(
             "relay_leader", "1 when this replica holds the relay lock.", registry=registry
+        )
+        self.lag_seconds = Gauge(
+            "relay_lag_seconds",
+            "Age of the oldest event recorded but not yet published (0 when caught up).",
+            registry=registry,
+        )
+        self.last_published = Gauge(
+            "relay_last_published_timestamp_seconds",
+            "When the relay last had a batch acknowledged by the broker.",
+            registry=registry,
         )
 
 
@@ -173,6 +184,7 @@ class Relay:
             self.metrics.leader.set(0)
             await asyncio.sleep(2.0)
         self.metrics.leader.set(1)
+        self.metrics.last_published.set_to_current_time()  # a new leader is not stalled
         self.is_leader = True
         log.info("relay is the leader")
         self.position = await self._load_position(conn)
@@ -220,6 +232,10 @@ class Relay:
     async def _publish_batch(self, conn: psycopg.AsyncConnection) -> int:
         top, batch = await asyncio.to_thread(self._read_and_translate)
         self.metrics.lag.set(max(0, top - self.position))
+        decided = [e.occurred_at for _, e in batch if e is not None]
+        self.metrics.lag_seconds.set(
+            max(0.0, (dt.datetime.now(dt.UTC) - min(decided)).total_seconds()) if decided else 0
+        )
         if not batch:
             return 0
         pending = []
@@ -289,6 +305,7 @@ class Relay:
                 )
             await self._store_position(conn, batch[-1][0])
         self.metrics.lag.set(max(0, top - self.position))
+        self.metrics.last_published.set_to_current_time()
         return len(batch)
 
     def _read_and_translate(self) -> tuple[int, list[tuple[int, Envelope | None]]]:

@@ -52,8 +52,10 @@ class Unauthenticated(Problem):
     slug = "unauthenticated"
     title = "Authentication needed"
 
-    def __init__(self, detail: str, *, token_given: bool = True) -> None:
+    def __init__(self, detail: str, *, token_given: bool = True, reason: str = "invalid") -> None:
         super().__init__(detail)
+        self.reason = reason if token_given else "missing"
+        """For the metrics: missing, expired or invalid."""
         challenge = REALM
         if token_given:
             # A quoted-string of RFC 6750: no quote or backslash, printable ASCII only.
@@ -279,7 +281,7 @@ class TokenVerifier:
                 options={"require": REQUIRED_CLAIMS, "enforce_minimum_key_length": True},
             )
         except jwt.ExpiredSignatureError:
-            raise Unauthenticated("The access token has expired.") from None
+            raise Unauthenticated("The access token has expired.", reason="expired") from None
         except jwt.ImmatureSignatureError:
             raise Unauthenticated("The access token is not valid yet.") from None
         except jwt.InvalidAudienceError:

@@ -13,8 +13,10 @@ from typing import Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from clinic.gateway.auth import Unauthenticated
+from clinic.gateway.metrics import GatewayMetrics
 from clinic.gateway.principal import Principal
-from clinic.gateway.rate_limits import RateLimits
+from clinic.gateway.rate_limits import RateLimitedError, RateLimits
 from clinic.platform.problems import Problem, send_problem
 
 API_PREFIX = "/v1/"
@@ -36,10 +38,17 @@ class Verifier(Protocol):
 
 
 class Guard:
-    def __init__(self, app: ASGIApp, verifier: Verifier, rate_limits: RateLimits) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        verifier: Verifier,
+        rate_limits: RateLimits,
+        metrics: GatewayMetrics,
+    ) -> None:
         self.app = app
         self.verifier = verifier
         self.rate_limits = rate_limits
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -54,6 +63,12 @@ class Guard:
             principal = await self.verifier.verify(_header(scope, b"authorization"))
             standing = await self.rate_limits.check(principal)
         except Problem as problem:
+            if isinstance(problem, RateLimitedError):
+                self.metrics.rate_limited.labels(problem.scope).inc()
+            elif isinstance(problem, Unauthenticated):
+                self.metrics.auth_failures.labels(problem.reason).inc()
+            else:
+                self.metrics.auth_failures.labels(problem.slug).inc()
             extra = tuple(
                 (k.lower().encode(), v.encode()) for k, v in (problem.headers or {}).items()
             )

@@ -26,6 +26,7 @@ from clinic.gateway.api.openapi import document_security
 from clinic.gateway.auth import TokenVerifier
 from clinic.gateway.guard import Guard
 from clinic.gateway.housekeeping import KeyExpiry
+from clinic.gateway.metrics import GatewayMetrics
 from clinic.gateway.rate_limits import RateLimits
 from clinic.gateway.settings import GatewaySettings
 from clinic.gateway.upstream import Services
@@ -47,7 +48,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
     runtime = create_runtime(settings)
     runtime.migrations += idempotency.DDL + audit.DDL
-    services = Services.from_settings(settings)
+    metrics = GatewayMetrics(runtime.registry)
+    services = Services.from_settings(settings, metrics)
     identity = httpx.AsyncClient(timeout=httpx.Timeout(5.0))
     verifier = TokenVerifier(settings, identity)
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
@@ -67,6 +69,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             Middleware(
                 Guard,
                 verifier=verifier,
+                metrics=metrics,
                 rate_limits=RateLimits(
                     settings.rate_limit_client, settings.rate_limit_organization
                 ),
@@ -77,6 +80,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     document_security(app)
     app.state.settings = settings
     app.state.services = services
+    app.state.metrics = metrics
     app.state.resource_names = ResourceNames()
     for module in (
         index,

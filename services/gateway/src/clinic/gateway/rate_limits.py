@@ -25,9 +25,11 @@ class RateLimitedError(Problem):
     slug = "rate-limited"
     title = "Too many requests"
 
-    def __init__(self, detail: str, headers: dict[str, str]) -> None:
+    def __init__(self, detail: str, headers: dict[str, str], scope: str) -> None:
         super().__init__(detail)
         self.headers = headers
+        self.scope = scope
+        """The limit met: client or organization."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class RateLimits:
                         f"the {name} limit of {item.amount} requests per "
                         f"{item.get_expiry()} s is reached; retry after {reset} s",
                         headers,
+                        name,
                     )
                 share = stats.remaining / item.amount
                 if tightest is None or share < tightest[0]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ import aiohttp
 import orjson
 from opentelemetry import propagate
 
+from clinic.gateway.metrics import GatewayMetrics
 from clinic.gateway.settings import GatewaySettings
 from clinic.platform.problems import Problem
 
@@ -84,8 +86,11 @@ class Service:
     per call, measured in bench/gateway_bench.py), its timeouts and its retry policy. The
     session is made on first use, inside the server's event loop."""
 
-    def __init__(self, name: str, base_url: str, settings: GatewaySettings) -> None:
+    def __init__(
+        self, name: str, base_url: str, settings: GatewaySettings, metrics: GatewayMetrics
+    ) -> None:
         self.name = name
+        self.metrics = metrics
         self.base_url = base_url.rstrip("/")
         self.retries = settings.upstream_retries
         self.retry_after = settings.retry_after_seconds
@@ -124,6 +129,29 @@ class Service:
         default, GET and HEAD are, and writes with an ``Idempotency-Key``."""
         if idempotent is None:
             idempotent = method in ("GET", "HEAD") or "Idempotency-Key" in (headers or {})
+        started = time.perf_counter()
+        outcome = "unavailable"
+        try:
+            reply = await self._call(method, path, params, body, headers, idempotent)
+        except BadGatewayError:
+            outcome = "5xx"
+            raise
+        else:
+            outcome = f"{reply.status // 100}xx"
+            return reply
+        finally:
+            self.metrics.upstream.labels(self.name, outcome).inc()
+            self.metrics.upstream_seconds.labels(self.name).observe(time.perf_counter() - started)
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        params: Params,
+        body: Any,
+        headers: dict[str, str] | None,
+        idempotent: bool,
+    ) -> Reply:
         content = None if body is None else orjson.dumps(body)
         sent_headers = dict(headers or {})
         if content is not None:
@@ -134,6 +162,7 @@ class Service:
         reason = ""
         for attempt in range(self.retries + 1):
             if attempt:
+                self.metrics.upstream_retries.labels(self.name).inc()
                 await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
             try:
                 async with self._client().request(
@@ -182,11 +211,11 @@ class Services:
     notification: Service
 
     @classmethod
-    def from_settings(cls, settings: GatewaySettings) -> Services:
+    def from_settings(cls, settings: GatewaySettings, metrics: GatewayMetrics) -> Services:
         return cls(
-            booking=Service("booking", settings.booking_url, settings),
-            availability=Service("availability", settings.availability_url, settings),
-            notification=Service("notification", settings.notification_url, settings),
+            booking=Service("booking", settings.booking_url, settings, metrics),
+            availability=Service("availability", settings.availability_url, settings, metrics),
+            notification=Service("notification", settings.notification_url, settings, metrics),
         )
 
     async def close(self) -> None:

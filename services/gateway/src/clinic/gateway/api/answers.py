@@ -179,6 +179,7 @@ async def command(
     async with caller.database.pool.connection() as conn:
         stored = await idempotency.claim(conn, claim, now, ttl)
     if stored is not None:
+        caller.request.app.state.metrics.replays.inc()
         answer = Response(
             stored.body, stored.status, {**stored.headers, "Idempotency-Replayed": "true"}
         )
