@@ -127,6 +127,17 @@ class Setting:
             return [tuple(r) for r in await cursor.fetchall()]
 
 
+def counted(metric: Any, **labels: str) -> float:
+    """A counter's value for these labels (0 before the first)."""
+    return sum(
+        sample.value
+        for family in metric.collect()
+        for sample in family.samples
+        if sample.name.endswith("_total")
+        and all(sample.labels.get(k) == v for k, v in labels.items())
+    )
+
+
 def mail_ids(sinks: Sinks) -> Counter[str]:
     return Counter(str(r.message["Message-ID"]) for r in sinks.mail.received)
 
@@ -258,6 +269,10 @@ async def test_a_temporary_refusal_is_retried_after_a_backoff_and_a_permanent_on
         assert await setting.statuses(gone) == [
             ("confirmation", "email", "failed", 1, "SMTP 550 5.1.1 No such user")
         ]
+        # What ops see (the "SMTP failing" alert reads this).
+        outcomes = dispatcher.metrics.outcomes
+        assert counted(outcomes, channel="email", kind="confirmation", outcome="failed") == 1
+        assert counted(outcomes, channel="email", kind="confirmation", outcome="retried") == 1
         [(*_, reason)] = await setting.statuses(invalid)
         assert "code 21211" in reason
         async with database.pool.connection() as conn:

@@ -149,8 +149,9 @@ class DispatchMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.outcomes = Total(
             "notification_messages_total",
-            "Messages by channel and outcome (sent, retried, failed, expired, skipped).",
-            ["channel", "outcome"],
+            "Messages by channel, kind (confirmation, reminder, rescheduled, cancelled, offer) "
+            "and outcome (sent, retried, failed, expired, skipped).",
+            ["channel", "kind", "outcome"],
             registry=registry,
         )
         self.lag = Histogram(
@@ -292,16 +293,16 @@ class Dispatcher:
             " updated_at = now() WHERE message_id = ANY(%s)",
             [status, reason, ids],
         )
-        channels = Counter(
-            r[0]
+        closed = Counter(
+            (r[0], r[1])
             for r in await (
                 await cur.connection.execute(
-                    "SELECT channel FROM messages WHERE message_id = ANY(%s)", [ids]
+                    "SELECT channel, kind FROM messages WHERE message_id = ANY(%s)", [ids]
                 )
             ).fetchall()
         )
-        for channel, count in channels.items():
-            self.metrics.outcomes.labels(channel or "none", status).inc(count)
+        for (channel, kind), count in closed.items():
+            self.metrics.outcomes.labels(channel or "none", kind, status).inc(count)
 
     def _write(self, row: dict[str, Any], now: dt.datetime) -> Outgoing:
         org, appointment = row["organization_id"], row["appointment_id"]
@@ -410,7 +411,7 @@ class Dispatcher:
                     extra={"message_id": str(row["message_id"]), "outcome": label},
                 )
                 return
-        self.metrics.outcomes.labels(channel, label).inc()
+        self.metrics.outcomes.labels(channel, row["kind"], label).inc()
 
     async def _renew(self, ids: list[UUID]) -> None:
         """Keep this round's leases from lapsing while its sends are in flight."""
