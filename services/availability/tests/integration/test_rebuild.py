@@ -190,6 +190,11 @@ def test_a_projection_rebuilt_from_the_topics_alone_equals_the_live_one(
 
     assert figures["source"] == "topics"
     assert figures["events"] >= 80  # the demo group (reference data, schedules, days) and bookings
+    metrics = platform.a.get("/metrics").text
+    assert (
+        'projection_rebuilds_total{outcome="ok",projection="availability",source="topics"} 1.0'
+        in metrics
+    )
     assert tables(infrastructure.database_url, platform.schema) == live
     time.sleep(0.5)
     assert platform.a.get(f"/organizations/{platform.org}/slots", params=params).json() == slots

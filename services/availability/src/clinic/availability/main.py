@@ -9,6 +9,7 @@ from clinic.availability.api import calendars, directory, kpis
 from clinic.availability.api.routes import router
 from clinic.availability.consumer import TOPICS, ProjectionWriter
 from clinic.availability.kpi_gauges import KpiGauges
+from clinic.availability.rebuild import RebuildMetrics
 from clinic.availability.refresher import IndexRefresher
 from clinic.availability.settings import AvailabilitySettings
 from clinic.availability.store import DDL
@@ -23,6 +24,7 @@ def create_app(settings: AvailabilitySettings | None = None) -> FastAPI:
         runtime, title="clinic availability", description=clinic.availability.__doc__ or ""
     )
     app.state.settings = settings
+    app.state.rebuild_metrics = RebuildMetrics(runtime.registry)
     app.include_router(router)
     app.include_router(calendars.router)
     app.include_router(kpis.router)

@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from pydantic import BaseModel, TypeAdapter
 
 from clinic.availability.consumer import TOPICS
@@ -34,6 +35,23 @@ from clinic.events import Envelope
 from clinic.platform.database import Database
 
 ENVELOPES = TypeAdapter(list[Envelope])
+
+
+class RebuildMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.rebuilds = Counter(
+            "projection_rebuilds_total",
+            "Projection rebuilds from scratch, by projection, source (booking or topics) and "
+            "outcome (ok, failed).",
+            ["projection", "source", "outcome"],
+            registry=registry,
+        )
+        self.seconds = Gauge(
+            "projection_last_rebuild_duration_seconds",
+            "How long the projection's last successful rebuild took.",
+            ["projection"],
+            registry=registry,
+        )
 
 
 class Page(BaseModel):

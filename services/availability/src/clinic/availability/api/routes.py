@@ -13,7 +13,11 @@ from fastapi.responses import JSONResponse
 
 from clinic.availability.api.deps import NotReadyError, index_of, utc_now
 from clinic.availability.api.responses import NextAvailableView, RebuildFigures, SlotsView
-from clinic.availability.rebuild import rebuild_from_booking, rebuild_from_topics
+from clinic.availability.rebuild import (
+    RebuildMetrics,
+    rebuild_from_booking,
+    rebuild_from_topics,
+)
 from clinic.availability.search import Query as SlotQuery
 from clinic.availability.search import find_slots, next_available
 from clinic.availability.store import remember_search
@@ -158,13 +162,21 @@ async def rebuild(
     """Drop the projection and rebuild it from scratch; returns the figures."""
     runtime = request.app.state.runtime
     settings = request.app.state.settings
+    metrics: RebuildMetrics = request.app.state.rebuild_metrics
+    outcome = "failed"
     try:
         if source == "topics":
-            return await rebuild_from_topics(
+            figures = await rebuild_from_topics(
                 runtime.database, settings.kafka_bootstrap_servers, settings.consumer_group
             )
-        return await rebuild_from_booking(
-            runtime.database, settings.booking_url, settings.consumer_group
-        )
+        else:
+            figures = await rebuild_from_booking(
+                runtime.database, settings.booking_url, settings.consumer_group
+            )
+        outcome = "ok"
+        metrics.seconds.labels("availability").set(figures["seconds"])
+        return figures
     except (httpx.HTTPError, KafkaError) as error:
         raise NotReadyError(f"cannot read the {source} to rebuild from: {error!r}") from None
+    finally:
+        metrics.rebuilds.labels("availability", source, outcome).inc()
