@@ -1,7 +1,6 @@
 """End-to-end fixtures: the services started as processes, as `make up` does."""
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -39,9 +38,12 @@ def booking_and_availability(
     return start
 
 
-@pytest.fixture
-def stack(tmp_path: Path, infrastructure: Infrastructure) -> Iterator[Stack]:
-    """The whole platform as `make up` starts it (demo data, sinks, issuer), stopped after."""
-    stack = Stack(tmp_path / "up", stack_env(infrastructure))
+@pytest.fixture(scope="module")
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, infrastructure: Infrastructure
+) -> Iterator[Stack]:
+    """The whole platform as `make up OBS=1` starts it (demo data, sinks, issuer, the trace
+    receiver every service exports to), shared by a module's tests, stopped after them."""
+    stack = Stack(tmp_path_factory.mktemp("up"), stack_env(infrastructure), observability=True)
     yield stack
     stack.down()

@@ -101,3 +101,71 @@ def test_a_patient_books_moves_and_cancels_through_the_gateway_and_everyone_sees
         assert any(op == step and who == actor for op, who, _ in steps), (step, steps)
     history = desk.get(f"/v1/appointments/{appointment}/history").json()["events"]
     assert {e["actor"]["user_id"] for e in history if e["actor"]} == {actor}
+
+
+def test_one_booking_through_the_gateway_is_one_trace_across_every_service(stack: Stack) -> None:
+    """Ops follow one booking from the gateway through booking, the relay and Kafka into
+    every consumer, in the trace receiver `make up OBS=1` starts (issue 19)."""
+    _, services = stack.up(timeout=120)
+    gateway, receiver = services["gateway"].url, services["traces"].url
+    demo = httpx.get(f"{services['booking'].url}/demo", timeout=30).json()
+    token = demo_tokens(stack.state_dir, services["issuer"].url, demo)["patient"].read_text()
+    patient = httpx.Client(
+        base_url=gateway, headers={"Authorization": f"Bearer {token}"}, timeout=30
+    )
+    location = demo["locations"]["Berlin Mitte"]
+    kind = patient.get("/v1/appointment-types", params={"location_id": location}).json()[
+        "appointment_types"
+    ][0]["id"]
+    day = dt.date.today() + dt.timedelta(days=14)
+    day += dt.timedelta(days=(7 - day.weekday()) % 7 if day.weekday() >= 5 else 0)
+    query = {"appointment_type_id": kind, "location_id": location,
+             "from": day.isoformat(), "to": day.isoformat()}  # fmt: skip
+    slots = _within(lambda: patient.get("/v1/slots", params=query).json().get("slots"), "slots")
+
+    trace_id = uuid.uuid4().hex  # the client's own trace, continued by the gateway
+    booked = patient.post(
+        "/v1/appointments",
+        json={"appointment_type_id": kind, "location_id": location, "start": slots[0]["start"]},
+        headers={
+            "Idempotency-Key": str(uuid.uuid4()),
+            "traceparent": f"00-{trace_id}-{'a' * 16}-01",
+        },
+    )
+    assert booked.status_code == 201, booked.text
+
+    wanted = {
+        ("gateway", "SERVER", "POST /v1/appointments"),
+        ("booking", "SERVER", "POST /organizations/{org}/appointments"),
+        ("booking", "PRODUCER", "publish booking.appointments.v1"),
+        ("availability", "CONSUMER", "process booking.appointments.v1"),
+        ("notification", "CONSUMER", "process booking.appointments.v1"),
+        ("emr-bridge", "CONSUMER", "process booking.appointments.v1"),
+    }
+
+    def spans() -> list[dict[str, Any]] | None:
+        answer = httpx.get(f"{receiver}/traces/{trace_id}", timeout=10)
+        if answer.status_code != 200:
+            return None
+        found = answer.json()["spans"]
+        seen = {(s["service"], s["kind"], s["name"]) for s in found}
+        return found if wanted <= seen else None
+
+    trace = _within(spans, f"spans of {sorted(wanted)} in trace {trace_id}")
+    by_id = {s["span_id"]: s for s in trace}
+    # Each consumer's span hangs under the booking's publish, which hangs under the gateway.
+    for service in ("availability", "notification", "emr-bridge"):
+        span = next(
+            s
+            for s in trace
+            if (s["service"], s["kind"], s["name"])
+            == (service, "CONSUMER", "process booking.appointments.v1")
+        )
+        assert span["attributes"]["clinic.aggregate.id"] == booked.json()["id"]
+        chain = []
+        while span is not None:
+            chain.append(span["service"])
+            span = by_id.get(span["parent_span_id"])
+        assert chain[0] == service
+        assert chain[-1] == "gateway", chain
+        assert "booking" in chain, chain

@@ -52,10 +52,11 @@ SINK_HTTP_PORT = 8025
 MLLP_PORT = 2575
 DEMO_EMR_CLIENT = "demo-emr"
 ISSUER_PORT = 8079
+TRACES_PORT = 4318  # OTLP/HTTP's usual port
 JWT_AUDIENCE = "clinic-gateway"
 DEMO_TOKEN_SECONDS = 12 * 3600
 DEMO_ROLES = ("patient", "front_desk", "provider", "clinic_admin", "org_admin", "ops")
-LOCAL_PROCESSES = ("sinks", "issuer")
+LOCAL_PROCESSES = ("sinks", "issuer", "traces", "prometheus")
 """Started beside the services: they are not services (no /docs, no `<NAME>_URL`)."""
 
 
@@ -118,9 +119,15 @@ def readiness(url: str) -> tuple[bool, str]:
 
 class Stack:
     def __init__(
-        self, state_dir: Path, env: Mapping[str, str] | None = None, demo: bool = True
+        self,
+        state_dir: Path,
+        env: Mapping[str, str] | None = None,
+        demo: bool = True,
+        observability: bool = False,
     ) -> None:
         self.demo = demo
+        self.observability = observability
+        """Also a trace receiver every service exports to, and Prometheus (``make up OBS=1``)."""
         self.state_dir = state_dir.resolve()
         self.env = dict(os.environ if env is None else env)
         self.ladder = Ladder(self.state_dir / "infra", self.env)
@@ -166,6 +173,7 @@ class Stack:
         sinks: RunningService,
         port: int | None = None,
         issuer: RunningService | None = None,
+        traces: RunningService | None = None,
     ) -> RunningService:
         port = port or self._port_for(spec)
         env = {
@@ -176,6 +184,10 @@ class Stack:
             f"{spec.env_prefix}PORT": str(port),
             **{f"{name.replace('-', '_').upper()}_URL": url for name, url in urls.items()},
         }
+        if traces is not None:
+            # Every span to the local receiver, a second after it ends (not five).
+            env.setdefault("OTEL_EXPORTER_OTLP_ENDPOINT", traces.url)
+            env.setdefault("OTEL_BSP_SCHEDULE_DELAY", "1000")
         if spec.name == "notification":
             env.setdefault("NOTIFICATION_PUBLIC_URL", f"http://127.0.0.1:{port}")
             env.setdefault("NOTIFICATION_SMTP_HOST", "127.0.0.1")
@@ -233,6 +245,17 @@ class Stack:
         pid, log_file = self._process("issuer", args, self.env)
         return RunningService("issuer", pid, port, log_file)
 
+    def _spawn_traces(self, port: int = TRACES_PORT) -> RunningService:
+        """The local trace receiver (``clinic.devstack.traces``); its spans are kept in the
+        state directory, so they outlive ``make down``."""
+        if port_open("127.0.0.1", port):
+            port = free_port()
+        store = self.state_dir / "traces" / "spans.jsonl"
+        store.parent.mkdir(parents=True, exist_ok=True)
+        args = ["clinic.devstack.traces", "--port", str(port), "--store", str(store)]
+        pid, log_file = self._process("traces", args, self.env)
+        return RunningService("traces", pid, port, log_file)
+
     def up(self, timeout: float = 90.0) -> tuple[Infrastructure, dict[str, RunningService]]:
         try:
             infra = self.ladder.up()
@@ -251,6 +274,12 @@ class Stack:
             issuer_port = issuer.port if issuer is not None else ISSUER_PORT
             issuer = services["issuer"] = self._spawn_issuer(issuer_port)
             self._save(services)
+        traces = services.get("traces")
+        if self.observability and (traces is None or not pid_alive(traces.pid)):
+            traces = services["traces"] = self._spawn_traces(
+                traces.port if traces is not None else TRACES_PORT
+            )
+            self._save(services)
         for spec in SERVICES:
             running = services.get(spec.name)
             if running is not None and pid_alive(running.pid):
@@ -259,7 +288,7 @@ class Stack:
                 n: s.url for n, s in services.items() if n != spec.name and n not in LOCAL_PROCESSES
             }
             chosen = port if spec.name == "notification" else None
-            services[spec.name] = self._spawn(spec, infra, urls, sinks, chosen, issuer)
+            services[spec.name] = self._spawn(spec, infra, urls, sinks, chosen, issuer, traces)
             self._save(services)
         failures = self._wait_ready(services, timeout)
         if failures:
@@ -410,6 +439,14 @@ def _print_summary(infra: Infrastructure, services: dict[str, RunningService], s
     for name, service in services.items():
         if name not in LOCAL_PROCESSES:
             print(f"    {name:<13} {service.url}/docs   log: {service.log_file}")
+    traces = services.get("traces")
+    if traces is not None and _answers(f"{traces.url}/healthz"):
+        print("\n  Observability (make up OBS=1):")
+        print(
+            f"    traces (every service exports here):  {traces.url}/   "
+            f"(JSON: {traces.url}/traces; every span also a line in "
+            f"{state / 'traces' / 'spans.jsonl'})"
+        )
     sinks = services.get("sinks")
     if sinks is not None:
         print("\n  What notification sends stays on this machine:")
@@ -490,8 +527,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["up", "down", "status"])
     parser.add_argument("--state-dir", type=Path, default=Path(".local/up"))
     parser.add_argument("--timeout", type=float, default=90.0)
+    parser.add_argument(
+        "--observability",
+        action="store_true",
+        help="also a trace receiver the services export to, and Prometheus (make up OBS=1)",
+    )
     args = parser.parse_args(argv)
-    stack = Stack(args.state_dir)
+    stack = Stack(args.state_dir, observability=args.observability)
     if args.command == "down":
         stopped = stack.down()
         print("\n".join(f"stopped {s}" for s in stopped) or "nothing was running")
