@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 from faststream.kafka import KafkaBroker
@@ -303,3 +304,77 @@ async def test_each_event_of_a_batch_is_applied_in_a_span_of_the_trace_that_deci
     assert spans[1].start_time == spans[2].start_time  # one transaction
     assert not spans[3].status.is_ok  # dead-lettered: an error, in a trace of its own
     assert format(spans[3].context.trace_id, "032x") not in (published, decided)
+
+
+async def test_ops_list_parked_messages_and_replay_them_over_http_each_applied_once(
+    database: Database,
+) -> None:
+    """The dead-letter routes every consumer service serves: a list paged oldest first,
+    a replay of chosen ids or of all, and clear 4xx answers to bad requests."""
+    from types import SimpleNamespace
+
+    from fastapi import FastAPI
+
+    from clinic.platform import dead_letters
+    from clinic.platform.problem_handlers import install_problem_handlers
+
+    failing = True
+
+    async def flaky(conn: psycopg.AsyncConnection, envelope: Envelope) -> None:
+        if failing:
+            raise ValueError("the location is not known yet")
+        await record_cancellation(conn, envelope)
+
+    consumer = IdempotentConsumer(
+        database,
+        "ops",
+        flaky,
+        ConsumerMetrics(CollectorRegistry()),
+        RetryPolicy(attempts=1, first_delay_seconds=0.01),
+    )
+    parked = [cancellation(uuid.uuid4()) for _ in range(3)]
+    for envelope in parked:
+        assert await consumer.process(envelope.to_json(), _delivery()) == Outcome.DEAD_LETTERED
+    app = FastAPI()
+    install_problem_handlers(app)
+    app.include_router(dead_letters.router)
+    app.state.runtime = SimpleNamespace(consumer=consumer)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://ops") as ops:
+        first = (await ops.get("/operations/dead-letters", params={"page_size": 2})).json()
+        assert [d["event_type"] for d in first["dead_letters"]] == [parked[0].type] * 2
+        assert "the location is not known yet" in first["dead_letters"][0]["error"]
+        assert first["next_page_token"] is not None
+        rest = await ops.get(
+            "/operations/dead-letters", params={"page_token": first["next_page_token"]}
+        )
+        ids = [d["id"] for d in first["dead_letters"] + rest.json()["dead_letters"]]
+        assert len(ids) == 3
+        assert rest.json()["next_page_token"] is None
+
+        for bad in ({"page_token": "not-ours"}, {"page_size": 0}, {"replayed": "perhaps"}):
+            answer = await ops.get("/operations/dead-letters", params=bad)
+            assert answer.status_code == 422, (bad, answer.text)
+            assert answer.headers["content-type"] == "application/problem+json"
+        for body in (b"{not json", b'{"ids": ["one"]}', b'{"ids": [], "x": 1}', b'{"ids": []}'):
+            answer = await ops.post(
+                "/operations/dead-letters/replay",
+                content=body,
+                headers={"Content-Type": "application/json"},
+            )
+            assert answer.status_code in (400, 422), (body, answer.text)
+        assert await rows(database, "SELECT count(*) FROM cancellations") == [(0,)]
+
+        failing = False  # the cause is fixed
+        one = await ops.post("/operations/dead-letters/replay", json={"ids": [ids[0]]})
+        assert one.json() == {"replayed": 1, "applied": 1, "duplicate": 0, "dead_lettered": 0}
+        rest_of_them = (await ops.post("/operations/dead-letters/replay")).json()
+        assert rest_of_them == {"replayed": 2, "applied": 2, "duplicate": 0, "dead_lettered": 0}
+        again = (await ops.post("/operations/dead-letters/replay")).json()
+        assert again["replayed"] == 0
+        done = (await ops.get("/operations/dead-letters", params={"replayed": True})).json()
+        assert sorted(d["id"] for d in done["dead_letters"]) == sorted(ids)
+        assert all(d["replayed_at"] for d in done["dead_letters"])
+    assert await rows(database, "SELECT count(*), max(times_applied) FROM cancellations") == [
+        (3, 1)
+    ]

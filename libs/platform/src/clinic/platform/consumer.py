@@ -389,7 +389,7 @@ class IdempotentConsumer:
         return new
 
     async def _dead_letter(self, raw: bytes, delivery: Delivery, error: str, attempts: int) -> None:
-        event_type = _event_type(raw)
+        event_type = event_type_of(raw)
         self.metrics.dead_letters.labels(self.name, event_type).inc()
         log.error(
             "message dead-lettered: a fact is missing from this projection until replayed",
@@ -423,27 +423,30 @@ class IdempotentConsumer:
                 ),
             )
 
-    async def replay_dead_letters(self) -> dict[Outcome, int]:
-        """Process this consumer's unreplayed dead letters again, oldest first."""
+    async def replay_dead_letters(self, ids: list[int] | None = None) -> dict[Outcome, int]:
+        """Process this consumer's unreplayed dead letters again (or those of ``ids``),
+        oldest first. Each is processed before it is marked replayed: a crash in between
+        leaves it to the next replay, which finds it applied (the idempotency record)."""
         counts = dict.fromkeys(Outcome, 0)
+        only = "" if ids is None else " AND id = ANY(%s)"
         async with self.database.pool.connection() as conn:
             cursor = await conn.execute(
-                """SELECT id, topic, partition, "offset", key, value FROM dead_letters
-                   WHERE consumer = %s AND replayed_at IS NULL ORDER BY id""",
-                (self.name,),
+                f"""SELECT id, topic, partition, "offset", key, value FROM dead_letters
+                   WHERE consumer = %s AND replayed_at IS NULL{only} ORDER BY id""",
+                (self.name,) if ids is None else (self.name, ids),
             )
             rows = await cursor.fetchall()
         for row_id, topic, partition, offset, key, value in rows:
+            outcome = await self.process(bytes(value), Delivery(topic, partition, offset, key))
             async with self.database.transaction() as conn:
                 await conn.execute(
                     "UPDATE dead_letters SET replayed_at = now() WHERE id = %s", (row_id,)
                 )
-            outcome = await self.process(bytes(value), Delivery(topic, partition, offset, key))
             counts[outcome] += 1
         return counts
 
 
-def _event_type(raw: bytes) -> str:
+def event_type_of(raw: bytes) -> str:
     """The event type a message claims, for metrics and logs ("unreadable" when none)."""
     try:
         value = json.loads(raw).get("type")

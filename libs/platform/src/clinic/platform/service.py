@@ -70,6 +70,9 @@ class Runtime:
     startup_error: str = "starting"
     failed: str | None = None
     """Why start-up failed (readiness reports it), or None."""
+    consumer: IdempotentConsumer | None = None
+    """The service's projection consumer (``subscribe_projection``), whose dead letters
+    ``clinic.platform.dead_letters`` serves."""
     exit_on_failure: bool = False
     """Stop the process when start-up fails (a served process: its supervisor sees it exit
     with the reason in the log), instead of staying up unready."""
@@ -265,6 +268,7 @@ def subscribe_projection(
         after_commit=after_commit,
         tracer=runtime.tracer_provider.get_tracer("clinic.platform.consumer"),
     )
+    runtime.consumer = consumer
     subscribe_batches(runtime.broker, consumer, topics, group)
     settings = runtime.settings
     lag = LagMonitor(

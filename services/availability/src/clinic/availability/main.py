@@ -13,6 +13,7 @@ from clinic.availability.rebuild import RebuildMetrics
 from clinic.availability.refresher import IndexRefresher
 from clinic.availability.settings import AvailabilitySettings
 from clinic.availability.store import DDL
+from clinic.platform import dead_letters
 from clinic.platform.service import create_runtime, create_service_app, subscribe_projection
 
 
@@ -26,6 +27,7 @@ def create_app(settings: AvailabilitySettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.rebuild_metrics = RebuildMetrics(runtime.registry)
     app.include_router(router)
+    app.include_router(dead_letters.router)
     app.include_router(calendars.router)
     app.include_router(kpis.router)
     app.include_router(directory.router)

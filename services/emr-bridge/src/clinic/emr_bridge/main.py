@@ -16,6 +16,7 @@ from clinic.emr_bridge.operations import Operations
 from clinic.emr_bridge.schema import MIGRATIONS
 from clinic.emr_bridge.sender import Policy, Sender, SenderMetrics
 from clinic.emr_bridge.settings import EmrBridgeSettings
+from clinic.platform import dead_letters
 from clinic.platform.service import create_runtime, create_service_app, subscribe_projection
 
 
@@ -31,6 +32,7 @@ def create_app(settings: EmrBridgeSettings | None = None) -> FastAPI:
     # Before the reads, whose /{kind}/{id} would take Appointment/$find, AuditEvent and
     # .well-known/smart-configuration:
     app.include_router(auth_api.router)
+    app.include_router(dead_letters.router)
     app.include_router(audit_events.router)
     app.include_router(operations.router)
     app.include_router(patients.router)

@@ -19,6 +19,7 @@ from clinic.notification.settings import NotificationSettings
 from clinic.notification.sms import SmsChannel, SmsConfig
 from clinic.notification.store import DDL
 from clinic.notification.waitlist import Offerer
+from clinic.platform import dead_letters
 from clinic.platform.service import create_runtime, create_service_app, subscribe_projection
 
 
@@ -61,6 +62,7 @@ def create_app(settings: NotificationSettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.include_router(routes.router)
+    app.include_router(dead_letters.router)
     app.include_router(waitlist.router)
     app.include_router(webhooks.router)
     app.include_router(links.router)
