@@ -21,19 +21,6 @@ from manifests import (
 # (the database URL is built from PGPASSWORD by the kubelet).
 LIBPQ = {"PGPASSWORD", "PGSSLMODE", "PGSSLROOTCERT"}
 
-# Kafka client authentication (SCRAM-SHA-512 over TLS): the manifests set it, but
-# clinic.platform does not read it yet (create_broker, ensure_topics, the lag monitor and
-# availability's rebuild connect with the bootstrap servers only). Until it does, the
-# services cannot log in to this Kafka;
-# test_kafka_login_waits_for_the_platform_to_read_it says when this list can go.
-KAFKA_LOGIN = {
-    "KAFKA_SECURITY_PROTOCOL",
-    "KAFKA_SASL_MECHANISM",
-    "KAFKA_SASL_USERNAME",
-    "KAFKA_SASL_PASSWORD",
-    "KAFKA_SSL_CAFILE",
-}
-
 CLUSTER_NAMESPACES = {"monitoring"}
 """Namespaces whose Services the manifests address by cluster DNS (`name.namespace`)."""
 
@@ -223,7 +210,7 @@ def test_each_deployment_checks_liveness_and_readiness_where_the_service_listens
 def test_every_variable_a_deployment_sets_is_one_its_service_reads(
     overlay: str, service: str
 ) -> None:
-    unread = set(environment(overlay, service)) - settings_names(service) - LIBPQ - KAFKA_LOGIN
+    unread = set(environment(overlay, service)) - settings_names(service) - LIBPQ
     assert unread == set()
 
 
@@ -238,13 +225,6 @@ def test_each_service_accepts_the_settings_its_deployment_gives_it(
         monkeypatch.setenv(name, "s3cret-" * 8 if value == SECRET else value)
     settings = SERVICES[service].settings()
     assert settings.host == "127.0.0.1", "the image, not the manifest, binds 0.0.0.0"
-
-
-def test_kafka_login_waits_for_the_platform_to_read_it() -> None:
-    read = set().union(*(settings_names(s) for s in SERVICES))
-    assert read & KAFKA_LOGIN == set(), (
-        "clinic.platform reads Kafka login settings now: take them out of KAFKA_LOGIN"
-    )
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

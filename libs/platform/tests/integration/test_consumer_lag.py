@@ -9,7 +9,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import GroupCoordinatorNotAvailableError
 from prometheus_client import CollectorRegistry
 
-from clinic.platform.kafka import ensure_topics
+from clinic.platform.kafka import KafkaAccess, ensure_topics
 from clinic.platform.lag import LagMetrics, LagMonitor, PartitionLag
 from clinic.platform.settings import ServiceSettings
 
@@ -23,8 +23,8 @@ async def test_lag_counts_what_the_group_has_not_consumed_and_how_old_it_is(
 ) -> None:
     bootstrap = settings_for(ProbeSettings).kafka_bootstrap_servers
     topic, group = f"test.lag.{schema_name}", f"lag-{schema_name}"
-    await ensure_topics(bootstrap, [topic], partitions=2)
-    monitor = LagMonitor(bootstrap, group, [topic], LagMetrics(CollectorRegistry()))
+    await ensure_topics(KafkaAccess(bootstrap), [topic], partitions=2)
+    monitor = LagMonitor(KafkaAccess(bootstrap), group, [topic], LagMetrics(CollectorRegistry()))
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")

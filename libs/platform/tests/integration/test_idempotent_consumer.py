@@ -23,7 +23,7 @@ from clinic.platform.consumer import (
     subscribe,
 )
 from clinic.platform.database import Database
-from clinic.platform.kafka import create_broker, ensure_topics
+from clinic.platform.kafka import KafkaAccess, create_broker, ensure_topics
 from clinic.platform.settings import ServiceSettings
 from clinic.platform.telemetry import create_tracer_provider
 
@@ -95,7 +95,7 @@ async def test_an_event_delivered_twice_through_the_broker_is_written_exactly_on
     broker: KafkaBroker = create_broker(settings, create_tracer_provider("probe", ""), registry)
     consumer = IdempotentConsumer(database, "probe", record_cancellation, ConsumerMetrics(registry))
     subscribe(broker, consumer, [topic], group_id=f"probe-{schema_name}")
-    await ensure_topics(settings.kafka_bootstrap_servers, [topic], partitions=3)
+    await ensure_topics(KafkaAccess.of(settings), [topic], partitions=3)
 
     # 1. Publish one cancellation twice (what an at-least-once relay does after a restart),
     #    and a second, different one.

@@ -12,7 +12,7 @@ from faststream.kafka.annotations import KafkaMessage
 from opentelemetry import trace
 from prometheus_client import CollectorRegistry
 
-from clinic.platform.kafka import create_broker, ensure_topics
+from clinic.platform.kafka import KafkaAccess, create_broker, ensure_topics
 from clinic.platform.logs import JsonFormatter
 from clinic.platform.settings import ServiceSettings
 from clinic.platform.telemetry import create_tracer_provider
@@ -40,7 +40,7 @@ async def test_a_consumer_continues_the_trace_of_the_publisher(
         record = logging.LogRecord("probe", logging.INFO, __file__, 1, "consumed", None, None)
         seen["log"] = json.loads(formatter.format(record))
 
-    await ensure_topics(settings.kafka_bootstrap_servers, [topic], 1)
+    await ensure_topics(KafkaAccess.of(settings), [topic], 1)
     await broker.start()
     try:
         with provider.get_tracer("test").start_as_current_span("book") as span:

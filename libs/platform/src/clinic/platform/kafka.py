@@ -5,11 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
+from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.helpers import create_ssl_context
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
@@ -20,6 +25,68 @@ from clinic.platform.telemetry import kafka_middleware
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class KafkaAccess:
+    """How a service reaches Kafka: the bootstrap servers and, on a secured cluster, TLS and
+    the service's own login (SASL), so that the cluster's ACLs can name each service. Every
+    Kafka client a service makes (the broker, admin clients, the lag monitor, readers) is
+    made with these."""
+
+    bootstrap_servers: str
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = "SCRAM-SHA-512"
+    username: str = ""
+    password: str = field(default="", repr=False)
+    cafile: str = ""
+
+    @classmethod
+    def of(cls, settings: ServiceSettings) -> KafkaAccess:
+        return cls(
+            settings.kafka_bootstrap_servers,
+            settings.kafka_security_protocol,
+            settings.kafka_sasl_mechanism,
+            settings.kafka_sasl_username,
+            settings.kafka_sasl_password.get_secret_value(),
+            settings.kafka_ssl_cafile,
+        )
+
+    @property
+    def tls(self) -> bool:
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        if not self.tls:
+            return None
+        context: ssl.SSLContext = create_ssl_context(cafile=self.cafile or None)
+        return context
+
+    def options(self) -> dict[str, Any]:
+        """Keyword arguments for an aiokafka client (consumer, producer, admin)."""
+        options: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers,
+            "security_protocol": self.security_protocol,
+        }
+        if self.tls:
+            options["ssl_context"] = self._ssl_context()
+        if self.security_protocol.startswith("SASL"):
+            options["sasl_mechanism"] = self.sasl_mechanism
+            options["sasl_plain_username"] = self.username
+            options["sasl_plain_password"] = self.password
+        return options
+
+    def security(self) -> BaseSecurity | None:
+        """The same for FastStream's broker."""
+        context, tls = self._ssl_context(), self.tls
+        if not self.security_protocol.startswith("SASL"):
+            return BaseSecurity(ssl_context=context, use_ssl=True) if tls else None
+        login = {
+            "PLAIN": SASLPlaintext,
+            "SCRAM-SHA-256": SASLScram256,
+            "SCRAM-SHA-512": SASLScram512,
+        }[self.sasl_mechanism]
+        return login(self.username, self.password, ssl_context=context, use_ssl=tls)
+
+
 def create_broker(
     settings: ServiceSettings, tracer_provider: TracerProvider, registry: CollectorRegistry
 ) -> KafkaBroker:
@@ -27,6 +94,7 @@ def create_broker(
     the telemetry and Prometheus middlewares. Nothing connects until it is started."""
     return KafkaBroker(
         settings.kafka_bootstrap_servers,
+        security=KafkaAccess.of(settings).security(),
         client_id=settings.service_name,
         acks="all",
         enable_idempotence=settings.kafka_enable_idempotence,
@@ -40,13 +108,13 @@ def create_broker(
 
 
 async def ensure_topics(
-    bootstrap_servers: str, topics: list[str], partitions: int, replication_factor: int = 1
+    kafka: KafkaAccess, topics: list[str], partitions: int, replication_factor: int = 1
 ) -> list[str]:
     """Create the topics that do not exist yet, explicitly (brokers here never create topics
     on first use), with their partitions, replication factor and the configuration
     ``clinic.events`` gives them (event topics keep everything). Returns those it created;
     several services creating the same topic at once is fine."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000)
+    admin = AIOKafkaAdminClient(**kafka.options(), request_timeout_ms=10_000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -79,7 +147,7 @@ class BrokerConnection:
         broker: KafkaBroker,
         topics: list[str],
         partitions: int,
-        bootstrap_servers: str,
+        kafka: KafkaAccess,
         retry_seconds: float = 2.0,
         replication_factor: int = 1,
     ) -> None:
@@ -87,7 +155,8 @@ class BrokerConnection:
         self.topics = topics
         self.partitions = partitions
         self.replication_factor = replication_factor
-        self.bootstrap_servers = bootstrap_servers
+        self.kafka = kafka
+        self.bootstrap_servers = kafka.bootstrap_servers
         self.retry_seconds = retry_seconds
         self.connected = asyncio.Event()
         self.last_error = "not connected yet (the service connects after its database migrations)"
@@ -102,7 +171,7 @@ class BrokerConnection:
             try:
                 if self.topics:
                     await ensure_topics(
-                        self.bootstrap_servers,
+                        self.kafka,
                         self.topics,
                         self.partitions,
                         self.replication_factor,

@@ -22,6 +22,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry, Gauge
 
+from clinic.platform.kafka import KafkaAccess
+
 log = logging.getLogger(__name__)
 
 
@@ -67,13 +69,13 @@ class LagMetrics:
 class LagMonitor:
     def __init__(
         self,
-        bootstrap_servers: str,
+        kafka: KafkaAccess,
         group: str,
         topics: list[str],
         metrics: LagMetrics,
         interval: float = 5.0,
     ) -> None:
-        self.bootstrap_servers = bootstrap_servers
+        self.kafka = kafka
         self.group = group
         self.topics = topics
         self.metrics = metrics
@@ -98,10 +100,8 @@ class LagMonitor:
                 await asyncio.sleep(self.interval)
 
     async def _watch(self) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers)
-        reader = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap_servers, enable_auto_commit=False
-        )
+        admin = AIOKafkaAdminClient(**self.kafka.options())
+        reader = AIOKafkaConsumer(**self.kafka.options(), enable_auto_commit=False)
         await admin.start()
         try:
             await reader.start()

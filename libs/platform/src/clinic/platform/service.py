@@ -34,7 +34,7 @@ from clinic.platform.consumer import (
 )
 from clinic.platform.database import Database
 from clinic.platform.health import Readiness, install_health
-from clinic.platform.kafka import BrokerConnection, create_broker
+from clinic.platform.kafka import BrokerConnection, KafkaAccess, create_broker
 from clinic.platform.lag import LagMetrics, LagMonitor
 from clinic.platform.limits import BodySizeLimit
 from clinic.platform.logs import configure_logging
@@ -96,7 +96,7 @@ def create_runtime(settings: ServiceSettings, topics: list[str] | None = None) -
         broker,
         list(topics or []),
         settings.kafka_partitions,
-        settings.kafka_bootstrap_servers,
+        KafkaAccess.of(settings),
         replication_factor=settings.kafka_replication_factor,
     )
     runtime = Runtime(
@@ -272,7 +272,7 @@ def subscribe_projection(
     subscribe_batches(runtime.broker, consumer, topics, group)
     settings = runtime.settings
     lag = LagMonitor(
-        settings.kafka_bootstrap_servers,
+        KafkaAccess.of(settings),
         group,
         topics,
         LagMetrics(runtime.registry),

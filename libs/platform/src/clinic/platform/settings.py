@@ -9,9 +9,9 @@ to the shared one, so one variable points the whole platform at existing infrast
 from __future__ import annotations
 
 import os
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -96,6 +96,34 @@ class ServiceSettings(BaseSettings):
         "(falls back to KAFKA_BROKER_KEEPS_DATA).",
         json_schema_extra=shared("KAFKA_BROKER_KEEPS_DATA"),
     )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT",
+        description="How the service talks to Kafka: PLAINTEXT locally; SASL_SSL (TLS and a "
+        "login) on a cluster whose ACLs name each service (falls back to "
+        "KAFKA_SECURITY_PROTOCOL).",
+        json_schema_extra=shared("KAFKA_SECURITY_PROTOCOL"),
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "SCRAM-SHA-512",
+        description="The SASL login mechanism (falls back to KAFKA_SASL_MECHANISM).",
+        json_schema_extra=shared("KAFKA_SASL_MECHANISM"),
+    )
+    kafka_sasl_username: str = Field(
+        "",
+        description="The service's Kafka user, for SASL_* (falls back to KAFKA_SASL_USERNAME).",
+        json_schema_extra=shared("KAFKA_SASL_USERNAME"),
+    )
+    kafka_sasl_password: SecretStr = Field(
+        SecretStr(""),
+        description="Its password (falls back to KAFKA_SASL_PASSWORD).",
+        json_schema_extra=shared("KAFKA_SASL_PASSWORD"),
+    )
+    kafka_ssl_cafile: str = Field(
+        "",
+        description="PEM file of the CA the broker's TLS certificate is checked against, for "
+        "SSL and SASL_SSL; empty: the system's CAs (falls back to KAFKA_SSL_CAFILE).",
+        json_schema_extra=shared("KAFKA_SSL_CAFILE"),
+    )
     consumer_lag_interval_seconds: float = Field(
         5.0,
         gt=0,
@@ -119,6 +147,17 @@ class ServiceSettings(BaseSettings):
     readiness_timeout_seconds: float = Field(
         2.0, gt=0, description="How long /readyz waits for each dependency check."
     )
+
+    @model_validator(mode="after")
+    def _kafka_login_complete(self) -> ServiceSettings:
+        if self.kafka_security_protocol.startswith("SASL") and not (
+            self.kafka_sasl_username and self.kafka_sasl_password.get_secret_value()
+        ):
+            raise ValueError(
+                f"KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs a Kafka user: "
+                "set KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
+            )
+        return self
 
     @field_validator("log_level")
     @classmethod

@@ -33,6 +33,7 @@ from clinic.availability.projection import Change, Tables, plan
 from clinic.availability.store import record_changes, write_all
 from clinic.events import Envelope
 from clinic.platform.database import Database
+from clinic.platform.kafka import KafkaAccess
 
 ENVELOPES = TypeAdapter(list[Envelope])
 
@@ -175,10 +176,10 @@ async def rebuild_from_booking(
 
 
 async def rebuild_from_topics(
-    database: Database, bootstrap_servers: str, consumer: str
+    database: Database, kafka: KafkaAccess, consumer: str
 ) -> dict[str, Any]:
     reader = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers,
+        **kafka.options(),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_partition_fetch_bytes=8 * 1024 * 1024,

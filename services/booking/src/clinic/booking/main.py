@@ -23,6 +23,7 @@ from clinic.booking.outbox import EventLog, Replay
 from clinic.booking.relay import RELAY_DDL, Relay, RelayMetrics
 from clinic.booking.settings import BookingSettings
 from clinic.events import ALL_TOPICS
+from clinic.platform.kafka import KafkaAccess
 from clinic.platform.service import create_runtime, create_service_app
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ def create_app(settings: BookingSettings | None = None) -> FastAPI:
                 event_log,
                 runtime.broker,
                 runtime.database.conninfo,
-                settings.kafka_bootstrap_servers,
+                KafkaAccess.of(settings),
                 settings.kafka_partitions,
                 relay_metrics,
                 broker_keeps_data=settings.kafka_broker_keeps_data,

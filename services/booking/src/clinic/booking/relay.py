@@ -38,7 +38,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from clinic.booking.outbox import EventLog, OutboxReader, wake_on_notify
 from clinic.events import ALL_TOPICS, Envelope
-from clinic.platform.kafka import ensure_topics
+from clinic.platform.kafka import KafkaAccess, ensure_topics
 from clinic.platform.telemetry import context_of, event_attributes
 
 log = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ class Relay:
         event_log: EventLog,
         broker: KafkaBroker,
         conninfo: str,
-        bootstrap_servers: str,
+        kafka: KafkaAccess,
         partitions: int,
         metrics: RelayMetrics,
         batch_size: int = 500,
@@ -131,7 +131,7 @@ class Relay:
         self.tracer = tracer or trace.get_tracer(__name__)
         self.broker = broker
         self.conninfo = conninfo
-        self.bootstrap_servers = bootstrap_servers
+        self.kafka = kafka
         self.partitions = partitions
         self.metrics = metrics
         self.batch_size = batch_size
@@ -322,7 +322,7 @@ class Relay:
     async def _republish_if_broker_lost_topics(self, conn: psycopg.AsyncConnection) -> None:
         # One admin client kept open: connecting for every check would stall publishing.
         if self._admin is None:
-            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers)
+            admin = AIOKafkaAdminClient(**self.kafka.options())
             await admin.start()
             self._admin = admin
         try:
@@ -342,9 +342,7 @@ class Relay:
             self.metrics.republishes.inc()
             await self._store_position(conn, 0)
         if missing:
-            await ensure_topics(
-                self.bootstrap_servers, missing, self.partitions, self.replication_factor
-            )
+            await ensure_topics(self.kafka, missing, self.partitions, self.replication_factor)
         self._check_topics = False
 
     def republish(self) -> bool:

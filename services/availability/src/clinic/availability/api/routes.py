@@ -21,6 +21,7 @@ from clinic.availability.rebuild import (
 from clinic.availability.search import Query as SlotQuery
 from clinic.availability.search import find_slots, next_available
 from clinic.availability.store import remember_search
+from clinic.platform.kafka import KafkaAccess
 from clinic.platform.problem_handlers import problems
 from clinic.platform.strict import Day
 
@@ -167,7 +168,7 @@ async def rebuild(
     try:
         if source == "topics":
             figures = await rebuild_from_topics(
-                runtime.database, settings.kafka_bootstrap_servers, settings.consumer_group
+                runtime.database, KafkaAccess.of(settings), settings.consumer_group
             )
         else:
             figures = await rebuild_from_booking(
