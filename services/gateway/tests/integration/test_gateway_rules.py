@@ -182,6 +182,8 @@ def test_a_service_that_is_down_is_a_503_with_retry_after_and_a_client_over_its_
             "GATEWAY_JWKS_URL": f"{gateway_platform.issuer}/.well-known/jwks.json",
             "GATEWAY_RATE_LIMIT_CLIENT": "4/minute",
             "GATEWAY_CORS_ORIGINS": "https://portal.example",
+            # The gateway makes no Kafka client: a broker nowhere does not concern it.
+            "GATEWAY_KAFKA_BOOTSTRAP_SERVERS": dead.removeprefix("http://"),
         },
         "GATEWAY_",
     ).start()
@@ -190,6 +192,9 @@ def test_a_service_that_is_down_is_a_503_with_retry_after_and_a_client_over_its_
         token = gateway_platform.token("front_desk", org, "desk-limited")
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=gateway.url, headers=headers, timeout=30) as client:
+            ready = client.get("/readyz")
+            assert ready.status_code == 200, ready.text
+            assert "broker" not in ready.json()["checks"]
             down = client.get(f"/v1/appointments/{uuid.uuid4()}")
             assert down.status_code == 503, down.text
             assert down.headers["content-type"] == "application/problem+json"

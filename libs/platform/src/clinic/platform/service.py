@@ -60,8 +60,9 @@ class Runtime:
     tracer_provider: TracerProvider
     registry: CollectorRegistry
     database: Database
-    broker: KafkaBroker
-    connection: BrokerConnection
+    broker: KafkaBroker | None
+    """None for a service that neither publishes nor consumes (the gateway)."""
+    connection: BrokerConnection | None
     readiness: Readiness
     migrations: list[str] = field(default_factory=list)
     started: Hook | None = None
@@ -78,9 +79,13 @@ class Runtime:
     with the reason in the log), instead of staying up unready."""
 
 
-def create_runtime(settings: ServiceSettings, topics: list[str] | None = None) -> Runtime:
+def create_runtime(
+    settings: ServiceSettings, topics: list[str] | None = None, *, kafka: bool = True
+) -> Runtime:
     """Everything a service needs, built but not connected. ``topics`` (those the service
-    publishes or subscribes to) are created on connect if the broker lacks them."""
+    publishes or subscribes to) are created on connect if the broker lacks them. A service
+    without ``kafka`` (the gateway, which only calls the others over HTTP) makes no Kafka
+    client at all: it needs no Kafka user, and Kafka being down does not make it unready."""
     tracer_provider = create_tracer_provider(
         settings.service_name, settings.otel_exporter_otlp_endpoint
     )
@@ -91,13 +96,17 @@ def create_runtime(settings: ServiceSettings, topics: list[str] | None = None) -
         settings.service_name,
         settings.database_pool_size,
     )
-    broker = create_broker(settings, tracer_provider, registry)
-    connection = BrokerConnection(
-        broker,
-        list(topics or []),
-        settings.kafka_partitions,
-        KafkaAccess.of(settings),
-        replication_factor=settings.kafka_replication_factor,
+    broker = create_broker(settings, tracer_provider, registry) if kafka else None
+    connection = (
+        BrokerConnection(
+            broker,
+            list(topics or []),
+            settings.kafka_partitions,
+            KafkaAccess.of(settings),
+            replication_factor=settings.kafka_replication_factor,
+        )
+        if broker is not None
+        else None
     )
     runtime = Runtime(
         settings=settings,
@@ -112,7 +121,8 @@ def create_runtime(settings: ServiceSettings, topics: list[str] | None = None) -
     runtime.readiness.add("startup", lambda: _not_failed(runtime))
     runtime.readiness.add("database", database.check)
     runtime.readiness.add("schema", lambda: _migrated(runtime))
-    runtime.readiness.add("broker", connection.check)
+    if connection is not None:
+        runtime.readiness.add("broker", connection.check)
     return runtime
 
 
@@ -156,8 +166,9 @@ async def _start(runtime: Runtime) -> None:
             break
     runtime.migrated.set()
     runtime.startup_error = ""
-    runtime.connection.start()
-    await runtime.connection.connected.wait()
+    if runtime.connection is not None:
+        runtime.connection.start()
+        await runtime.connection.connected.wait()
     if runtime.started is not None:
         await runtime.started()
     settle_heap()
@@ -199,7 +210,8 @@ def create_service_app(
                 await asyncio.wait([starting])
             for hook in reversed(runtime.stopping):
                 await hook()
-            await runtime.connection.stop()
+            if runtime.connection is not None:
+                await runtime.connection.stop()
             await runtime.database.close()
             runtime.tracer_provider.shutdown()
 
@@ -269,6 +281,8 @@ def subscribe_projection(
         tracer=runtime.tracer_provider.get_tracer("clinic.platform.consumer"),
     )
     runtime.consumer = consumer
+    if runtime.broker is None:
+        raise ValueError("a projection needs Kafka: create_runtime(..., kafka=True)")
     subscribe_batches(runtime.broker, consumer, topics, group)
     settings = runtime.settings
     lag = LagMonitor(

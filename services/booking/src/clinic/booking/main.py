@@ -106,6 +106,7 @@ def create_app(settings: BookingSettings | None = None) -> FastAPI:
         tasks.append(asyncio.create_task(sweeper.run(), name="hold-sweeper"))
         app.state.directory = directory
         if settings.relay_enabled:
+            assert runtime.broker is not None  # booking's runtime is made with Kafka
             relay = Relay(
                 event_log,
                 runtime.broker,

@@ -46,7 +46,7 @@ ALLOWED = ["Authorization", "Content-Type", "Idempotency-Key", "If-Match", "X-Co
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
-    runtime = create_runtime(settings)
+    runtime = create_runtime(settings, kafka=False)  # it reaches the services over HTTP only
     runtime.migrations += idempotency.DDL + audit.DDL
     metrics = GatewayMetrics(runtime.registry)
     services = Services.from_settings(settings, metrics)
