@@ -40,8 +40,8 @@ deploy/tools/node_modules/.installed: deploy/tools/package.json deploy/tools/pac
 
 deploy-tools: deploy/tools/node_modules/.installed ## Install the offline Kubernetes checks' tools (deploy/tools, npm ci)
 
-up: install ## Start PostgreSQL, Kafka and all five services with demo data; print where to point a client
-	@$(PY) -m clinic.devstack.stack up --state-dir $(STATE_UP)
+up: install ## Start PostgreSQL, Kafka and all five services with demo data; print where to point a client (OBS=1: also traces and Prometheus)
+	@$(PY) -m clinic.devstack.stack up --state-dir $(STATE_UP) $(if $(OBS),--observability)
 
 down: ## Stop everything `make up` started (by pid); its data stays for the next `make up`
 	@if [ -x $(PY) ]; then $(PY) -m clinic.devstack.stack down --state-dir $(STATE_UP); fi

@@ -34,6 +34,7 @@ from clinic.devstack.components import (
 )
 from clinic.devstack.infra import Ladder
 from clinic.devstack.issuer import mint
+from clinic.devstack.prometheus import running_prometheus, start_prometheus, stop_prometheus
 
 
 @dataclass(frozen=True)
@@ -276,6 +277,15 @@ class Stack:
             self._save(services)
         traces = services.get("traces")
         if self.observability and (traces is None or not pid_alive(traces.pid)):
+            already = [
+                s.name for s in SERVICES if s.name in services and pid_alive(services[s.name].pid)
+            ]
+            if already:
+                print(
+                    f"note: {', '.join(already)} already run without exporting traces; "
+                    "`make down` first to trace them too",
+                    file=sys.stderr,
+                )
             traces = services["traces"] = self._spawn_traces(
                 traces.port if traces is not None else TRACES_PORT
             )
@@ -293,6 +303,13 @@ class Stack:
         failures = self._wait_ready(services, timeout)
         if failures:
             raise StackError(failures)
+        if self.observability:
+            # Scraping every service, with the repository's alert rules loaded.
+            targets = {n: s.url for n, s in services.items() if n not in LOCAL_PROCESSES}
+            try:
+                start_prometheus(self.state_dir / "prometheus", targets)
+            except InfrastructureError as error:
+                raise StackError({error.component: error.reason}) from None
         return infra, services
 
     def _wait_ready(self, services: dict[str, RunningService], timeout: float) -> dict[str, str]:
@@ -322,6 +339,9 @@ class Stack:
 
     def down(self) -> list[str]:
         stopped = []
+        prometheus = stop_prometheus(self.state_dir / "prometheus")
+        if prometheus is not None:
+            stopped.append(prometheus)
         for name, service in self._load().items():
             if pid_alive(service.pid):
                 stop_pid(service.pid)
@@ -447,6 +467,18 @@ def _print_summary(infra: Infrastructure, services: dict[str, RunningService], s
             f"(JSON: {traces.url}/traces; every span also a line in "
             f"{state / 'traces' / 'spans.jsonl'})"
         )
+        prometheus = running_prometheus(state / "prometheus")
+        if prometheus is not None and _answers(f"{prometheus.url}/-/ready"):
+            # Debian's build serves its HTTP API, not the web pages.
+            print(
+                f"    Prometheus ({prometheus.flavor}; every service, alert rules "
+                f"loaded):  {prometheus.url}/api/v1/query?query=up   "
+                f"(alerts: {prometheus.url}/api/v1/alerts)"
+            )
+            print(
+                "    dashboards to import into your Grafana: deploy/observability/grafana/"
+                "dashboards/*.json"
+            )
     sinks = services.get("sinks")
     if sinks is not None:
         print("\n  What notification sends stays on this machine:")
