@@ -3,7 +3,10 @@ check them (installed by `make deploy-tools`), and what the code says each servi
 
 from __future__ import annotations
 
+import ast
 import functools
+import importlib.util
+import inspect
 import re
 import subprocess
 from dataclasses import dataclass
@@ -19,6 +22,7 @@ from clinic.booking.settings import BookingSettings
 from clinic.emr_bridge.settings import EmrBridgeSettings
 from clinic.gateway.settings import GatewaySettings
 from clinic.notification.settings import NotificationSettings
+from clinic.platform.service import create_runtime
 from clinic.platform.settings import ServiceSettings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,10 +45,39 @@ OPERATOR_GROUPS = ("kafka.strimzi.io", "postgresql.cnpg.io")
 """Custom resources: checked with the operators' models, not the Kubernetes schemas."""
 
 
+@functools.cache
+def makes_kafka_clients(package: str) -> bool:
+    """Whether `clinic.<package>.main` builds its runtime with Kafka: the `kafka` argument of
+    its one `create_runtime` call as written there, or else create_runtime's default. The
+    gateway passes `kafka=False` (services/gateway/src/clinic/gateway/main.py): it reaches the
+    other services over HTTP only, so it has no broker and its /readyz checks none."""
+    module = f"clinic.{package}.main"
+    spec = importlib.util.find_spec(module)
+    assert spec is not None, module
+    assert spec.origin is not None, module
+    calls = [
+        node
+        for node in ast.walk(ast.parse(Path(spec.origin).read_text(), spec.origin))
+        if isinstance(node, ast.Call)
+        and ast.unparse(node.func).rsplit(".", 1)[-1] == create_runtime.__name__
+    ]
+    assert len(calls) == 1, f"{module}: {len(calls)} calls of create_runtime, expected one"
+    (call,) = calls
+    assert all(k.arg is not None for k in call.keywords), f"{module}: no **kwargs, to be read"
+    written = [k.value for k in call.keywords if k.arg == "kafka"]
+    if not written:
+        return bool(inspect.signature(create_runtime).parameters["kafka"].default)
+    (argument,) = written
+    value = ast.literal_eval(argument)  # a literal, so the tests can read it without running
+    assert isinstance(value, bool), f"{module}: create_runtime(kafka={value!r})"
+    return value
+
+
 @dataclass(frozen=True)
 class Service:
     name: str
-    """The folder under services/ and deploy/k8s/base/, the Deployment, the KafkaUser."""
+    """The folder under services/ and deploy/k8s/base/, the Deployment, the KafkaUser (if
+    the service uses Kafka)."""
     package: str
     """`python -m clinic.<package>` runs it."""
     settings: type[ServiceSettings]
@@ -52,6 +85,13 @@ class Service:
     @property
     def prefix(self) -> str:
         return str(self.settings.model_config.get("env_prefix", ""))
+
+    @property
+    def uses_kafka(self) -> bool:
+        """Whether the service makes Kafka clients (all but the gateway), read from its
+        main module (:func:`makes_kafka_clients`): only then does it get a KafkaUser, a
+        Kafka login, the Kafka CA and a route to the brokers."""
+        return makes_kafka_clients(self.package)
 
 
 SERVICES = {
@@ -64,6 +104,11 @@ SERVICES = {
         Service("gateway", "gateway", GatewaySettings),
     )
 }
+
+KAFKA_SERVICES = tuple(name for name, service in SERVICES.items() if service.uses_kafka)
+"""The services that use Kafka, each with its KafkaUser."""
+WITHOUT_KAFKA = tuple(name for name in SERVICES if name not in KAFKA_SERVICES)
+"""The services that make no Kafka client (the gateway): no Kafka user, login, CA or route."""
 
 
 def require_tools() -> None:

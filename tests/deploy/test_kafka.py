@@ -1,12 +1,22 @@
 """Kafka in deploy/k8s is what the code uses: a KafkaTopic for exactly the topics of
-clinic.events, configured as clinic.events configures them, and per service a KafkaUser whose
-ACLs allow exactly what the service's code reads and writes. The patients topic is read by
-notification and the EMR bridge only (DESIGN section 4)."""
+clinic.events, configured as clinic.events configures them, and for each service that uses
+Kafka a KafkaUser whose ACLs allow exactly what the service's code reads and writes. The
+gateway makes no Kafka client, so it has no KafkaUser, no Kafka login and no Kafka CA. The
+patients topic is read by notification and the EMR bridge only (DESIGN section 4)."""
 
 from typing import Any
 
 import pytest
-from manifests import OVERLAYS, SERVICES, environment, objects
+from manifests import (
+    KAFKA_SERVICES,
+    OVERLAYS,
+    SERVICES,
+    WITHOUT_KAFKA,
+    container,
+    environment,
+    objects,
+    secret_refs,
+)
 
 from clinic.availability import consumer as availability_consumer
 from clinic.emr_bridge import consumer as emr_bridge_consumer
@@ -41,9 +51,9 @@ def expected_acls(overlay: str, service: str) -> set[Acl]:
         )
         acls |= {("topic", t, "Read") for t in CONSUMES[service]}
         acls.add(("group", group, "Read"))
-    # Every service's runtime connects a FastStream broker with an idempotent producer
-    # (clinic.platform.kafka.create_broker, KAFKA_ENABLE_IDEMPOTENCE on by default), which
-    # asks for a producer id at start-up, publishing or not.
+    # Every Kafka-using service's runtime connects a FastStream broker with an idempotent
+    # producer (clinic.platform.kafka.create_broker, KAFKA_ENABLE_IDEMPOTENCE on by default),
+    # which asks for a producer id at start-up, publishing or not.
     acls.add(("cluster", "", "IdempotentWrite"))
     return acls
 
@@ -101,7 +111,13 @@ def test_production_keeps_three_copies_and_acknowledges_writes_once_two_have_the
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_exactly_the_services_that_use_kafka_have_a_kafka_user(overlay: str) -> None:
+    assert sorted(objects(overlay, "KafkaUser")) == sorted(KAFKA_SERVICES)
+    assert "gateway" not in KAFKA_SERVICES, "the gateway calls the others over HTTP only"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("service", sorted(KAFKA_SERVICES))
 def test_each_kafka_user_may_do_exactly_what_its_service_does(overlay: str, service: str) -> None:
     user = objects(overlay, "KafkaUser")[service]
     assert granted_acls(user) == expected_acls(overlay, service)
@@ -140,3 +156,30 @@ def test_each_service_logs_in_to_kafka_as_its_own_user_over_tls(overlay: str) ->
             if v["name"] == "KAFKA_SASL_PASSWORD"
         )
         assert password == {"name": f"{prefix}{name}", "key": "password"}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("service", sorted(WITHOUT_KAFKA))
+def test_a_service_without_kafka_has_no_kafka_login_and_no_kafka_ca(
+    overlay: str, service: str
+) -> None:
+    (kafka,) = objects(overlay, "Kafka").values()
+    prefix = kafka["spec"]["entityOperator"]["userOperator"]["secretPrefix"]
+    deployment = objects(overlay, "Deployment")[service]
+    main = container(deployment)
+    env = environment(overlay, service)
+    assert "KAFKA_SASL_USERNAME" not in env
+    assert "KAFKA_SASL_PASSWORD" not in env
+    # The shared ConfigMap's KAFKA_* (protocol, bootstrap) reach it too, unused: it makes no
+    # Kafka client, and clinic.platform asks for a login only where a service uses Kafka
+    # (KafkaAccess.of).
+    kafka_secrets = {
+        name
+        for name in secret_refs(deployment)
+        if name.startswith(prefix) or name == f"{kafka['metadata']['name']}-cluster-ca-cert"
+    }
+    assert kafka_secrets == set()
+    # Nor is anything mounted where the shared ConfigMap's KAFKA_SSL_CAFILE points.
+    ca_file = env.get("KAFKA_SSL_CAFILE", "")
+    mounts = [m["mountPath"] for m in main["volumeMounts"]]
+    assert [m for m in mounts if ca_file.startswith(m.rstrip("/") + "/")] == []

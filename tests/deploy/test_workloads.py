@@ -1,15 +1,18 @@
 """Each service's Deployment runs it hardened and healthy-checked, gives it only settings it
 reads (and that it accepts), and its NetworkPolicy lets it reach exactly what those settings
-name, and be reached by exactly the services whose settings name it."""
+name (the Kafka brokers only if it uses Kafka: never the gateway), and be reached by exactly
+the services whose settings name it."""
 
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from manifests import (
+    KAFKA_SERVICES,
     OVERLAYS,
     SECRET,
     SERVICES,
+    WITHOUT_KAFKA,
     container,
     database_url,
     environment,
@@ -114,11 +117,13 @@ def egress_needs(overlay: str, service: str) -> set[Reach]:
     database = database_url(overlay, service)
     assert database.hostname == f"{postgres}-rw", "the primary's Service, made by CloudNativePG"
     needs.add((("pods", f"cnpg.io/cluster={postgres}"), "TCP", database.port or 5432))
-    for server in env["KAFKA_BOOTSTRAP_SERVERS"].split(","):
-        bootstrap, bootstrap_port = server.rsplit(":", 1)
-        assert bootstrap == f"{kafka}-kafka-bootstrap", "the bootstrap Service, made by Strimzi"
-        brokers = f"strimzi.io/broker-role=true,strimzi.io/cluster={kafka}"
-        needs.add((("pods", brokers), "TCP", int(bootstrap_port)))
+    # Every pod gets KAFKA_BOOTSTRAP_SERVERS (the shared ConfigMap); the gateway ignores it.
+    if SERVICES[service].uses_kafka:
+        for server in env["KAFKA_BOOTSTRAP_SERVERS"].split(","):
+            bootstrap, bootstrap_port = server.rsplit(":", 1)
+            assert bootstrap == f"{kafka}-kafka-bootstrap", "the bootstrap Service (Strimzi's)"
+            brokers = f"strimzi.io/broker-role=true,strimzi.io/cluster={kafka}"
+            needs.add((("pods", brokers), "TCP", int(bootstrap_port)))
     for name, value in env.items():
         if not connects_to(name):
             continue
@@ -248,7 +253,20 @@ def test_each_service_is_reachable_by_exactly_those_whose_settings_name_it(
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_the_database_and_kafka_admit_the_five_services(overlay: str) -> None:
+@pytest.mark.parametrize("service", sorted(WITHOUT_KAFKA))
+def test_a_service_without_kafka_may_not_connect_to_the_kafka_brokers(
+    overlay: str, service: str
+) -> None:
+    (kafka,) = objects(overlay, "Kafka").values()
+    listening = {listener["port"] for listener in kafka["spec"]["kafka"]["listeners"]}
+    policy = objects(overlay, "NetworkPolicy")[service]["spec"]
+    for peer, _, port in reaches(policy["egress"], "to"):
+        assert "strimzi.io/" not in peer[1], peer
+        assert port not in listening | {0}, f"{peer} on {port or 'any port'}"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_database_admits_the_five_services_and_kafka_those_that_use_it(overlay: str) -> None:
     (postgres,) = objects(overlay, "Cluster")
     policy = objects(overlay, "NetworkPolicy")[postgres]["spec"]
     clients = {(("pods", f"app.kubernetes.io/name={s}"), "TCP", 5432) for s in SERVICES}
@@ -256,7 +274,7 @@ def test_the_database_and_kafka_admit_the_five_services(overlay: str) -> None:
     (kafka,) = objects(overlay, "Kafka").values()
     (listener,) = kafka["spec"]["kafka"]["listeners"]
     admitted = set().union(*(peers(p) for p in listener["networkPolicyPeers"]))
-    assert admitted == {("pods", f"app.kubernetes.io/name={s}") for s in SERVICES}
+    assert admitted == {("pods", f"app.kubernetes.io/name={s}") for s in KAFKA_SERVICES}
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

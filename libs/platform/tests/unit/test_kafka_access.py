@@ -64,11 +64,20 @@ def test_tls_without_a_login_and_a_login_without_tls_are_both_possible() -> None
     [
         {"kafka_security_protocol": "SASL_SSL"},
         {"kafka_security_protocol": "SASL_SSL", "kafka_sasl_username": "booking"},
-        {"kafka_security_protocol": "TLS"},
-        {"kafka_sasl_mechanism": "MD5"},
     ],
 )
-def test_a_login_that_cannot_work_is_refused_when_the_service_starts(
+def test_a_login_without_a_user_is_refused_where_a_service_uses_kafka(
+    settings: dict[str, str],
+) -> None:
+    given = ProbeSettings(**settings)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="needs a Kafka user"):
+        KafkaAccess.of(given)  # what create_runtime(kafka=True) does first
+
+
+@pytest.mark.parametrize(
+    "settings", [{"kafka_security_protocol": "TLS"}, {"kafka_sasl_mechanism": "MD5"}]
+)
+def test_a_protocol_or_mechanism_kafka_does_not_have_is_refused_with_the_settings(
     settings: dict[str, str],
 ) -> None:
     with pytest.raises(ValidationError):

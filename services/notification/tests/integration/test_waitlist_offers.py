@@ -132,6 +132,10 @@ def test_freed_time_is_offered_in_turn_lapses_to_the_next_patient_and_is_booked_
     [hold] = [a for a in mine["appointments"] if a["status"] == "pending"]
     assert hold["start"].replace("Z", "+00:00") == start.isoformat()
     assert offer_mail(email_of(clinic, "Cara")) == []  # never two offers of the same time
+    # The offer is among the held time's messages, as ops and the front desk read them.
+    sent = n.get(f"/organizations/{org}/appointments/{hold['id']}/messages")
+    assert sent.status_code == 200, sent.text
+    assert [m["kind"] for m in sent.json()["messages"]] == ["offer"]
 
     # Bea lets it lapse: booking's sweeper expires the hold, the time goes to Cara.
     waited(lambda: offer_mail(email_of(clinic, "Cara")), "offer to Cara", bound=100, context=state)

@@ -41,6 +41,16 @@ class KafkaAccess:
 
     @classmethod
     def of(cls, settings: ServiceSettings) -> KafkaAccess:
+        """A service's access; a SASL protocol without a user and password is refused here,
+        when a service that uses Kafka is made (one that does not, like the gateway, never
+        asks)."""
+        if settings.kafka_security_protocol.startswith("SASL") and not (
+            settings.kafka_sasl_username and settings.kafka_sasl_password.get_secret_value()
+        ):
+            raise ValueError(
+                f"KAFKA_SECURITY_PROTOCOL={settings.kafka_security_protocol} needs a Kafka "
+                "user: set KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
+            )
         return cls(
             settings.kafka_bootstrap_servers,
             settings.kafka_security_protocol,

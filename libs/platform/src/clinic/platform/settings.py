@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -147,17 +147,6 @@ class ServiceSettings(BaseSettings):
     readiness_timeout_seconds: float = Field(
         2.0, gt=0, description="How long /readyz waits for each dependency check."
     )
-
-    @model_validator(mode="after")
-    def _kafka_login_complete(self) -> ServiceSettings:
-        if self.kafka_security_protocol.startswith("SASL") and not (
-            self.kafka_sasl_username and self.kafka_sasl_password.get_secret_value()
-        ):
-            raise ValueError(
-                f"KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs a Kafka user: "
-                "set KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
-            )
-        return self
 
     @field_validator("log_level")
     @classmethod

@@ -8,6 +8,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from clinic.notification.planning import Kind
+
 
 class View(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -18,7 +20,7 @@ MessageStatus = Literal["pending", "sending", "sent", "failed", "skipped", "supe
 
 class MessageView(View):
     message_id: UUID
-    kind: Literal["confirmation", "reminder", "rescheduled", "cancelled"]
+    kind: Kind = Field(description="offer: a freed time offered to a waiting patient.")
     channel: Literal["email", "sms"] | None
     address: str | None
     language: str
