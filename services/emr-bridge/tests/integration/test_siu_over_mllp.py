@@ -202,3 +202,26 @@ def test_a_rejected_message_is_parked_the_rest_waits_and_a_replay_delivers_in_or
         waited(lambda: len(peer.acked()) == 4, "blocked and opened time")
         assert [r.trigger for r in peer.acked()[2:]] == ["S23", "S24"]
         assert {r.filler_id for r in peer.acked()[2:]} == {exception}
+
+
+def test_an_endpoint_moved_while_messages_wait_gets_them_at_its_new_address(
+    platform: Platform,
+) -> None:
+    """The EMR's listener moves (a new host or port through the admin API) while messages
+    fail against the old one: the next attempt goes to the new address, in order."""
+    with Peer(lambda message, seen: "AA") as old:
+        gone = old.port  # the old address answers nothing from here on
+    body = {"host": "127.0.0.1", "port": gone, "receiving_application": "EPIC",
+            "receiving_facility": "MAIN"}  # fmt: skip
+    endpoint = f"/admin/organizations/{platform.clinic.org}/hl7-endpoints/epic"
+    assert platform.a.put(endpoint, json=body).status_code == 200
+    aid = platform.book(soon(330))
+    waited(
+        lambda: [m for m in platform.messages(status="pending") if m["last_error"]],
+        "a failed attempt at the old address",
+    )
+    with Peer(lambda message, seen: "AA") as moved:
+        assert platform.a.put(endpoint, json={**body, "port": moved.port}).status_code == 200
+        waited(lambda: moved.acked(), "the message at the new address")
+        assert [t for t, _ in of(moved.acked(), aid)] == ["S12"]
+    assert {m["status"] for m in platform.messages()} == {"acked"}

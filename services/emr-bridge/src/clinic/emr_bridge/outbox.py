@@ -90,6 +90,16 @@ async def endpoints(
     return [EndpointRow(*row) for row in await cursor.fetchall()]
 
 
+async def active_endpoint(conn: psycopg.AsyncConnection, endpoint_id: UUID) -> EndpointRow | None:
+    """The endpoint as it stands now, if it is still active."""
+    cursor = await conn.execute(
+        f"SELECT {ENDPOINT_COLUMNS} FROM emr_endpoints WHERE endpoint_id = %s AND active",
+        [endpoint_id],
+    )
+    row = await cursor.fetchone()
+    return EndpointRow(*row) if row is not None else None
+
+
 async def _insert(
     conn: psycopg.AsyncConnection,
     endpoint: EndpointRow,

@@ -31,7 +31,13 @@ from hl7.mllp import MLLPStreamReader, MLLPStreamWriter
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from clinic.emr_bridge import siu
-from clinic.emr_bridge.outbox import FACTS_WAIT, EndpointRow, endpoints, render
+from clinic.emr_bridge.outbox import (
+    FACTS_WAIT,
+    EndpointRow,
+    active_endpoint,
+    endpoints,
+    render,
+)
 from clinic.platform.database import Database
 
 log = logging.getLogger(__name__)
@@ -60,7 +66,8 @@ class SenderMetrics:
         )
         self.ack_failures = Counter(
             "hl7_ack_failures_total",
-            "Messages an EMR rejected (AE/AR) or did not acknowledge.",
+            "Messages an EMR answered with an error (AE) or a rejection (AR); no answer at "
+            'all (a timeout, a dropped connection) is hl7_messages_total{outcome="failed"}.',
             ["endpoint"],
             registry=registry,
         )
@@ -232,6 +239,18 @@ class Sender:
         idle_since = loop.time()
         wake = self.wakes[endpoint.endpoint_id]
         while True:
+            # The endpoint as it stands: ops may have moved it (a new host or port) while
+            # its messages failed against the old address, or turned it off.
+            current = await active_endpoint(conn, endpoint.endpoint_id)
+            if current is None:
+                return  # turned off: its messages wait for it
+            if (current.host, current.port) != (endpoint.host, endpoint.port):
+                await connection.close()
+                log.info(
+                    "HL7 endpoint moved: sending to its new address",
+                    extra={"endpoint": current.name, "host": current.host, "port": current.port},
+                )
+            endpoint = connection.endpoint = current
             now = self.clock()
             cursor = await conn.execute(NEXT, [endpoint.endpoint_id, now, now])
             batch = await cursor.fetchall()
