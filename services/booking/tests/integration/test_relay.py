@@ -292,6 +292,9 @@ async def test_a_requests_actor_trace_and_correlation_reach_the_envelopes_and_he
     assert published_at is not None
     assert float(published_at.group(1)) > 0
     assert re.search(r"^relay_lag_seconds \S+$", metrics, re.M)
+    # The appointment directory reads appointment events only: an organisation's events
+    # after its position are nothing it lags behind.
+    assert re.search(r"^booking_directory_lag_events 0\.0$", metrics, re.M), metrics
 
 
 async def test_patient_events_travel_on_their_own_topic_and_nowhere_else(

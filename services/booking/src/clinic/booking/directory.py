@@ -95,7 +95,8 @@ class DirectoryMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.lag = Gauge(
             "booking_directory_lag_events",
-            "Events in the event store the appointment directory has not applied yet.",
+            "Events in the event store the appointment directory has still to read, at most "
+            "(0 once it has applied every appointment event: other events do not count).",
             registry=registry,
         )
         self.expired = Counter(
@@ -173,8 +174,10 @@ class AppointmentDirectory:
             ).fetchone()
             position = int(row[0]) if row else 0
             top, states = await asyncio.to_thread(self._states_after, position)
-            self.metrics.lag.set(max(0, top - position))
             if not states:
+                # Every appointment event up to the top is applied; what follows the
+                # position is other topics' events, which the directory never reads.
+                self.metrics.lag.set(0)
                 return 0
             latest = {appointment.id: appointment for _, appointment in states}
             async with conn.cursor() as cursor:
@@ -184,7 +187,9 @@ class AppointmentDirectory:
                 "WHERE name = 'appointments'",
                 (states[-1][0],),
             )
-            self.metrics.lag.set(max(0, top - states[-1][0]))
+            # A batch shorter than asked for read every appointment event up to the top.
+            behind = top - states[-1][0] if len(states) >= self.batch_size else 0
+            self.metrics.lag.set(max(0, behind))
             return len(states)
 
     def _states_after(self, position: int) -> tuple[int, list[tuple[int, Appointment]]]:
