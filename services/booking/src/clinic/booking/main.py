@@ -118,7 +118,6 @@ def create_app(settings: BookingSettings | None = None) -> FastAPI:
                 replication_factor=settings.kafka_replication_factor,
                 batch_size=settings.relay_batch_size,
                 idle_seconds=settings.relay_idle_seconds,
-                linger_seconds=settings.relay_linger_seconds,
                 tracer=runtime.tracer_provider.get_tracer("clinic.booking.relay"),
             )
             relay.start()

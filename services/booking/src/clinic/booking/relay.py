@@ -122,7 +122,6 @@ class Relay:
         metrics: RelayMetrics,
         batch_size: int = 500,
         idle_seconds: float = 0.5,
-        linger_seconds: float = 0.005,
         broker_keeps_data: bool = True,
         replication_factor: int = 1,
         tracer: trace.Tracer | None = None,
@@ -136,7 +135,6 @@ class Relay:
         self.metrics = metrics
         self.batch_size = batch_size
         self.idle_seconds = idle_seconds
-        self.linger_seconds = linger_seconds
         self.position = 0
         self.outbox = OutboxReader(event_log)
         self.wake = asyncio.Event()
@@ -204,12 +202,6 @@ class Relay:
                 if published == 0:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self.wake.wait(), self.idle_seconds)
-                        # Woken by a commit: let the decisions committing with it join the
-                        # batch (Kafka's producers linger 5 ms for the same reason). One
-                        # read, produce and position write then carries several events
-                        # instead of one each, which is most of the relay's cost per event
-                        # at a moderate rate.
-                        await asyncio.sleep(self.linger_seconds)
                     if (
                         not self.broker_keeps_data
                         and loop.time() - checked > self.topic_check_seconds

@@ -46,13 +46,6 @@ class BookingSettings(ServiceSettings):
     relay_idle_seconds: float = Field(
         0.5, gt=0, description="Longest wait for new events when no NOTIFY arrives."
     )
-    relay_linger_seconds: float = Field(
-        0.005,
-        ge=0,
-        le=1,
-        description="How long the relay waits after a commit wakes it, so that decisions "
-        "committed with it are published in the same batch.",
-    )
     load_demo_data: bool = Field(
         False, description="Load the demo hospital group at start-up when it is missing."
     )
