@@ -176,8 +176,9 @@ async def command(
     )
     now = dt.datetime.now(dt.UTC)
     ttl = dt.timedelta(hours=caller.settings.idempotency_ttl_hours)
-    async with caller.database.pool.connection() as conn:
-        stored = await idempotency.claim(conn, claim, now, ttl)
+    with _tracer.start_as_current_span("idempotency claim"):
+        async with caller.database.pool.connection() as conn:
+            stored = await idempotency.claim(conn, claim, now, ttl)
     if stored is not None:
         caller.request.app.state.metrics.replays.inc()
         answer = Response(
@@ -198,10 +199,14 @@ async def command(
     answer = _answer_of(caller, reply, created)
     stored_answer = idempotency.Stored(answer.status_code, dict(answer.headers), bytes(answer.body))
     entry = _entry(caller, answer.status_code, _with_created(target, reply))
-    async with caller.database.pool.connection() as conn:
-        # The answer and its audit row in one statement: both or neither, one round trip.
-        await idempotency.complete(conn, claim, stored_answer, audit.insert(entry))
+    with _tracer.start_as_current_span("idempotency complete"):
+        async with caller.database.pool.connection() as conn:
+            # The answer and its audit row in one statement: both or neither, one round trip.
+            await idempotency.complete(conn, claim, stored_answer, audit.insert(entry))
     return answer
+
+
+_tracer = trace.get_tracer(__name__)
 
 
 def _answer_of(caller: Caller, reply: Reply, created: str | None) -> Response:
