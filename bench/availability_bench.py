@@ -44,6 +44,7 @@ from clinic.platform.service import settle_heap
 
 ROOT = Path(__file__).resolve().parents[1]
 ZONES = ["Europe/Berlin", "America/New_York"]
+OPS_TOKEN = "bench-operations-token"  # the rebuild is an operations route
 GP = [{"role": "physician", "category": "provider", "specialty": "gp"}]
 
 
@@ -302,6 +303,7 @@ def bench_booked_to_visible(infra: Any, schema: str, samples: int) -> dict[str, 
             "AVAILABILITY_CONSUMER_GROUP": f"bench-{schema}",
             "BOOKING_URL": booking.url,
             "LOG_LEVEL": "WARNING",
+            "AVAILABILITY_OPERATIONS_TOKEN": OPS_TOKEN,
         },
         "AVAILABILITY_",
     ).start()
@@ -310,7 +312,11 @@ def bench_booked_to_visible(infra: Any, schema: str, samples: int) -> dict[str, 
     warmed = 0
     try:
         b = httpx.Client(base_url=booking.url, timeout=30)
-        a = httpx.Client(base_url=availability.url, timeout=30)
+        a = httpx.Client(
+            base_url=availability.url,
+            timeout=30,
+            headers={"Authorization": f"Bearer {OPS_TOKEN}"},
+        )
         demo = b.get("/demo").json()
         org, kind = demo["organization_id"], demo["appointment_types"]["General consultation"]
         location = demo["locations"]["Berlin Mitte"]

@@ -338,9 +338,24 @@ async def test_ops_list_parked_messages_and_replay_them_over_http_each_applied_o
     app = FastAPI()
     install_problem_handlers(app)
     app.include_router(dead_letters.router)
-    app.state.runtime = SimpleNamespace(consumer=consumer)
+    app.state.runtime = SimpleNamespace(
+        consumer=consumer, settings=ProbeSettings(operations_token="ops-secret")
+    )
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://ops") as ops:
+    async with httpx.AsyncClient(transport=transport, base_url="http://ops") as stranger:
+        # Dead letters can carry patients' details: nobody without the token sees them.
+        for token in (None, "Bearer wrong", "Basic ops-secret"):
+            headers = {"Authorization": token} if token else {}
+            refused = await stranger.get("/operations/dead-letters", headers=headers)
+            assert refused.status_code == 401, refused.text
+            assert refused.headers["www-authenticate"].startswith("Bearer")
+            replay = await stranger.post("/operations/dead-letters/replay", headers=headers)
+            assert replay.status_code == 401
+    async with httpx.AsyncClient(
+        transport=transport,
+        base_url="http://ops",
+        headers={"Authorization": "Bearer ops-secret"},
+    ) as ops:
         first = (await ops.get("/operations/dead-letters", params={"page_size": 2})).json()
         assert [d["event_type"] for d in first["dead_letters"]] == [parked[0].type] * 2
         assert "the location is not known yet" in first["dead_letters"][0]["error"]
@@ -378,3 +393,7 @@ async def test_ops_list_parked_messages_and_replay_them_over_http_each_applied_o
     assert await rows(database, "SELECT count(*), max(times_applied) FROM cancellations") == [
         (3, 1)
     ]
+    app.state.runtime = SimpleNamespace(consumer=consumer, settings=ProbeSettings())
+    async with httpx.AsyncClient(transport=transport, base_url="http://ops") as ops:
+        off = await ops.get("/operations/dead-letters", headers={"Authorization": "Bearer x"})
+        assert off.status_code == 403  # no token configured: the routes are off

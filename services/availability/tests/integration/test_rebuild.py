@@ -19,6 +19,9 @@ from clinic.devstack.components import Infrastructure
 from clinic.devstack.infra import start_local_kafka, stop_local_kafka
 from clinic.devstack.testing import RunningService, command
 
+OPS_TOKEN = "ops-token-for-tests"
+OPS = {"Authorization": f"Bearer {OPS_TOKEN}"}
+
 
 def tables(url: str, schema: str) -> dict[str, list[tuple[Any, ...]]]:
     with psycopg.connect(url, options=f"-c search_path={schema}") as conn:
@@ -64,9 +67,10 @@ class Platform:
             AVAILABILITY_CONSUMER_GROUP=f"availability-{schema_name}",
             BOOKING_URL=self.booking.url,
             KAFKA_BOOTSTRAP_SERVERS=broker,
+            AVAILABILITY_OPERATIONS_TOKEN=OPS_TOKEN,
         )
         self.b = httpx.Client(base_url=self.booking.url, timeout=30)
-        self.a = httpx.Client(base_url=self.availability.url, timeout=120)
+        self.a = httpx.Client(base_url=self.availability.url, timeout=120, headers=OPS)
         self.demo = self.b.get("/demo").json()
         self.org = self.demo["organization_id"]
         self.location = self.demo["locations"]["Berlin Mitte"]
@@ -220,9 +224,12 @@ def test_a_rebuilt_projection_equals_the_one_built_from_kafka(
         AVAILABILITY_CONSUMER_GROUP=f"availability-{schema_name}",
         BOOKING_URL=booking.url,
         KAFKA_BOOTSTRAP_SERVERS=own_broker,
+        AVAILABILITY_OPERATIONS_TOKEN=OPS_TOKEN,
     )
     b = httpx.Client(base_url=booking.url, timeout=30)
-    a = httpx.Client(base_url=availability.url, timeout=120)
+    a = httpx.Client(base_url=availability.url, timeout=120, headers=OPS)
+    refused = httpx.post(f"{availability.url}/projection/rebuild", timeout=30)
+    assert refused.status_code == 401, refused.text  # only ops rebuild a projection
     demo = b.get("/demo").json()
     org = demo["organization_id"]
     location = demo["locations"]["Berlin Mitte"]

@@ -185,6 +185,8 @@ class Stack:
             f"{spec.env_prefix}PORT": str(port),
             **{f"{name.replace('-', '_').upper()}_URL": url for name, url in urls.items()},
         }
+        # The operations routes (dead letters, projection rebuild) answer this token only.
+        env.setdefault("OPERATIONS_TOKEN", local_secret(self.state_dir, "operations-token"))
         if traces is not None:
             # Every span to the local receiver, a second after it ends (not five).
             env.setdefault("OTEL_EXPORTER_OTLP_ENDPOINT", traces.url)
@@ -459,6 +461,10 @@ def _print_summary(infra: Infrastructure, services: dict[str, RunningService], s
     for name, service in services.items():
         if name not in LOCAL_PROCESSES:
             print(f"    {name:<13} {service.url}/docs   log: {service.log_file}")
+    print(
+        "    their /operations routes (dead letters, rebuild) need the operations token:  "
+        f'-H "Authorization: Bearer $(cat {_shown(state / "operations-token")})"'
+    )
     traces = services.get("traces")
     if traces is not None and _answers(f"{traces.url}/healthz"):
         print("\n  Observability (make up OBS=1):")

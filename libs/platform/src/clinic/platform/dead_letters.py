@@ -10,9 +10,8 @@ fixed (a deploy, a repaired reference), ops list what is parked and replay it:
   or the ``ids`` given, oldest first; each is applied exactly once (the consumer's
   idempotency record), and one that fails again is parked again as a new dead letter.
 
-Like the other ``/operations`` routes these are internal: reachable inside the deployment
-only (the Kubernetes NetworkPolicies let only the gateway reach a service, and the gateway
-does not route here).
+Like every operations route they need the operations token
+(``clinic.platform.operations``): dead letters can carry patients' details.
 """
 
 from __future__ import annotations
@@ -22,15 +21,20 @@ import binascii
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from clinic.platform.consumer import IdempotentConsumer, Outcome, event_type_of
+from clinic.platform.operations import operations_access
 from clinic.platform.paging import InvalidCursorError
 from clinic.platform.problem_handlers import problems
 from clinic.platform.strict import StrictModel
 
-router = APIRouter(prefix="/operations/dead-letters", tags=["operations"])
+router = APIRouter(
+    prefix="/operations/dead-letters",
+    tags=["operations"],
+    dependencies=[Depends(operations_access)],
+)
 
 ERROR_SHOWN = 4000
 """Characters of a dead letter's error (a traceback) shown in a list."""
@@ -92,7 +96,7 @@ def _after(token: str | None) -> int:
         raise InvalidCursorError("give back the next_page_token of the previous page") from None
 
 
-@router.get("", response_model=DeadLettersPage, responses=problems(422))
+@router.get("", response_model=DeadLettersPage, responses=problems(401, 403, 422))
 async def list_dead_letters(
     request: Request,
     replayed: Annotated[
@@ -134,7 +138,7 @@ async def list_dead_letters(
     }
 
 
-@router.post("/replay", response_model=ReplayFigures, responses=problems(400, 422))
+@router.post("/replay", response_model=ReplayFigures, responses=problems(400, 401, 403, 422))
 async def replay_dead_letters(request: Request, body: ReplayRequest | None = None) -> Any:
     """Apply parked messages again (all not replayed yet, or the ``ids`` given), oldest
     first, each exactly once; one that fails again is parked again."""

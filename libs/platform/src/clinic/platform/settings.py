@@ -147,6 +147,12 @@ class ServiceSettings(BaseSettings):
     readiness_timeout_seconds: float = Field(
         2.0, gt=0, description="How long /readyz waits for each dependency check."
     )
+    operations_token: SecretStr = Field(
+        SecretStr(""),
+        description="Bearer token the /operations routes (dead letters, projection rebuild) "
+        "require; empty turns them off (403). Falls back to OPERATIONS_TOKEN.",
+        json_schema_extra=shared("OPERATIONS_TOKEN"),
+    )
 
     @field_validator("log_level")
     @classmethod

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import httpx
 from aiokafka.errors import KafkaError
-from fastapi import APIRouter, BackgroundTasks, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from clinic.availability.api.deps import NotReadyError, index_of, utc_now
@@ -22,6 +22,7 @@ from clinic.availability.search import Query as SlotQuery
 from clinic.availability.search import find_slots, next_available
 from clinic.availability.store import remember_search
 from clinic.platform.kafka import KafkaAccess
+from clinic.platform.operations import operations_access
 from clinic.platform.problem_handlers import problems
 from clinic.platform.strict import Day
 
@@ -148,7 +149,8 @@ def next_free(
     "/projection/rebuild",
     tags=["operations"],
     response_model=None,
-    responses={200: {"model": RebuildFigures}},
+    responses={200: {"model": RebuildFigures}, **problems(401, 403)},
+    dependencies=[Depends(operations_access)],
 )
 async def rebuild(
     request: Request,
