@@ -335,6 +335,7 @@ async def test_ops_list_parked_messages_and_replay_them_over_http_each_applied_o
     parked = [cancellation(uuid.uuid4()) for _ in range(3)]
     for envelope in parked:
         assert await consumer.process(envelope.to_json(), _delivery()) == Outcome.DEAD_LETTERED
+    assert await consumer.count_waiting() == 3  # what keeps ClinicDeadLettersWaiting firing
     app = FastAPI()
     install_problem_handlers(app)
     app.include_router(dead_letters.router)
@@ -387,6 +388,7 @@ async def test_ops_list_parked_messages_and_replay_them_over_http_each_applied_o
         assert rest_of_them == {"replayed": 2, "applied": 2, "duplicate": 0, "dead_lettered": 0}
         again = (await ops.post("/operations/dead-letters/replay")).json()
         assert again["replayed"] == 0
+        assert await consumer.count_waiting() == 0
         done = (await ops.get("/operations/dead-letters", params={"replayed": True})).json()
         assert sorted(d["id"] for d in done["dead_letters"]) == sorted(ids)
         assert all(d["replayed_at"] for d in done["dead_letters"])

@@ -104,9 +104,12 @@ def platform(start_service: Callable[..., RunningService], schema_name: str) -> 
     running.a.close()
 
 
-def soon(minutes: int = 0, seconds: int = 0) -> dt.datetime:
-    at = dt.datetime.now(dt.UTC) + dt.timedelta(days=1, minutes=minutes, seconds=seconds)
-    return at.replace(microsecond=0)
+def soon(minutes: int = 0) -> dt.datetime:
+    """Tomorrow, ``minutes`` after 06:00 UTC: always ahead, and inside the test clinic's
+    hours (00:00-23:59 in Berlin) whatever the time of day the test runs at (a time that
+    crossed local midnight was refused as outside working hours)."""
+    tomorrow = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
+    return dt.datetime.combine(tomorrow, dt.time(6), dt.UTC) + dt.timedelta(minutes=minutes)
 
 
 def of(received: list[Received], aid: str) -> list[tuple[str, str]]:

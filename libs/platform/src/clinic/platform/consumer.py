@@ -154,6 +154,14 @@ class ConsumerMetrics:
             ["consumer"],
             registry=registry,
         )
+        self.waiting = Gauge(
+            "projection_dead_letters_waiting",
+            "Messages parked in the projection's dead_letters table and not replayed yet: "
+            "facts missing from it until ops replay them (measured every "
+            "CONSUMER_LAG_INTERVAL_SECONDS).",
+            ["consumer"],
+            registry=registry,
+        )
         self.dead_letters = Counter(
             "projection_dead_letters_total",
             "Messages a projection could not apply, parked in its dead_letters table (alert "
@@ -422,6 +430,19 @@ class IdempotentConsumer:
                     attempts,
                 ),
             )
+
+    async def count_waiting(self) -> int:
+        """How many dead letters wait for a replay (the ``projection_dead_letters_waiting``
+        gauge, which keeps its alert firing until they are replayed)."""
+        async with self.database.pool.connection() as conn:
+            cursor = await conn.execute(
+                "SELECT count(*) FROM dead_letters WHERE consumer = %s AND replayed_at IS NULL",
+                (self.name,),
+            )
+            row = await cursor.fetchone()
+        waiting = int(row[0]) if row else 0
+        self.metrics.waiting.labels(self.name).set(waiting)
+        return waiting
 
     async def replay_dead_letters(self, ids: list[int] | None = None) -> dict[Outcome, int]:
         """Process this consumer's unreplayed dead letters again (or those of ``ids``),

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -80,16 +81,31 @@ class LagMonitor:
         self.topics = topics
         self.metrics = metrics
         self.interval = interval
-        self._task: asyncio.Task[None] | None = None
+        self.also: list[Callable[[], Awaitable[object]]] = []
+        """Measured at the same interval, from elsewhere than the broker (the projection's
+        dead letters waiting for a replay)."""
+        self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"lag-{self.group}")
+        self._tasks = [
+            asyncio.create_task(self._run(), name=f"lag-{self.group}"),
+            asyncio.create_task(self._run_also(), name=f"lag-also-{self.group}"),
+        ]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
+
+    async def _run_also(self) -> None:
+        while True:
+            for measure in self.also:
+                try:
+                    await measure()
+                except Exception:  # measured again next time; never fatal
+                    log.warning("a projection measure failed", exc_info=True)
+            await asyncio.sleep(self.interval)
 
     async def _run(self) -> None:
         while True:

@@ -292,5 +292,6 @@ def subscribe_projection(
         LagMetrics(runtime.registry),
         settings.consumer_lag_interval_seconds,
     )
+    lag.also.append(consumer.count_waiting)
     runtime.stopping.append(lag.stop)
     return lag
