@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from clinic.devstack.components import Infrastructure
+from clinic.devstack.mllp_peer import Peer
 from clinic.devstack.prometheus import LocalPrometheus, RunningPrometheus
 from clinic.devstack.stack import Stack
 from clinic.devstack.testing import stack_env
@@ -22,7 +23,7 @@ from clinic.devstack.testing import stack_env
 sys.path.insert(0, str(Path(__file__).parent))
 
 from monitoring_queries import Exposition, parse_exposition
-from platform_load import EmrListener, Load, Platform, drive_load, wait_for_scrapes
+from platform_load import Load, Platform, drive_load, wait_for_scrapes
 
 
 @pytest.fixture(scope="package")
@@ -41,8 +42,8 @@ def platform(
 
 
 @pytest.fixture(scope="package")
-def emr_listener() -> Iterator[EmrListener]:
-    with EmrListener() as listener:
+def emr_listener() -> Iterator[Peer]:
+    with Peer() as listener:
         yield listener
 
 
@@ -56,7 +57,7 @@ def prometheus(
 
 
 @pytest.fixture(scope="package")
-def load(platform: Platform, prometheus: RunningPrometheus, emr_listener: EmrListener) -> Load:
+def load(platform: Platform, prometheus: RunningPrometheus, emr_listener: Peer) -> Load:
     """The load, twice: the first run makes every series it touches (a labelled counter
     appears with its first event, and ``rate()`` counts nothing across its appearance),
     Prometheus scrapes them, then the second run increments them and Prometheus scrapes

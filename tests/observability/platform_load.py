@@ -6,10 +6,8 @@ taking the bridge's SIU feed; an inbound HL7 message; a FHIR read."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import re
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -18,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from clinic.devstack.components import free_port
+from clinic.devstack.mllp_peer import Peer
 from clinic.devstack.prometheus import RunningPrometheus
 from clinic.devstack.stack import LOCAL_PROCESSES, RunningService, Stack, demo_tokens, local_secret
 
@@ -31,57 +29,6 @@ def within(check: Callable[[], Any], what: str, bound: float = BOUND) -> Any:
         assert time.monotonic() < deadline, f"not within {bound}s: {what}"
         time.sleep(0.3)
     return found
-
-
-class EmrListener:
-    """An EMR's MLLP listener on 127.0.0.1 that acknowledges (AA) every SIU message."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.received: list[str] = []
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.server: asyncio.Server | None = None
-        self.clients: set[asyncio.Task[None]] = set()
-
-    def __enter__(self) -> EmrListener:
-        from hl7.mllp import start_hl7_server
-
-        self.thread.start()
-        self.server = asyncio.run_coroutine_threadsafe(
-            start_hl7_server(self._client, "127.0.0.1", self.port, encoding="utf-8"), self.loop
-        ).result(10)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        async def close() -> None:
-            assert self.server is not None
-            self.server.close()
-            for task in self.clients:
-                task.cancel()
-            await asyncio.gather(*self.clients, return_exceptions=True)
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.server.wait_closed(), 2)
-
-        asyncio.run_coroutine_threadsafe(close(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-
-    async def _client(self, reader: Any, writer: Any) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self.clients.add(task)
-        try:
-            while not writer.is_closing():
-                message = await reader.readmessage()
-                self.received.append(str(message.segment("MSH")[9]))
-                writer.writemessage(message.create_ack("AA"))
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            writer.close()
-            self.clients.discard(task)
 
 
 @dataclass
@@ -125,7 +72,7 @@ class Load:
     appointments: list[str]
 
 
-def drive_load(platform: Platform, emr: EmrListener, endpoint_name: str = "observability") -> Load:
+def drive_load(platform: Platform, emr: Peer, endpoint_name: str = "observability") -> Load:
     """A short, realistic load through the gateway with the demo users' tokens: searches,
     holds and bookings, a conflict, an idempotent replay, a move, cancellations, a waitlist
     entry, a refused token, the messages of an appointment; an EMR endpoint that takes the

@@ -40,3 +40,13 @@ def test_an_offset_postgresql_cannot_hold_becomes_utc() -> None:
 def test_a_cursor_no_service_gave_is_refused(cursor: str) -> None:
     with pytest.raises(InvalidCursorError):
         decode_cursor(cursor)
+
+
+def test_a_position_token_reads_back_for_its_own_list_only() -> None:
+    from clinic.platform.paging import decode_position, encode_position
+
+    token = encode_position("slots", 150)
+    assert decode_position("slots", token) == 150
+    for kind, given in (("dead-letters", token), ("slots", "not-a-token"), ("slots", "%%%")):
+        with pytest.raises(ValueError, match="page token"):
+            decode_position(kind, given)

@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 import pytest
 from emr_client import ADMIN_TOKEN, admin_client
-from mllp_peer import Peer, Received
 
+from clinic.devstack.mllp_peer import Peer, Received
 from clinic.devstack.testing import STAFF, ClinicIds, RunningService, command, open_clinic
 
 BOUND = 60.0

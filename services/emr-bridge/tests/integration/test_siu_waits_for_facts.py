@@ -6,9 +6,9 @@ import asyncio
 import uuid
 
 from bridge_history import MRN, History
-from mllp_peer import Peer
 from prometheus_client import CollectorRegistry
 
+from clinic.devstack.mllp_peer import Peer
 from clinic.emr_bridge.consumer import ProjectionWriter
 from clinic.emr_bridge.sender import Policy, Sender, SenderMetrics
 from clinic.events import patients as pat

@@ -16,8 +16,6 @@ Like every operations route they need the operations token
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 from typing import Annotated, Any
 
@@ -26,7 +24,7 @@ from pydantic import BaseModel, Field
 
 from clinic.platform.consumer import IdempotentConsumer, Outcome, event_type_of
 from clinic.platform.operations import operations_access
-from clinic.platform.paging import InvalidCursorError
+from clinic.platform.paging import InvalidCursorError, decode_position, encode_position
 from clinic.platform.problem_handlers import problems
 from clinic.platform.strict import StrictModel
 
@@ -36,6 +34,7 @@ router = APIRouter(
     dependencies=[Depends(operations_access)],
 )
 
+PAGE_KIND = "dead-letters"
 ERROR_SHOWN = 4000
 """Characters of a dead letter's error (a traceback) shown in a list."""
 
@@ -79,20 +78,12 @@ def _consumer(request: Request) -> IdempotentConsumer:
     return consumer
 
 
-def _token(last_id: int) -> str:
-    return base64.urlsafe_b64encode(f"dl|{last_id}".encode()).decode().rstrip("=")
-
-
 def _after(token: str | None) -> int:
     if token is None:
         return 0
     try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        kind, last_id = raw.split("|")
-        if kind != "dl":
-            raise ValueError(kind)
-        return int(last_id)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return decode_position(PAGE_KIND, token)
+    except ValueError:
         raise InvalidCursorError("give back the next_page_token of the previous page") from None
 
 
@@ -134,7 +125,9 @@ async def list_dead_letters(
             }
             for row in page
         ],
-        "next_page_token": _token(page[-1][0]) if len(rows) > page_size else None,
+        "next_page_token": (
+            encode_position(PAGE_KIND, page[-1][0]) if len(rows) > page_size else None
+        ),
     }
 
 

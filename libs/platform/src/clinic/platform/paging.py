@@ -39,6 +39,25 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, UUID]:
         raise InvalidCursorError("give back the next_cursor of the previous page") from None
 
 
+def encode_position(kind: str, position: int) -> str:
+    """An opaque page token for a list paged by a whole-number position (an offset, a
+    row number), named by the list's ``kind`` so one list's token is no other's."""
+    return base64.urlsafe_b64encode(f"{kind}:{position}".encode()).decode().rstrip("=")
+
+
+def decode_position(kind: str, token: str) -> int:
+    """The position of a token :func:`encode_position` gave for ``kind``; ValueError for
+    any other text (the caller answers with its own problem)."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise ValueError("not a page token") from None
+    named, _, position = raw.partition(":")
+    if named != kind or not position.isdigit():
+        raise ValueError(f"not a {kind} page token")
+    return int(position)
+
+
 def after(cursor: str | None, at_column: str, id_column: str) -> tuple[str, list[Any]]:
     """The SQL condition (with its parameters) for rows after ``cursor``; none without one."""
     if cursor is None:

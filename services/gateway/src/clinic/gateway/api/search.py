@@ -7,8 +7,6 @@ booked, with their names, so a client can show "Dr Weber, Tue 9:00" and book it 
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -18,6 +16,7 @@ from fastapi.responses import Response
 from clinic.gateway.api.answers import caller_of, json_answer, passed_on
 from clinic.gateway.api.names import ResourceNames
 from clinic.gateway.api.views import NextAvailableView, SlotsPage
+from clinic.platform.paging import decode_position, encode_position
 from clinic.platform.problem_handlers import problems
 from clinic.platform.problems import Problem
 from clinic.platform.strict import Day
@@ -37,19 +36,18 @@ def _offset(token: str | None) -> int:
     if token is None:
         return 0
     try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        kind, offset = raw.split(":")
-        if kind != "slots" or not offset.isdigit() or not 0 < int(offset) < MAX_SLOTS:
-            raise ValueError(raw)
-        return int(offset)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        offset = decode_position("slots", token)
+        if not 0 < offset < MAX_SLOTS:
+            raise ValueError(offset)
+        return offset
+    except ValueError:
         raise InvalidPageTokenError(
             "give back the next_page_token of the previous page, with the same query"
         ) from None
 
 
 def _token(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"slots:{offset}".encode()).decode().rstrip("=")
+    return encode_position("slots", offset)
 
 
 @router.get(

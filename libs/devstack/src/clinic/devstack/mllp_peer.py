@@ -1,6 +1,7 @@
-"""An EMR's MLLP listener for the bridge's tests, written with the hl7 package's server: it
-records every message it receives and answers as the test says (AA, AE, AR, or dropping the
-connection before answering)."""
+"""An EMR's MLLP listener for tests (the bridge's, and the platform's observability load),
+written with the hl7 package's server on 127.0.0.1: it records every SIU message it receives
+and answers as the test says (AA by default, AE, AR, or dropping the connection before
+answering)."""
 
 from __future__ import annotations
 
