@@ -372,6 +372,20 @@ async def test_ops_list_parked_messages_and_replay_them_over_http_each_applied_o
             answer = await ops.get("/operations/dead-letters", params=bad)
             assert answer.status_code == 422, (bad, answer.text)
             assert answer.headers["content-type"] == "application/problem+json"
+        # Numbers no table holds, and a page token far past the end: clear answers, no 5xx.
+        from clinic.platform.paging import encode_position
+
+        beyond = await ops.get(
+            "/operations/dead-letters",
+            params={"page_token": encode_position("dead-letters", 10**30)},
+        )
+        assert beyond.status_code in (200, 422), beyond.text
+        huge = await ops.post("/operations/dead-letters/replay", json={"ids": [2**70, -1]})
+        assert huge.status_code in (200, 422), huge.text
+        if huge.status_code == 200:
+            assert huge.json()["replayed"] == 0
+        control = await ops.get("/operations/dead-letters", params={"page_token": "dl\x00|1"})
+        assert control.status_code == 422
         for body in (b"{not json", b'{"ids": ["one"]}', b'{"ids": [], "x": 1}', b'{"ids": []}'):
             answer = await ops.post(
                 "/operations/dead-letters/replay",
