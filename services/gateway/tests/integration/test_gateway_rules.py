@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import jwt
@@ -100,6 +101,60 @@ def test_a_repeated_idempotency_key_gets_the_first_answer_and_another_body_gets_
                                    headers=key)  # fmt: skip
         assert theirs.status_code == 201, theirs.text
         assert theirs.json()["id"] != first.json()["id"]
+
+
+def test_bookings_arriving_together_are_each_answered_and_audited_once_and_one_key_books_once(
+    gateway_platform: Platform,
+) -> None:
+    """The gateway writes the claims, answers and audit rows of requests arriving together
+    in groups: each request still gets its own answer and its own audit row, and one key
+    sent by many at once is still one booking."""
+    clinic = open_gateway_clinic(gateway_platform, "Crowded Clinic")
+    ids = clinic.ids
+    with gateway_platform.client(clinic.tokens["front_desk"]) as desk:
+        query = {"appointment_type_id": ids.kind, "location_id": ids.location,
+                 "from": DAY, "to": DAY, "page_size": 100}  # fmt: skip
+        slots = wait_until(lambda: desk.get("/v1/slots", params=query).json().get("slots"))
+        starts: list[str] = []  # times that do not overlap: one patient books them all
+        ends: list[str] = []
+        for slot in sorted(slots, key=lambda slot: slot["start"]):
+            if not starts or slot["start"] >= ends[-1]:
+                starts.append(slot["start"])
+                ends.append(slot["end"])
+        starts = starts[:13]
+        assert len(starts) == 13
+
+        def book(start: str, key: str) -> httpx.Response:
+            body = {"appointment_type_id": ids.kind, "location_id": ids.location,
+                    "patient_id": clinic.patients[0], "start": start}  # fmt: skip
+            return desk.post("/v1/appointments", json=body, headers={"Idempotency-Key": key})
+
+        with ThreadPoolExecutor(12) as pool:
+            crowd = list(pool.map(lambda start: book(start, f"crowd-{uuid.uuid4()}"), starts[:12]))
+        assert [answer.status_code for answer in crowd] == [201] * 12, [
+            a.text[:300] for a in crowd if a.status_code != 201
+        ]
+        assert len({answer.json()["id"] for answer in crowd}) == 12
+
+        once = f"once-{uuid.uuid4()}"
+        with ThreadPoolExecutor(8) as pool:
+            repeats = list(pool.map(lambda _: book(starts[12], once), range(8)))
+        assert {answer.status_code for answer in repeats} <= {201, 409}, [r.text for r in repeats]
+        decided = {answer.json()["id"] for answer in repeats if answer.status_code == 201}
+        assert len(decided) == 1
+        later = book(starts[12], once)
+        assert later.status_code == 201
+        assert later.json()["id"] in decided
+        assert later.headers["idempotency-replayed"] == "true"
+    with gateway_platform.client(clinic.tokens["org_admin"]) as admin:
+        params = {"operation": "appointments.create", "page_size": 100}
+        entries = admin.get("/v1/audit-events", params=params).json()["audit_events"]
+    first_answers = [e for e in entries if e["outcome"] == 201 and not e["replayed"]]
+    booked = {answer.json()["id"] for answer in crowd} | decided
+    assert len(first_answers) == len(booked) == 13
+    assert all(len(booked.intersection(e["target_ids"])) == 1 for e in first_answers)
+    assert booked == {i for e in first_answers for i in e["target_ids"]} & booked
+    assert len(entries) == 12 + 8 + 1  # every request, its replays and refusals too
 
 
 def test_unknown_fields_control_characters_and_wrong_types_are_refused_and_nothing_is_written(

@@ -72,38 +72,40 @@ class AuditEntry:
     id: UUID = field(default_factory=uuid.uuid4)
 
 
-INSERT = """INSERT INTO access_audit (id, recorded_at, organization_id, actor, role,
-    client_id, operation, method, route, path, target_ids, patient_id, outcome,
-    client_address, trace_id, replayed)
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"""
+COLUMNS_WRITTEN = (
+    "id, recorded_at, organization_id, actor, role, client_id, operation, method, route, "
+    "path, target_ids, patient_id, outcome, client_address, trace_id, replayed"
+)
+INSERT_MANY = f"""INSERT INTO access_audit ({COLUMNS_WRITTEN})
+    SELECT id, recorded_at, organization_id, actor, role, client_id, operation, method, route,
+        path, target_ids::uuid[], patient_id, outcome, client_address, trace_id, replayed
+    FROM unnest(%s::uuid[], %s::timestamptz[], %s::uuid[], %s::text[], %s::text[], %s::text[],
+        %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::uuid[], %s::int[],
+        %s::text[], %s::text[], %s::boolean[])
+        AS e({COLUMNS_WRITTEN})"""
 
 
-def insert(entry: AuditEntry) -> tuple[str, tuple[Any, ...]]:
-    """The statement that records ``entry`` and its parameters (to run alone, or inside
-    another statement)."""
-    return INSERT, (
-        entry.id,
-        entry.recorded_at,
-        entry.organization_id,
-        entry.actor,
-        entry.role,
-        entry.client_id,
-        entry.operation,
-        entry.method,
-        entry.route,
-        entry.path,
-        list(entry.target_ids),
-        entry.patient_id,
-        entry.outcome,
-        entry.client_address,
-        entry.trace_id,
-        entry.replayed,
+def insert_many(entries: Sequence[AuditEntry]) -> tuple[str, tuple[Any, ...]]:
+    """The statement that records ``entries`` and its parameters (to run alone, or inside
+    another statement): one column of values per column, whatever the number of rows."""
+    return INSERT_MANY, (
+        [e.id for e in entries],
+        [e.recorded_at for e in entries],
+        [e.organization_id for e in entries],
+        [e.actor for e in entries],
+        [e.role for e in entries],
+        [e.client_id for e in entries],
+        [e.operation for e in entries],
+        [e.method for e in entries],
+        [e.route for e in entries],
+        [e.path for e in entries],
+        ["{" + ",".join(str(i) for i in e.target_ids) + "}" for e in entries],
+        [e.patient_id for e in entries],
+        [e.outcome for e in entries],
+        [e.client_address for e in entries],
+        [e.trace_id for e in entries],
+        [e.replayed for e in entries],
     )
-
-
-async def record(conn: psycopg.AsyncConnection, entry: AuditEntry) -> None:
-    statement, values = insert(entry)
-    await conn.execute(statement, values)
 
 
 @dataclass(frozen=True)

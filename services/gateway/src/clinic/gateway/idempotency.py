@@ -17,12 +17,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 from clinic.platform.problems import Problem
 
@@ -105,79 +105,129 @@ class Claim:
     fingerprint: str
 
 
-async def claim(
-    conn: psycopg.AsyncConnection, wanted: Claim, now: dt.datetime, ttl: dt.timedelta
-) -> Stored | None:
-    """Take the key for this request (None), or the first answer to replay. Raises when the
-    key is another request's, or its first request is still being answered."""
+class Again:
+    """A claim to send again in the next group: its key appeared twice in one group, or its
+    row went (expired and removed) between the claim and the look at it."""
+
+
+AGAIN = Again()
+
+CLAIM_MANY = """
+    WITH wanted AS (
+        SELECT w.*
+        FROM unnest(%(orgs)s::uuid[], %(subjects)s::text[], %(keys)s::text[], %(prints)s::text[])
+            WITH ORDINALITY AS w(organization_id, subject, key, fingerprint, n)
+        -- A claim need not outlive a crash of the database (see ``claim_many``): its commit
+        -- does not wait for the write-ahead log to reach the disk.
+        CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS lazily
+    ), claimed AS (
+        INSERT INTO idempotency_keys AS k (organization_id, subject, key, fingerprint,
+            created_at, expires_at, claimed_until)
+        SELECT organization_id, subject, key, fingerprint, %(now)s, %(expires)s, %(lease)s
+        FROM wanted
+        ON CONFLICT (organization_id, subject, key) DO UPDATE SET
+            fingerprint = EXCLUDED.fingerprint, created_at = EXCLUDED.created_at,
+            expires_at = EXCLUDED.expires_at, claimed_until = EXCLUDED.claimed_until,
+            status = NULL, headers = NULL, body = NULL
+        WHERE k.expires_at <= %(now)s
+           OR (k.status IS NULL AND k.claimed_until <= %(now)s
+               AND k.fingerprint = EXCLUDED.fingerprint)
+        RETURNING k.organization_id, k.subject, k.key
+    )
+    SELECT c.key IS NOT NULL, k.fingerprint, k.status, k.headers, k.body
+    FROM wanted w
+    LEFT JOIN claimed c
+        ON (c.organization_id, c.subject, c.key) = (w.organization_id, w.subject, w.key)
+    LEFT JOIN idempotency_keys k
+        ON c.key IS NULL
+        AND (k.organization_id, k.subject, k.key) = (w.organization_id, w.subject, w.key)
+    ORDER BY w.n"""
+
+Claimed = Stored | None | Again | Problem
+
+
+async def claim_many(
+    conn: psycopg.AsyncConnection, wanted: Sequence[Claim], now: dt.datetime, ttl: dt.timedelta
+) -> list[Claimed]:
+    """Claim many requests' keys in one statement. For each, in order: None (the key is this
+    request's now), the first answer to replay, the refusal to answer (the key is another
+    request's, or its first request is still being answered), or ``AGAIN``.
+
+    A claim's commit does not wait for the disk: a claim lost in a crash of the database is
+    a claim that lapsed, and booking answers the derived key once whoever sends it; the
+    answer stored afterwards is durable."""
+    first: dict[tuple[UUID, str, str], int] = {}
+    for n, one in enumerate(wanted):
+        first.setdefault((one.organization_id, one.subject, one.key), n)
+    sent = sorted(first.values())
     cursor = await conn.execute(
-        """INSERT INTO idempotency_keys AS k (organization_id, subject, key, fingerprint,
-               created_at, expires_at, claimed_until)
-           VALUES (%(org)s, %(subject)s, %(key)s, %(print)s, %(now)s, %(expires)s, %(lease)s)
-           ON CONFLICT (organization_id, subject, key) DO UPDATE SET
-               fingerprint = EXCLUDED.fingerprint, created_at = EXCLUDED.created_at,
-               expires_at = EXCLUDED.expires_at, claimed_until = EXCLUDED.claimed_until,
-               status = NULL, headers = NULL, body = NULL
-           WHERE k.expires_at <= %(now)s
-              OR (k.status IS NULL AND k.claimed_until <= %(now)s
-                  AND k.fingerprint = EXCLUDED.fingerprint)
-           RETURNING 1""",
+        CLAIM_MANY,
         {
-            "org": wanted.organization_id,
-            "subject": wanted.subject,
-            "key": wanted.key,
-            "print": wanted.fingerprint,
+            "orgs": [wanted[n].organization_id for n in sent],
+            "subjects": [wanted[n].subject for n in sent],
+            "keys": [wanted[n].key for n in sent],
+            "prints": [wanted[n].fingerprint for n in sent],
             "now": now,
             "expires": now + ttl,
             "lease": now + CLAIM_LEASE,
         },
     )
-    if await cursor.fetchone() is not None:
+    rows = await cursor.fetchall()
+    results: list[Claimed] = [AGAIN] * len(wanted)  # a key's second request: the next group
+    for n, (claimed, print_, status, headers, body) in zip(sent, rows, strict=True):
+        results[n] = _claimed(wanted[n], claimed, print_, status, headers, body)
+    return results
+
+
+def _claimed(
+    wanted: Claim, claimed: bool, print_: str | None, status: int | None, headers: Any, body: Any
+) -> Claimed:
+    if claimed:
         return None
-    cursor = await conn.execute(
-        """SELECT fingerprint, status, headers, body FROM idempotency_keys
-           WHERE organization_id = %s AND subject = %s AND key = %s""",
-        (wanted.organization_id, wanted.subject, wanted.key),
-    )
-    row = await cursor.fetchone()
-    if row is None:  # expired and removed between the two statements: claim again
-        return await claim(conn, wanted, now, ttl)
-    if row[0] != wanted.fingerprint:
-        raise IdempotencyKeyReusedError(
+    if print_ is None:  # expired and removed since: claim again
+        return AGAIN
+    if print_ != wanted.fingerprint:
+        return IdempotencyKeyReusedError(
             "this Idempotency-Key was first sent with another request (method, path or "
             "body); use a new key for a new request"
         )
-    if row[1] is None:
-        raise IdempotencyKeyInUseError(
+    if status is None:
+        return IdempotencyKeyInUseError(
             "the first request with this Idempotency-Key is still being answered; retry shortly"
         )
-    return Stored(row[1], dict(row[2] or {}), bytes(row[3] or b""))
+    return Stored(status, dict(headers or {}), bytes(body or b""))
 
 
-async def complete(
+STORE_MANY = """UPDATE idempotency_keys AS k SET status = a.status, headers = a.headers::jsonb,
+        body = a.body, claimed_until = NULL
+    FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::int[], %s::text[], %s::bytea[])
+        AS a(organization_id, subject, key, status, headers, body)
+    WHERE (k.organization_id, k.subject, k.key) = (a.organization_id, a.subject, a.key)"""
+
+
+async def complete_many(
     conn: psycopg.AsyncConnection,
-    wanted: Claim,
-    answer: Stored,
-    also: tuple[str, tuple[Any, ...]] | None = None,
+    answers: Sequence[tuple[Claim, Stored]],
+    also: tuple[str, tuple[Any, ...]],
 ) -> None:
-    """Store the answer with its key; ``also``: an INSERT (and its parameters) run in the
-    same statement, so both are written or neither."""
-    update = """UPDATE idempotency_keys SET status = %s, headers = %s, body = %s,
-            claimed_until = NULL
-        WHERE organization_id = %s AND subject = %s AND key = %s"""
-    values: tuple[Any, ...] = (
-        answer.status,
-        Jsonb({k: v for k, v in answer.headers.items() if k.lower() in KEPT_HEADERS}),
-        answer.body,
-        wanted.organization_id,
-        wanted.subject,
-        wanted.key,
-    )
-    if also is None:
-        await conn.execute(update, values)
-        return
+    """Store many answers with their keys; ``also``: an INSERT (and its parameters) run in
+    the same statement, so all are written or none (one durable commit for the lot)."""
     statement, extra = also
-    await conn.execute(f"WITH stored AS ({update} RETURNING 1) {statement}", values + extra)
+    if not answers:
+        await conn.execute(statement, extra)
+        return
+    values: tuple[Any, ...] = (
+        [claim.organization_id for claim, _ in answers],
+        [claim.subject for claim, _ in answers],
+        [claim.key for claim, _ in answers],
+        [answer.status for _, answer in answers],
+        [
+            json.dumps({k: v for k, v in answer.headers.items() if k.lower() in KEPT_HEADERS})
+            for _, answer in answers
+        ],
+        [answer.body for _, answer in answers],
+    )
+    await conn.execute(f"WITH stored AS ({STORE_MANY} RETURNING 1) {statement}", values + extra)
 
 
 async def release(conn: psycopg.AsyncConnection, wanted: Claim) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import httpx
 from fastapi import FastAPI
 from starlette.middleware import Middleware
@@ -30,6 +32,7 @@ from clinic.gateway.metrics import GatewayMetrics
 from clinic.gateway.rate_limits import RateLimits
 from clinic.gateway.settings import GatewaySettings
 from clinic.gateway.upstream import Services
+from clinic.gateway.writes import Writes
 from clinic.platform.problems import Problem
 from clinic.platform.service import create_runtime, create_service_app
 
@@ -95,6 +98,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     ):
         app.include_router(module.router)
     expiry = KeyExpiry(runtime.database)
+    app.state.writes = writes = Writes(
+        runtime.database, dt.timedelta(hours=settings.idempotency_ttl_hours)
+    )
 
     async def started() -> None:
         expiry.start()
@@ -104,5 +110,5 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         await identity.aclose()
 
     runtime.started = started
-    runtime.stopping += [closed, expiry.stop]
+    runtime.stopping += [closed, expiry.stop, writes.drain]
     return app

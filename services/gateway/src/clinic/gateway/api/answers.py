@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from clinic.gateway.access import audited_operation, authorize
 from clinic.gateway.principal import Principal
 from clinic.gateway.settings import GatewaySettings
 from clinic.gateway.upstream import Reply, Service, Services
+from clinic.gateway.writes import DatabaseUnavailableError, Record, Writes
 from clinic.platform.database import Database
 from clinic.platform.problem_handlers import problem_response
 from clinic.platform.problems import PROBLEM_JSON, Problem
@@ -57,6 +57,7 @@ class Caller:
     principal: Principal
     services: Services
     database: Database
+    writes: Writes
     settings: GatewaySettings
     operation: str = ""
     extra_headers: dict[str, str] = field(default_factory=dict)
@@ -92,6 +93,7 @@ def caller_of(request: Request, operation: str) -> Caller:
         principal=principal,
         services=state.services,
         database=state.runtime.database,
+        writes=state.writes,
         settings=state.settings,
         operation=operation,
     )
@@ -137,9 +139,8 @@ async def audited(caller: Caller, answer: Response, target: Target) -> Response:
 
 
 async def _record(caller: Caller, entry: audit.AuditEntry) -> None:
-    """One audit row: one statement, committed on its own (a round trip)."""
-    async with caller.database.pool.connection() as conn:
-        await audit.record(conn, entry)
+    """One audit row, written (with others arriving together) before the answer goes."""
+    await caller.writes.record(Record(entry))
 
 
 async def command(
@@ -174,11 +175,8 @@ async def command(
         key,
         idempotency.fingerprint(method, request.url.path, {"body": body, "if_match": if_match}),
     )
-    now = dt.datetime.now(dt.UTC)
-    ttl = dt.timedelta(hours=caller.settings.idempotency_ttl_hours)
     with _tracer.start_as_current_span("idempotency claim"):
-        async with caller.database.pool.connection() as conn:
-            stored = await idempotency.claim(conn, claim, now, ttl)
+        stored = await caller.writes.claim(claim)
     if stored is not None:
         caller.request.app.state.metrics.replays.inc()
         answer = Response(
@@ -200,9 +198,8 @@ async def command(
     stored_answer = idempotency.Stored(answer.status_code, dict(answer.headers), bytes(answer.body))
     entry = _entry(caller, answer.status_code, _with_created(target, reply))
     with _tracer.start_as_current_span("idempotency complete"):
-        async with caller.database.pool.connection() as conn:
-            # The answer and its audit row in one statement: both or neither, one round trip.
-            await idempotency.complete(conn, claim, stored_answer, audit.insert(entry))
+        # The answer and its audit row in one statement: both or neither.
+        await caller.writes.record(Record(entry, (claim, stored_answer)))
     return answer
 
 
@@ -272,10 +269,21 @@ async def refused(request: Request, error: Problem) -> Response:
     principal = getattr(request.state, "principal", None)
     if operation is None or principal is None or not audited_operation(request.method, operation):
         return answer
+    if isinstance(error, DatabaseUnavailableError):
+        return answer  # where the audit is written: nothing can be
     named = tuple(v for v in request.path_params.values() if isinstance(v, UUID))
     state = request.app.state
     caller = Caller(
-        request, principal, state.services, state.runtime.database, state.settings, operation
+        request,
+        principal,
+        state.services,
+        state.runtime.database,
+        state.writes,
+        state.settings,
+        operation,
     )
-    await _record(caller, _entry(caller, answer.status_code, Target(named)))
+    try:
+        await _record(caller, _entry(caller, answer.status_code, Target(named)))
+    except DatabaseUnavailableError as unavailable:
+        return problem_response(unavailable.body(request.url.path), headers=unavailable.headers)
     return answer

@@ -1,0 +1,174 @@
+"""The gateway's writes on a request's path, grouped: the claims of Idempotency-Keys, and the
+stored answers with their audit rows.
+
+Each request waits for its own write, but the writes of requests that arrive together go to
+PostgreSQL together: while one group is being written, the next gathers, so under load one
+statement (and, for answers and audit rows, one durable commit) serves many requests, and
+alone a request's write goes at once. A group the database refuses as a whole (one row it
+cannot take) is written again one request at a time, so only that request fails. The
+database unreachable is a 503 to retry, never a 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import psycopg
+from psycopg_pool import PoolTimeout
+
+from clinic.gateway import audit, idempotency
+from clinic.platform.database import Database
+from clinic.platform.problems import Problem
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+R = TypeVar("R")
+MOST = 500  # requests in one group
+
+
+class DatabaseUnavailableError(Problem):
+    status = 503
+    slug = "database-unavailable"
+    title = "The gateway's database is unavailable"
+    headers = {"Retry-After": "5"}
+
+
+class Grouped(Generic[T, R]):
+    """Items written in groups by ``write``, which answers each item of a group in order:
+    its result, an exception to raise to its request, or ``idempotency.AGAIN`` (into the
+    next group). ``drop_abandoned``: an item whose request went away before its group was
+    formed is not written."""
+
+    def __init__(
+        self,
+        name: str,
+        write: Callable[[list[T]], Awaitable[Sequence[R | BaseException | idempotency.Again]]],
+        *,
+        drop_abandoned: bool = False,
+    ) -> None:
+        self.name = name
+        self.write = write
+        self.drop_abandoned = drop_abandoned
+        self._waiting: list[tuple[T, asyncio.Future[R]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def __call__(self, item: T) -> R:
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, future))
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write_all(), name=f"write {self.name}")
+        return await future
+
+    async def drain(self) -> None:
+        """Wait for everything asked for so far to be written (stopping)."""
+        while self._writer is not None:
+            await asyncio.shield(self._writer)
+
+    async def _write_all(self) -> None:
+        try:
+            while self._waiting:
+                group, self._waiting = self._waiting[:MOST], self._waiting[MOST:]
+                if self.drop_abandoned:
+                    group = [(item, future) for item, future in group if not future.done()]
+                if group:
+                    await self._write_group(group)
+        except asyncio.CancelledError:  # stopping mid-write: no request waits for ever
+            for _, future in self._waiting:
+                future.cancel()
+            self._waiting.clear()
+            raise
+        finally:
+            self._writer = None
+
+    async def _write_group(self, group: list[tuple[T, asyncio.Future[R]]]) -> None:
+        try:
+            results = await self.write([item for item, _ in group])
+        except asyncio.CancelledError:
+            for _, future in group:
+                future.cancel()
+            raise
+        except Exception as error:  # noqa: BLE001 - it reaches every request of the group
+            if len(group) > 1 and not isinstance(error, DatabaseUnavailableError):
+                log.warning(
+                    "a group of writes was refused; writing them one at a time",
+                    extra={"writes": self.name, "group": len(group), "error": str(error)},
+                )
+                for one in group:
+                    await self._write_group([one])
+                return
+            for _, future in group:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        again = []
+        for (item, future), result in zip(group, results, strict=True):
+            if isinstance(result, idempotency.Again):
+                again.append((item, future))
+            elif future.done():
+                continue
+            elif isinstance(result, BaseException):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+        self._waiting[:0] = again
+
+
+@dataclass(frozen=True)
+class Record:
+    """One audit row, and the answer it stores with its key (for a command with one)."""
+
+    entry: audit.AuditEntry
+    answer: tuple[idempotency.Claim, idempotency.Stored] | None = None
+
+
+class Writes:
+    def __init__(self, database: Database, ttl: dt.timedelta) -> None:
+        self.database = database
+        self.ttl = ttl
+        self._claims = Grouped[idempotency.Claim, idempotency.Stored | None](
+            "idempotency claims", self._claim_group, drop_abandoned=True
+        )
+        self._records = Grouped[Record, None]("audit rows", self._record_group)
+
+    async def claim(self, wanted: idempotency.Claim) -> idempotency.Stored | None:
+        """Take the key for this request (None), or the first answer to replay; raises the
+        refusal when the key is another request's or still being answered."""
+        return await self._claims(wanted)
+
+    async def record(self, record: Record) -> None:
+        """Write the audit row (and the answer with its key), durably, before answering."""
+        await self._records(record)
+
+    async def drain(self) -> None:
+        await self._claims.drain()
+        await self._records.drain()
+
+    async def _claim_group(self, group: list[idempotency.Claim]) -> list[idempotency.Claimed]:
+        async with self._connection() as conn:
+            return await idempotency.claim_many(conn, group, dt.datetime.now(dt.UTC), self.ttl)
+
+    async def _record_group(self, group: list[Record]) -> list[None]:
+        answers = [r.answer for r in group if r.answer is not None]
+        async with self._connection() as conn:
+            await idempotency.complete_many(
+                conn, answers, audit.insert_many([r.entry for r in group])
+            )
+        return [None] * len(group)
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection]:
+        """A pooled connection; none to be had, or its loss, is the 503 to retry."""
+        try:
+            async with self.database.pool.connection() as conn:
+                yield conn
+        except (PoolTimeout, psycopg.OperationalError) as error:
+            raise DatabaseUnavailableError(
+                f"the gateway could not reach its database ({type(error).__name__}); send "
+                "the request again with the same Idempotency-Key: it is done at most once"
+            ) from error
