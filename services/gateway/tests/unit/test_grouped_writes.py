@@ -47,14 +47,14 @@ class Ledger:
 
 async def test_a_request_alone_is_written_at_once_in_a_group_of_its_own() -> None:
     ledger = Ledger()
-    grouped = Grouped[str, str]("test", ledger.write)
+    grouped = Grouped[str, str]("test", ledger.write, in_flight=1)
     assert await grouped("a") == "A"
     assert ledger.groups == [["a"]]
 
 
 async def test_requests_arriving_while_a_group_is_written_go_together_in_the_next() -> None:
     ledger = Ledger()
-    grouped = Grouped[str, str]("test", ledger.write)
+    grouped = Grouped[str, str]("test", ledger.write, in_flight=1)
     ledger.gate.clear()
     first = asyncio.create_task(grouped("a"))
     await asyncio.sleep(0)
@@ -65,9 +65,20 @@ async def test_requests_arriving_while_a_group_is_written_go_together_in_the_nex
     assert ledger.groups == [["a"], ["b", "c", "d"]]
 
 
+async def test_while_there_is_room_each_request_goes_at_once_and_only_then_they_gather() -> None:
+    ledger = Ledger()
+    grouped = Grouped[str, str]("test", ledger.write, in_flight=2)
+    ledger.gate.clear()
+    tasks = [asyncio.create_task(grouped(name)) for name in "abcd"]
+    await asyncio.sleep(0)
+    ledger.gate.set()
+    assert await asyncio.gather(*tasks) == ["A", "B", "C", "D"]
+    assert ledger.groups == [["a"], ["b"], ["c", "d"]]
+
+
 async def test_each_request_gets_its_own_refusal() -> None:
     ledger = Ledger()
-    grouped = Grouped[str, str]("test", ledger.write)
+    grouped = Grouped[str, str]("test", ledger.write, in_flight=1)
     ledger.gate.clear()
     tasks = [asyncio.create_task(grouped(name)) for name in ("a", "no:b", "c")]
     await asyncio.sleep(0)
@@ -81,13 +92,13 @@ async def test_each_request_gets_its_own_refusal() -> None:
 async def test_an_item_to_send_again_goes_into_the_next_group() -> None:
     ledger = Ledger()
     ledger.again_once = {"b"}
-    grouped = Grouped[str, str]("test", ledger.write)
+    grouped = Grouped[str, str]("test", ledger.write, in_flight=1)
     ledger.gate.clear()
-    tasks = [asyncio.create_task(grouped(name)) for name in "ab"]
+    tasks = [asyncio.create_task(grouped(name)) for name in ("first", "a", "b")]
     await asyncio.sleep(0)
     ledger.gate.set()
-    assert await asyncio.gather(*tasks) == ["A", "B"]
-    assert ledger.groups == [["a", "b"], ["b"]]
+    assert await asyncio.gather(*tasks) == ["FIRST", "A", "B"]
+    assert ledger.groups == [["first"], ["a", "b"], ["b"]]
 
 
 async def test_a_group_refused_as_a_whole_is_written_one_at_a_time_and_only_the_bad_row_fails() -> (
@@ -95,34 +106,34 @@ async def test_a_group_refused_as_a_whole_is_written_one_at_a_time_and_only_the_
 ):
     ledger = Ledger()
     ledger.refused = {"bad"}
-    grouped = Grouped[str, str]("test", ledger.write)
+    grouped = Grouped[str, str]("test", ledger.write, in_flight=1)
     ledger.gate.clear()
-    tasks = [asyncio.create_task(grouped(name)) for name in ("a", "bad", "c")]
+    tasks = [asyncio.create_task(grouped(name)) for name in ("first", "a", "bad", "c")]
     await asyncio.sleep(0)
     ledger.gate.set()
     results = await asyncio.gather(*tasks, return_exceptions=True)
-    assert results[0] == "A"
-    assert results[2] == "C"
-    assert isinstance(results[1], ValueError)
-    assert ledger.groups == [["a", "bad", "c"], ["a"], ["bad"], ["c"]]
+    assert results[:2] == ["FIRST", "A"]
+    assert results[3] == "C"
+    assert isinstance(results[2], ValueError)
+    assert ledger.groups == [["first"], ["a", "bad", "c"], ["a"], ["bad"], ["c"]]
 
 
 async def test_the_database_unreachable_fails_the_whole_group_at_once_with_a_503() -> None:
     ledger = Ledger()
     ledger.unreachable = True
-    grouped = Grouped[str, str]("test", ledger.write)
+    grouped = Grouped[str, str]("test", ledger.write, in_flight=1)
     ledger.gate.clear()
-    tasks = [asyncio.create_task(grouped(name)) for name in "abc"]
+    tasks = [asyncio.create_task(grouped(name)) for name in ("first", "a", "b", "c")]
     await asyncio.sleep(0)
     ledger.gate.set()
     results = await asyncio.gather(*tasks, return_exceptions=True)
     assert all(isinstance(r, DatabaseUnavailableError) and r.status == 503 for r in results)
-    assert ledger.groups == [["a", "b", "c"]]  # not retried one by one
+    assert ledger.groups == [["first"], ["a", "b", "c"]]  # not retried one by one
 
 
 async def test_a_claim_whose_request_went_away_before_its_group_formed_is_not_written() -> None:
     ledger = Ledger()
-    grouped = Grouped[str, str]("test", ledger.write, drop_abandoned=True)
+    grouped = Grouped[str, str]("test", ledger.write, in_flight=1, drop_abandoned=True)
     ledger.gate.clear()
     first = asyncio.create_task(grouped("a"))
     await asyncio.sleep(0)
@@ -140,7 +151,7 @@ async def test_a_claim_whose_request_went_away_before_its_group_formed_is_not_wr
 
 async def test_draining_waits_for_every_write_asked_for() -> None:
     ledger = Ledger()
-    grouped = Grouped[str, str]("test", ledger.write)
+    grouped = Grouped[str, str]("test", ledger.write, in_flight=1)
     ledger.gate.clear()
     tasks = [asyncio.create_task(grouped(name)) for name in "ab"]
     await asyncio.sleep(0)

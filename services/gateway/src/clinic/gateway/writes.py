@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
 MOST = 500  # requests in one group
+IN_FLIGHT = 4  # groups of one kind written at once (of the pool's 10 connections)
 
 
 class DatabaseUnavailableError(Problem):
@@ -42,54 +43,55 @@ class DatabaseUnavailableError(Problem):
 class Grouped(Generic[T, R]):
     """Items written in groups by ``write``, which answers each item of a group in order:
     its result, an exception to raise to its request, or ``idempotency.AGAIN`` (into the
-    next group). ``drop_abandoned``: an item whose request went away before its group was
-    formed is not written."""
+    next group). Up to ``in_flight`` groups are written at once (PostgreSQL flushes their
+    commits together): a request that finds room goes at once, alone; the others gather
+    into the next group. ``drop_abandoned``: an item whose request went away before its
+    group was formed is not written."""
 
     def __init__(
         self,
         name: str,
         write: Callable[[list[T]], Awaitable[Sequence[R | BaseException | idempotency.Again]]],
         *,
+        in_flight: int = IN_FLIGHT,
         drop_abandoned: bool = False,
     ) -> None:
         self.name = name
         self.write = write
+        self.in_flight = in_flight
         self.drop_abandoned = drop_abandoned
         self._waiting: list[tuple[T, asyncio.Future[R]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._flights: set[asyncio.Task[None]] = set()
 
     async def __call__(self, item: T) -> R:
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._waiting.append((item, future))
-        if self._writer is None:
-            self._writer = asyncio.create_task(self._write_all(), name=f"write {self.name}")
+        self._take_off()
         return await future
 
     async def drain(self) -> None:
         """Wait for everything asked for so far to be written (stopping)."""
-        while self._writer is not None:
-            await asyncio.shield(self._writer)
+        while self._flights:
+            await asyncio.wait(set(self._flights))
 
-    async def _write_all(self) -> None:
-        try:
-            while self._waiting:
-                group, self._waiting = self._waiting[:MOST], self._waiting[MOST:]
-                if self.drop_abandoned:
-                    group = [(item, future) for item, future in group if not future.done()]
-                if group:
-                    await self._write_group(group)
-        except asyncio.CancelledError:  # stopping mid-write: no request waits for ever
-            for _, future in self._waiting:
-                future.cancel()
-            self._waiting.clear()
-            raise
-        finally:
-            self._writer = None
+    def _take_off(self) -> None:
+        while self._waiting and len(self._flights) < self.in_flight:
+            group, self._waiting = self._waiting[:MOST], self._waiting[MOST:]
+            if self.drop_abandoned:
+                group = [(item, future) for item, future in group if not future.done()]
+            if group:
+                flight = asyncio.create_task(self._write_group(group), name=f"write {self.name}")
+                self._flights.add(flight)
+                flight.add_done_callback(self._landed)
+
+    def _landed(self, flight: asyncio.Task[None]) -> None:
+        self._flights.discard(flight)
+        self._take_off()
 
     async def _write_group(self, group: list[tuple[T, asyncio.Future[R]]]) -> None:
         try:
             results = await self.write([item for item, _ in group])
-        except asyncio.CancelledError:
+        except asyncio.CancelledError:  # stopping mid-write: no request waits for ever
             for _, future in group:
                 future.cancel()
             raise
