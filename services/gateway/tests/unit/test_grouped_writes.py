@@ -45,6 +45,17 @@ class Ledger:
         return results
 
 
+async def together(ledger: Ledger, names: list[str], in_flight: int = 1) -> list[object]:
+    """Send ``names`` at once while the writer is held, then let it go: each one's result
+    (or refusal), in order."""
+    grouped = Grouped[str, str]("test", ledger.write, in_flight=in_flight)
+    ledger.gate.clear()
+    tasks = [asyncio.create_task(grouped(name)) for name in names]
+    await asyncio.sleep(0)
+    ledger.gate.set()
+    return await asyncio.gather(*tasks, return_exceptions=True)
+
+
 async def test_a_request_alone_is_written_at_once_in_a_group_of_its_own() -> None:
     ledger = Ledger()
     grouped = Grouped[str, str]("test", ledger.write, in_flight=1)
@@ -67,23 +78,12 @@ async def test_requests_arriving_while_a_group_is_written_go_together_in_the_nex
 
 async def test_while_there_is_room_each_request_goes_at_once_and_only_then_they_gather() -> None:
     ledger = Ledger()
-    grouped = Grouped[str, str]("test", ledger.write, in_flight=2)
-    ledger.gate.clear()
-    tasks = [asyncio.create_task(grouped(name)) for name in "abcd"]
-    await asyncio.sleep(0)
-    ledger.gate.set()
-    assert await asyncio.gather(*tasks) == ["A", "B", "C", "D"]
+    assert await together(ledger, ["a", "b", "c", "d"], in_flight=2) == ["A", "B", "C", "D"]
     assert ledger.groups == [["a"], ["b"], ["c", "d"]]
 
 
 async def test_each_request_gets_its_own_refusal() -> None:
-    ledger = Ledger()
-    grouped = Grouped[str, str]("test", ledger.write, in_flight=1)
-    ledger.gate.clear()
-    tasks = [asyncio.create_task(grouped(name)) for name in ("a", "no:b", "c")]
-    await asyncio.sleep(0)
-    ledger.gate.set()
-    results = await asyncio.gather(*tasks, return_exceptions=True)
+    results = await together(Ledger(), ["a", "no:b", "c"])
     assert results[0] == "A"
     assert results[2] == "C"
     assert isinstance(results[1], KeyError)
@@ -92,12 +92,7 @@ async def test_each_request_gets_its_own_refusal() -> None:
 async def test_an_item_to_send_again_goes_into_the_next_group() -> None:
     ledger = Ledger()
     ledger.again_once = {"b"}
-    grouped = Grouped[str, str]("test", ledger.write, in_flight=1)
-    ledger.gate.clear()
-    tasks = [asyncio.create_task(grouped(name)) for name in ("first", "a", "b")]
-    await asyncio.sleep(0)
-    ledger.gate.set()
-    assert await asyncio.gather(*tasks) == ["FIRST", "A", "B"]
+    assert await together(ledger, ["first", "a", "b"]) == ["FIRST", "A", "B"]
     assert ledger.groups == [["first"], ["a", "b"], ["b"]]
 
 
@@ -106,12 +101,7 @@ async def test_a_group_refused_as_a_whole_is_written_one_at_a_time_and_only_the_
 ):
     ledger = Ledger()
     ledger.refused = {"bad"}
-    grouped = Grouped[str, str]("test", ledger.write, in_flight=1)
-    ledger.gate.clear()
-    tasks = [asyncio.create_task(grouped(name)) for name in ("first", "a", "bad", "c")]
-    await asyncio.sleep(0)
-    ledger.gate.set()
-    results = await asyncio.gather(*tasks, return_exceptions=True)
+    results = await together(ledger, ["first", "a", "bad", "c"])
     assert results[:2] == ["FIRST", "A"]
     assert results[3] == "C"
     assert isinstance(results[2], ValueError)
@@ -121,12 +111,7 @@ async def test_a_group_refused_as_a_whole_is_written_one_at_a_time_and_only_the_
 async def test_the_database_unreachable_fails_the_whole_group_at_once_with_a_503() -> None:
     ledger = Ledger()
     ledger.unreachable = True
-    grouped = Grouped[str, str]("test", ledger.write, in_flight=1)
-    ledger.gate.clear()
-    tasks = [asyncio.create_task(grouped(name)) for name in ("first", "a", "b", "c")]
-    await asyncio.sleep(0)
-    ledger.gate.set()
-    results = await asyncio.gather(*tasks, return_exceptions=True)
+    results = await together(ledger, ["first", "a", "b", "c"])
     assert all(isinstance(r, DatabaseUnavailableError) and r.status == 503 for r in results)
     assert ledger.groups == [["first"], ["a", "b", "c"]]  # not retried one by one
 
