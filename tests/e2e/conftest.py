@@ -44,10 +44,7 @@ def stack(
 ) -> Iterator[Stack]:
     """The whole platform as `make up OBS=1` starts it (demo data, sinks, issuer, the trace
     receiver every service exports to), shared by a module's tests, stopped after them."""
-    # No quiet hours: a confirmation booked at 21:00 in Berlin would wait for 08:00, and the
-    # story would fail in the evening (quiet hours have tests of their own in notification).
-    quiet = {"NOTIFICATION_QUIET_HOURS_START": "00:00", "NOTIFICATION_QUIET_HOURS_END": "00:00"}
-    env = stack_env(infrastructure, **quiet)
+    env = stack_env(infrastructure)
     stack = Stack(tmp_path_factory.mktemp("up"), env, observability=True)
     yield stack
     stack.down()

@@ -75,6 +75,22 @@ def at(day: dt.date, hour: int, minute: int = 0, tz: str = BERLIN) -> dt.datetim
     return dt.datetime.combine(day, dt.time(hour, minute), ZoneInfo(tz)).astimezone(dt.UTC)
 
 
+def next_monday() -> dt.date:
+    """The Monday after next: a day the tests' clinic (open Monday to Friday) is open, far
+    enough ahead that nothing has passed, whatever day the tests run."""
+    today = dt.datetime.now(dt.UTC).date()
+    return today + dt.timedelta(days=7 - today.weekday() + 7)
+
+
+def weekday_ahead(days: int) -> dt.date:
+    """The first Monday-to-Friday day at least ``days`` days after today (UTC): a test that
+    books "in nine days" books on a day the clinic is open, whatever day it runs."""
+    day = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=days)
+    while day.weekday() >= 5:
+        day += dt.timedelta(days=1)
+    return day
+
+
 def weekdays(
     location_id: UUID, start: str = "08:00", end: str = "17:00"
 ) -> tuple[WeeklyHours, ...]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from clinic.devstack.testing import RunningService
+from clinic.devstack.testing import RunningService, days_ahead
 
 FRONT_DESK = {"X-Actor-Id": "desk-7", "X-Actor-Role": "front_desk", "X-Actor-Channel": "front-desk"}
 PATIENT = {"X-Actor-Id": "p-42", "X-Actor-Role": "patient", "X-Actor-Channel": "patient-portal"}
@@ -271,9 +271,7 @@ def test_who_acts_comes_from_the_actor_headers_and_a_body_field_cannot_claim_oth
         {"given_name": "Ada", "family_name": "Actor", "birth_date": "1980-02-03"},
         201,
     )["id"]
-    start = (dt.datetime.now(dt.UTC) + dt.timedelta(days=3)).replace(
-        minute=0, second=0, microsecond=0
-    )
+    start = days_ahead(3)
     when = {
         "appointment_type_id": visit["id"],
         "location_id": location["id"],

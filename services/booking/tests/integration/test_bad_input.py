@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from scenario import Clinic, Clock, build_clinic, postgres_env
+from scenario import Clinic, Clock, at, build_clinic, postgres_env, weekday_ahead
 
 from clinic.booking.application import Bookings
 from clinic.booking.commands import RegisterOrganization
@@ -24,7 +24,7 @@ def clinic(request: pytest.FixtureRequest, schema_name: str) -> Iterator[Clinic]
 
 def cases(clinic: Clinic, other_org: str) -> list[tuple[str, str, str, Any, int, str]]:
     org = clinic.org
-    soon = (dt.datetime.now(dt.UTC) + dt.timedelta(days=9)).replace(hour=9, minute=0, second=0)
+    soon = at(weekday_ahead(9), 10)  # the clinic is open Monday to Friday
     good = {
         "appointment_type_id": str(clinic.types["named"]),
         "location_id": str(clinic.location),
@@ -359,7 +359,7 @@ def test_every_status_change_the_status_does_not_allow_is_a_409_problem_over_htt
 ) -> None:
     service = start_service("clinic.booking", "BOOKING_")
     base = f"/organizations/{clinic.org}/appointments"
-    soon = (dt.datetime.now(dt.UTC) + dt.timedelta(days=9)).replace(hour=9, minute=0, second=0)
+    soon = at(weekday_ahead(9), 10)  # the clinic is open Monday to Friday
     body = {
         "appointment_type_id": str(clinic.types["consult"]),
         "location_id": str(clinic.location),

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from scenario import Clinic, Clock, at, build_clinic, postgres_env
+from scenario import Clinic, Clock, at, build_clinic, next_monday, postgres_env
 
 from clinic.booking.api.answers import status_of
 from clinic.booking.application import Bookings
@@ -22,11 +22,6 @@ from clinic.booking.commands import BookAppointment, CancelAppointment, Reschedu
 from clinic.booking.domain.errors import BookingError
 from clinic.booking.domain.resource_day import ResourceDay, resource_day_id
 from clinic.devstack.testing import RunningService
-
-
-def next_monday() -> dt.date:
-    today = dt.datetime.now(dt.UTC).date()
-    return today + dt.timedelta(days=7 - today.weekday() + 7)
 
 
 @pytest.fixture

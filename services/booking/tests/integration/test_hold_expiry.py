@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from clinic.devstack.components import Infrastructure
-from clinic.devstack.testing import RunningService, command, read_topics
+from clinic.devstack.testing import RunningService, command, days_ahead, read_topics
 from clinic.events import Envelope, Topic
 
 HOLD_SECONDS = 3.0
@@ -61,9 +61,7 @@ def test_every_hold_left_alone_expires_on_the_topic_once_with_two_replicas(
     replicas = [start_service("clinic.booking", "BOOKING_", **settings) for _ in range(2)]
     clients = [httpx.Client(base_url=r.url, timeout=30) for r in replicas]
     clinic = small_clinic(clients[0])
-    start = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).replace(
-        minute=0, second=0, microsecond=0
-    )
+    start = days_ahead(2)
     held, confirmed = [], None
     for n in range(8):
         hold = command(
@@ -140,9 +138,7 @@ def test_a_patients_appointments_come_a_page_at_a_time_by_start(
             f"{base}/patients",
             {"given_name": "Other", "family_name": "Person", "birth_date": "1980-01-01"},
         )["id"]
-        start = (dt.datetime.now(dt.UTC) + dt.timedelta(days=3)).replace(
-            minute=0, second=0, microsecond=0
-        )
+        start = days_ahead(3)
         booked = []
         for n, who in enumerate([patient] * 5 + [other]):
             booked.append(

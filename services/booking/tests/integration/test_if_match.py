@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from scenario import FRONT_DESK as DESK_CONTEXT
-from scenario import Clinic, Clock, at, build_clinic, postgres_env
+from scenario import Clinic, Clock, at, build_clinic, next_monday, postgres_env
 
 from clinic.booking.application import Bookings
 from clinic.booking.commands import CancelAppointment, ConfirmAttendance
@@ -37,11 +37,6 @@ ROUTES: list[tuple[str, dict[str, Any] | None]] = [
     ("complete", None),
     ("no-show", None),
 ]
-
-
-def next_monday() -> dt.date:
-    today = dt.datetime.now(dt.UTC).date()
-    return today + dt.timedelta(days=7 - today.weekday() + 7)
 
 
 @pytest.fixture

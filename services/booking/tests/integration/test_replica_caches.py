@@ -9,18 +9,13 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from scenario import Clinic, Clock, at, build_clinic, postgres_env
+from scenario import Clinic, Clock, at, build_clinic, next_monday, postgres_env
 
 from clinic.booking.application import Bookings
 from clinic.booking.commands import CancelAppointment
 from clinic.booking.domain import errors
 from clinic.booking.domain.schedule import schedule_id
 from clinic.booking.domain.values import ExceptionKind
-
-
-def next_monday() -> dt.date:
-    today = dt.datetime.now(dt.UTC).date()
-    return today + dt.timedelta(days=7 - today.weekday() + 7)
 
 
 @pytest.fixture

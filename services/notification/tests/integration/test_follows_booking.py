@@ -11,7 +11,7 @@ import httpx
 import psycopg
 
 from clinic.devstack.components import Infrastructure
-from clinic.devstack.testing import RunningService, command, wait_caught_up
+from clinic.devstack.testing import RunningService, command, days_ahead, wait_caught_up
 
 STAFF = {"X-Actor-Id": "desk-1", "X-Actor-Role": "front_desk", "X-Actor-Channel": "front-desk"}
 BOUND = 20.0
@@ -82,9 +82,7 @@ def test_a_patient_and_their_appointment_reach_notification_as_booking_changes_t
         {"preferred_channel": "sms", "consent_sms": True},
         "PUT",
     )
-    start = (dt.datetime.now(dt.UTC) + dt.timedelta(days=3)).replace(
-        minute=0, second=0, microsecond=0
-    )
+    start = days_ahead(3)
     visit = command(
         b,
         f"{base}/appointments",

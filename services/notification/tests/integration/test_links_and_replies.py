@@ -24,7 +24,7 @@ import pytest
 from notification_clinic import STAFF, email_of, open_clinic, register
 
 from clinic.devstack.components import free_port
-from clinic.devstack.testing import RunningService, command, wait_caught_up
+from clinic.devstack.testing import NO_QUIET_HOURS, RunningService, command, wait_caught_up
 from clinic.notification.links import Link, Signer
 from clinic.notification.sms import signature
 
@@ -75,6 +75,7 @@ class Platform:
             NOTIFICATION_CONSUMER_LAG_INTERVAL_SECONDS="1",
             BOOKING_URL=self.booking.url,
             AVAILABILITY_URL=self.availability.url,
+            **NO_QUIET_HOURS,  # the tests run at any hour; a confirmation must leave at once
         )
         # New groups read the broker from its start: the earlier tests' events first.
         wait_caught_up(self.availability.url, within=300)

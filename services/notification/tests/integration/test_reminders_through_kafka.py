@@ -21,7 +21,14 @@ from prometheus_client import CollectorRegistry
 
 from clinic.devstack.components import Infrastructure
 from clinic.devstack.sinks import Sinks
-from clinic.devstack.testing import RunningService, command, read_topics, wait_caught_up
+from clinic.devstack.testing import (
+    NO_QUIET_HOURS,
+    RunningService,
+    command,
+    days_ahead,
+    read_topics,
+    wait_caught_up,
+)
 from clinic.events import Topic
 from clinic.notification.dispatcher import Dispatcher, DispatchMetrics, Policy
 from clinic.notification.links import Signer
@@ -69,7 +76,7 @@ async def test_each_message_leaves_once_at_its_time_across_redelivery_and_a_kill
         "clinic.notification", "NOTIFICATION_", schema=schema,
         NOTIFICATION_CONSUMER_GROUP=f"notification-{schema_name}",
         NOTIFICATION_DISPATCH_ENABLED="false", NOTIFICATION_OFFERS_ENABLED="false",
-        NOTIFICATION_QUIET_HOURS_START="00:00", NOTIFICATION_QUIET_HOURS_END="00:00",
+        **NO_QUIET_HOURS,
         NOTIFICATION_CONSUMER_LAG_INTERVAL_SECONDS="1",
     )  # fmt: skip
     # A new group reads the broker from its start: the earlier tests' events first.
@@ -78,9 +85,7 @@ async def test_each_message_leaves_once_at_its_time_across_redelivery_and_a_kill
     plan = [{"before_minutes": 72 * 60, "channel": "email"},
             {"before_minutes": 24 * 60, "channel": "sms"}]  # fmt: skip
     clinic = open_clinic(b, "Praxis Süd", reminder_plan=plan)
-    start = (dt.datetime.now(dt.UTC) + dt.timedelta(days=4)).replace(
-        minute=0, second=0, microsecond=0
-    )
+    start = days_ahead(4)
     for n in range(VISITS):
         patient = register(b, clinic, f"Pat{n}", phone=f"+4915200000{n:02d}")
         at = start + dt.timedelta(minutes=30 * n)

@@ -20,7 +20,7 @@ import psycopg
 from notification_clinic import STAFF, email_of, open_clinic, register
 
 from clinic.devstack.components import Infrastructure, free_port
-from clinic.devstack.testing import RunningService, command, wait_caught_up
+from clinic.devstack.testing import NO_QUIET_HOURS, RunningService, command, wait_caught_up
 
 BOUND = 30.0
 
@@ -62,8 +62,7 @@ def test_freed_time_is_offered_in_turn_lapses_to_the_next_patient_and_is_booked_
         NOTIFICATION_SMS_BASE_URL=sinks.url,
         NOTIFICATION_OFFER_HOLD_MINUTES="1",
         NOTIFICATION_OFFER_NOTICE_MINUTES="0",
-        NOTIFICATION_QUIET_HOURS_START="00:00",
-        NOTIFICATION_QUIET_HOURS_END="00:00",
+        **NO_QUIET_HOURS,
         NOTIFICATION_CONSUMER_LAG_INTERVAL_SECONDS="1",
         NOTIFICATION_DISPATCH_INTERVAL_SECONDS="0.2",
         BOOKING_URL=booking.url,

@@ -8,6 +8,7 @@ never see each other's rows.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -311,14 +312,31 @@ def open_clinic(
     return ClinicIds(org, location, doctor, kind)
 
 
+def days_ahead(days: int, hour: int = 9) -> dt.datetime:
+    """``days`` days from today at ``hour``:00 UTC: a time far from midnight in Berlin (where
+    the tests' clinics work until 23:59), so a test booking a row of visits from it passes
+    at whatever hour it runs."""
+    today = dt.datetime.now(dt.UTC).replace(hour=hour, minute=0, second=0, microsecond=0)
+    return today + dt.timedelta(days=days)
+
+
+NO_QUIET_HOURS = {
+    "NOTIFICATION_QUIET_HOURS_START": "00:00",
+    "NOTIFICATION_QUIET_HOURS_END": "00:00",
+}
+
+
 def stack_env(infrastructure: Infrastructure, **extra: str) -> dict[str, str]:
     """The environment `make up` would see, on the test infrastructure and free ports (for a
-    ``clinic.devstack.stack.Stack`` started by a test)."""
+    ``clinic.devstack.stack.Stack`` started by a test), without quiet hours: a test runs at
+    any hour, and a confirmation booked at night in Berlin would wait for the morning (quiet
+    hours have tests of their own in notification, on a clock the test sets)."""
     from clinic.devstack.stack import SERVICES
 
     env = {k: v for k, v in os.environ.items() if not k.endswith(("_PORT", "_URL"))}
     env.update(infrastructure.environment())
     env.update({f"{s.env_prefix}PORT": str(free_port()) for s in SERVICES})
+    env.update(NO_QUIET_HOURS)
     env.update(extra)
     return env
 
