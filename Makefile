@@ -11,7 +11,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(LOCAL)/uv/bin/uv)
 PY := .venv/bin/python
 STATE_UP := $(LOCAL)/up
 
-.PHONY: help install deploy-tools up down status logs test test-unit test-integration lint format bench contract-snapshot reset clean
+.PHONY: help install deploy-tools web browser up down status logs test test-unit test-integration lint format bench screenshots contract-snapshot reset clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -40,7 +40,24 @@ deploy/tools/node_modules/.installed: deploy/tools/package.json deploy/tools/pac
 
 deploy-tools: deploy/tools/node_modules/.installed ## Install the offline Kubernetes checks' tools (deploy/tools, npm ci)
 
-up: install ## Start PostgreSQL, Kafka and all five services with demo data; print where to point a client (OBS=1: also traces and Prometheus)
+# The web app: npm packages from the committed lock; its API types generated from the
+# gateway's OpenAPI snapshot and type-checked (a breaking API change fails here); built to
+# web/dist, which the gateway serves at /app/.
+WEB_SOURCES := $(shell find web/src web/scripts web/index.html web/vite.config.ts web/tsconfig.json -type f -not -name schema.d.ts 2>/dev/null)
+web/node_modules/.installed: web/package.json web/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is needed for web/ (apt-get install -y npm)"; exit 1; }
+	@cd web && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+web/dist/index.html: web/node_modules/.installed $(WEB_SOURCES) tests/contract/openapi/gateway.json
+	@cd web && npm run --silent build
+
+web: web/dist/index.html ## Build the web app (web/dist), served by the gateway at /app/
+
+browser: ## Install Debian's Chromium for the browser tests (once; apt-get)
+	@bash scripts/install-chromium.sh
+
+up: install web ## Start PostgreSQL, Kafka and all five services with demo data; print where to point a client (OBS=1: also traces and Prometheus)
 	@$(PY) -m clinic.devstack.stack up --state-dir $(STATE_UP) $(if $(OBS),--observability)
 
 down: ## Stop everything `make up` started (by pid); its data stays for the next `make up`
@@ -52,7 +69,7 @@ status: install ## Readiness of each running service
 logs: ## Follow the logs of the running platform
 	@tail -n 40 -F $(STATE_UP)/logs/*.log
 
-test: install deploy-tools ## Run every test (unit, contract, integration, end to end); starts and stops what it needs
+test: install deploy-tools web browser ## Run every test (unit, contract, integration, end to end); starts and stops what it needs
 	@bash scripts/run-tests.sh
 
 test-unit: install deploy-tools ## Only the tests that need no PostgreSQL or Kafka
@@ -69,6 +86,9 @@ format: install ## Apply ruff's formatting and safe fixes
 
 bench: install ## Benchmarks: print throughput and latency figures
 	@bash scripts/run-bench.sh
+
+screenshots: install web browser ## Run the browser tests, saving each step's screenshot to docs/screenshots (the README shows them)
+	@CLINIC_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots bash scripts/run-tests.sh tests/browser -q
 
 contract-snapshot: install ## Rewrite tests/contract snapshots after an additive (compatible) change
 	@$(PY) tests/contract/snapshot.py

@@ -191,3 +191,169 @@ async def test_after_a_rotation_new_tokens_use_the_new_key_and_earlier_ones_stil
 def test_minting_refuses_a_lifetime_over_a_day(state: Path) -> None:
     with pytest.raises(ValueError, match="expires_in"):
         mint(state, ISSUER, AUDIENCE, {"sub": "x"}, expires_in=86401)
+
+
+# A browser app signing in: the authorization code flow with PKCE.
+
+APP = "http://127.0.0.1:8080/app/callback"
+VERIFIER = "a-verifier-of-the-browser-app-that-is-long-enough-0123456789"
+CHALLENGE = "K35PqqhlUYcNM0P12Wl_aDDMugrSgt49HJ8Pb6c2Jus"
+
+
+def asked(**changes: str) -> dict[str, str]:
+    return {
+        "response_type": "code",
+        "client_id": "clinic-web",
+        "redirect_uri": APP,
+        "code_challenge": CHALLENGE,
+        "code_challenge_method": "S256",
+        "state": "s-1",
+        **changes,
+    }
+
+
+def redeeming(code: str, **changes: str) -> dict[str, str]:
+    return {
+        "grant_type": "authorization_code",
+        "code": code,
+        "client_id": "clinic-web",
+        "redirect_uri": APP,
+        "code_verifier": VERIFIER,
+        **changes,
+    }
+
+
+async def code_for(http: httpx.AsyncClient, **login: str) -> str:
+    chosen = await http.post("/authorize", data={**asked(), **login})
+    assert chosen.status_code == 303, chosen.text
+    location = httpx.URL(chosen.headers["location"])
+    assert str(location).startswith(APP + "?")
+    assert location.params["state"] == "s-1"
+    return location.params["code"]
+
+
+def test_the_challenge_is_the_base64url_sha256_of_the_verifier() -> None:
+    from clinic.devstack.issuer import pkce_matches
+
+    assert pkce_matches(VERIFIER, CHALLENGE)
+    assert not pkce_matches(VERIFIER + "x", CHALLENGE)
+    assert not pkce_matches("short", CHALLENGE)
+
+
+async def test_a_browser_app_signs_in_as_a_demo_user_with_a_code_and_its_verifier(
+    state: Path, http: httpx.AsyncClient, verifier: TokenVerifier
+) -> None:
+    from clinic.devstack.issuer import DemoUser, write_demo_users
+
+    write_demo_users(
+        state,
+        [
+            DemoUser(
+                "Ada Lovelace (patient)", {"role": "patient", "org": ORG, "patient_id": PATIENT}
+            ),
+            DemoUser(
+                "Front desk, Berlin", {"role": "front_desk", "org": ORG, "locations": [BERLIN]}
+            ),
+        ],
+    )
+    page = await http.get("/authorize", params=asked())
+    assert page.status_code == 200
+    assert "Ada Lovelace (patient)" in page.text
+    assert "Front desk, Berlin" in page.text
+    assert page.headers["cache-control"] == "no-store"
+
+    code = await code_for(http, user="0")
+    answer = await http.post(
+        "/token", data=redeeming(code), headers={"Origin": "http://127.0.0.1:8080"}
+    )
+
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["access-control-allow-origin"] == "*"
+    principal = await verifier.verify(f"Bearer {answer.json()['access_token']}")
+    assert principal.role is Role.PATIENT
+    assert principal.patient_id == UUID(PATIENT)
+    assert principal.client_id == "clinic-web"
+
+
+async def test_a_code_is_redeemed_once_only_with_its_verifier_client_and_address(
+    http: httpx.AsyncClient,
+) -> None:
+    login = {"user": "other", "role": "ops", "org": ORG}
+    made_up = await http.post("/token", data=redeeming("made-up"))
+    assert made_up.json()["error"] == "invalid_grant"
+    for wrong in (
+        {"code_verifier": VERIFIER.replace("a", "b")},
+        {"client_id": "another-app"},
+        {"redirect_uri": APP + "/elsewhere"},
+    ):
+        code = await code_for(http, **login)
+        refused = await http.post("/token", data=redeeming(code, **wrong))
+        assert refused.status_code == 400, wrong
+        assert refused.json()["error"] == "invalid_grant"
+        # A code tried wrongly is spent: the right verifier cannot redeem it after.
+        assert (await http.post("/token", data=redeeming(code))).status_code == 400
+
+    code = await code_for(http, **login)
+    assert (await http.post("/token", data=redeeming(code))).status_code == 200
+    again = await http.post("/token", data=redeeming(code))
+    assert again.status_code == 400
+    assert again.json()["error"] == "invalid_grant"
+
+
+async def test_an_unknown_grant_type_is_unsupported(http: httpx.AsyncClient) -> None:
+    answer = await http.post("/token", data={"grant_type": "password", "username": "x"})
+
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "unsupported_grant_type"
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"redirect_uri": "https://evil.example/app/callback"},
+        {"redirect_uri": "http://127.0.0.1.evil.example/cb"},
+        {"redirect_uri": "javascript:alert(1)"},
+        {"redirect_uri": APP + "#fragment"},
+        {"code_challenge_method": "plain"},
+        {"code_challenge": "too-short"},
+        {"response_type": "token"},
+        {"client_id": ""},
+        {"state": "x" * 501},
+    ],
+)
+async def test_a_sign_in_request_off_this_machine_or_without_pkce_is_refused_without_redirect(
+    http: httpx.AsyncClient, changes: dict[str, str]
+) -> None:
+    for answer in (
+        await http.get("/authorize", params=asked(**changes)),
+        await http.post("/authorize", data={**asked(**changes), "user": "0"}),
+    ):
+        assert answer.status_code == 400
+        assert "location" not in answer.headers
+        assert "cannot be served" in answer.text
+
+
+async def test_another_user_signs_in_from_the_form_and_a_wrong_one_is_told_why(
+    http: httpx.AsyncClient, verifier: TokenVerifier
+) -> None:
+    code = await code_for(
+        http, user="other", role="front_desk", org=ORG, subject="frank", locations=BERLIN
+    )
+    token = (await http.post("/token", data=redeeming(code))).json()["access_token"]
+    principal = await verifier.verify(f"Bearer {token}")
+    assert (principal.subject, principal.location_ids) == ("frank", {UUID(BERLIN)})
+
+    wrong = await http.post(
+        "/authorize", data={**asked(), "user": "other", "role": "patient", "org": ORG}
+    )
+    assert wrong.status_code == 400
+    assert "patient_id must be a UUID" in wrong.text
+    assert "location" not in wrong.headers
+
+
+async def test_the_metadata_offers_the_code_flow_with_s256_only(http: httpx.AsyncClient) -> None:
+    metadata = (await http.get("/.well-known/openid-configuration")).json()
+
+    assert metadata["authorization_endpoint"] == f"{ISSUER}/authorize"
+    assert metadata["code_challenge_methods_supported"] == ["S256"]
+    assert "authorization_code" in metadata["grant_types_supported"]

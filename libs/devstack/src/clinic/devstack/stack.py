@@ -33,7 +33,7 @@ from clinic.devstack.components import (
     tail,
 )
 from clinic.devstack.infra import Ladder
-from clinic.devstack.issuer import mint
+from clinic.devstack.issuer import DemoUser, mint, write_demo_users
 from clinic.devstack.prometheus import running_prometheus, start_prometheus, stop_prometheus
 
 
@@ -56,6 +56,8 @@ ISSUER_PORT = 8079
 TRACES_PORT = 4318  # OTLP/HTTP's usual port
 JWT_AUDIENCE = "clinic-gateway"
 DEMO_TOKEN_SECONDS = 12 * 3600
+WEB_BUILD = Path(__file__).resolve().parents[5] / "web" / "dist"
+"""The web app as `make web` builds it; the gateway serves it at /app/ when it is there."""
 DEMO_ROLES = ("patient", "front_desk", "provider", "clinic_admin", "org_admin", "ops")
 LOCAL_PROCESSES = ("sinks", "issuer", "traces", "prometheus")
 """Started beside the services: they are not services (no /docs, no `<NAME>_URL`)."""
@@ -201,6 +203,8 @@ class Stack:
             env.setdefault("GATEWAY_JWT_ISSUER", issuer.url)
             env.setdefault("GATEWAY_JWKS_URL", f"{issuer.url}/.well-known/jwks.json")
             env.setdefault("GATEWAY_JWT_AUDIENCE", JWT_AUDIENCE)
+        if spec.name == "gateway" and (WEB_BUILD / "index.html").is_file():
+            env.setdefault("GATEWAY_WEB_DIR", str(WEB_BUILD))
         mllp = None
         if spec.name == "emr-bridge":
             mllp = int(env.get("EMR_BRIDGE_MLLP_PORT") or 0) or (
@@ -410,6 +414,33 @@ def demo_tokens(state: Path, issuer: str, demo: Mapping[str, Any]) -> dict[str, 
     return written
 
 
+def demo_users(demo: Mapping[str, Any]) -> list[DemoUser]:
+    """The users the local issuer's sign-in page offers: each demo patient, then a user of
+    each staff role (the front desk and provider at the demo's first location)."""
+    org = demo["organization_id"]
+    names: Mapping[str, str] = demo.get("patient_names") or {}
+    users = [
+        DemoUser(
+            f"{names.get(patient, 'Patient ' + str(n + 1))}, patient",
+            {"role": "patient", "org": org, "patient_id": patient, "subject": f"demo-patient-{n}"},
+        )
+        for n, patient in enumerate(demo["patients"])
+    ]
+    first = list(demo["locations"].items())[:1]
+    for role in DEMO_ROLES[1:]:
+        fields: dict[str, Any] = {
+            "role": role,
+            "org": org,
+            "subject": f"demo-{role.replace('_', '-')}",
+        }
+        label = role.replace("_", " ").capitalize()
+        if role in ("front_desk", "provider") and first:
+            fields["locations"] = [first[0][1]]
+            label += f", {first[0][0]}"
+        users.append(DemoUser(label, fields))
+    return users
+
+
 def _print_tokens(
     gateway: RunningService,
     issuer: RunningService | None,
@@ -419,6 +450,8 @@ def _print_tokens(
     if issuer is None or os.environ.get("GATEWAY_JWT_ISSUER", issuer.url) != issuer.url:
         return  # the gateway trusts another identity provider: it hands out the tokens
     tokens = demo_tokens(state, issuer.url, demo) if demo is not None else {}
+    if demo is not None:
+        write_demo_users(state / "issuer", demo_users(demo))
     if tokens:
         print("    a token per demo user (valid 12 h, made again at every `make up`):")
     for role, path in tokens.items():

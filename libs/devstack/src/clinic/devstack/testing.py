@@ -36,11 +36,11 @@ REPO_ROOT = Path(__file__).resolve().parents[5]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark tests by folder: ``integration/`` and ``e2e/`` need the real infrastructure,
-    ``tests/contract`` checks contracts."""
+    """Mark tests by folder: ``integration/``, ``e2e/`` and ``browser/`` need the real
+    infrastructure, ``tests/contract`` checks contracts."""
     for item in items:
         parts = Path(str(item.fspath)).parts
-        if "integration" in parts or "e2e" in parts:
+        if "integration" in parts or "e2e" in parts or "browser" in parts:
             item.add_marker(pytest.mark.integration)
         if "contract" in parts:
             item.add_marker(pytest.mark.contract)

@@ -90,6 +90,7 @@ def load_demo(app: Bookings) -> dict[str, Any]:
         "providers": [],
         "appointment_types": {},
         "patients": [],
+        "patient_names": {},
     }
     surname = iter(SURNAMES)
     for index, (name, tz, address) in enumerate(LOCATIONS):
@@ -286,27 +287,27 @@ def load_demo(app: Bookings) -> dict[str, Any]:
         ("Katherine", "Johnson", "en", "email", False, False),
     ]
     for p, (given, family, language, channel, consent_email, consent_sms) in enumerate(people):
-        summary["patients"].append(
-            str(
-                _id(
-                    app,
-                    RegisterPatient(
-                        organization_id=org,
-                        request_id=f"demo-patient-{p}",
-                        given_name=given,
-                        family_name=family,
-                        birth_date=dt.date(1970 + p, 1 + p, 10),
-                        contacts=(
-                            Contact("email", f"{given.lower()}@example.org"),
-                            Contact("sms", f"+4915550000{p}", "mobile"),
-                        ),
-                        preferred_channel=channel,
-                        language=language,
-                        consent_email=consent_email,
-                        consent_sms=consent_sms,
-                        time_zone="Europe/Berlin",
+        patient = str(
+            _id(
+                app,
+                RegisterPatient(
+                    organization_id=org,
+                    request_id=f"demo-patient-{p}",
+                    given_name=given,
+                    family_name=family,
+                    birth_date=dt.date(1970 + p, 1 + p, 10),
+                    contacts=(
+                        Contact("email", f"{given.lower()}@example.org"),
+                        Contact("sms", f"+4915550000{p}", "mobile"),
                     ),
-                )
+                    preferred_channel=channel,
+                    language=language,
+                    consent_email=consent_email,
+                    consent_sms=consent_sms,
+                    time_zone="Europe/Berlin",
+                ),
             )
         )
+        summary["patients"].append(patient)
+        summary["patient_names"][patient] = f"{given} {family}"
     return summary

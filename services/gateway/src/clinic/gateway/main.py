@@ -10,7 +10,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
 import clinic.gateway
-from clinic.gateway import audit, idempotency
+from clinic.gateway import audit, idempotency, web
 from clinic.gateway.api import (
     appointments,
     audit_events,
@@ -95,6 +95,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         reference,
         kpis,
         audit_events,
+        web,
     ):
         app.include_router(module.router)
     expiry = KeyExpiry(runtime.database)

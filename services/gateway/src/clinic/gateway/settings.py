@@ -96,6 +96,26 @@ class GatewaySettings(ServiceSettings):
         description="Origins allowed to call the API from a browser, comma-separated "
         "(empty: none; the web pages served by the gateway need none).",
     )
+    web_dir: str = Field(
+        "",
+        description="The built web app (`web/dist`), served at `/app/` (empty: not served; "
+        "`make up` sets it).",
+    )
+    web_client_id: str = Field(
+        "clinic-web",
+        min_length=1,
+        max_length=200,
+        description="The OAuth2 client id the web app signs in with (authorization code "
+        "with PKCE; register it at the identity provider as a public client).",
+    )
+    web_issuer: str = Field(
+        "",
+        description="Where the web app signs in: an OpenID Connect issuer with discovery "
+        "(empty: `GATEWAY_JWT_ISSUER`).",
+    )
+    web_scope: str = Field(
+        "openid", max_length=500, description="The scope the web app asks for at sign-in."
+    )
     upstream_timeout_seconds: float = Field(
         10, gt=0, le=120, description="Longest wait for a service's answer."
     )

@@ -363,6 +363,7 @@ class DemoView(View):
     providers: list[UUID]
     appointment_types: dict[str, UUID]
     patients: list[UUID]
+    patient_names: dict[UUID, str] = Field(default_factory=dict, description="Id -> full name.")
 
 
 class ReplayPage(View):

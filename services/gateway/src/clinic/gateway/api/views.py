@@ -227,12 +227,57 @@ class ResourcesPage(View):
     next_page_token: str | None = Field(description="Pass as page_token; null: the last page.")
 
 
+class RequirementView(View):
+    role: str = Field(description="What the step needs the resource for, e.g. physician.")
+    category: Literal["provider", "room", "device"]
+    resource_id: UUID | None = Field(description="A named resource; null: any that fits.")
+    kind: str | None
+    specialty: str | None
+
+
+class StepView(View):
+    name: str
+    offset_minutes: int = Field(description="From the appointment's start.")
+    duration_minutes: int
+    requirements: list[RequirementView]
+
+
+class PatientTextView(View):
+    name: str
+    description: str = ""
+    preparation: str = ""
+
+
+class ReminderView(View):
+    before_minutes: int
+    channel: str | None = Field(description="null: the patient's preferred channel.")
+
+
 class AppointmentTypeView(View):
     id: UUID
     name: str
     duration_minutes: int
     patient_bookable: bool
     retired: bool = False
+    steps: list[StepView] = Field(default_factory=list)
+    specialty: str | None = None
+    seats: int = 1
+    buffer_before_minutes: int = 0
+    buffer_after_minutes: int = 0
+    minimum_notice_minutes: int = 0
+    maximum_horizon_days: int | None = None
+    cancellation_cutoff_minutes: int = 0
+    reschedule_cutoff_minutes: int | None = Field(
+        default=None,
+        description="Patients move a booking up to this long before its start; null: as "
+        "cancelling.",
+    )
+    preparation: str = Field(default="", description="What to do or bring, for every patient.")
+    patient_facing: dict[str, PatientTextView] = Field(
+        default_factory=dict,
+        description="BCP 47 language -> the name, description and preparation patients read.",
+    )
+    reminder_plan: list[ReminderView] = Field(default_factory=list)
 
 
 class AppointmentTypesPage(View):
