@@ -59,9 +59,10 @@ def test_every_operation_documents_its_errors_as_problems_and_its_success_with_a
             for status, response in responses.items():
                 if status[0] in "45":
                     assert list(response["content"]) == ["application/problem+json"], where
-                else:
-                    schema = response["content"]["application/json"]["schema"]
-                    assert schema, where
+                else:  # JSON, or a stream of events (GET /v1/live)
+                    content = response["content"]
+                    media = content.get("application/json") or content["text/event-stream"]
+                    assert media["schema"], where
 
 
 def test_start_and_local_start_are_documented_as_exactly_one_of() -> None:

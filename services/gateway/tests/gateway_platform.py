@@ -147,6 +147,7 @@ def gateway_platform(infrastructure: Infrastructure) -> Iterator[Platform]:
             GATEWAY_AVAILABILITY_URL=availability.url, GATEWAY_NOTIFICATION_URL=notification.url,
             GATEWAY_JWT_ISSUER=issuer_url, GATEWAY_JWT_AUDIENCE=AUDIENCE,
             GATEWAY_JWKS_URL=f"{issuer_url}/.well-known/jwks.json",
+            GATEWAY_LIVE_HEARTBEAT_SECONDS="1",
         )  # fmt: skip
         yield Platform(
             gateway.url, booking.url, availability.url, notification.url, issuer_url, keys, started

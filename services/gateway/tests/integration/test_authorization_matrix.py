@@ -37,6 +37,7 @@ R = "{random}"
 MATRIX: list[tuple[str, str, Any, str]] = [
     ("GET", "/v1", None,                                                            "✓✓✓✓✓✓"),
     ("GET", "/v1/me", None,                                                         "✓✓✓✓✓✓"),
+    ("GET", "/v1/live", None,                                                       "✓✓✓✓✓✗"),
     ("GET", "/v1/slots?" + SEARCH, None,                                            "✓✓✓✓✓✓"),
     ("GET", "/v1/slots/next-available?appointment_type_id={type}", None,            "✓✓✓✓✓✓"),
     ("POST", "/v1/holds", RESERVE,                                                  "✓✓✓✓✓✗"),
@@ -146,6 +147,13 @@ def _fill(value: Any, ids: dict[str, str]) -> Any:
 
 def _send(client: httpx.Client, method: str, path: str, body: Any) -> httpx.Response:
     headers = {"Idempotency-Key": str(uuid.uuid4())} if method != "GET" else {}
+    if path.startswith("/v1/live"):  # a stream that never ends: its first event will do
+        with client.stream(method, path) as answer:
+            if answer.status_code == 200:
+                next(answer.iter_lines())
+            else:
+                answer.read()
+            return answer
     return client.request(method, path, json=body, headers=headers)
 
 

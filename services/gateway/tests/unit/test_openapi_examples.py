@@ -3,6 +3,7 @@ where it takes one; and every example is valid against the schema it illustrates
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import jsonschema
@@ -35,7 +36,15 @@ def test_every_operation_shows_a_valid_example_of_its_answer_and_of_its_body(
     successes = {s: r for s, r in operation["responses"].items() if s.startswith("2")}
     assert successes, f"{where} documents no success"
     for status, response in successes.items():
-        media = response.get("content", {}).get("application/json")
+        content = response.get("content", {})
+        if "text/event-stream" in content:  # a stream: its example is events, JSON data each
+            example = content["text/event-stream"]["example"]
+            data = [line[6:] for line in example.splitlines() if line.startswith("data: ")]
+            assert data, f"{where} {status}: no example event"
+            for item in data:
+                json.loads(item)
+            continue
+        media = content.get("application/json")
         assert media is not None, f"{where} {status}: no JSON answer documented"
         assert "example" in media, f"{where} {status}: no example answer"
         if media.get("schema"):

@@ -233,6 +233,11 @@ def create_service_app(
     return app
 
 
+GRACEFUL_SHUTDOWN_SECONDS = 10
+"""On SIGTERM, requests in flight get this long to finish; what is still open then (a live
+stream, which never finishes by itself) is closed, and the service stops."""
+
+
 def serve(create_app: Callable[[S], FastAPI], settings: S) -> None:
     """Run a service with uvicorn on its configured host and port. With several workers each
     process builds its own app (and pools) from the same environment."""
@@ -247,6 +252,7 @@ def serve(create_app: Callable[[S], FastAPI], settings: S) -> None:
             workers=settings.workers,
             log_config=None,
             access_log=False,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         )
         return
     app = create_app(settings)
@@ -257,6 +263,7 @@ def serve(create_app: Callable[[S], FastAPI], settings: S) -> None:
         port=settings.port,
         log_config=None,
         access_log=False,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
 
 

@@ -29,6 +29,7 @@ ADMINS = frozenset({CA, OA})
 
 POLICY: dict[str, frozenset[Role]] = {
     "me.get": EVERYONE,
+    "live.stream": STAFF | {P},
     "slots.search": EVERYONE,
     "slots.next_available": EVERYONE,
     "holds.create": STAFF | {P},

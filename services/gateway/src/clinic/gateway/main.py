@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 import httpx
 from fastapi import FastAPI
@@ -17,6 +18,7 @@ from clinic.gateway.api import (
     calendars,
     index,
     kpis,
+    live,
     patients,
     reference,
     search,
@@ -28,11 +30,13 @@ from clinic.gateway.api.openapi import document_security
 from clinic.gateway.auth import TokenVerifier
 from clinic.gateway.guard import Guard
 from clinic.gateway.housekeeping import KeyExpiry
+from clinic.gateway.live import KafkaReader, LiveHub, LiveMetrics, Place, location_and_patient
 from clinic.gateway.metrics import GatewayMetrics
 from clinic.gateway.rate_limits import RateLimits
 from clinic.gateway.settings import GatewaySettings
 from clinic.gateway.upstream import Services
 from clinic.gateway.writes import Writes
+from clinic.platform.kafka import KafkaAccess
 from clinic.platform.problems import Problem
 from clinic.platform.service import create_runtime, create_service_app
 
@@ -44,6 +48,8 @@ EXPOSED = [
     "RateLimit-Policy",
     "Retry-After",
 ]
+LIVE_ACTOR = {"X-Actor-Id": "gateway-live", "X-Actor-Role": "system", "X-Actor-Channel": "api"}
+"""Who asks booking where an appointment is, for the live streams."""
 ALLOWED = ["Authorization", "Content-Type", "Idempotency-Key", "If-Match", "X-Correlation-Id"]
 
 
@@ -95,6 +101,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         reference,
         kpis,
         audit_events,
+        live,
         web,
     ):
         app.include_router(module.router)
@@ -103,8 +110,27 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         runtime.database, dt.timedelta(hours=settings.idempotency_ttl_hours)
     )
 
+    reader = None
+    app.state.live = None
+    if settings.live_enabled:
+
+        async def locate(org: uuid.UUID, appointment: uuid.UUID) -> Place | None:
+            """Where an appointment is, asked of booking (for a fact that does not say)."""
+            try:
+                reply = await services.booking.call(
+                    "GET", f"/organizations/{org}/appointments/{appointment}", headers=LIVE_ACTOR
+                )
+            except Problem:
+                return None
+            return location_and_patient(reply.json()) if reply.ok else None
+
+        app.state.live = hub = LiveHub(locate, LiveMetrics(runtime.registry))
+        reader = KafkaReader(KafkaAccess.of(settings), hub)
+
     async def started() -> None:
         expiry.start()
+        if reader is not None:
+            reader.start()
 
     async def closed() -> None:
         await services.close()
@@ -112,4 +138,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     runtime.started = started
     runtime.stopping += [closed, expiry.stop, writes.drain]
+    if reader is not None:
+        runtime.stopping.append(reader.stop)
     return app

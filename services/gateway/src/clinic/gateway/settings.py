@@ -116,6 +116,17 @@ class GatewaySettings(ServiceSettings):
     web_scope: str = Field(
         "openid", max_length=500, description="The scope the web app asks for at sign-in."
     )
+    live_enabled: bool = Field(
+        True,
+        description="Serve live updates (`GET /v1/live`), read from Kafka's "
+        "`booking.appointments.v1` (no consumer group, nothing committed).",
+    )
+    live_heartbeat_seconds: float = Field(
+        15, gt=0, le=300, description="A comment on each quiet live stream this often."
+    )
+    live_max_streams: int = Field(
+        2000, ge=1, le=100_000, description="Live streams one replica serves at once (503 over it)."
+    )
     upstream_timeout_seconds: float = Field(
         10, gt=0, le=120, description="Longest wait for a service's answer."
     )

@@ -1,0 +1,136 @@
+"""Live updates for the web pages: ``GET /v1/live`` streams booking's appointment facts as
+server-sent events, scoped to what the caller may see (see ``clinic.gateway.live``)."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response, StreamingResponse
+
+from clinic.gateway.api.answers import caller_of
+from clinic.gateway.live import LiveHub, Stream, frame
+from clinic.gateway.principal import Role
+from clinic.platform.problems import Problem
+
+router = APIRouter(prefix="/v1", tags=["live updates"])
+
+EXAMPLE = (
+    "retry: 3000\n\n"
+    "event: live\ndata: {}\n\n"
+    "event: appointment\nid: 0b4f6c1e-7d2a-4c1b-9e3f-5a6b7c8d9e0f\n"
+    'data: {"event":"Appointment.Booked","appointment_id":"c8d7e6f5-a4b3-4c2d-9e1f-0a9b8c7d6e5f",'
+    '"version":1,"occurred_at":"2026-12-03T08:15:02.481Z",'
+    '"location_id":"5d1f8e0a-3b2c-5d4e-8f6a-7b8c9d0e1f2a","start":"2026-12-07T08:00:00Z",'
+    '"end":"2026-12-07T08:20:00Z","status":"booked"}\n\n'
+    ": keep-alive\n\n"
+)
+
+
+EVENT = {
+    "title": "LiveEvent",
+    "description": "One server-sent event of the stream (`event`, `id`, `data` lines).",
+    "type": "object",
+    "properties": {
+        "event": {"enum": ["appointment", "live", "paused", "overflow"]},
+        "id": {"type": "string", "description": "The fact's event id (appointment events)."},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "description": "JSON: for `appointment`, event, appointment_id, version, "
+            "occurred_at, location_id, start, end, status; `{}` otherwise.",
+        },
+        "retry": {"type": "integer"},
+    },
+    "required": ["event", "data"],
+}
+
+
+class LiveUnavailableError(Problem):
+    status = 503
+    slug = "live-updates-unavailable"
+    title = "Live updates are not available"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
+@router.get(
+    "/live",
+    summary="Live updates (server-sent events)",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "A stream of server-sent events until the client closes it.",
+            "content": {"text/event-stream": {"schema": EVENT, "example": EXAMPLE}},
+        },
+        503: {"description": "Live updates are off on this gateway, or too many streams are open."},
+    },
+)
+async def live(
+    request: Request,
+    seconds: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=86_400,
+            description="Close the stream after this long (the client reconnects); "
+            "default: open until the client closes it.",
+        ),
+    ] = None,
+) -> Response:
+    """Appointment facts as they happen, for a page that shows appointments: ``event:
+    appointment`` with the appointment's id, the fact (``Appointment.Booked``, ...), its
+    version, time and status; ``event: paused`` while the gateway cannot read them (refetch
+    after the next ``event: live``); a comment as a heartbeat. Front desks, providers and
+    clinic admins hear of their locations, organisation admins of the whole organisation,
+    patients of their own appointments. The stream starts now: a page loads what it shows,
+    then applies what comes; when it reconnects, it loads again. Send the bearer token as
+    for any call (``fetch`` with a reader; ``EventSource`` cannot send it)."""
+    caller = caller_of(request, "live.stream")
+    hub: LiveHub | None = request.app.state.live
+    settings = caller.settings
+    if hub is None:
+        raise LiveUnavailableError(
+            "live updates are off on this gateway (GATEWAY_LIVE_ENABLED)", 3600
+        )
+    if len(hub.streams) >= settings.live_max_streams:
+        raise LiveUnavailableError(
+            "too many live streams are open; try again soon", settings.retry_after_seconds
+        )
+    principal = caller.principal
+    patient = principal.role == Role.PATIENT
+    stream = Stream(
+        principal.organization_id,
+        None if patient else principal.location_ids,
+        principal.patient_id if patient else None,
+    )
+    heartbeat = settings.live_heartbeat_seconds
+    ends = time.monotonic() + seconds if seconds is not None else math.inf
+
+    async def events() -> AsyncIterator[str]:
+        hub.open(stream)
+        try:
+            yield "retry: 3000\n\n"
+            while not stream.overflowed:
+                left = ends - time.monotonic()
+                if left <= 0:
+                    return
+                try:
+                    item = await asyncio.wait_for(stream.queue.get(), min(heartbeat, left))
+                except TimeoutError:
+                    yield ": keep-alive\n\n"
+                    continue
+                yield frame(item)
+            yield frame("overflow")  # too far behind: the page reconnects and loads again
+        finally:
+            hub.close(stream)
+
+    return StreamingResponse(
+        events(), media_type="text/event-stream", headers={"X-Accel-Buffering": "no"}
+    )
