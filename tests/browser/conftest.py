@@ -88,7 +88,9 @@ def platform(
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
+def browser(platform: Platform) -> Iterator[Browser]:
+    """Chromium, started after the platform: Playwright's sync API runs an event loop in
+    this thread, and the platform's start needs none running."""
     executable = shutil.which("chromium") or "/usr/bin/chromium"
     if not Path(executable).exists():
         pytest.fail(

@@ -1,6 +1,6 @@
 // The app's frame: sign-in, the header (what you can do, language, sign out) and the page
 // the address names.
-import { useEffect, useState, useSyncExternalStore } from "react";
+import { Suspense, lazy, useEffect, useState, useSyncExternalStore } from "react";
 import { api, type Schemas } from "./api/client";
 import { CALLBACK_PATH, completeSignIn, loadConfig, signIn, type WebConfig } from "./auth/oidc";
 import { session } from "./auth/session";
@@ -11,6 +11,10 @@ import { MyAppointments } from "./patient/MyAppointments";
 import { follow, navigate, usePath } from "./router";
 
 type Me = Schemas["MeView"];
+
+// Staff pages load only for staff: a patient's phone never downloads them.
+const Desk = lazy(() => import("./desk/Desk").then((m) => ({ default: m.Desk })));
+const STAFF = new Set(["front_desk", "provider", "clinic_admin", "org_admin"]);
 
 export function App() {
   const { t } = useI18n();
@@ -48,6 +52,12 @@ export function App() {
   else if (!config || path === CALLBACK_PATH) page = <p role="status">{t("app.signingIn")}</p>;
   else if (!signedIn) page = <SignIn config={config} />;
   else if (!me) page = <p role="status">{t("app.loading")}</p>;
+  else if (STAFF.has(me.role))
+    page = (
+      <Suspense fallback={<p role="status">{t("app.loading")}</p>}>
+        <Desk locationIds={me.location_ids ?? null} />
+      </Suspense>
+    );
   else if (me.role !== "patient") page = <Notice text={t("app.staffOnly", { role: me.role })} />;
   else if (path.startsWith("/app/appointments")) page = <MyAppointments />;
   else page = <BookingFlow key={path} />;
@@ -58,7 +68,7 @@ export function App() {
         {t("app.skip")}
       </a>
       <Header me={me} />
-      <main id="main" tabIndex={-1}>
+      <main id="main" tabIndex={-1} className={me && STAFF.has(me.role) ? "wide" : undefined}>
         {page}
       </main>
     </>

@@ -54,14 +54,20 @@ def launch_broker(
             start_new_session=True,
         )
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise InfrastructureError(
-                "kafka", f"{label} exited with {process.returncode}: {tail(log_file)}"
-            )
-        if port_open("127.0.0.1", port) and kafka_answers(f"127.0.0.1:{port}"):
-            return process
-        time.sleep(0.3)
+    try:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise InfrastructureError(
+                    "kafka", f"{label} exited with {process.returncode}: {tail(log_file)}"
+                )
+            if port_open("127.0.0.1", port) and kafka_answers(f"127.0.0.1:{port}"):
+                return process
+            time.sleep(0.3)
+    except BaseException:
+        # Whatever stops the wait (even an error of the caller's own), the broker started
+        # here is not left running unrecorded, holding its log directory's lock.
+        stop_pid(process.pid)
+        raise
     stop_pid(process.pid)
     raise InfrastructureError(
         "kafka", f"{label} did not answer within {timeout:.0f}s: {tail(log_file)}"
