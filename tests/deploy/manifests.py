@@ -22,6 +22,7 @@ from clinic.booking.settings import BookingSettings
 from clinic.emr_bridge.settings import EmrBridgeSettings
 from clinic.gateway.settings import GatewaySettings
 from clinic.notification.settings import NotificationSettings
+from clinic.platform.kafka import KafkaAccess
 from clinic.platform.service import create_runtime
 from clinic.platform.settings import ServiceSettings
 
@@ -45,22 +46,45 @@ OPERATOR_GROUPS = ("kafka.strimzi.io", "postgresql.cnpg.io")
 """Custom resources: checked with the operators' models, not the Kubernetes schemas."""
 
 
-@functools.cache
-def makes_kafka_clients(package: str) -> bool:
-    """Whether `clinic.<package>.main` builds its runtime with Kafka: the `kafka` argument of
-    its one `create_runtime` call as written there, or else create_runtime's default. The
-    gateway passes `kafka=False` (services/gateway/src/clinic/gateway/main.py): it reaches the
-    other services over HTTP only, so it has no broker and its /readyz checks none."""
-    module = f"clinic.{package}.main"
+def calls_of(tree: ast.AST, name: str) -> list[ast.Call]:
+    """The calls, in a parsed module, of a function or class whose (dotted) name ends with
+    `name`: `create_runtime`, `KafkaAccess.of`, `AIOKafkaConsumer`."""
+    return [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and (ast.unparse(node.func) == name or ast.unparse(node.func).endswith(f".{name}"))
+    ]
+
+
+def parsed(module: str) -> ast.Module:
     spec = importlib.util.find_spec(module)
     assert spec is not None, module
     assert spec.origin is not None, module
-    calls = [
-        node
-        for node in ast.walk(ast.parse(Path(spec.origin).read_text(), spec.origin))
-        if isinstance(node, ast.Call)
-        and ast.unparse(node.func).rsplit(".", 1)[-1] == create_runtime.__name__
+    return ast.parse(Path(spec.origin).read_text(), spec.origin)
+
+
+def package_modules(package: str) -> list[ast.Module]:
+    """Every module of `clinic.<package>`, parsed (read, not imported)."""
+    spec = importlib.util.find_spec(f"clinic.{package}")
+    assert spec is not None, package
+    assert spec.submodule_search_locations, f"clinic.{package} is a package"
+    return [
+        ast.parse(path.read_text(), str(path))
+        for folder in spec.submodule_search_locations
+        for path in sorted(Path(folder).rglob("*.py"))
     ]
+
+
+@functools.cache
+def starts_a_broker(package: str) -> bool:
+    """Whether `clinic.<package>.main` builds its runtime with a broker: the `kafka` argument
+    of its one `create_runtime` call as written there, or else create_runtime's default. Such
+    a broker (FastStream's, clinic.platform.kafka.create_broker) starts an idempotent
+    producer, and /readyz checks its connection. The gateway passes `kafka=False`
+    (services/gateway/src/clinic/gateway/main.py): it calls the other services over HTTP."""
+    module = f"clinic.{package}.main"
+    calls = calls_of(parsed(module), create_runtime.__name__)
     assert len(calls) == 1, f"{module}: {len(calls)} calls of create_runtime, expected one"
     (call,) = calls
     assert all(k.arg is not None for k in call.keywords), f"{module}: no **kwargs, to be read"
@@ -71,6 +95,18 @@ def makes_kafka_clients(package: str) -> bool:
     value = ast.literal_eval(argument)  # a literal, so the tests can read it without running
     assert isinstance(value, bool), f"{module}: create_runtime(kafka={value!r})"
     return value
+
+
+@functools.cache
+def makes_kafka_clients(package: str) -> bool:
+    """Whether the service makes Kafka clients: a broker (:func:`starts_a_broker`), or a
+    client of its own made with its Kafka login (`KafkaAccess.of(settings)` anywhere in
+    `clinic.<package>`: booking's relay, availability's rebuild reader, the gateway's live
+    updates reader). KafkaAccess.of is what every Kafka client is made with, and it refuses a
+    SASL protocol without the service's user and password."""
+    return starts_a_broker(package) or any(
+        calls_of(tree, f"{KafkaAccess.__name__}.of") for tree in package_modules(package)
+    )
 
 
 @dataclass(frozen=True)
@@ -88,10 +124,16 @@ class Service:
 
     @property
     def uses_kafka(self) -> bool:
-        """Whether the service makes Kafka clients (all but the gateway), read from its
-        main module (:func:`makes_kafka_clients`): only then does it get a KafkaUser, a
-        Kafka login, the Kafka CA and a route to the brokers."""
+        """Whether the service makes Kafka clients (:func:`makes_kafka_clients`, read from
+        its code: all five, the gateway for its live updates): only then does it get a
+        KafkaUser, a Kafka login, the Kafka CA and a route to the brokers."""
         return makes_kafka_clients(self.package)
+
+    @property
+    def has_broker(self) -> bool:
+        """Whether its runtime starts a broker (:func:`starts_a_broker`: all but the
+        gateway), whose idempotent producer needs IdempotentWrite on the cluster."""
+        return starts_a_broker(self.package)
 
 
 SERVICES = {
@@ -106,9 +148,7 @@ SERVICES = {
 }
 
 KAFKA_SERVICES = tuple(name for name, service in SERVICES.items() if service.uses_kafka)
-"""The services that use Kafka, each with its KafkaUser."""
-WITHOUT_KAFKA = tuple(name for name in SERVICES if name not in KAFKA_SERVICES)
-"""The services that make no Kafka client (the gateway): no Kafka user, login, CA or route."""
+"""The services that use Kafka, each with its KafkaUser (all five)."""
 
 
 def require_tools() -> None:

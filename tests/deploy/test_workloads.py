@@ -1,7 +1,7 @@
 """Each service's Deployment runs it hardened and healthy-checked, gives it only settings it
 reads (and that it accepts), and its NetworkPolicy lets it reach exactly what those settings
-name (the Kafka brokers only if it uses Kafka: never the gateway), and be reached by exactly
-the services whose settings name it."""
+name (the Kafka brokers if it uses Kafka: all five do, the gateway for its live updates), and
+be reached by exactly the services whose settings name it."""
 
 from typing import Any
 from urllib.parse import urlsplit
@@ -12,7 +12,6 @@ from manifests import (
     OVERLAYS,
     SECRET,
     SERVICES,
-    WITHOUT_KAFKA,
     container,
     database_url,
     environment,
@@ -117,7 +116,8 @@ def egress_needs(overlay: str, service: str) -> set[Reach]:
     database = database_url(overlay, service)
     assert database.hostname == f"{postgres}-rw", "the primary's Service, made by CloudNativePG"
     needs.add((("pods", f"cnpg.io/cluster={postgres}"), "TCP", database.port or 5432))
-    # Every pod gets KAFKA_BOOTSTRAP_SERVERS (the shared ConfigMap); the gateway ignores it.
+    # Every pod gets KAFKA_BOOTSTRAP_SERVERS (the shared ConfigMap); a service that made no
+    # Kafka client would ignore it.
     if SERVICES[service].uses_kafka:
         for server in env["KAFKA_BOOTSTRAP_SERVERS"].split(","):
             bootstrap, bootstrap_port = server.rsplit(":", 1)
@@ -250,19 +250,6 @@ def test_each_service_is_reachable_by_exactly_those_whose_settings_name_it(
 ) -> None:
     policy = objects(overlay, "NetworkPolicy")[service]["spec"]
     assert reaches(policy["ingress"], "from") == ingress_needs(overlay, service)
-
-
-@pytest.mark.parametrize("overlay", OVERLAYS)
-@pytest.mark.parametrize("service", sorted(WITHOUT_KAFKA))
-def test_a_service_without_kafka_may_not_connect_to_the_kafka_brokers(
-    overlay: str, service: str
-) -> None:
-    (kafka,) = objects(overlay, "Kafka").values()
-    listening = {listener["port"] for listener in kafka["spec"]["kafka"]["listeners"]}
-    policy = objects(overlay, "NetworkPolicy")[service]["spec"]
-    for peer, _, port in reaches(policy["egress"], "to"):
-        assert "strimzi.io/" not in peer[1], peer
-        assert port not in listening | {0}, f"{peer} on {port or 'any port'}"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

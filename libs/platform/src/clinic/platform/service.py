@@ -84,8 +84,9 @@ def create_runtime(
 ) -> Runtime:
     """Everything a service needs, built but not connected. ``topics`` (those the service
     publishes or subscribes to) are created on connect if the broker lacks them. A service
-    without ``kafka`` (the gateway, which only calls the others over HTTP) makes no Kafka
-    client at all: it needs no Kafka user, and Kafka being down does not make it unready."""
+    without ``kafka`` (the gateway) gets no broker, no topic creation and no Kafka check in
+    its readiness: Kafka being down does not make it unready. (The gateway still reads one
+    topic for its live updates, with its own group-less consumer: ``clinic.gateway.live``.)"""
     tracer_provider = create_tracer_provider(
         settings.service_name, settings.otel_exporter_otlp_endpoint
     )
