@@ -41,6 +41,7 @@ class Platform:
     gateway: str
     issuer: str
     booking: str
+    sinks: str
     demo: dict[str, Any]
 
     @property
@@ -81,7 +82,11 @@ def platform(
         demo = httpx.get(f"{services['booking'].url}/demo", timeout=10).json()
         write_demo_users(stack.state_dir / "issuer", demo_users(demo))
         yield Platform(
-            services["gateway"].url, services["issuer"].url, services["booking"].url, demo
+            services["gateway"].url,
+            services["issuer"].url,
+            services["booking"].url,
+            services["sinks"].url,
+            demo,
         )
     finally:
         stack.down()

@@ -4,9 +4,13 @@ patient in with one action and reads why a time is taken."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import re
+import time
 from pathlib import Path
 
+import httpx
 from playwright.sync_api import Browser, Page, expect
 
 from .conftest import Platform, Watched, accessibility_violations
@@ -25,8 +29,10 @@ def desk_page(browser: Browser, platform: Platform) -> Page:
     return page
 
 
-def book_on_phone(page: Page, platform: Platform, who: str) -> str:
-    """The patient books the first free time with anyone at Berlin Mitte; answers it."""
+def book_on_phone(page: Page, platform: Platform, who: str, later: bool = False) -> tuple[str, int]:
+    """The patient books the first free time with anyone at Berlin Mitte (``later``: on a
+    day after today, beyond the cancellation cut-off); answers it as shown, and how many
+    days from today it is."""
     page.goto(platform.app)
     page.get_by_role("button", name="Sign in").click()
     page.get_by_role("button", name=f"{who}, patient").click()
@@ -34,15 +40,28 @@ def book_on_phone(page: Page, platform: Platform, who: str) -> str:
     page.get_by_role("button", name="Continue").click()
     page.get_by_role("radio", name=re.compile(r"^Berlin Mitte")).check()
     page.get_by_role("button", name="Continue").click()
-    first = (
-        page.get_by_role("list", name=re.compile(r"^Free times on ")).get_by_role("button").first
-    )
+    times = page.get_by_role("list", name=re.compile(r"^Free times on "))
+    expect(times.get_by_role("button").first).to_be_visible()
+    offset = 0
+    if later:
+        days = page.locator("input[name=day]")
+        heading = page.get_by_role("heading", level=2, name=re.compile(r"^Free times on "))
+        none = page.get_by_text("No free times on this day")
+        for n in range(1, days.count()):
+            shown = heading.inner_text()
+            days.nth(n).check(force=True)  # the radio is drawn by its label
+            expect(heading).not_to_have_text(shown)
+            expect(none.or_(times.get_by_role("button").first)).to_be_visible()
+            if times.get_by_role("button").count() > 0:
+                offset = n
+                break
+    first = times.get_by_role("button").first
     chosen = first.inner_text()
     first.click()
     page.get_by_role("button", name="Continue").click()
     page.get_by_role("button", name="Book this appointment").click()
     expect(page.get_by_role("heading", level=1, name="You are all set")).to_be_visible()
-    return chosen
+    return chosen, offset
 
 
 def test_a_booking_made_on_a_phone_appears_on_the_open_desk_and_is_checked_in_in_one_action(
@@ -55,7 +74,7 @@ def test_a_booking_made_on_a_phone_appears_on_the_open_desk_and_is_checked_in_in
     expect(cards).to_have_count(0)
     assert accessibility_violations(desk) == []
 
-    chosen = book_on_phone(watched.page, platform, "Katherine Johnson")
+    chosen, _ = book_on_phone(watched.page, platform, "Katherine Johnson")
 
     card = cards.first
     expect(card).to_be_visible(timeout=15_000)  # no reload: the live update brought it
@@ -99,3 +118,76 @@ def test_the_desk_moves_by_day_and_week_from_the_keyboard(
     desk.keyboard.press("?")
     expect(desk.get_by_role("region", name="Keyboard shortcuts")).to_be_visible()
     assert accessibility_violations(desk) == []
+
+
+def mails_to(platform: Platform, address: str) -> dict[int, str]:
+    """The mails the sink holds for ``address``: number -> the whole message as sent."""
+    listed = httpx.get(f"{platform.sinks}/mail", timeout=10).json()
+    return {
+        m["n"]: httpx.get(f"{platform.sinks}/mail/{m['n']}", timeout=10).text
+        for m in listed
+        if m["to"] == address
+    }
+
+
+def links_in(platform: Platform, raw: str) -> dict[str, str]:
+    """The action links in a mail: action -> address (the gateway says which action each
+    link is, without signing in)."""
+    message = email.message_from_string(raw, policy=email.policy.default)
+    text = "".join(
+        part.get_content() for part in message.walk() if part.get_content_type() == "text/plain"
+    )
+    found: dict[str, str] = {}
+    for address in re.findall(r"https?://\S+/app/links/[A-Za-z0-9_-]+", text):
+        shown = httpx.get(f"{platform.gateway}/v1/links/{address.rsplit('/', 1)[1]}", timeout=10)
+        if shown.status_code == 200:
+            found[shown.json()["action"]] = address
+    return found
+
+
+def test_a_patient_cancels_from_the_reminders_link_the_desk_sees_it_and_the_time_is_free_again(
+    browser: Browser, platform: Platform, watched: Watched, screenshots: Path
+) -> None:
+    desk = desk_page(browser, platform)
+    phone = watched.page
+    before = set(mails_to(platform, "ada@example.org"))
+    chosen, days = book_on_phone(phone, platform, "Ada Lovelace", later=True)
+    for _ in range(days):  # the desk moves to that day from the keyboard
+        desk.keyboard.press("ArrowRight")
+    card = (
+        desk.locator("[data-appointment]").filter(has_text="Ada Lovelace").filter(has_text=chosen)
+    )
+    expect(card.first).to_contain_text("Booked", timeout=15_000)
+
+    deadline = time.monotonic() + 30
+    while not (
+        new := {n: m for n, m in mails_to(platform, "ada@example.org").items() if n not in before}
+    ):
+        assert time.monotonic() < deadline, "no confirmation mailed to Ada"
+        time.sleep(0.5)
+    links = links_in(platform, next(iter(new.values())))
+    assert set(links) >= {"confirm", "cancel", "reschedule"}, links
+    assert links["cancel"].startswith(platform.app + "links/")  # the link lands in the app
+
+    phone.goto(links["cancel"])
+    expect(phone.get_by_role("heading", level=1, name="Cancel your appointment")).to_be_visible()
+    assert accessibility_violations(phone) == []
+    phone.screenshot(path=screenshots / "patient-8-cancel-from-the-reminder.png", full_page=True)
+    phone.get_by_role("button", name="Cancel this appointment").click()
+    expect(phone.get_by_text("Your appointment is cancelled.")).to_be_visible()
+
+    expect(card.first).to_contain_text("Cancelled", timeout=15_000)  # the desk, no reload
+
+    phone.goto(links["cancel"])  # a link acts once
+    expect(phone.get_by_text("This link was already used")).to_be_visible()
+
+    # The time is offered again: the booking flow shows it among the free times.
+    phone.goto(platform.app)
+    phone.get_by_role("radio", name=re.compile(r"^General consultation")).check()
+    phone.get_by_role("button", name="Continue").click()
+    phone.get_by_role("radio", name=re.compile(r"^Berlin Mitte")).check()
+    phone.get_by_role("button", name="Continue").click()
+    times = phone.get_by_role("list", name=re.compile(r"^Free times on "))
+    expect(times.get_by_role("button").first).to_be_visible()
+    phone.locator("input[name=day]").nth(days).check(force=True)
+    expect(times.get_by_role("button", name=chosen, exact=True)).to_be_visible()

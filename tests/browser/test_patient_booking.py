@@ -96,7 +96,7 @@ def test_a_patient_on_a_phone_books_step_by_step_and_finds_the_visit_in_their_ap
         platform.token(role="patient", patient_id=platform.patient_named("Ada Lovelace"))
     )
     mine = ada.get("/me/appointments").json()["appointments"]
-    assert [a["status"] for a in mine] == ["booked"]
+    assert [a["status"] for a in mine].count("booked") == 1  # (other tests cancel theirs)
 
 
 def test_a_time_another_client_takes_meanwhile_is_answered_with_the_nearest_free_times(
@@ -111,6 +111,7 @@ def test_a_time_another_client_takes_meanwhile_is_answered_with_the_nearest_free
     label = doctor.evaluate("e => e.closest('label').innerText")
     doctor_name = label.split("\n")[0].strip()
     doctor.check()
+    doctor_id = doctor.get_attribute("value")
     page.get_by_role("button", name="Continue").click()
     times = page.get_by_role("list", name=re.compile(r"^Free times on "))
     first = times.get_by_role("button").first
@@ -129,6 +130,7 @@ def test_a_time_another_client_takes_meanwhile_is_answered_with_the_nearest_free
             "location_id": berlin,
             "from": day,
             "to": day,
+            "provider_id": doctor_id,
             "page_size": 200,
         },
     ).json()["slots"]

@@ -7,6 +7,7 @@ import { session } from "./auth/session";
 import { useI18n } from "./i18n/i18n";
 import { LANGUAGE_NAMES, type Language } from "./i18n/messages";
 import { BookingFlow } from "./patient/BookingFlow";
+import { LinkPage } from "./patient/LinkPage";
 import { MyAppointments } from "./patient/MyAppointments";
 import { follow, navigate, usePath } from "./router";
 
@@ -48,7 +49,9 @@ export function App() {
   }, [signedIn]);
 
   let page;
-  if (problem && !signedIn) page = <Notice text={problem} />;
+  const link = /^\/app\/links\/([A-Za-z0-9_-]+)$/.exec(path);
+  if (link?.[1]) page = <LinkPage token={link[1]} />;
+  else if (problem && !signedIn) page = <Notice text={problem} />;
   else if (!config || path === CALLBACK_PATH) page = <p role="status">{t("app.signingIn")}</p>;
   else if (!signedIn) page = <SignIn config={config} />;
   else if (!me) page = <p role="status">{t("app.loading")}</p>;

@@ -38,6 +38,8 @@ MATRIX: list[tuple[str, str, Any, str]] = [
     ("GET", "/v1", None,                                                            "✓✓✓✓✓✓"),
     ("GET", "/v1/me", None,                                                         "✓✓✓✓✓✓"),
     ("GET", "/v1/live", None,                                                       "✓✓✓✓✓✗"),
+    ("GET", f"/v1/links/{R}", None,                                                 "✓✓✓✓✓✓"),
+    ("POST", f"/v1/links/{R}", {},                                                  "✓✓✓✓✓✓"),
     ("GET", "/v1/slots?" + SEARCH, None,                                            "✓✓✓✓✓✓"),
     ("GET", "/v1/slots/next-available?appointment_type_id={type}", None,            "✓✓✓✓✓✓"),
     ("POST", "/v1/holds", RESERVE,                                                  "✓✓✓✓✓✗"),

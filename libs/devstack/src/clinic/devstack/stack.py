@@ -177,6 +177,7 @@ class Stack:
         port: int | None = None,
         issuer: RunningService | None = None,
         traces: RunningService | None = None,
+        gateway_port: int | None = None,
     ) -> RunningService:
         port = port or self._port_for(spec)
         env = {
@@ -198,6 +199,9 @@ class Stack:
             env.setdefault("NOTIFICATION_SMTP_HOST", "127.0.0.1")
             env.setdefault("NOTIFICATION_SMTP_PORT", str(sinks.smtp_port))
             env.setdefault("NOTIFICATION_SMS_BASE_URL", sinks.url)
+            if gateway_port is not None and (WEB_BUILD / "index.html").is_file():
+                # A reminder's links open the web app, which asks the gateway.
+                env.setdefault("NOTIFICATION_LINKS_URL", f"http://127.0.0.1:{gateway_port}/app")
         if spec.name == "gateway" and issuer is not None:
             # The local development issuer, unless the environment names a real one.
             env.setdefault("GATEWAY_JWT_ISSUER", issuer.url)
@@ -272,6 +276,10 @@ class Stack:
         notification = next(s for s in SERVICES if s.name == "notification")
         known = services.get("notification")
         port = known.port if known is not None else self._port_for(notification)
+        # Chosen before notification starts: its messages' links open the gateway's pages.
+        gateway = next(s for s in SERVICES if s.name == "gateway")
+        known_gateway = services.get("gateway")
+        gateway_port = known_gateway.port if known_gateway else self._port_for(gateway)
         sinks = services.get("sinks")
         if sinks is None or not pid_alive(sinks.pid):
             sinks = services["sinks"] = self._spawn_sinks(port)
@@ -303,8 +311,10 @@ class Stack:
             urls = {
                 n: s.url for n, s in services.items() if n != spec.name and n not in LOCAL_PROCESSES
             }
-            chosen = port if spec.name == "notification" else None
-            services[spec.name] = self._spawn(spec, infra, urls, sinks, chosen, issuer, traces)
+            chosen = {"notification": port, "gateway": gateway_port}.get(spec.name)
+            services[spec.name] = self._spawn(
+                spec, infra, urls, sinks, chosen, issuer, traces, gateway_port
+            )
             self._save(services)
         failures = self._wait_ready(services, timeout)
         if failures:

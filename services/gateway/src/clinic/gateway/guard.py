@@ -5,6 +5,8 @@
 - A request under ``/v1/`` needs a valid bearer token (401 otherwise, before its body is
   read), then is counted against its client's and organisation's rate limits (429 over
   them). The principal the token names is put in the request's state for the routes.
+- A message's links (``/v1/links/{token}``) need no bearer token: the signed token is the
+  credential; they are counted against the client limit by network address.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from clinic.gateway.rate_limits import RateLimitedError, RateLimits
 from clinic.platform.problems import Problem, send_problem
 
 API_PREFIX = "/v1/"
+OPEN_PREFIX = "/v1/links/"
+"""A message's links: the signed token in the path is the credential (no bearer token)."""
 
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-content-type-options", b"nosniff"),
@@ -59,9 +63,14 @@ class Guard:
             await self.app(scope, receive, _adding(send, SECURITY_HEADERS))
             return
         headers = SECURITY_HEADERS + API_HEADERS
+        principal: Principal | None = None
         try:
-            principal = await self.verifier.verify(_header(scope, b"authorization"))
-            standing = await self.rate_limits.check(principal)
+            if path.startswith(OPEN_PREFIX):
+                client = scope.get("client")
+                standing = await self.rate_limits.check_address(client[0] if client else "-")
+            else:
+                principal = await self.verifier.verify(_header(scope, b"authorization"))
+                standing = await self.rate_limits.check(principal)
         except Problem as problem:
             if isinstance(problem, RateLimitedError):
                 self.metrics.rate_limited.labels(problem.scope).inc()

@@ -18,6 +18,7 @@ from clinic.gateway.api import (
     calendars,
     index,
     kpis,
+    links,
     live,
     patients,
     reference,
@@ -102,6 +103,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         kpis,
         audit_events,
         live,
+        links,
         web,
     ):
         app.include_router(module.router)

@@ -49,12 +49,23 @@ class RateLimits:
 
     async def check(self, principal: Principal) -> Standing:
         """Count one request; raise :class:`RateLimitedError` over a limit."""
-        keys = {
-            "client": f"{principal.organization_id}/{principal.subject}",
-            "organization": str(principal.organization_id),
-        }
+        return await self._hit(
+            {
+                "client": f"{principal.organization_id}/{principal.subject}",
+                "organization": str(principal.organization_id),
+            }
+        )
+
+    async def check_address(self, address: str) -> Standing:
+        """Count one request of a caller without a token (a message's link) against the
+        client limit, by its network address."""
+        return await self._hit({"client": f"address/{address}"})
+
+    async def _hit(self, keys: dict[str, str]) -> Standing:
         tightest: tuple[float, str, RateLimitItem, int, int] | None = None
         for name, items in self.policies:
+            if name not in keys:
+                continue
             for item in items:
                 allowed = await self.limiter.hit(item, name, keys[name])
                 stats = await self.limiter.get_window_stats(item, name, keys[name])

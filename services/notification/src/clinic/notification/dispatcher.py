@@ -181,11 +181,14 @@ class Dispatcher:
         clock: Clock = lambda: dt.datetime.now(dt.UTC),
         rng: random.Random | None = None,
         name: str | None = None,
+        links_url: str = "",
     ) -> None:
         self.database = database
         self.channels = dict(channels)
         self.signer = signer
         self.public_url = public_url.rstrip("/")
+        self.links_url = (links_url or public_url).rstrip("/")
+        """Where action links open: the web app's pages, or this service's own."""
         self.metrics = metrics
         self.policy = policy or Policy()
         self.clock = clock
@@ -309,7 +312,8 @@ class Dispatcher:
 
         def url(action: Action, path: str, expires: dt.datetime) -> str:
             link = Link(org, appointment, row["message_id"], action, expires)
-            return f"{self.public_url}/{path}/{self.signer.sign(link)}"
+            base = self.links_url if path == "links" else self.public_url
+            return f"{base}/{path}/{self.signer.sign(link)}"
 
         kind, email = row["kind"], row["channel"] == "email"
         links: dict[str, str] = {}

@@ -86,6 +86,7 @@ def create_app(settings: NotificationSettings | None = None) -> FastAPI:
             backoff_cap=dt.timedelta(seconds=settings.dispatch_backoff_cap_seconds),
             rate_per_minute=settings.send_rate_per_minute,
         ),
+        links_url=settings.links_url,
     )
     app.state.dispatcher = dispatcher
     writer = ProjectionWriter(

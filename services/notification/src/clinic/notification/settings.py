@@ -51,6 +51,13 @@ class NotificationSettings(ServiceSettings):
         description="Where patients reach this service: the base of action links and of the "
         "SMS provider's status and reply webhooks.",
     )
+    links_url: str = Field(
+        "",
+        pattern=r"^(https?://[^\s]+)?$",
+        description="Where a message's action links open (confirm, cancel, move, accept an "
+        "offer): `<links_url>/links/<token>`; the web app's `<gateway>/app` lands them in the "
+        "patient's pages (empty: this service's own pages at NOTIFICATION_PUBLIC_URL).",
+    )
     link_secret: SecretStr = Field(
         SecretStr("local-development-link-secret"),
         min_length=16,

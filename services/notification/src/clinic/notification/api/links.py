@@ -123,8 +123,7 @@ async def follow_link(token: str, request: Request) -> Response:
     state = request.app.state
     action = "unknown"
     try:
-        form = await request.form()
-        start = _start(form.getlist("start"))
+        start = _start(await _start_values(request))
         if start is not None:
             await _offered(request, token, start)
         target, answer = await actions.act(
@@ -146,6 +145,20 @@ async def follow_link(token: str, request: Request) -> Response:
 
 
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})$")
+
+
+async def _start_values(request: Request) -> list[Any]:
+    """The new time a move sends: a form field from the page, or ``{"start": ...}`` from an
+    app (the web app, through the gateway)."""
+    if request.headers.get("content-type", "").startswith("application/json"):
+        try:
+            body = await request.json()
+        except ValueError:
+            raise LinkInvalidError("The body is not JSON.", reason="body") from None
+        if not isinstance(body, dict):
+            raise LinkInvalidError("The body is a JSON object.", reason="body")
+        return [] if body.get("start") is None else [body["start"]]
+    return list((await request.form()).getlist("start"))
 
 
 def _start(values: list[Any]) -> dt.datetime | None:
