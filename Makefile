@@ -84,7 +84,7 @@ format: install ## Apply ruff's formatting and safe fixes
 	@$(PY) -m ruff format .
 	@$(PY) -m ruff check --fix .
 
-bench: install ## Benchmarks: print throughput and latency figures
+bench: install web browser ## Benchmarks: print throughput and latency figures (and the web app's first load)
 	@bash scripts/run-bench.sh
 
 screenshots: install web browser ## Run the browser tests, saving each step's screenshot to docs/screenshots (the README shows them)

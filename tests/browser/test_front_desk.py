@@ -70,14 +70,16 @@ def test_a_booking_made_on_a_phone_appears_on_the_open_desk_and_is_checked_in_in
     desk = desk_page(browser, platform)
     errors: list[str] = []
     desk.on("pageerror", lambda e: errors.append(str(e)))
-    cards = desk.locator("[data-appointment]").filter(has_text="Katherine Johnson")
-    expect(cards).to_have_count(0)
+    expect(desk.get_by_role("heading", level=3).first).to_be_visible()  # the day is shown
+    booked = desk.locator("[data-appointment]").filter(has_text="Katherine Johnson")
+    booked = booked.filter(has_text="Booked")
+    before = booked.count()  # (none on a fresh platform)
     assert accessibility_violations(desk) == []
 
     chosen, _ = book_on_phone(watched.page, platform, "Katherine Johnson")
 
-    card = cards.first
-    expect(card).to_be_visible(timeout=15_000)  # no reload: the live update brought it
+    expect(booked).to_have_count(before + 1, timeout=15_000)  # no reload: it came live
+    card = desk.locator(f"[data-appointment='{booked.last.get_attribute('data-appointment')}']")
     expect(card).to_contain_text(chosen)
     expect(card).to_contain_text("Booked")
     expect(card).to_contain_text("General consultation")
@@ -154,10 +156,10 @@ def test_a_patient_cancels_from_the_reminders_link_the_desk_sees_it_and_the_time
     chosen, days = book_on_phone(phone, platform, "Ada Lovelace", later=True)
     for _ in range(days):  # the desk moves to that day from the keyboard
         desk.keyboard.press("ArrowRight")
-    card = (
-        desk.locator("[data-appointment]").filter(has_text="Ada Lovelace").filter(has_text=chosen)
-    )
-    expect(card.first).to_contain_text("Booked", timeout=15_000)
+    booked = desk.locator("[data-appointment]").filter(has_text="Ada Lovelace")
+    booked = booked.filter(has_text=chosen).filter(has_text="Booked")
+    expect(booked).to_have_count(1, timeout=15_000)
+    card = desk.locator(f"[data-appointment='{booked.get_attribute('data-appointment')}']")
 
     deadline = time.monotonic() + 30
     while not (
@@ -176,7 +178,7 @@ def test_a_patient_cancels_from_the_reminders_link_the_desk_sees_it_and_the_time
     phone.get_by_role("button", name="Cancel this appointment").click()
     expect(phone.get_by_text("Your appointment is cancelled.")).to_be_visible()
 
-    expect(card.first).to_contain_text("Cancelled", timeout=15_000)  # the desk, no reload
+    expect(card).to_contain_text("Cancelled", timeout=15_000)  # the desk, no reload
 
     phone.goto(links["cancel"])  # a link acts once
     expect(phone.get_by_text("This link was already used")).to_be_visible()

@@ -492,6 +492,12 @@ def _print_summary(infra: Infrastructure, services: dict[str, RunningService], s
     listed = demo.json() if demo is not None and demo.status_code == 200 else None
     print("\nThe clinic platform is up.\n")
     # Only URLs that answer are printed as places to point a client.
+    if _answers(f"{gateway.url}/app/"):
+        print(f"  Open the web pages:  {gateway.url}/app/")
+        print(
+            "    sign in as a demo patient (book on a phone-sized window) or the front desk"
+            " (the day's calendar); no passwords"
+        )
     if _answers(f"{gateway.url}/v1"):
         print(f"  Point a client at the gateway:  {gateway.url}/v1   (OpenAPI: {gateway.url}/docs)")
         _print_tokens(gateway, services.get("issuer"), listed, state)
