@@ -20,7 +20,7 @@ from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, s
 from clinic.devstack.components import Infrastructure
 from clinic.devstack.issuer import write_demo_users
 from clinic.devstack.stack import WEB_BUILD, Stack, demo_users
-from clinic.devstack.testing import stack_env
+from clinic.devstack.testing import stack_env, wait_caught_up
 
 AXE = Path(__file__).resolve().parents[2] / "web" / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM_ARGS = [
@@ -81,6 +81,10 @@ def platform(
     stack = Stack(tmp_path_factory.mktemp("web-up"), stack_env(infrastructure))
     try:
         _, services = stack.up(timeout=180)
+        # Projections first catch up with what earlier stacks (modules) published: the free
+        # times shown must be those booking would grant.
+        for name in ("availability", "notification"):
+            wait_caught_up(services[name].url, within=180)
         demo = httpx.get(f"{services['booking'].url}/demo", timeout=10).json()
         write_demo_users(stack.state_dir / "issuer", demo_users(demo))
         yield Platform(

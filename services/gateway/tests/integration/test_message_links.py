@@ -21,6 +21,7 @@ def test_a_link_needs_no_token_and_one_notification_does_not_know_is_its_problem
             assert answer.status_code in (400, 404), answer.text
             assert answer.headers["content-type"] == "application/problem+json"
             assert answer.json()["type"].startswith("https://")
+            assert answer.json()["instance"] == "/v1/links/{token}"  # the token never echoed
             assert "RateLimit" in answer.headers  # counted by the caller's address
             assert answer.headers["cache-control"] == "no-store"
 

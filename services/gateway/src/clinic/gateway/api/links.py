@@ -11,6 +11,7 @@ import datetime as dt
 from typing import Annotated, Any
 from uuid import UUID
 
+import orjson
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 from opentelemetry import trace
@@ -118,9 +119,18 @@ async def follow_link(request: Request, token: Token, body: LinkActionRequest) -
 
 
 def _passed_on(status: int, body: bytes, headers: dict[str, str]) -> Response:
-    """Notification's answer as it is: JSON, or a problem (its type, title and detail)."""
-    media = "application/problem+json" if status >= 400 else "application/json"
-    return Response(body, status_code=status, media_type=media)
+    """Notification's answer: JSON, or its problem (type, title, detail) with the gateway's
+    route as ``instance`` (not the path: the token is a credential, never echoed)."""
+    if status < 400:
+        return Response(body, status_code=status, media_type="application/json")
+    try:
+        problem = orjson.loads(body)
+        if isinstance(problem, dict):
+            problem["instance"] = "/v1/links/{token}"
+            body = orjson.dumps(problem)
+    except orjson.JSONDecodeError:
+        pass
+    return Response(body, status_code=status, media_type="application/problem+json")
 
 
 async def _audited(request: Request, answer: dict[str, Any]) -> None:
