@@ -165,9 +165,7 @@ def test_a_time_another_client_takes_meanwhile_is_answered_with_the_nearest_free
     page.screenshot(path=screenshots / "patient-3b-time-taken.png", full_page=True)
 
     alternatives.first.click()
-    expect(page.get_by_role("heading", level=1, name="Your details")).to_be_visible(
-        timeout=15_000
-    )
+    expect(page.get_by_role("heading", level=1, name="Your details")).to_be_visible(timeout=15_000)
     holding = re.compile(r"We are holding .+ for you\. Time left: \d+:\d\d")
     expect(page.get_by_text(holding)).to_be_visible()
 
