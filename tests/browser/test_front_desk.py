@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from .conftest import Platform, Watched, accessibility_violations
 
@@ -29,6 +29,19 @@ def desk_page(browser: Browser, platform: Platform) -> Page:
     return page
 
 
+def to_the_times(page: Page, platform: Platform) -> Locator:
+    """A signed-in patient's way to the free times of a general consultation at Berlin
+    Mitte with anyone; answers the list of times (shown)."""
+    page.goto(platform.app)
+    page.get_by_role("radio", name=re.compile(r"^General consultation")).check()
+    page.get_by_role("button", name="Continue").click()
+    page.get_by_role("radio", name=re.compile(r"^Berlin Mitte")).check()
+    page.get_by_role("button", name="Continue").click()
+    times = page.get_by_role("list", name=re.compile(r"^Free times on "))
+    expect(times.get_by_role("button").first).to_be_visible()
+    return times
+
+
 def book_on_phone(page: Page, platform: Platform, who: str, later: bool = False) -> tuple[str, int]:
     """The patient books the first free time with anyone at Berlin Mitte (``later``: on a
     day after today, beyond the cancellation cut-off); answers it as shown, and how many
@@ -36,12 +49,7 @@ def book_on_phone(page: Page, platform: Platform, who: str, later: bool = False)
     page.goto(platform.app)
     page.get_by_role("button", name="Sign in").click()
     page.get_by_role("button", name=f"{who}, patient").click()
-    page.get_by_role("radio", name=re.compile(r"^General consultation")).check()
-    page.get_by_role("button", name="Continue").click()
-    page.get_by_role("radio", name=re.compile(r"^Berlin Mitte")).check()
-    page.get_by_role("button", name="Continue").click()
-    times = page.get_by_role("list", name=re.compile(r"^Free times on "))
-    expect(times.get_by_role("button").first).to_be_visible()
+    times = to_the_times(page, platform)
     offset = 0
     if later:
         days = page.locator("input[name=day]")
@@ -184,12 +192,6 @@ def test_a_patient_cancels_from_the_reminders_link_the_desk_sees_it_and_the_time
     expect(phone.get_by_text("This link was already used")).to_be_visible()
 
     # The time is offered again: the booking flow shows it among the free times.
-    phone.goto(platform.app)
-    phone.get_by_role("radio", name=re.compile(r"^General consultation")).check()
-    phone.get_by_role("button", name="Continue").click()
-    phone.get_by_role("radio", name=re.compile(r"^Berlin Mitte")).check()
-    phone.get_by_role("button", name="Continue").click()
-    times = phone.get_by_role("list", name=re.compile(r"^Free times on "))
-    expect(times.get_by_role("button").first).to_be_visible()
+    times = to_the_times(phone, platform)
     phone.locator("input[name=day]").nth(days).check(force=True)
     expect(times.get_by_role("button", name=chosen, exact=True)).to_be_visible()

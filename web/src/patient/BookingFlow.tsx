@@ -6,7 +6,7 @@ import { api, problemOf, type AppointmentType, type Location, type Patient, type
 import { Notice } from "../App";
 import { useI18n } from "../i18n/i18n";
 import type { MessageKey } from "../i18n/messages";
-import { START, STEPS, nearestAlternatives, reduce, type Details } from "./flow";
+import { START, STEPS, nearestAlternatives, reduce, updatedContacts, type Details } from "./flow";
 import { DetailsStep, DoneStep, NeedStep, ReviewStep, WhenStep, WhereStep } from "./steps";
 
 const STEP_NAMES: Record<(typeof STEPS)[number], MessageKey> = {
@@ -142,13 +142,8 @@ export function BookingFlow() {
     dispatch({ type: "continue" });
     const patient = reference?.patient;
     if (!patient) return;
-    const contacts = [
-      ...(chosen.email ? [{ system: "email" as const, value: chosen.email.trim() }] : []),
-      ...(chosen.phone ? [{ system: "sms" as const, value: chosen.phone, use: "mobile" as const }] : []),
-    ];
-    const before = patient.contacts.map((c) => `${c.system}:${c.value}`).sort().join("|");
-    const after = contacts.map((c) => `${c.system}:${c.value}`).sort().join("|");
-    if (before !== after) {
+    const contacts = updatedContacts(patient.contacts, chosen);
+    if (contacts) {
       await api.PATCH("/v1/patients/{patient_id}", {
         params: { path: { patient_id: patient.id } },
         body: { contacts },

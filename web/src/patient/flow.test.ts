@@ -11,6 +11,7 @@ import {
   nearestAlternatives,
   reduce,
   secondsLeft,
+  updatedContacts,
   type FlowState,
 } from "./flow";
 
@@ -150,5 +151,26 @@ describe("the patient's details", () => {
     expect(detailsProblems({ email: "ada@example.org", phone: " ", channel: "sms" })).toEqual({
       phone: "details.phoneMissing",
     });
+  });
+});
+
+describe("saving the patient's contacts", () => {
+  const existing = [
+    { system: "email", value: "ada@example.org", use: "home" },
+    { system: "phone", value: "+493012345", use: "home" },
+    { system: "sms", value: "+4915100000", use: "mobile" },
+  ];
+
+  it("replaces the email and mobile typed and keeps every other contact", () => {
+    expect(updatedContacts(existing, { email: " ada@new.example ", phone: "+49 151 99" })).toEqual([
+      { system: "phone", value: "+493012345", use: "home" },
+      { system: "email", value: "ada@new.example" },
+      { system: "sms", value: "+4915199", use: "mobile" },
+    ]);
+  });
+
+  it("changes nothing when nothing changed or a field was left empty", () => {
+    expect(updatedContacts(existing, { email: "ada@example.org", phone: "+4915100000" })).toBeNull();
+    expect(updatedContacts(existing, { email: "", phone: "" })).toBeNull();
   });
 });

@@ -200,3 +200,28 @@ export function detailsProblems(details: Details): Partial<Record<"email" | "pho
   else if (!phone && details.channel === "sms") problems.phone = "details.phoneMissing";
   return problems;
 }
+
+export interface ContactLine {
+  system: "phone" | "email" | "sms";
+  value: string;
+  use?: "home" | "work" | "mobile" | "temp" | "old" | null;
+}
+
+/** The patient's contacts with the email and mobile number typed in the details step: each
+ * replaces the entries of its kind, every other entry (a home phone, ...) is kept, and a
+ * field left empty changes nothing. Null when nothing changes. */
+export function updatedContacts(
+  existing: readonly { system: string; value: string; use?: string | null }[],
+  details: Pick<Details, "email" | "phone">,
+): ContactLine[] | null {
+  const typed: ContactLine[] = [];
+  if (details.email.trim()) typed.push({ system: "email", value: details.email.trim() });
+  if (details.phone.trim()) typed.push({ system: "sms", value: normalisedPhone(details.phone), use: "mobile" });
+  const replaced = new Set(typed.map((c) => c.system));
+  const kept = existing
+    .filter((c) => !replaced.has(c.system as ContactLine["system"]))
+    .map((c) => ({ system: c.system as ContactLine["system"], value: c.value, ...(c.use ? { use: c.use as ContactLine["use"] } : {}) }));
+  const next = [...kept, ...typed];
+  const key = (list: readonly { system: string; value: string }[]) => list.map((c) => `${c.system}:${c.value}`).sort().join("|");
+  return key(next) === key(existing) ? null : next;
+}
