@@ -51,9 +51,9 @@ export function App() {
   let page;
   const link = /^\/app\/links\/([A-Za-z0-9_-]+)$/.exec(path);
   if (link?.[1]) page = <LinkPage token={link[1]} />;
-  else if (problem && !signedIn) page = <Notice text={problem} />;
+  else if (problem && !signedIn && !config) page = <Notice text={problem} />;
   else if (!config || path === CALLBACK_PATH) page = <p role="status">{t("app.signingIn")}</p>;
-  else if (!signedIn) page = <SignIn config={config} />;
+  else if (!signedIn) page = <SignIn config={config} failure={problem} />;
   else if (!me) page = <p role="status">{t("app.loading")}</p>;
   else if (STAFF.has(me.role))
     page = (
@@ -116,10 +116,10 @@ function Header({ me }: { me: Me | null }) {
   );
 }
 
-function SignIn({ config }: { config: WebConfig }) {
+function SignIn({ config, failure }: { config: WebConfig; failure: string | null }) {
   const { t } = useI18n();
   const [busy, setBusy] = useState(false);
-  const [problem, setProblem] = useState<string | null>(null);
+  const [problem, setProblem] = useState<string | null>(failure);
   return (
     <section className="card narrow" aria-labelledby="sign-in-title">
       <h1 id="sign-in-title">{t("app.signInTitle")}</h1>

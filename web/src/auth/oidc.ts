@@ -69,11 +69,13 @@ export async function completeSignIn(config: WebConfig, address: URL): Promise<s
     | null;
   sessionStorage.removeItem(PENDING);
   const code = address.searchParams.get("code");
-  const problem = address.searchParams.get("error_description") ?? address.searchParams.get("error");
-  if (problem) throw new Error(problem);
-  if (!pending || !code || address.searchParams.get("state") !== pending.state) {
+  // Nothing the address says is shown unless this tab started the sign-in it answers.
+  if (!pending || address.searchParams.get("state") !== pending.state) {
     throw new Error("this sign-in was not started here, or was already used");
   }
+  const error = address.searchParams.get("error");
+  if (error) throw new Error(error === "access_denied" ? "access was denied" : `the identity provider refused (${error.slice(0, 40)})`);
+  if (!code) throw new Error("the identity provider sent no code");
   const { token_endpoint } = await discover(config.issuer);
   const answer = await fetch(token_endpoint, {
     method: "POST",

@@ -44,6 +44,7 @@ export function Desk({ locationIds }: { locationIds: string[] | null }) {
   const [names, setNames] = useState<Record<string, string>>({});
   const [busy, setBusy] = useState<string | null>(null);
   const heading = useRef<HTMLHeadingElement>(null);
+  const asked = useRef(new Set<string>());
   const location = locations?.find((l) => l.id === locationId) ?? null;
 
   useEffect(() => {
@@ -66,12 +67,17 @@ export function Desk({ locationIds }: { locationIds: string[] | null }) {
     );
   }, [locationId]);
 
+  // Only the newest load is shown: an answer for the day or place the desk has left (a
+  // slow reload, a live update's) is dropped.
+  const loads = useRef(0);
   const load = useCallback(async (): Promise<LocationDay | null> => {
     if (!locationId || !date) return null;
+    const mine = ++loads.current;
     if (providerId) {
       const { data, error, response } = await api.GET("/v1/providers/{resource_id}/calendar", {
         params: { path: { resource_id: providerId }, query: { date, days: 7 } },
       });
+      if (mine !== loads.current) return null;
       if (!data) setProblem(problemOf(error, response).detail);
       else setWeek(data.days.map((d) => ({ date: d.date, appointments: d.appointments as unknown as CalendarAppointment[] })));
       return null;
@@ -79,6 +85,7 @@ export function Desk({ locationIds }: { locationIds: string[] | null }) {
     const { data, error, response } = await api.GET("/v1/locations/{location_id}/calendar", {
       params: { path: { location_id: locationId }, query: { date } },
     });
+    if (mine !== loads.current) return null;
     if (!data) {
       setProblem(problemOf(error, response).detail);
       return null;
@@ -100,13 +107,21 @@ export function Desk({ locationIds }: { locationIds: string[] | null }) {
     const ids = new Set<string>();
     day?.resources.forEach((c) => c.appointments.forEach((a) => ids.add(a.patient_id)));
     week?.forEach((d) => d.appointments.forEach((a) => ids.add(a.patient_id)));
-    const missing = [...ids].filter((id) => !(id in names));
+    // Each patient is read once (every read is audited), not again while it is on its way.
+    const missing = [...ids].filter((id) => !(id in names) && !asked.current.has(id));
     if (missing.length === 0) return;
+    missing.forEach((id) => asked.current.add(id));
     Promise.all(
       missing.map((id) =>
-        api.GET("/v1/patients/{patient_id}", { params: { path: { patient_id: id } } }).then(({ data }) => [id, data ? `${data.given_name} ${data.family_name}` : "—"] as const),
+        api.GET("/v1/patients/{patient_id}", { params: { path: { patient_id: id } } }).then(({ data }) => {
+          if (!data) asked.current.delete(id); // asked again with the next load
+          return [id, data ? `${data.given_name} ${data.family_name}` : null] as const;
+        }),
       ),
-    ).then((found) => setNames((all) => ({ ...all, ...Object.fromEntries(found) })));
+    ).then((found) => {
+      const named = found.filter((pair): pair is readonly [string, string] => pair[1] !== null);
+      setNames((all) => ({ ...all, ...Object.fromEntries(named) }));
+    });
   }, [day, week, names]);
 
   // Live updates: a fact about this location reloads the day until it shows it.

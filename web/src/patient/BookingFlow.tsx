@@ -65,6 +65,23 @@ export function BookingFlow() {
   const heading = useRef<HTMLHeadingElement>(null);
   const first = useRef(true);
 
+  // A hold the flow drops (another time, type, place or clinician; the patient leaves) is
+  // let go at once, not left to block the time until it expires. A booked one is kept.
+  const held = useRef<string | null>(null);
+  const booked = useRef(new Set<string>());
+  if (state.bookedId) booked.current.add(state.bookedId);
+  useEffect(() => {
+    const now = state.hold?.id ?? null;
+    if (held.current && held.current !== now && !booked.current.has(held.current)) void release(held.current);
+    held.current = now;
+  }, [state.hold]);
+  useEffect(
+    () => () => {
+      if (held.current && !booked.current.has(held.current)) void release(held.current);
+    },
+    [],
+  );
+
   // A new step is announced: focus moves to its heading (not on the first page load).
   useEffect(() => {
     if (first.current) {
@@ -85,7 +102,6 @@ export function BookingFlow() {
     if (!type || !location) return;
     setBusy(true);
     setFailure(null);
-    const previous = state.hold;
     const { data, error, response } = await api.POST("/v1/holds", {
       params: { header: { "Idempotency-Key": crypto.randomUUID() } },
       body: {
@@ -96,7 +112,6 @@ export function BookingFlow() {
       },
     });
     if (data) {
-      if (previous) void release(previous.id);
       dispatch({ type: "held", hold: { id: data.id, expiresAt: data.hold_expires_at ?? slot.end, slot } });
     } else if (response.status === 409 || response.status === 422) {
       // Taken meanwhile (or no longer bookable): the nearest free times that day and the next.
@@ -137,25 +152,33 @@ export function BookingFlow() {
     else setFailure(t("error.generic", { detail: problemOf(error, response).detail }));
   }
 
+  /** The details saved first (a refusal is shown, and the patient stays to fix it). */
   async function saveDetails(chosen: Details) {
+    const patient = reference?.patient;
+    setFailure(null);
+    if (patient) {
+      setBusy(true);
+      const contacts = updatedContacts(patient.contacts, chosen);
+      const saved = contacts
+        ? await api.PATCH("/v1/patients/{patient_id}", { params: { path: { patient_id: patient.id } }, body: { contacts } })
+        : null;
+      const preferred = saved?.error
+        ? saved
+        : await api.PUT("/v1/patients/{patient_id}/preferences", {
+            params: { path: { patient_id: patient.id } },
+            body: {
+              preferred_channel: chosen.channel,
+              ...(chosen.channel === "email" ? { consent_email: true } : { consent_sms: true }),
+            },
+          });
+      setBusy(false);
+      if (preferred.error) {
+        setFailure(t("error.generic", { detail: problemOf(preferred.error, preferred.response).detail }));
+        return;
+      }
+    }
     setDetails(chosen);
     dispatch({ type: "continue" });
-    const patient = reference?.patient;
-    if (!patient) return;
-    const contacts = updatedContacts(patient.contacts, chosen);
-    if (contacts) {
-      await api.PATCH("/v1/patients/{patient_id}", {
-        params: { path: { patient_id: patient.id } },
-        body: { contacts },
-      });
-    }
-    await api.PUT("/v1/patients/{patient_id}/preferences", {
-      params: { path: { patient_id: patient.id } },
-      body: {
-        preferred_channel: chosen.channel,
-        ...(chosen.channel === "email" ? { consent_email: true } : { consent_sms: true }),
-      },
-    });
   }
 
   const stepName = t(STEP_NAMES[state.step]);

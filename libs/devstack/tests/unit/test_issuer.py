@@ -268,7 +268,13 @@ async def test_a_browser_app_signs_in_as_a_demo_user_with_a_code_and_its_verifie
     )
 
     assert answer.status_code == 200, answer.text
-    assert answer.headers["access-control-allow-origin"] == "*"
+    assert answer.headers["access-control-allow-origin"] == "http://127.0.0.1:8080"
+    elsewhere = await http.post(
+        "/token",
+        json={"role": "org_admin", "org": ORG},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert "access-control-allow-origin" not in elsewhere.headers  # not readable there
     principal = await verifier.verify(f"Bearer {answer.json()['access_token']}")
     assert principal.role is Role.PATIENT
     assert principal.patient_id == UUID(PATIENT)

@@ -138,3 +138,24 @@ async def test_without_a_build_the_app_is_a_404_problem_that_says_how_to_build_i
 def test_the_app_is_not_part_of_the_public_api_document() -> None:
     paths = create_app().openapi()["paths"]
     assert not [p for p in paths if p.startswith("/app")]
+
+
+@pytest.mark.parametrize(
+    ("field", "encoding", "taken"),
+    [
+        ("gzip, deflate, br", "br", True),
+        ("br;q=0, gzip", "br", False),
+        ("br;q=0, gzip", "gzip", True),
+        ("*", "br", True),
+        ("identity", "gzip", False),
+        ("BR;q=0.5", "br", True),
+        ("br;q=nonsense", "br", False),
+        ("", "gzip", False),
+    ],
+)
+def test_an_encoding_is_sent_only_when_the_browser_takes_it(
+    field: str, encoding: str, taken: bool
+) -> None:
+    from clinic.gateway.web import takes
+
+    assert takes(field, encoding) is taken

@@ -562,12 +562,12 @@ def create_app(
             Route("/healthz", ready),
             Route("/readyz", ready),
         ],
-        # Browser apps on other origins read the metadata and keys and redeem their codes
-        # (no cookies are involved, so any origin may).
+        # Browser apps read the metadata and keys and redeem their codes; only apps on this
+        # machine (a page elsewhere must not read a dev login's token).
         middleware=[
             Middleware(
                 CORSMiddleware,
-                allow_origins=["*"],
+                allow_origin_regex=r"^https?://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$",
                 allow_methods=["GET", "POST"],
                 allow_headers=["Content-Type"],
                 max_age=600,

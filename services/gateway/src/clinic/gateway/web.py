@@ -68,6 +68,24 @@ def content_security_policy(settings: GatewaySettings) -> str:
     )
 
 
+def takes(accept_encoding: str, encoding: str) -> bool:
+    """Whether an Accept-Encoding field takes ``encoding`` (named or ``*``, with q above 0)."""
+    for part in accept_encoding.split(","):
+        name, _, parameters = part.partition(";")
+        if name.strip().lower() not in (encoding, "*"):
+            continue
+        quality = 1.0
+        for parameter in parameters.split(";"):
+            key, _, value = parameter.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        return quality > 0
+    return False
+
+
 def _root(settings: GatewaySettings) -> Path:
     root = Path(settings.web_dir) if settings.web_dir else None
     if root is None or not (root / "index.html").is_file():
@@ -99,7 +117,7 @@ def _serve(request: Request, file: Path, cache: str) -> Response:
     media_type = TYPES.get(file.suffix, "application/octet-stream")
     for encoding, suffix in ENCODINGS:
         twin = file.with_name(file.name + suffix)
-        if encoding in accepted and twin.is_file():
+        if takes(accepted, encoding) and twin.is_file():
             headers["Content-Encoding"] = encoding
             return FileResponse(twin, media_type=media_type, headers=headers)
     return FileResponse(file, media_type=media_type, headers=headers)
