@@ -25,6 +25,8 @@ interface WeekDay {
   appointments: CalendarAppointment[];
 }
 
+const SHORTCUTS = "clinic.desk.shortcuts";
+
 type Panel = { kind: "history"; appointment: CalendarAppointment } | { kind: "book" } | { kind: "waitlist" } | { kind: "keys" } | null;
 
 export function Desk({ locationIds }: { locationIds: string[] | null }) {
@@ -45,6 +47,12 @@ export function Desk({ locationIds }: { locationIds: string[] | null }) {
   const [busy, setBusy] = useState<string | null>(null);
   const heading = useRef<HTMLHeadingElement>(null);
   const asked = useRef(new Set<string>());
+  // Single-key shortcuts can be turned off (WCAG 2.1.4: speech input types letters).
+  const [shortcuts, setShortcuts] = useState(() => localStorage.getItem(SHORTCUTS) !== "off");
+  const chooseShortcuts = (on: boolean) => {
+    localStorage.setItem(SHORTCUTS, on ? "on" : "off");
+    setShortcuts(on);
+  };
   const location = locations?.find((l) => l.id === locationId) ?? null;
 
   useEffect(() => {
@@ -171,7 +179,8 @@ export function Desk({ locationIds }: { locationIds: string[] | null }) {
   useEffect(() => {
     function onKey(event: KeyboardEvent) {
       const target = event.target as HTMLElement;
-      if (event.ctrlKey || event.metaKey || event.altKey || /^(INPUT|SELECT|TEXTAREA)$/.test(target.tagName)) return;
+      if (!shortcuts || event.ctrlKey || event.metaKey || event.altKey || /^(INPUT|SELECT|TEXTAREA)$/.test(target.tagName)) return;
+      if (event.key.startsWith("Arrow") && target.closest("[role=toolbar]")) return; // the toolbar's own keys
       const keys: Record<string, () => void> = {
         ArrowLeft: () => date && setDate(shiftDate(date, providerId ? -7 : -1)),
         ArrowRight: () => date && setDate(shiftDate(date, providerId ? 7 : 1)),
@@ -189,7 +198,7 @@ export function Desk({ locationIds }: { locationIds: string[] | null }) {
     }
     window.addEventListener("keydown", onKey);
     return () => window.removeEventListener("keydown", onKey);
-  }, [date, location, providerId, providers, load]);
+  }, [date, location, providerId, providers, load, shortcuts]);
 
   const columns = useMemo(() => (day ? ordered(day.resources, withRooms) : []), [day, withRooms]);
 
@@ -280,7 +289,7 @@ export function Desk({ locationIds }: { locationIds: string[] | null }) {
       {panel?.kind === "history" && <History appointment={panel.appointment} patientName={names[panel.appointment.patient_id] ?? ""} timeZone={location.time_zone} onClose={() => setPanel(null)} />}
       {panel?.kind === "book" && <QuickBook location={location} date={date} onClose={() => setPanel(null)} onBooked={() => void load()} />}
       {panel?.kind === "waitlist" && <Waitlist location={location} onClose={() => setPanel(null)} />}
-      {panel?.kind === "keys" && <Keys onClose={() => setPanel(null)} />}
+      {panel?.kind === "keys" && <Keys on={shortcuts} onChoose={chooseShortcuts} onClose={() => setPanel(null)} />}
       {!providerId && (
         <section aria-labelledby="day-title">
           <h2 id="day-title">{when(`${date}T12:00:00Z`, "UTC", "day")}</h2>
@@ -322,7 +331,7 @@ export function Desk({ locationIds }: { locationIds: string[] | null }) {
   );
 }
 
-function Keys({ onClose }: { onClose: () => void }) {
+function Keys({ on, onChoose, onClose }: { on: boolean; onChoose: (on: boolean) => void; onClose: () => void }) {
   const { t } = useI18n();
   const keys: [string, MessageKey][] = [
     ["← →", "desk.keyDays"],
@@ -345,6 +354,9 @@ function Keys({ onClose }: { onClose: () => void }) {
           </div>
         ))}
       </dl>
+      <label className="inline">
+        <input type="checkbox" checked={on} onChange={(e) => onChoose(e.target.checked)} /> {t("desk.keysOn")}
+      </label>
       <button type="button" className="small" onClick={onClose} autoFocus>
         {t("desk.close")}
       </button>

@@ -172,6 +172,7 @@ export const en = {
   "link.accept.title": "Take the time offered to you",
   "link.accept.button": "Take this time",
   "link.accept.done": "The time is yours: your appointment is booked.",
+  "desk.keysOn": "Use these single-key shortcuts",
   "error.generic": "Something went wrong: {detail}",
 };
 
@@ -350,6 +351,7 @@ export const es: Messages = {
   "link.accept.title": "Acepte la hora que se le ofrece",
   "link.accept.button": "Aceptar esta hora",
   "link.accept.done": "La hora es suya: su cita está reservada.",
+  "desk.keysOn": "Usar estos atajos de una tecla",
   "error.generic": "Algo salió mal: {detail}",
 };
 
@@ -525,6 +527,7 @@ export const de: Messages = {
   "link.accept.title": "Angebotene Zeit annehmen",
   "link.accept.button": "Diese Zeit annehmen",
   "link.accept.done": "Die Zeit gehört Ihnen: Ihr Termin ist gebucht.",
+  "desk.keysOn": "Diese Ein-Tasten-Kürzel verwenden",
   "error.generic": "Etwas ist schiefgegangen: {detail}",
 };
 
