@@ -70,12 +70,13 @@ class Platform:
         return str(self.demo["locations"][name])
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def platform(
     tmp_path_factory: pytest.TempPathFactory, infrastructure: Infrastructure
 ) -> Iterator[Platform]:
-    """The platform for a module's tests, stopped after them: another module's stack (here
-    or in tests/e2e) uses the same consumer groups and schemas, so two never run at once."""
+    """The platform for this folder's tests (a package), stopped after them: a stack of
+    tests/e2e uses the same consumer groups and schemas, so two never run at once. The tests
+    share it, so each counts what it adds rather than assuming an empty clinic."""
     if not (WEB_BUILD / "index.html").is_file():
         pytest.fail("the web app is not built: `make web` builds web/dist (`make test` does)")
     stack = Stack(tmp_path_factory.mktemp("web-up"), stack_env(infrastructure))
@@ -98,7 +99,7 @@ def platform(
         stack.down()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def browser(platform: Platform) -> Iterator[Browser]:
     """Chromium, started after the platform: Playwright's sync API runs an event loop in
     this thread, and the platform's start needs none running."""

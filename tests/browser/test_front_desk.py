@@ -49,6 +49,7 @@ def book_on_phone(page: Page, platform: Platform, who: str, later: bool = False)
     page.goto(platform.app)
     page.get_by_role("button", name="Sign in").click()
     page.get_by_role("button", name=f"{who}, patient").click()
+    expect(page.get_by_role("heading", level=1, name="What do you need?")).to_be_visible()
     times = to_the_times(page, platform)
     offset = 0
     if later:

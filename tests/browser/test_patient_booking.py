@@ -164,8 +164,16 @@ def test_a_time_another_client_takes_meanwhile_is_answered_with_the_nearest_free
     assert accessibility_violations(page) == []
     page.screenshot(path=screenshots / "patient-3b-time-taken.png", full_page=True)
 
-    alternatives.first.click()
-    expect(page.get_by_role("heading", level=1, name="Your details")).to_be_visible(timeout=15_000)
+    # An alternative another client takes first is answered the same way (this platform is
+    # shared with other tests): up to three tries.
+    details = page.get_by_role("heading", level=1, name="Your details")
+    for _ in range(3):
+        notice.get_by_role("button").first.click()
+        # The hold answers: the details, or (taken again) the times to choose from, enabled.
+        expect(details.or_(notice.locator("button:enabled").first)).to_be_visible(timeout=15_000)
+        if details.is_visible():
+            break
+    expect(details).to_be_visible()
     holding = re.compile(r"We are holding .+ for you\. Time left: \d+:\d\d")
     expect(page.get_by_text(holding)).to_be_visible()
 

@@ -99,8 +99,18 @@ export function BookingFlow() {
   const index = STEPS.indexOf(state.step);
 
   async function hold(slot: Slot) {
-    if (!type || !location) return;
     setBusy(true);
+    try {
+      await holding(slot);
+    } catch {
+      setFailure(t("app.unreachable")); // no answer at all: the network, not a refusal
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  async function holding(slot: Slot) {
+    if (!type || !location) return;
     setFailure(null);
     const { data, error, response } = await api.POST("/v1/holds", {
       params: { header: { "Idempotency-Key": crypto.randomUUID() } },
@@ -133,7 +143,6 @@ export function BookingFlow() {
     } else {
       setFailure(t("error.generic", { detail: problemOf(error, response).detail }));
     }
-    setBusy(false);
   }
 
   async function book() {
