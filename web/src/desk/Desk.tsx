@@ -8,7 +8,7 @@ import { Notice } from "../App";
 import { useI18n } from "../i18n/i18n";
 import type { MessageKey } from "../i18n/messages";
 import { localDate } from "../patient/flow";
-import { actionsFor, ordered, reflects, shiftDate, type CalendarAppointment, type DeskAction, type LocationDay } from "./calendar";
+import { actionsFor, FactChase, ordered, shiftDate, type CalendarAppointment, type DeskAction, type LocationDay, type Reloaded } from "./calendar";
 import { connectLive, type AppointmentFact, type LiveState } from "./live";
 import { History, QuickBook, Waitlist } from "./panels";
 
@@ -78,7 +78,7 @@ export function Desk({ locationIds }: { locationIds: string[] | null }) {
   // Only the newest load is shown: an answer for the day or place the desk has left (a
   // slow reload, a live update's) is dropped.
   const loads = useRef(0);
-  const load = useCallback(async (): Promise<LocationDay | null> => {
+  const load = useCallback(async (): Promise<Reloaded> => {
     if (!locationId || !date) return null;
     const mine = ++loads.current;
     if (providerId) {
@@ -86,9 +86,12 @@ export function Desk({ locationIds }: { locationIds: string[] | null }) {
         params: { path: { resource_id: providerId }, query: { date, days: 7 } },
       });
       if (mine !== loads.current) return null;
-      if (!data) setProblem(problemOf(error, response).detail);
-      else setWeek(data.days.map((d) => ({ date: d.date, appointments: d.appointments as unknown as CalendarAppointment[] })));
-      return null;
+      if (!data) {
+        setProblem(problemOf(error, response).detail);
+        return null;
+      }
+      setWeek(data.days.map((d) => ({ date: d.date, appointments: d.appointments as unknown as CalendarAppointment[] })));
+      return "week";
     }
     const { data, error, response } = await api.GET("/v1/locations/{location_id}/calendar", {
       params: { path: { location_id: locationId }, query: { date } },
@@ -132,9 +135,11 @@ export function Desk({ locationIds }: { locationIds: string[] | null }) {
     });
   }, [day, week, names]);
 
-  // Live updates: a fact about this location reloads the day until it shows it.
+  // Live updates: a fact about this location reloads the day until it shows it (one chase
+  // for all facts, so none is left behind).
   const latest = useRef(load);
   latest.current = load;
+  const chase = useMemo(() => new FactChase(() => latest.current()), []);
   useEffect(() => {
     return connectLive({
       onState(state) {
@@ -143,16 +148,12 @@ export function Desk({ locationIds }: { locationIds: string[] | null }) {
       },
       async onFact(fact: AppointmentFact) {
         if (fact.location_id && fact.location_id !== locationId) return;
-        for (let attempt = 0; attempt < 20; attempt++) {
-          const loaded = await latest.current();
-          if (!loaded || reflects(loaded, fact)) break;
-          await new Promise((r) => setTimeout(r, 250));
-        }
+        await chase.hear(fact);
         const status = fact.status ? t(`status.${fact.status}` as MessageKey) : fact.event;
         setNews(t("desk.updated", { what: fact.start && location ? `${when(fact.start, location.time_zone)}: ${status}` : status }));
       },
     });
-  }, [locationId, location, t, when]);
+  }, [locationId, location, t, when, chase]);
 
   async function act(appointment: CalendarAppointment, action: DeskAction) {
     setBusy(appointment.id);

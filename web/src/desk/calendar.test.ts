@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { actionsFor, ordered, reflects, shiftDate, type CalendarColumn, type LocationDay } from "./calendar";
+import { actionsFor, FactChase, ordered, reflects, shiftDate, type CalendarColumn, type LocationDay, type Reloaded } from "./calendar";
 import { parseEvents, type AppointmentFact } from "./live";
 
 function column(name: string, category: string, appointments: { id: string; version: number }[] = []): CalendarColumn {
@@ -53,6 +53,56 @@ describe("whether the desk's day shows a live fact yet", () => {
 
   it("does for a cancellation of an appointment the day never showed", () => {
     expect(reflects(day([]), fact({ event: "Appointment.Cancelled", start: null, status: "cancelled", version: 2 }))).toBe(true);
+  });
+});
+
+describe("the desk's reloads after live facts", () => {
+  const at = (version: number) => day([column("Dr. A", "provider", [{ id: "a1", version }])]);
+
+  it("keeps reloading for a fact heard while another fact's reload was under way", async () => {
+    // The projection shows version 1 (held) for two loads, then version 2 (booked).
+    const shown = [at(1), at(1), at(2)];
+    let loads = 0;
+    const chase = new FactChase(async () => shown[Math.min(loads++, shown.length - 1)] ?? null, async () => {});
+    const held = chase.hear(fact({ version: 1, status: "pending" }));
+    const booked = chase.hear(fact({ version: 2 }));
+    await Promise.all([held, booked]);
+    expect(loads).toBe(3);
+  });
+
+  it("tries again after a load that was superseded or failed", async () => {
+    const answers: Reloaded[] = [null, at(2)];
+    let loads = 0;
+    await new FactChase(async () => answers[loads++] ?? null, async () => {}).hear(fact({ version: 2 }));
+    expect(loads).toBe(2);
+  });
+
+  it("gives up when the day has not shown the fact within its patience", async () => {
+    let clock = 0;
+    let loads = 0;
+    const chase = new FactChase(
+      async () => {
+        loads++;
+        return at(1);
+      },
+      async (ms) => {
+        clock += ms;
+      },
+      () => clock,
+      1000,
+      250,
+    );
+    await chase.hear(fact({ version: 2 }));
+    expect(loads).toBe(5);
+  });
+
+  it("reloads a week once, having nothing to check it against", async () => {
+    let loads = 0;
+    await new FactChase(async (): Promise<Reloaded> => {
+      loads++;
+      return "week";
+    }, async () => {}).hear(fact({}));
+    expect(loads).toBe(1);
   });
 });
 

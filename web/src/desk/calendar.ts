@@ -76,3 +76,45 @@ export function shiftDate(date: string, days: number): string {
   const [y, m, d] = date.split("-").map(Number);
   return new Date(Date.UTC(y ?? 1970, (m ?? 1) - 1, (d ?? 1) + days)).toISOString().slice(0, 10);
 }
+
+/** What a reload gave: a day to check facts against, a week (shown, nothing to check), or
+ * nothing usable (another load superseded it, or it failed). */
+export type Reloaded = LocationDay | "week" | null;
+
+/** Reloads until the day shows every live fact heard meanwhile. One loop serves all facts,
+ * however many arrive: were each to reload on its own, a fact's load would supersede
+ * another's and end its wait, and the day could stay one fact behind (held, never booked). */
+export class FactChase {
+  private pending: AppointmentFact[] = [];
+  private running: Promise<void> | null = null;
+  private deadline = 0;
+
+  constructor(
+    private readonly reload: () => Promise<Reloaded>,
+    private readonly pause: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+    private readonly now: () => number = Date.now,
+    private readonly patienceMs = 5000,
+    private readonly pauseMs = 250,
+  ) {}
+
+  /** Resolves when the day shows the fact (and every other pending one), or patience ran out. */
+  hear(fact: AppointmentFact): Promise<void> {
+    this.pending.push(fact);
+    this.deadline = this.now() + this.patienceMs;
+    this.running ??= this.chase().finally(() => {
+      this.pending = [];
+      this.running = null;
+    });
+    return this.running;
+  }
+
+  private async chase(): Promise<void> {
+    for (;;) {
+      const loaded = await this.reload();
+      if (loaded === "week") return;
+      if (loaded) this.pending = this.pending.filter((f) => !reflects(loaded, f));
+      if (this.pending.length === 0 || this.now() >= this.deadline) return;
+      await this.pause(this.pauseMs);
+    }
+  }
+}

@@ -47,10 +47,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 _used: list[str] = []
+_seconds: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Add each phase's time to its folder (``services/booking/tests/integration``...)."""
+    folder = str(Path(report.nodeid.split("::")[0]).parent)
+    _seconds[folder] = _seconds.get(folder, 0.0) + report.duration
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Say which PostgreSQL and Kafka the integration tests ran on (before the counts)."""
+    """Say where the suite's time went, by folder, and which PostgreSQL and Kafka the
+    integration tests ran on (before the counts)."""
+    if sum(_seconds.values()) > 60:
+        terminalreporter.section("time by folder")
+        for folder, seconds in sorted(_seconds.items(), key=lambda kv: -kv[1]):
+            terminalreporter.write_line(f"{seconds:8.1f}s  {folder}")
     for line in _used:
         terminalreporter.write_line(f"infrastructure: {line}")
 
