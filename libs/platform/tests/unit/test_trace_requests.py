@@ -28,6 +28,10 @@ def _app() -> tuple[FastAPI, InMemorySpanExporter]:
     async def item(item_id: int) -> dict[str, int]:
         return {"item": item_id}
 
+    @app.get("/links/{token}/open")
+    async def link(token: str) -> dict[str, str]:
+        return {"link": "opened"}
+
     @app.get("/broken")
     async def broken() -> Response:
         return Response(status_code=503)
@@ -55,6 +59,18 @@ async def test_a_request_continues_the_callers_trace_under_its_route_template() 
     assert span.attributes["http.route"] == "/items/{item_id}"
     assert span.attributes["http.response.status_code"] == 200
     assert span.attributes["url.path"] == "/items/7"
+
+
+async def test_a_links_signed_token_is_recorded_by_its_name_never_its_value() -> None:
+    app, exporter = _app()
+    token = "eyJhcHBvaW50bWVudCI6IjEifQ.c2lnbmVk"
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        assert (await c.get(f"/links/{token}/open")).status_code == 200
+    (span,) = exporter.get_finished_spans()
+    assert span.attributes is not None
+    assert span.attributes["url.path"] == "/links/{token}/open"
+    assert token not in str(dict(span.attributes))
+    assert token not in span.name
 
 
 async def test_a_5xx_is_an_error_span_and_health_checks_make_no_span() -> None:

@@ -62,7 +62,9 @@ class TraceRequests:
     """One server span per HTTP request, continuing the caller's trace (W3C
     ``traceparent``), named by the route template (``GET /v1/appointments/{appointment_id}``)
     with the semantic conventions' attributes (method, route, path, status; an error status
-    for a 5xx). Health, readiness and metrics requests are not traced.
+    for a 5xx). Health, readiness and metrics requests are not traced. A path parameter that
+    is a credential (a message link's signed ``token``) is recorded by its name, never its
+    value: traces are read by more people than may act on a patient's appointment.
 
     A few lines instead of opentelemetry-instrumentation-fastapi: that instrumentation, which
     also finds the route by trying every route again and wraps every message sent, cost
@@ -70,6 +72,7 @@ class TraceRequests:
     (bench/gateway_bench.py)."""
 
     UNTRACED = frozenset({"/healthz", "/readyz", "/metrics"})
+    SECRET_PARAMETERS = frozenset({"token"})
 
     def __init__(self, app: ASGIApp, tracer: trace.Tracer) -> None:
         self.app = app
@@ -107,6 +110,12 @@ class TraceRequests:
                 if template is not None:
                     span.update_name(f"{method} {template}")
                     span.set_attribute("http.route", template)
+                path = scope["path"]
+                for name, value in (scope.get("path_params") or {}).items():
+                    if name in self.SECRET_PARAMETERS and value:
+                        path = path.replace(str(value), f"{{{name}}}")
+                if path != scope["path"]:
+                    span.set_attribute("url.path", path)
                 span.set_attribute("http.response.status_code", status)
                 if status >= 500:
                     span.set_status(trace.Status(trace.StatusCode.ERROR))
