@@ -15,7 +15,9 @@ type Me = Schemas["MeView"];
 
 // Staff pages load only for staff: a patient's phone never downloads them.
 const Desk = lazy(() => import("./desk/Desk").then((m) => ({ default: m.Desk })));
+const Admin = lazy(() => import("./admin/Admin").then((m) => ({ default: m.Admin })));
 const STAFF = new Set(["front_desk", "provider", "clinic_admin", "org_admin"]);
+const ADMINS = new Set(["clinic_admin", "org_admin"]);
 
 export function App() {
   const { t } = useI18n();
@@ -58,7 +60,11 @@ export function App() {
   else if (STAFF.has(me.role))
     page = (
       <Suspense fallback={<p role="status">{t("app.loading")}</p>}>
-        <Desk locationIds={me.location_ids ?? null} />
+        {ADMINS.has(me.role) && path.startsWith("/app/admin") ? (
+          <Admin locationIds={me.location_ids ?? null} />
+        ) : (
+          <Desk locationIds={me.location_ids ?? null} />
+        )}
       </Suspense>
     );
   else if (me.role !== "patient") page = <Notice text={t("app.staffOnly", { role: me.role })} />;
@@ -82,9 +88,21 @@ function Header({ me }: { me: Me | null }) {
   const { t, language, choose } = useI18n();
   const path = usePath();
   const patient = me?.role === "patient";
+  const admin = me ? ADMINS.has(me.role) : false;
+  const inAdmin = path.startsWith("/app/admin");
   return (
     <header className="top">
       <div className="brand">{t("app.name")}</div>
+      {admin && (
+        <nav aria-label={t("app.name")}>
+          <a href="/app/" onClick={follow} aria-current={inAdmin ? undefined : "page"}>
+            {t("nav.desk")}
+          </a>
+          <a href="/app/admin/types" onClick={follow} aria-current={inAdmin ? "page" : undefined}>
+            {t("nav.admin")}
+          </a>
+        </nav>
+      )}
       {patient && (
         <nav aria-label={t("app.name")}>
           <a href="/app/" onClick={follow} aria-current={path.startsWith("/app/appointments") ? undefined : "page"}>

@@ -37,9 +37,11 @@ class Platform:
     keys: Path
     services: list[RunningService] = field(default_factory=list)
 
-    def token(self, role: str, org: str, subject: str | None = None, **claims: Any) -> str:
+    def token(
+        self, role: str, org: str, subject: str | None = None, expires_in: int = 3600, **claims: Any
+    ) -> str:
         body = {"sub": subject or f"{role}-{uuid.uuid4().hex[:6]}", "org": org, "role": role}
-        return mint(self.keys, self.issuer, AUDIENCE, {**body, **claims}, 3600)
+        return mint(self.keys, self.issuer, AUDIENCE, {**body, **claims}, expires_in)
 
     def client(self, token: str | None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -147,7 +149,7 @@ def gateway_platform(infrastructure: Infrastructure) -> Iterator[Platform]:
             GATEWAY_AVAILABILITY_URL=availability.url, GATEWAY_NOTIFICATION_URL=notification.url,
             GATEWAY_JWT_ISSUER=issuer_url, GATEWAY_JWT_AUDIENCE=AUDIENCE,
             GATEWAY_JWKS_URL=f"{issuer_url}/.well-known/jwks.json",
-            GATEWAY_LIVE_HEARTBEAT_SECONDS="1",
+            GATEWAY_LIVE_HEARTBEAT_SECONDS="1", GATEWAY_LIVE_MAX_STREAMS_PER_USER="3",
         )  # fmt: skip
         yield Platform(
             gateway.url, booking.url, availability.url, notification.url, issuer_url, keys, started

@@ -152,3 +152,41 @@ def test_ops_may_not_open_a_stream_and_a_stream_without_a_token_is_refused(
         answer = anonymous.get("/v1/live")
         assert answer.status_code == 401
         assert answer.headers["content-type"] == "application/problem+json"
+
+
+def test_a_stream_ends_when_its_token_expires_and_a_user_holds_only_so_many_at_once(
+    gateway_platform: Platform,
+) -> None:
+    clinic = open_gateway_clinic(gateway_platform, "Busy Clinic")
+    org = clinic.ids.org
+    started = time.monotonic()
+    short = gateway_platform.token("org_admin", org, expires_in=3)
+    with (
+        gateway_platform.client(short) as client,
+        client.stream("GET", "/v1/live", timeout=httpx.Timeout(30, read=10)) as answer,
+    ):
+        assert answer.status_code == 200
+        lines = list(answer.iter_lines())  # ends by itself
+    assert time.monotonic() - started < 10
+    assert "event: live" in lines
+
+    # GATEWAY_LIVE_MAX_STREAMS_PER_USER is 3 here: a fourth for the same user is a 429.
+    same = gateway_platform.token("org_admin", org, subject="desk-tabs")
+    listeners = [Listener(gateway_platform, same) for _ in range(3)]
+    for listener in listeners:
+        listener.start()
+    try:
+        waited(lambda: all(listener.live() for listener in listeners), "three streams open")
+        with gateway_platform.client(same) as client:
+            refused = client.get("/v1/live")
+        assert refused.status_code == 429, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert int(refused.headers["retry-after"]) > 0
+        assert "GATEWAY_LIVE_MAX_STREAMS_PER_USER" in refused.json()["detail"]
+        other = Listener(gateway_platform, gateway_platform.token("org_admin", org))
+        other.start()
+        waited(other.live, "another user's stream open")
+        other.stopped.set()
+    finally:
+        for listener in listeners:
+            listener.stopped.set()

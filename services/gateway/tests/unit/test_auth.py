@@ -163,7 +163,8 @@ async def refused(verifier: TokenVerifier, header: str | None) -> Unauthenticate
 
 
 async def test_a_valid_token_names_its_principal(verifier: TokenVerifier) -> None:
-    principal = await verifier.verify(f"Bearer {signed()}")
+    token = claims()
+    principal = await verifier.verify(f"Bearer {signed(token)}")
 
     assert principal == Principal(
         subject="anna.schmidt",
@@ -173,6 +174,7 @@ async def test_a_valid_token_names_its_principal(verifier: TokenVerifier) -> Non
         patient_id=None,
         client_id="front-desk-app",
         token_id="token-1",
+        expires_at=float(token["exp"]),
     )
 
 

@@ -181,3 +181,18 @@ async def test_a_stream_too_far_behind_is_marked_to_be_closed(extra: int) -> Non
     assert slow.overflowed is (extra > 0)
     live.close(slow)
     assert live.streams == set()
+
+
+def test_the_hub_counts_a_users_open_streams_within_their_organisation() -> None:
+    live = hub()
+    tabs = [Stream(ORG, None, None, user="desk-1") for _ in range(2)]
+    for stream in (
+        *tabs,
+        Stream(ORG, None, None, user="desk-2"),
+        Stream(OTHER_ORG, None, None, user="desk-1"),
+    ):
+        live.open(stream)
+    assert live.streams_of(ORG, "desk-1") == 2
+    live.close(tabs[0])
+    assert live.streams_of(ORG, "desk-1") == 1
+    assert live.streams_of(ORG, "nobody") == 0

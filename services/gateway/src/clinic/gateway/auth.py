@@ -328,6 +328,7 @@ class TokenVerifier:
             patient_id=self._uuid(claims, "patient_id") if role is Role.PATIENT else None,
             client_id=_text(claims.get("azp")) or _text(claims.get("client_id")),
             token_id=_text(claims.get("jti")),
+            expires_at=float(claims["exp"]),
         )
 
     def _claim(self, claims: Mapping[str, Any], name: str) -> Any:

@@ -124,6 +124,8 @@ class Stream:
     """None: every location of the organisation."""
     patient_id: UUID | None
     """A patient's stream: only their own appointments."""
+    user: str = ""
+    """Whose stream (the token's subject), counted against GATEWAY_LIVE_MAX_STREAMS_PER_USER."""
     queue: asyncio.Queue[Fact | str] = field(default_factory=lambda: asyncio.Queue(QUEUE))
     overflowed: bool = False
 
@@ -179,6 +181,11 @@ class LiveHub:
         self.streams.add(stream)
         self.metrics.streams.set(len(self.streams))
         stream.offer("live" if self.live else "paused")
+
+    def streams_of(self, organization_id: UUID, user: str) -> int:
+        return sum(
+            1 for s in self.streams if s.organization_id == organization_id and s.user == user
+        )
 
     def close(self, stream: Stream) -> None:
         self.streams.discard(stream)

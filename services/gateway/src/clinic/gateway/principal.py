@@ -43,6 +43,8 @@ class Principal:
     """The app the token was issued to (``azp`` or ``client_id``), when the token says."""
     token_id: str | None = None
     """The token's ``jti``, when it has one."""
+    expires_at: float | None = None
+    """The token's ``exp`` (seconds since the epoch): what lasts, a live stream, ends then."""
 
     def may_see_location(self, location_id: UUID) -> bool:
         return self.location_ids is None or location_id in self.location_ids

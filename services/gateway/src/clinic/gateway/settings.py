@@ -127,6 +127,14 @@ class GatewaySettings(ServiceSettings):
     live_max_streams: int = Field(
         2000, ge=1, le=100_000, description="Live streams one replica serves at once (503 over it)."
     )
+    live_max_streams_per_user: int = Field(
+        10,
+        ge=1,
+        le=1000,
+        description="Live streams one user (token subject) may hold open on a replica at once "
+        "(429 over it): a page left open in many tabs, or a client reconnecting without "
+        "closing, cannot take every stream.",
+    )
     upstream_timeout_seconds: float = Field(
         10, gt=0, le=120, description="Longest wait for a service's answer."
     )

@@ -50,6 +50,16 @@ EVENT = {
 }
 
 
+class TooManyStreamsError(Problem):
+    status = 429
+    slug = "too-many-live-streams"
+    title = "Too many live streams for this user"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
 class LiveUnavailableError(Problem):
     status = 503
     slug = "live-updates-unavailable"
@@ -69,6 +79,7 @@ class LiveUnavailableError(Problem):
             "description": "A stream of server-sent events until the client closes it.",
             "content": {"text/event-stream": {"schema": EVENT, "example": EXAMPLE}},
         },
+        429: {"description": "This user holds GATEWAY_LIVE_MAX_STREAMS_PER_USER streams already."},
         503: {"description": "Live updates are off on this gateway, or too many streams are open."},
     },
 )
@@ -91,7 +102,9 @@ async def live(
     clinic admins hear of their locations, organisation admins of the whole organisation,
     patients of their own appointments. The stream starts now: a page loads what it shows,
     then applies what comes; when it reconnects, it loads again. Send the bearer token as
-    for any call (``fetch`` with a reader; ``EventSource`` cannot send it)."""
+    for any call (``fetch`` with a reader; ``EventSource`` cannot send it). A stream ends
+    when its token expires (reconnect with a fresh one); a user holds at most
+    ``GATEWAY_LIVE_MAX_STREAMS_PER_USER`` at once."""
     caller = caller_of(request, "live.stream")
     hub: LiveHub | None = request.app.state.live
     settings = caller.settings
@@ -104,14 +117,25 @@ async def live(
             "too many live streams are open; try again soon", settings.retry_after_seconds
         )
     principal = caller.principal
+    if hub.streams_of(principal.organization_id, principal.subject) >= (
+        settings.live_max_streams_per_user
+    ):
+        raise TooManyStreamsError(
+            f"this user has {settings.live_max_streams_per_user} live streams open "
+            "(GATEWAY_LIVE_MAX_STREAMS_PER_USER); close one first",
+            settings.retry_after_seconds,
+        )
     patient = principal.role == Role.PATIENT
     stream = Stream(
         principal.organization_id,
         None if patient else principal.location_ids,
         principal.patient_id if patient else None,
+        user=principal.subject,
     )
     heartbeat = settings.live_heartbeat_seconds
     ends = time.monotonic() + seconds if seconds is not None else math.inf
+    if principal.expires_at is not None:  # no longer than the token it was opened with
+        ends = min(ends, time.monotonic() + principal.expires_at - time.time())
 
     async def events() -> AsyncIterator[str]:
         hub.open(stream)
