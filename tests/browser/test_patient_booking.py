@@ -57,6 +57,8 @@ def test_a_patient_on_a_phone_books_step_by_step_and_finds_the_visit_in_their_ap
     expect(page.get_by_role("radio", name=re.compile(r"^Anyone available"))).to_be_checked()
     expect(page.get_by_text(re.compile(r"^Next free: ")).first).to_be_visible()
     expect(page.get_by_text("Looking for free time…")).to_have_count(0)
+    # Each clinician's card says the languages they see patients in, by name.
+    expect(page.get_by_text(re.compile(r"^Speaks: German\b")).first).to_be_visible()
     step(page, screenshots, "patient-2-where-and-with-whom", "Where and with whom?")
     page.get_by_role("button", name="Continue").click()
 

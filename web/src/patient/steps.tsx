@@ -193,7 +193,7 @@ export function WhereStep({ heading, type, locations, state, dispatch }: { headi
             </span>
           </label>
           {providers.map((p) => {
-            const languages = (p as Resource & { languages?: string[] }).languages ?? [];
+            const languages = p.languages ?? [];
             return (
               <label key={p.id} className="choice">
                 <input type="radio" name="provider" value={p.id} checked={state.providerId === p.id} onChange={() => dispatch({ type: "chooseProvider", id: p.id })} />

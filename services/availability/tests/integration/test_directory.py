@@ -41,6 +41,7 @@ def resource(
     category: str = "provider",
     kind: str = "physician",
     specialties: tuple[str, ...] = (),
+    languages: tuple[str, ...] = (),
 ) -> tuple[uuid.UUID, Envelope]:
     rid = uuid.uuid4()
     return rid, ev.wrap(
@@ -53,6 +54,7 @@ def resource(
             specialties=specialties,
             location_ids=locations,
             time_zone=BERLIN,
+            languages=languages,
         ),
     )
 
@@ -171,7 +173,9 @@ async def test_resources_are_narrowed_by_every_filter_and_never_show_another_org
     pankow, pankow_event = location(ev, "Pankow")
     okafor, e1 = resource(ev, "Dr. Okafor", (mitte, pankow), specialties=("cardiology",))
     berg, e2 = resource(ev, "Dr. Berg", (mitte,), specialties=("general-practice", "cardiology"))
-    lind, e3 = resource(ev, "Nurse Lind", (pankow,), kind="nurse", specialties=("nursing",))
+    lind, e3 = resource(
+        ev, "Nurse Lind", (pankow,), kind="nurse", specialties=("nursing",), languages=("de", "pl")
+    )
     room, e4 = resource(ev, "Exam room 1", (mitte,), category="room", kind="exam-room")
     ecg, e5 = resource(ev, "ECG", (pankow,), category="device", kind="ecg")
     gone, e6 = resource(ev, "Dr. Alt", (mitte,), specialties=("cardiology",))
@@ -203,6 +207,7 @@ async def test_resources_are_narrowed_by_every_filter_and_never_show_another_org
             "kind": "nurse",
             "name": "Nurse Lind",
             "specialties": ["nursing"],
+            "languages": ["de", "pl"],
             "location_ids": [str(pankow)],
             "time_zone": BERLIN,
             "retired": False,

@@ -4,6 +4,7 @@ import datetime as dt
 import json
 import uuid
 
+import pytest
 from scenario import MONDAY, PATIENT, Clock, at, build_clinic
 
 from clinic.booking.application import Bookings
@@ -14,11 +15,14 @@ from clinic.booking.commands import (
     JoinWaitlist,
     MergePatients,
     RecordPatientIdentifier,
+    RegisterResource,
     Reschedule,
     SetPatientPreferences,
     UpdatePatientDetails,
+    UpdateResource,
 )
-from clinic.booking.domain.values import Identifier
+from clinic.booking.domain import errors
+from clinic.booking.domain.values import Category, Identifier
 from clinic.booking.outbox import EventLog, OutboxReader
 from clinic.booking.translate import event_id
 from clinic.events import Envelope
@@ -167,3 +171,37 @@ def test_a_waitlist_entry_is_published_with_its_rank_and_the_days_the_patient_ca
     assert isinstance(typed, WaitlistJoined)
     assert (typed.priority, typed.weekdays) == (2, (1, 5))
     assert (joined[unranked].payload["priority"], joined[unranked].payload["weekdays"]) == (5, [])
+
+
+def test_a_providers_languages_travel_with_the_whole_resource_and_a_room_speaks_none() -> None:
+    clock = Clock(at(MONDAY, 7) - dt.timedelta(days=3))
+    app = Bookings(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=clock)
+    clinic = build_clinic(app, clock)
+    registered = clinic.do(
+        RegisterResource,
+        category=Category.PROVIDER,
+        resource_name="Dr. Yilmaz",
+        kind="physician",
+        languages=("de", "tr", "de"),
+        location_ids=(clinic.location,),
+    ).body
+    assert registered["languages"] == ["de", "tr"]  # each once, in the order given
+    doctor = uuid.UUID(registered["id"])
+    changed = clinic.do(UpdateResource, resource_id=doctor, languages=("tr", "de", "en")).body
+    assert changed["languages"] == ["tr", "de", "en"]
+    again = clinic.do(UpdateResource, resource_id=doctor, languages=("tr", "de", "en"))
+    assert again.body["version"] == changed["version"]  # nothing changed, nothing recorded
+
+    published = [
+        e
+        for e in translated(app)
+        if e.type.startswith("Resource.") and e.payload.get("resource_id") == str(doctor)
+    ]
+    # Registered, then Updated once the languages are set (each event as the resource was).
+    assert [(e.type, e.payload["languages"]) for e in published] == [
+        ("Resource.Registered", []),
+        ("Resource.Updated", ["de", "tr"]),
+        ("Resource.Updated", ["tr", "de", "en"]),
+    ]
+    with pytest.raises(errors.InvalidRequestError):
+        clinic.do(UpdateResource, resource_id=clinic.rooms[0], languages=("en",))

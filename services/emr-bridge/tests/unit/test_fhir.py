@@ -45,6 +45,7 @@ def test_reference_data_becomes_organization_location_practitioner_role_and_serv
     provider = ref.ResourceRegistered(
         resource_id=doctor, category="provider", name="Dr. Adler", kind="physician",
         specialties=("cardiology",), location_ids=(location_id,), time_zone="Europe/Berlin",
+        languages=("de", "tr"),
     )  # fmt: skip
     person = fhir.practitioner(provider, 1, AT)
     role = fhir.practitioner_role(provider, ORG, 1, AT, retired=True)
@@ -62,6 +63,8 @@ def test_reference_data_becomes_organization_location_practitioner_role_and_serv
     assert place["address"] == {"line": ["Invalidenstr. 1"], "city": "Berlin", "text": "floor: 3"}
     assert place["managingOrganization"] == {"reference": f"Organization/{ORG}"}
     assert person["name"] == [{"text": "Dr. Adler"}]
+    assert [c["coding"][0]["code"] for c in person["communication"]] == ["de", "tr"]
+    assert person["communication"][0]["coding"][0]["system"] == "urn:ietf:bcp:47"
     assert role["active"] is False
     assert role["location"] == [{"reference": f"Location/{location_id}"}]
     assert role["specialty"][0]["coding"][0]["code"] == "cardiology"

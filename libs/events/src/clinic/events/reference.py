@@ -66,10 +66,16 @@ class ResourceRegistered(_ReferenceEvent):
     location_ids: tuple[UUID, ...]
     time_zone: str = Field(description="The zone the resource's days are cut in.")
     overbooking_allowance: int = 0
+    languages: tuple[str, ...] = Field(
+        default=(),
+        description="The languages a provider sees patients in (BCP 47 tags, e.g. de, en, "
+        "tr), most fluent first; empty when not said. Added later: older events lack it.",
+    )
 
 
 class ResourceUpdated(ResourceRegistered):
-    """A resource's name, kind, specialties or locations changed; the whole resource."""
+    """A resource's name, kind, specialties, languages or locations changed; the whole
+    resource."""
 
     event_type: ClassVar[str] = "Resource.Updated"
 

@@ -153,7 +153,7 @@ async def resources(
     rows, token = await _read(
         conn,
         "resources",
-        "x.category, x.kind, x.specialties, x.location_ids, x.time_zone, x.retired",
+        "x.category, x.kind, x.specialties, x.location_ids, x.time_zone, x.retired, x.languages",
         where,
         [organization_id, *params],
         page,
@@ -170,6 +170,7 @@ def resource_item(
     location_ids: list[UUID],
     time_zone: str,
     retired: bool,
+    languages: list[str],
 ) -> dict[str, Any]:
     return {
         "id": str(resource_id),
@@ -177,6 +178,7 @@ def resource_item(
         "kind": kind,
         "name": name,
         "specialties": list(specialties),
+        "languages": list(languages),
         "location_ids": [str(i) for i in location_ids],
         "time_zone": time_zone,
         "retired": retired,

@@ -92,6 +92,7 @@ def _plan(envelope: Envelope) -> tuple[list[Op], list[Change]]:
                     "location_ids": list(payload.location_ids),
                     "time_zone": payload.time_zone,
                     "retired": False,
+                    "languages": list(payload.languages),
                 },
             )
         ], [Change("resource", payload.resource_id)]

@@ -26,6 +26,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "location_ids",
         "time_zone",
         "retired",
+        "languages",
     ),
     "appointment_types": (
         "appointment_type_id",
@@ -127,6 +128,8 @@ DDL = [
     # Retired reference data stays (calendars name it) but is never offered again.
     "ALTER TABLE locations ADD COLUMN IF NOT EXISTS retired boolean NOT NULL DEFAULT false",
     "ALTER TABLE resources ADD COLUMN IF NOT EXISTS retired boolean NOT NULL DEFAULT false",
+    # A provider's languages with patients (events before they were recorded carry none).
+    "ALTER TABLE resources ADD COLUMN IF NOT EXISTS languages text[] NOT NULL DEFAULT '{}'",
     "ALTER TABLE appointment_types ADD COLUMN IF NOT EXISTS retired boolean NOT NULL DEFAULT false",
     # For the directory (rows projected before it read '{}' until a rebuild).
     "ALTER TABLE locations ADD COLUMN IF NOT EXISTS address jsonb NOT NULL DEFAULT '{}'",

@@ -142,6 +142,7 @@ class RegisterResource(Command):
     specialties: tuple[str, ...] = ()
     location_ids: tuple[UUID, ...]
     overbooking_allowance: int = 0
+    languages: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -219,6 +220,7 @@ class UpdateResource(Command):
     kind: str | None = None
     specialties: tuple[str, ...] | None = None
     location_ids: tuple[UUID, ...] | None = None
+    languages: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -41,6 +41,11 @@ PROVIDERS = [
     ("radiology", 1),
     ("nursing", 2),
 ]
+# The languages each location's providers see patients in, in turn (most fluent first).
+SPOKEN = {
+    "Europe/Berlin": [("de", "en"), ("de", "tr"), ("de", "en", "es"), ("de",), ("de", "ar", "en")],
+    "America/New_York": [("en", "es"), ("en",), ("en", "zh"), ("en", "es", "pt")],
+}
 SURNAMES = [
     "Adams",
     "Becker",
@@ -124,6 +129,7 @@ def load_demo(app: Bookings) -> dict[str, Any]:
                         specialties=(specialty,),
                         location_ids=(location,),
                         overbooking_allowance=1 if specialty == "general-practice" else 0,
+                        languages=SPOKEN[tz][n % len(SPOKEN[tz])],
                     ),
                 )
                 app.handle(

@@ -218,7 +218,9 @@ def _reference(event: Any, aggregate: Any) -> EventPayload | None:
         if name == "Retired":
             return ev_reference.ResourceRetired(resource_id=aggregate.id, reason=event.reason)
         resource = (
-            ev_reference.ResourceUpdated if name == "Updated" else ev_reference.ResourceRegistered
+            ev_reference.ResourceRegistered
+            if name == "Registered"
+            else ev_reference.ResourceUpdated  # Updated, LanguagesSet: the whole resource
         )
         return resource(
             resource_id=aggregate.id,
@@ -229,6 +231,7 @@ def _reference(event: Any, aggregate: Any) -> EventPayload | None:
             location_ids=aggregate.location_ids,
             time_zone=aggregate.time_zone,
             overbooking_allowance=aggregate.overbooking_allowance,
+            languages=aggregate.languages,
         )
     if isinstance(aggregate, AppointmentType):
         if name == "Retired":

@@ -88,6 +88,7 @@ def resource(resource: Resource) -> dict[str, Any]:
         "name": resource.name,
         "kind": resource.kind,
         "specialties": list(resource.specialties),
+        "languages": list(resource.languages),
         "location_ids": [str(i) for i in resource.location_ids],
         "time_zone": resource.time_zone,
         "overbooking_allowance": resource.overbooking_allowance,

@@ -161,11 +161,17 @@ def location(
 def practitioner(
     event: ref.ResourceRegistered, version: int, at: dt.datetime, retired: bool = False
 ) -> dict[str, Any]:
-    """A provider, as the person (a room or device is not a Practitioner)."""
-    return validated({
+    """A provider, as the person (a room or device is not a Practitioner), with the
+    languages they see patients in (``communication``, BCP 47 codes)."""
+    resource: dict[str, Any] = {
         "resourceType": "Practitioner", "id": str(event.resource_id), "meta": meta(version, at),
         "active": not retired, "name": [{"text": event.name}],
-    })  # fmt: skip
+    }  # fmt: skip
+    if event.languages:
+        resource["communication"] = [
+            {"coding": [{"system": "urn:ietf:bcp:47", "code": code}]} for code in event.languages
+        ]
+    return validated(resource)
 
 
 def practitioner_role(

@@ -116,6 +116,10 @@ class DirectoryResource(View):
     kind: str = Field(description="e.g. 'physician', 'nurse', 'exam-room', 'ultrasound'.")
     name: str
     specialties: list[str]
+    languages: list[str] = Field(
+        default_factory=list,
+        description="The languages a provider sees patients in (BCP 47), most fluent first.",
+    )
     location_ids: list[UUID] = Field(description="Where it works.")
     time_zone: str = Field(description="The zone its days are cut in.")
     retired: bool = Field(description="A retired resource is in no pool any more.")
@@ -211,6 +215,7 @@ RESOURCES_EXAMPLE = {
             "kind": "physician",
             "name": "Dr. Diaz",
             "specialties": ["cardiology"],
+            "languages": ["de", "en"],
             "location_ids": ["237fd2ef-e88c-47f0-9126-77c28f668a17"],
             "time_zone": "Europe/Berlin",
             "retired": False,

@@ -50,6 +50,9 @@ class ResourceView(View):
     name: str
     kind: str
     specialties: list[str]
+    languages: list[str] = Field(
+        default_factory=list, description="BCP 47 tags a provider sees patients in."
+    )
     location_ids: list[UUID]
     time_zone: str
     overbooking_allowance: int

@@ -77,6 +77,11 @@ class RegisterResourceRequest(Strict):
     specialties: list[Short] = Field(default_factory=list, max_length=20)
     location_ids: list[UUID] = Field(min_length=1, max_length=50)
     overbooking_allowance: Count = Field(0, ge=0, le=10)
+    languages: list[Language] = Field(
+        default_factory=list,
+        max_length=20,
+        description="A provider's languages with patients (BCP 47), most fluent first.",
+    )
 
     def to_command(self, org: UUID, request_id: str) -> commands.RegisterResource:
         return commands.RegisterResource(
@@ -88,6 +93,7 @@ class RegisterResourceRequest(Strict):
             specialties=tuple(self.specialties),
             location_ids=tuple(self.location_ids),
             overbooking_allowance=self.overbooking_allowance,
+            languages=tuple(self.languages),
         )
 
 
@@ -333,6 +339,7 @@ class UpdateResourceRequest(Strict):
     kind: Short | None = None
     specialties: list[Short] | None = Field(None, max_length=20)
     location_ids: list[UUID] | None = Field(None, min_length=1, max_length=50)
+    languages: list[Language] | None = Field(None, max_length=20)
 
     def to_command(self, org: UUID, request_id: str, resource_id: UUID) -> commands.UpdateResource:
         return commands.UpdateResource(
@@ -343,6 +350,7 @@ class UpdateResourceRequest(Strict):
             kind=self.kind,
             specialties=tuple(self.specialties) if self.specialties is not None else None,
             location_ids=tuple(self.location_ids) if self.location_ids is not None else None,
+            languages=tuple(self.languages) if self.languages is not None else None,
         )
 
 

@@ -170,6 +170,9 @@ class Resource(Retirable):
     ResourceDay whatever location the booking is for."""
 
     noun: ClassVar[str] = "resource"
+    languages: tuple[str, ...] = ()
+    """The languages a provider sees patients in, most fluent first (resources registered
+    before languages were recorded have none until they are set)."""
 
     @event("Registered")
     def __init__(
@@ -232,6 +235,21 @@ class Resource(Retirable):
     ) -> None:
         self.name, self.kind = name, kind
         self.specialties, self.location_ids = tuple(specialties), tuple(location_ids)
+
+    def set_languages(self, languages: tuple[str, ...]) -> bool:
+        """Say which languages the provider sees patients in; False when nothing changed."""
+        self.check_active()
+        if self.category != Category.PROVIDER and languages:
+            raise InvalidRequestError("only providers speak languages with patients")
+        spoken = tuple(dict.fromkeys(languages))  # each once, in the order given
+        if spoken == self.languages:
+            return False
+        self._languages_set(languages=spoken)
+        return True
+
+    @event("LanguagesSet")
+    def _languages_set(self, languages: tuple[str, ...]) -> None:
+        self.languages = tuple(languages)
 
     @event("Retired")
     def _retired(self, reason: str) -> None:

@@ -70,6 +70,7 @@ def register_resource(command: RegisterResource, attempt: Attempt) -> Decision:
         time_zone=locations[0].time_zone,
         overbooking_allowance=command.overbooking_allowance,
     )
+    resource.set_languages(tuple(command.languages))
     schedule = Schedule(resource_id=resource.id, organization_id=org)
     organization.list_resource(resource.directory_entry())
     return Decision([resource, schedule, organization], views.resource(resource))
@@ -120,17 +121,20 @@ def update_location(command: UpdateLocation, attempt: Attempt) -> Decision:
 
 
 def update_resource(command: UpdateResource, attempt: Attempt) -> Decision:
-    """Rename a resource, change its kind or specialties, or move it between locations:
-    pools follow at once (the organisation's directory changes in the same decision)."""
+    """Rename a resource, change its kind, specialties or languages, or move it between
+    locations: pools follow at once (the organisation's directory changes in the same
+    decision; languages choose no pool)."""
     command.context.acting.check_not_patient("change reference data")
     org = command.organization_id
     resource = attempt.load(Resource, command.resource_id, org, "resource")
     for location_id in command.location_ids or ():
         attempt.load(Location, location_id, org, "location").check_active()
-    if not resource.update(
+    moved = resource.update(
         command.resource_name, command.kind, command.specialties, command.location_ids
-    ):
-        return Decision([], views.resource(resource))
+    )
+    spoken = command.languages is not None and resource.set_languages(command.languages)
+    if not moved:
+        return Decision([resource] if spoken else [], views.resource(resource))
     organization = attempt.load(Organization, org, org, "organization")
     organization.relist_resource(resource.directory_entry())
     return Decision([resource, organization], views.resource(resource))

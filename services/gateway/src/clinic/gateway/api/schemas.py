@@ -222,6 +222,11 @@ class RegisterResourceRequest(Body):
     specialties: list[Short] = Field(default_factory=list, max_length=20)
     location_ids: list[UUID] = Field(min_length=1, max_length=50)
     overbooking_allowance: Count = Field(0, ge=0, le=10)
+    languages: list[Language] = Field(
+        default_factory=list,
+        max_length=20,
+        description="A provider's languages with patients (BCP 47), most fluent first.",
+    )
 
 
 class UpdateResourceRequest(Body):
@@ -229,6 +234,7 @@ class UpdateResourceRequest(Body):
     kind: Short | None = None
     specialties: list[Short] | None = Field(None, max_length=20)
     location_ids: list[UUID] | None = Field(None, min_length=1, max_length=50)
+    languages: list[Language] | None = Field(None, max_length=20)
 
 
 class RetireRequest(Body):

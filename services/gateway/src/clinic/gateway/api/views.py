@@ -217,6 +217,10 @@ class ResourceView(View):
     name: str
     kind: str
     specialties: list[str]
+    languages: list[str] = Field(
+        default_factory=list,
+        description="The languages a provider sees patients in (BCP 47), most fluent first.",
+    )
     location_ids: list[UUID]
     time_zone: str
     retired: bool = False
