@@ -80,7 +80,7 @@ export function Field({
       )}
       {children}
       {problem && (
-        <span className="problem" id={`${id}-problem`} role="alert">
+        <span className="problem" id={`${id}-problem`} aria-live="polite">
           {problem}
         </span>
       )}

@@ -29,6 +29,10 @@ describe("a week's hours before they are sent", () => {
     ]);
   });
 
+  it("let one weekday's hours at two locations overlap (a resource is at one at a time, as booking checks)", () => {
+    expect(hoursProblems([row(0, "08:00", "12:00"), row(0, "10:00", "14:00", { location_id: "other" })])).toEqual([]);
+  });
+
   it("let hours that never apply at the same time share a weekday", () => {
     const winter = row(0, "08:00", "12:00", { effective_until: "2027-03-31" });
     const summer = row(0, "09:00", "13:00", { effective_from: "2027-04-01" });
@@ -48,6 +52,9 @@ describe("a reminder plan as people write it", () => {
     expect(parseReminderPlan("0m")).toBeNull();
     expect(parseReminderPlan("2 h")).toBeNull();
     expect(parseReminderPlan("99d")).toBeNull();
+    expect(parseReminderPlan("2m")).toBeNull(); // the gateway's bounds: 5 minutes to 30 days
+    expect(parseReminderPlan("31d")).toBeNull();
+    expect(parseReminderPlan("1d 2d 3d 4d 5d 6d")).toBeNull(); // 5 at most
   });
 
   it("is written back the way it is read", () => {
@@ -63,9 +70,19 @@ describe("a local time at a clinic as an instant", () => {
     expect(zonedInstant("2027-01-10", "00:00", "America/Chicago")).toBe("2027-01-10T06:00:00Z");
   });
 
-  it("reads a time the clock skips as just after the skip", () => {
-    // Berlin skips 02:00-03:00 on 28 March 2027: 02:30 does not exist.
+  it("reads a time the clock skips as that far after the skip, in every zone", () => {
+    // Berlin skips 02:00-03:00 on 28 March 2027: 02:30 does not exist (03:30 CEST).
     expect(zonedInstant("2027-03-28", "02:30", "Europe/Berlin")).toBe("2027-03-28T01:30:00Z");
+    // New York skips 02:00-03:00 on 14 March 2027 (03:30 EDT).
+    expect(zonedInstant("2027-03-14", "02:30", "America/New_York")).toBe("2027-03-14T07:30:00Z");
+    // Santiago skips midnight on 6 September 2026: the day starts at 01:00 (-03).
+    expect(zonedInstant("2026-09-06", "00:00", "America/Santiago")).toBe("2026-09-06T04:00:00Z");
+  });
+
+  it("reads a time the clock passes twice as its first pass", () => {
+    // Berlin passes 02:00-03:00 twice on 25 October 2026: first in CEST (+02:00).
+    expect(zonedInstant("2026-10-25", "02:30", "Europe/Berlin")).toBe("2026-10-25T00:30:00Z");
+    expect(zonedInstant("2026-11-01", "01:30", "America/New_York")).toBe("2026-11-01T05:30:00Z");
   });
 });
 

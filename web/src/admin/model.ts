@@ -18,7 +18,7 @@ export interface HoursProblem {
 const HHMM = /^([01]\d|2[0-3]):[0-5]\d$/;
 
 /** What is wrong with a week's hours, row by row: a time that is none, an end not after its
- * start, or two rows of one weekday that overlap (booking would refuse them all). */
+ * start, or two rows of one weekday at one location that overlap (booking refuses them). */
 export function hoursProblems(rows: WeeklyHours[]): HoursProblem[] {
   const problems: HoursProblem[] = [];
   rows.forEach((row, n) => {
@@ -33,6 +33,7 @@ export function hoursProblems(rows: WeeklyHours[]): HoursProblem[] {
         m !== n &&
         !checked.has(m) &&
         other.weekday === row.weekday &&
+        other.location_id === row.location_id && // (booking checks each location's day apart)
         other.start < row.end &&
         row.start < other.end &&
         overlapsInTime(row, other),
@@ -48,8 +49,18 @@ function overlapsInTime(a: WeeklyHours, b: WeeklyHours): boolean {
   return from(a) <= until(b) && from(b) <= until(a);
 }
 
+/** The gateway's bounds on an appointment type, checked here as the admin types. */
+export const LIMITS = {
+  durationMinutes: [1, 1440],
+  noticeHours: 2160, // 90 days
+  cutoffHours: 720, // 30 days
+  reminderMinutes: [5, 30 * 1440],
+  reminders: 5,
+} as const;
+
 /** A reminder plan as people write it ("1d, 2h", "48h 30m") -> minutes before the start,
- * longest first; null when a part is not a number with d, h or m. */
+ * longest first; null when a part is not a number with d, h or m, or out of bounds (5
+ * minutes to 30 days, 5 reminders at most). */
 export function parseReminderPlan(text: string): number[] | null {
   const parts = text.split(/[\s,;]+/).filter(Boolean);
   const minutes: number[] = [];
@@ -59,10 +70,17 @@ export function parseReminderPlan(text: string): number[] | null {
     const amount = Number(match[1]);
     const unit = (match[2] ?? "m").toLowerCase();
     const value = unit === "d" ? amount * 1440 : unit === "h" ? amount * 60 : amount;
-    if (value < 1 || value > 60 * 24 * 60) return null;
+    if (value < LIMITS.reminderMinutes[0] || value > LIMITS.reminderMinutes[1]) return null;
     minutes.push(value);
   }
-  return [...new Set(minutes)].sort((a, b) => b - a);
+  const plan = [...new Set(minutes)].sort((a, b) => b - a);
+  return plan.length > LIMITS.reminders ? null : plan;
+}
+
+/** A whole number of hours from 0 to ``most``, or null. */
+export function wholeHours(text: string, most: number): number | null {
+  const hours = /^\d{1,5}$/.test(text.trim()) ? Number(text) : NaN;
+  return hours >= 0 && hours <= most ? hours : null;
 }
 
 /** Minutes before as people read them: 1440 -> "1d", 120 -> "2h", 90 -> "90m". */
@@ -73,15 +91,20 @@ export function reminderText(minutes: number[]): string {
 }
 
 /** The instant (RFC 3339, UTC) of a wall-clock time in a time zone: "2026-12-24", "08:00",
- * "Europe/Berlin" -> "2026-12-24T07:00:00Z". A time the clock skips (spring forward) is read
- * as the same distance after the skip; one it passes twice as its first pass. */
+ * "Europe/Berlin" -> "2026-12-24T07:00:00Z". A time the clock passes twice (falling back) is
+ * its first pass; one it skips (springing forward) is read as that far after the skip. */
 export function zonedInstant(date: string, time: string, timeZone: string): string {
   const [y, mo, d] = date.split("-").map(Number);
   const [h, mi] = time.split(":").map(Number);
-  const wall = Date.UTC(y ?? 1970, (mo ?? 1) - 1, d ?? 1, h ?? 0, mi ?? 0);
-  // Two passes: the offset at the first guess, then at the corrected instant.
-  let instant = wall - offsetAt(wall, timeZone);
-  instant = wall - offsetAt(instant, timeZone);
+  const utc = new Date(0);
+  utc.setUTCFullYear(y ?? 1970, (mo ?? 1) - 1, d ?? 1); // (Date.UTC reads year 99 as 1999)
+  utc.setUTCHours(h ?? 0, mi ?? 0, 0, 0);
+  const wall = utc.getTime();
+  // The offsets a day either side are the only candidates; keep those that show this time.
+  const before = offsetAt(wall - 86_400_000, timeZone);
+  const after = offsetAt(wall + 86_400_000, timeZone);
+  const shows = [wall - before, wall - after].filter((instant) => instant + offsetAt(instant, timeZone) === wall);
+  const instant = shows.length > 0 ? Math.min(...shows) : wall - before;
   return new Date(instant).toISOString().replace(".000Z", "Z");
 }
 

@@ -1,6 +1,6 @@
 // Schedules: a provider's, room's or device's weekly hours (checked as they are typed) and the
 // exceptions that change single days: leave, holidays, blocked or extra time.
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useEffect, useRef, useState } from "react";
 import { api, problemOf, type Location, type Resource } from "../api/client";
 import { Notice } from "../App";
 import { useI18n } from "../i18n/i18n";
@@ -123,7 +123,13 @@ function Hours({
   onSaved: (schedule: Schedule) => void;
 }) {
   const t = useAdminText();
-  const [rows, setRows] = useState<WeeklyHours[]>(initial);
+  // Hours at locations this admin does not manage are shown, not edited, and sent back as
+  // they were (the weekly hours are replaced as a whole).
+  const mine = new Set(places.map((p) => p.id));
+  const kept = initial.filter((r) => !mine.has(r.location_id));
+  const next = useRef(0);
+  const keyed = (r: WeeklyHours) => ({ ...r, key: next.current++ });
+  const [rows, setRows] = useState(() => initial.filter((r) => mine.has(r.location_id)).map(keyed));
   const [busy, setBusy] = useState(false);
   const [news, setNews] = useState<string | null>(null);
   const [refusal, setRefusal] = useState<string | null>(null);
@@ -141,14 +147,20 @@ function Hours({
     if (problems.length > 0) return setRefusal(t("admin.fix"));
     setBusy(true);
     setRefusal(null);
-    const { data, error, response } = await api.PUT(`${base}/{resource_id}/schedule/weekly-hours` as HoursRoute, {
-      params: { path: { resource_id: resource.id } },
-      body: { hours: rows },
-    });
-    setBusy(false);
-    if (!data) return setRefusal(problemOf(error, response).detail ?? null);
-    setNews(t("schedules.hoursSaved"));
-    onSaved(data as unknown as Schedule);
+    try {
+      const hours = [...rows.map(({ key: _key, ...row }) => row), ...kept];
+      const { data, error, response } = await api.PUT(`${base}/{resource_id}/schedule/weekly-hours` as HoursRoute, {
+        params: { path: { resource_id: resource.id } },
+        body: { hours },
+      });
+      if (!data) return setRefusal(problemOf(error, response).detail ?? null);
+      setNews(t("schedules.hoursSaved"));
+      onSaved(data as unknown as Schedule);
+    } catch {
+      setRefusal(t("admin.unreachable"));
+    } finally {
+      setBusy(false);
+    }
   }
 
   return (
@@ -157,7 +169,14 @@ function Hours({
       {places[0] && <p className="meta">{t("schedules.timesIn", { zone: places.map((p) => `${p.name} (${p.time_zone})`).join(", ") })}</p>}
       {news && <Notice text={news} kind="success" />}
       {refusal && <Notice text={refusal} />}
-      {rows.length === 0 && <p>{t("schedules.noHours")}</p>}
+      {rows.length === 0 && kept.length === 0 && <p>{t("schedules.noHours")}</p>}
+      {kept.length > 0 && (
+        <p className="meta">
+          {t("schedules.elsewhere", {
+            hours: kept.map((r) => `${weekdays[r.weekday] ?? r.weekday} ${r.start}–${r.end}`).join(", "),
+          })}
+        </p>
+      )}
       <table className="hours">
         <thead>
           <tr>
@@ -175,7 +194,7 @@ function Hours({
             const wrong = rowProblem(n);
             const label = `${weekdays[row.weekday] ?? row.weekday}, ${n + 1}`;
             return (
-              <tr key={n} className={wrong ? "invalid" : undefined}>
+              <tr key={row.key} className={wrong ? "invalid" : undefined}>
                 <td>
                   <select aria-label={`${t("schedules.weekday")} (${label})`} value={row.weekday} onChange={(e) => change(n, { weekday: Number(e.target.value) })}>
                     {weekdays.map((name, d) => (
@@ -229,7 +248,7 @@ function Hours({
         <button
           type="button"
           disabled={!places[0]}
-          onClick={() => setRows((all) => [...all, { weekday: 0, start: "08:00", end: "12:00", location_id: places[0]?.id ?? "" }])}
+          onClick={() => setRows((all) => [...all, keyed({ weekday: 0, start: "08:00", end: "12:00", location_id: places[0]?.id ?? "" })])}
         >
           {t("schedules.addRow")}
         </button>
@@ -279,29 +298,45 @@ function Exceptions({
     if (!start || !end || backwards) return setRefusal(t("schedules.problemRange"));
     setBusy(true);
     setRefusal(null);
-    const { data, error, response } = await api.POST(`${base}/{resource_id}/schedule/exceptions` as ExceptionsRoute, {
-      params: { path: { resource_id: resource.id }, header: { "Idempotency-Key": crypto.randomUUID() } },
-      body: { kind, start, end, reason: reason.trim() },
-    });
-    setBusy(false);
-    if (!data) return setRefusal(problemOf(error, response).detail ?? null);
-    setNews(t("schedules.exceptionAdded", { what: `${t(`schedules.kind.${kind}`)}, ${range({ start, end })}` }));
-    setReason("");
-    await onChanged();
+    try {
+      const { data, error, response } = await api.POST(`${base}/{resource_id}/schedule/exceptions` as ExceptionsRoute, {
+        params: { path: { resource_id: resource.id }, header: { "Idempotency-Key": crypto.randomUUID() } },
+        body: { kind, start, end, reason: reason.trim() },
+      });
+      if (!data) return setRefusal(problemOf(error, response).detail ?? null);
+      setNews(t("schedules.exceptionAdded", { what: `${t(`schedules.kind.${kind}`)}, ${range({ start, end })}` }));
+      setReason("");
+      await onChanged();
+    } catch {
+      setRefusal(t("admin.unreachable"));
+    } finally {
+      setBusy(false);
+    }
   }
 
+  // Removing asks once more (WCAG 3.3.4: stored data is not deleted by one slip).
+  const [confirming, setConfirming] = useState<string | null>(null);
   async function remove(exception: Exception) {
-    const { error, response } = await api.DELETE(`${base}/{resource_id}/schedule/exceptions/{exception_id}` as ExceptionRoute, {
-      params: { path: { resource_id: resource.id, exception_id: exception.id } },
-    });
-    if (!response.ok) return setRefusal(problemOf(error, response).detail ?? null);
-    setNews(t("schedules.exceptionRemoved"));
-    await onChanged();
+    setBusy(true);
+    try {
+      const { error, response } = await api.DELETE(`${base}/{resource_id}/schedule/exceptions/{exception_id}` as ExceptionRoute, {
+        params: { path: { resource_id: resource.id, exception_id: exception.id } },
+      });
+      if (!response.ok) return setRefusal(problemOf(error, response).detail ?? null);
+      setNews(t("schedules.exceptionRemoved"));
+      setConfirming(null);
+      await onChanged();
+    } catch {
+      setRefusal(t("admin.unreachable"));
+    } finally {
+      setBusy(false);
+    }
   }
 
   return (
     <section className="card admin-form" aria-labelledby="exceptions-title">
       <h3 id="exceptions-title">{t("schedules.exceptions")}</h3>
+      <p className="meta">{t("schedules.timesIn", { zone: `${places[0]?.name ?? resource.name} (${zone})` })}</p>
       {news && <Notice text={news} kind="success" />}
       {refusal && <Notice text={refusal} />}
       {schedule.exceptions.length === 0 ? (
@@ -314,9 +349,20 @@ function Exceptions({
                 <strong>{t(`schedules.kind.${e.kind}`)}</strong>: {range(e)}
                 {e.reason ? ` · ${e.reason}` : ""}
               </span>
-              <button type="button" className="small" aria-label={`${t("admin.remove")}: ${t(`schedules.kind.${e.kind}`)}, ${range(e)}`} onClick={() => remove(e)}>
-                {t("admin.remove")}
-              </button>
+              {confirming === e.id ? (
+                <span className="row-actions">
+                  <button type="button" className="small danger" disabled={busy} onClick={() => remove(e)}>
+                    {t("admin.confirmRemove")}
+                  </button>
+                  <button type="button" className="small" onClick={() => setConfirming(null)}>
+                    {t("admin.cancel")}
+                  </button>
+                </span>
+              ) : (
+                <button type="button" className="small" aria-label={`${t("admin.remove")}: ${t(`schedules.kind.${e.kind}`)}, ${range(e)}`} onClick={() => setConfirming(e.id)}>
+                  {t("admin.remove")}
+                </button>
+              )}
             </li>
           ))}
         </ul>

@@ -1,10 +1,10 @@
 // Appointment types: what can be booked, for how long, what to prepare, whether patients book
 // it online, and when its reminders go out.
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useEffect, useRef, useState } from "react";
 import { api, problemOf, type AppointmentType, type Schemas } from "../api/client";
 import { Notice } from "../App";
 import { describedBy, Field } from "./Admin";
-import { parseReminderPlan, reminderText } from "./model";
+import { LIMITS, parseReminderPlan, reminderText, wholeHours } from "./model";
 import { useAdminText } from "./text";
 
 interface Draft {
@@ -43,10 +43,6 @@ function draftOf(type: AppointmentType): Draft {
 }
 
 type Problems = Partial<Record<keyof Draft, string>>;
-
-function wholeHours(text: string): number | null {
-  return /^\d{1,4}$/.test(text.trim()) ? Number(text) : null;
-}
 
 export function AppointmentTypes() {
   const t = useAdminText();
@@ -133,15 +129,20 @@ function TypeForm({
   const [touched, setTouched] = useState<Set<keyof Draft>>(new Set());
   const [busy, setBusy] = useState(false);
   const [refusal, setRefusal] = useState<string | null>(null);
+  const heading = useRef<HTMLHeadingElement>(null);
+  useEffect(() => heading.current?.focus(), []); // once, when the form opens
   // A type of several steps keeps its steps: its length is changed step by step, not here.
   const oneStep = !type || (type.steps?.length ?? 0) <= 1;
+  const before = type ? draftOf(type) : null;
+  const changed = (field: keyof Draft) => !before || draft[field] !== before[field];
 
   const problems: Problems = {};
   if (!draft.name.trim()) problems.name = t("types.problemName");
-  const duration = /^\d{1,3}$/.test(draft.duration.trim()) ? Number(draft.duration) : NaN;
-  if (oneStep && !(duration >= 5 && duration <= 480)) problems.duration = t("types.problemDuration");
-  if (wholeHours(draft.noticeHours) === null) problems.noticeHours = t("types.problemHours");
-  if (wholeHours(draft.cutoffHours) === null) problems.cutoffHours = t("types.problemHours");
+  const duration = /^\d{1,4}$/.test(draft.duration.trim()) ? Number(draft.duration) : NaN;
+  if (oneStep && changed("duration") && !(duration >= LIMITS.durationMinutes[0] && duration <= LIMITS.durationMinutes[1]))
+    problems.duration = t("types.problemDuration");
+  if (changed("noticeHours") && wholeHours(draft.noticeHours, LIMITS.noticeHours) === null) problems.noticeHours = t("types.problemNotice");
+  if (changed("cutoffHours") && wholeHours(draft.cutoffHours, LIMITS.cutoffHours) === null) problems.cutoffHours = t("types.problemCutoff");
   const plan = parseReminderPlan(draft.reminders);
   if (plan === null) problems.reminders = t("types.problemReminders");
   const shown = (field: keyof Draft) => (touched.has(field) ? problems[field] : undefined);
@@ -156,41 +157,57 @@ function TypeForm({
     if (Object.keys(problems).length > 0) return setRefusal(t("admin.fix"));
     setBusy(true);
     setRefusal(null);
-    const fields = {
-      name: draft.name.trim(),
-      specialty: draft.specialty.trim() || null,
-      preparation: draft.preparation.trim(),
-      patient_bookable: draft.bookable,
-      minimum_notice_minutes: (wholeHours(draft.noticeHours) ?? 0) * 60,
-      cancellation_cutoff_minutes: (wholeHours(draft.cutoffHours) ?? 0) * 60,
-      reminder_plan: (plan ?? []).map((before_minutes) => ({ before_minutes })),
+    // What the admin changed, and only that: untouched minutes, channels and steps stay.
+    const channels = new Map((type?.reminder_plan ?? []).map((r) => [r.before_minutes, r.channel]));
+    const fields: Schemas["UpdateAppointmentTypeRequest"] = {
+      ...(changed("name") ? { name: draft.name.trim() } : {}),
+      ...(changed("specialty") ? { specialty: draft.specialty.trim() || null } : {}),
+      ...(changed("preparation") ? { preparation: draft.preparation.trim() } : {}),
+      ...(changed("bookable") ? { patient_bookable: draft.bookable } : {}),
+      ...(changed("noticeHours") ? { minimum_notice_minutes: (wholeHours(draft.noticeHours, LIMITS.noticeHours) ?? 0) * 60 } : {}),
+      ...(changed("cutoffHours") ? { cancellation_cutoff_minutes: (wholeHours(draft.cutoffHours, LIMITS.cutoffHours) ?? 0) * 60 } : {}),
+      ...(changed("reminders")
+        ? {
+            reminder_plan: (plan ?? []).map((before_minutes) => {
+              const channel = channels.get(before_minutes) as "sms" | "email" | null | undefined;
+              return channel ? { before_minutes, channel } : { before_minutes };
+            }),
+          }
+        : {}),
     };
-    const step = (requirements: Schemas["StepItem"]["requirements"]): Schemas["StepItem"] => ({
-      name: fields.name,
-      duration_minutes: duration,
-      offset_minutes: 0,
-      requirements,
-    });
-    const answer = type
-      ? await api.PATCH("/v1/appointment-types/{appointment_type_id}", {
-          params: { path: { appointment_type_id: type.id } },
-          body: {
-            ...fields,
-            ...(oneStep && type.steps?.[0] && duration !== type.duration_minutes
-              ? { steps: [step(type.steps[0].requirements.map((r) => ({ ...r })))] }
-              : {}),
-          },
-        })
-      : await api.POST("/v1/appointment-types", {
-          params: { header: { "Idempotency-Key": crypto.randomUUID() } },
-          body: {
-            ...fields,
-            steps: [step([{ category: "provider", role: "physician", specialty: fields.specialty }])],
-          },
-        });
-    setBusy(false);
-    if (answer.data) onSaved(answer.data as AppointmentType, !type);
-    else setRefusal(problemOf(answer.error, answer.response).detail ?? null);
+    try {
+      const answer = type
+        ? await api.PATCH("/v1/appointment-types/{appointment_type_id}", {
+            params: { path: { appointment_type_id: type.id } },
+            body: {
+              ...fields,
+              ...(oneStep && type.steps?.[0] && changed("duration")
+                ? { steps: [{ ...type.steps[0], duration_minutes: duration, requirements: type.steps[0].requirements.map((r) => ({ ...r })) }] }
+                : {}),
+            },
+          })
+        : await api.POST("/v1/appointment-types", {
+            params: { header: { "Idempotency-Key": crypto.randomUUID() } },
+            body: {
+              ...fields,
+              name: draft.name.trim(),
+              steps: [
+                {
+                  name: draft.name.trim(),
+                  duration_minutes: duration,
+                  offset_minutes: 0,
+                  requirements: [{ category: "provider", role: "physician", specialty: draft.specialty.trim() || null }],
+                },
+              ],
+            },
+          });
+      if (answer.data) onSaved(answer.data as AppointmentType, !type);
+      else setRefusal(problemOf(answer.error, answer.response).detail ?? null);
+    } catch {
+      setRefusal(t("admin.unreachable"));
+    } finally {
+      setBusy(false);
+    }
   }
 
   const input = (field: keyof Draft, label: string, extra: React.InputHTMLAttributes<HTMLInputElement> = {}, hint?: string) => {
@@ -212,12 +229,12 @@ function TypeForm({
 
   return (
     <form className="card admin-form" onSubmit={save} noValidate aria-labelledby="type-form-title">
-      <h3 id="type-form-title" tabIndex={-1} ref={(h) => h?.focus()}>
+      <h3 id="type-form-title" tabIndex={-1} ref={heading}>
         {type ? t("types.edit", { name: type.name }) : t("types.new")}
       </h3>
       {refusal && <Notice text={refusal} />}
       {input("name", t("types.name"), { autoComplete: "off", maxLength: 200 })}
-      {input("duration", t("types.duration"), { inputMode: "numeric", disabled: !oneStep })}
+      {input("duration", t("types.duration"), { inputMode: "numeric", disabled: !oneStep }, oneStep ? undefined : t("types.durationSteps"))}
       {input("specialty", t("types.specialty"), { autoComplete: "off" }, t("types.specialtyHint"))}
       <Field id="type-preparation" label={t("types.preparation")}>
         <textarea
@@ -232,8 +249,8 @@ function TypeForm({
         <input type="checkbox" checked={draft.bookable} onChange={(e) => set("bookable")(e.target.checked)} />
         {t("types.bookable")}
       </label>
-      {input("noticeHours", t("types.notice"), { inputMode: "numeric" })}
-      {input("cutoffHours", t("types.cutoff"), { inputMode: "numeric" })}
+      {input("noticeHours", t("types.notice"), { inputMode: "numeric" }, t("types.noticeHint"))}
+      {input("cutoffHours", t("types.cutoff"), { inputMode: "numeric" }, t("types.cutoffHint"))}
       {input("reminders", t("types.reminders"), { autoComplete: "off" }, t("types.remindersHint"))}
       <div className="actions">
         <button type="button" onClick={onCancel}>

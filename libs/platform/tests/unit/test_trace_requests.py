@@ -73,6 +73,16 @@ async def test_a_links_signed_token_is_recorded_by_its_name_never_its_value() ->
     assert token not in span.name
 
 
+async def test_a_links_token_is_hidden_even_where_no_route_matched() -> None:
+    app, exporter = _app()
+    token = "eyJhcHBvaW50bWVudCI6IjEifQ.c2lnbmVk"
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        assert (await c.get(f"/v1/links/{token}/nowhere")).status_code == 404
+    (span,) = exporter.get_finished_spans()
+    assert span.attributes is not None
+    assert span.attributes["url.path"] == "/v1/links/{token}/nowhere"
+
+
 async def test_a_5xx_is_an_error_span_and_health_checks_make_no_span() -> None:
     app, exporter = _app()
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:

@@ -169,6 +169,12 @@ def test_a_stream_ends_when_its_token_expires_and_a_user_holds_only_so_many_at_o
         lines = list(answer.iter_lines())  # ends by itself
     assert time.monotonic() - started < 10
     assert "event: live" in lines
+    # A token past its expiry (still inside the clock-skew leeway) opens no stream at all.
+    stale = gateway_platform.token("org_admin", org, expires_in=1)
+    time.sleep(1.5)
+    with gateway_platform.client(stale) as client:
+        refused = client.get("/v1/live")
+    assert refused.status_code == 401, refused.text
 
     # GATEWAY_LIVE_MAX_STREAMS_PER_USER is 3 here: a fourth for the same user is a 429.
     same = gateway_platform.token("org_admin", org, subject="desk-tabs")

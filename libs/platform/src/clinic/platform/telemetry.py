@@ -13,6 +13,7 @@ but not exported.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import FastAPI
@@ -73,10 +74,21 @@ class TraceRequests:
 
     UNTRACED = frozenset({"/healthz", "/readyz", "/metrics"})
     SECRET_PARAMETERS = frozenset({"token"})
+    SECRET_PATH = re.compile(r"(/links/)[^/]+")
+    """A link's token, also where no route matched (a 404, or a 429 or 413 answered before
+    routing)."""
 
     def __init__(self, app: ASGIApp, tracer: trace.Tracer) -> None:
         self.app = app
         self.tracer = tracer
+
+    def shown_path(self, scope: Scope) -> str:
+        """The request's path with every credential in it replaced by its name."""
+        path: str = scope["path"]
+        for name, value in (scope.get("path_params") or {}).items():
+            if name in self.SECRET_PARAMETERS and value:
+                path = path.replace(str(value), f"{{{name}}}")
+        return self.SECRET_PATH.sub(r"\1{token}", path)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in self.UNTRACED:
@@ -93,7 +105,7 @@ class TraceRequests:
             method,
             context=propagate.extract(carrier) if carrier else None,
             kind=trace.SpanKind.SERVER,
-            attributes={"http.request.method": method, "url.path": scope["path"]},
+            attributes={"http.request.method": method},
         ) as span:
 
             async def sending(message: Message) -> None:
@@ -110,12 +122,7 @@ class TraceRequests:
                 if template is not None:
                     span.update_name(f"{method} {template}")
                     span.set_attribute("http.route", template)
-                path = scope["path"]
-                for name, value in (scope.get("path_params") or {}).items():
-                    if name in self.SECRET_PARAMETERS and value:
-                        path = path.replace(str(value), f"{{{name}}}")
-                if path != scope["path"]:
-                    span.set_attribute("url.path", path)
+                span.set_attribute("url.path", self.shown_path(scope))
                 span.set_attribute("http.response.status_code", status)
                 if status >= 500:
                     span.set_status(trace.Status(trace.StatusCode.ERROR))

@@ -11,8 +11,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from clinic.gateway.api.answers import caller_of
+from clinic.gateway.auth import Unauthenticated
 from clinic.gateway.live import LiveHub, Stream, frame
 from clinic.gateway.principal import Role
 from clinic.platform.problems import Problem
@@ -50,24 +52,41 @@ EVENT = {
 }
 
 
-class TooManyStreamsError(Problem):
+class TryLater(Problem):
+    """A refusal that passes: the client may try again after ``Retry-After`` seconds."""
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
+class TooManyStreamsError(TryLater):
     status = 429
     slug = "too-many-live-streams"
     title = "Too many live streams for this user"
 
-    def __init__(self, detail: str, retry_after: int) -> None:
-        super().__init__(detail)
-        self.headers = {"Retry-After": str(retry_after)}
+
+class LiveStream(StreamingResponse):
+    """The stream's response: its place in the hub was taken when the request was let in
+    (so concurrent requests cannot all pass the caps before any is counted) and is given
+    back however the response ends, even one whose body never started."""
+
+    def __init__(self, hub: LiveHub, stream: Stream, body: AsyncIterator[str]) -> None:
+        super().__init__(body, media_type="text/event-stream", headers={"X-Accel-Buffering": "no"})
+        self.hub = hub
+        self.stream = stream
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.hub.close(self.stream)
 
 
-class LiveUnavailableError(Problem):
+class LiveUnavailableError(TryLater):
     status = 503
     slug = "live-updates-unavailable"
     title = "Live updates are not available"
-
-    def __init__(self, detail: str, retry_after: int) -> None:
-        super().__init__(detail)
-        self.headers = {"Retry-After": str(retry_after)}
 
 
 @router.get(
@@ -135,26 +154,26 @@ async def live(
     heartbeat = settings.live_heartbeat_seconds
     ends = time.monotonic() + seconds if seconds is not None else math.inf
     if principal.expires_at is not None:  # no longer than the token it was opened with
-        ends = min(ends, time.monotonic() + principal.expires_at - time.time())
+        lasts = principal.expires_at - time.time()
+        if lasts <= 0:  # accepted within the clock-skew leeway, but nothing left to stream
+            raise Unauthenticated(
+                "The access token has expired: sign in again for live updates.", reason="expired"
+            )
+        ends = min(ends, time.monotonic() + lasts)
 
     async def events() -> AsyncIterator[str]:
-        hub.open(stream)
-        try:
-            yield "retry: 3000\n\n"
-            while not stream.overflowed:
-                left = ends - time.monotonic()
-                if left <= 0:
-                    return
-                try:
-                    item = await asyncio.wait_for(stream.queue.get(), min(heartbeat, left))
-                except TimeoutError:
-                    yield ": keep-alive\n\n"
-                    continue
-                yield frame(item)
-            yield frame("overflow")  # too far behind: the page reconnects and loads again
-        finally:
-            hub.close(stream)
+        yield "retry: 3000\n\n"
+        while not stream.overflowed:
+            left = ends - time.monotonic()
+            if left <= 0:
+                return
+            try:
+                item = await asyncio.wait_for(stream.queue.get(), min(heartbeat, left))
+            except TimeoutError:
+                yield ": keep-alive\n\n"
+                continue
+            yield frame(item)
+        yield frame("overflow")  # too far behind: the page reconnects and loads again
 
-    return StreamingResponse(
-        events(), media_type="text/event-stream", headers={"X-Accel-Buffering": "no"}
-    )
+    hub.open(stream)  # counted now, before any other request's caps are checked
+    return LiveStream(hub, stream, events())
