@@ -11,7 +11,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(LOCAL)/uv/bin/uv)
 PY := .venv/bin/python
 STATE_UP := $(LOCAL)/up
 
-.PHONY: help install deploy-tools web browser up down status logs test test-unit test-integration lint format bench screenshots contract-snapshot reset clean
+.PHONY: help install deploy-tools web browser up down status logs test test-unit test-integration lint format bench chaos screenshots contract-snapshot reset clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -86,6 +86,9 @@ format: install ## Apply ruff's formatting and safe fixes
 
 bench: install web browser ## Benchmarks: print throughput and latency figures (and the web app's first load)
 	@bash scripts/run-bench.sh
+
+chaos: install ## Kill services under a seeded load on a platform of its own, then check nothing was lost, doubled or double-booked (CHAOS_SEED=, CHAOS_SECONDS=)
+	@$(PY) -m clinic.devstack.chaos --seed $(or $(CHAOS_SEED),7) --seconds $(or $(CHAOS_SECONDS),120)
 
 screenshots: install web browser ## Run the browser tests, saving each step's screenshot to docs/screenshots (the README shows them)
 	@CLINIC_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots bash scripts/run-tests.sh tests/browser -q
