@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from clinic.platform.paths import shown_path
 from clinic.platform.problems import PROBLEM_JSON, Problem, problem_body, send_problem
 
 
@@ -57,14 +58,14 @@ class UnexpectedErrors:
             await self.app(scope, receive, tracking_send)
         except ClientDisconnect:
             # The client left before its body arrived: nobody to answer, nothing failed.
-            log.info("client left mid-request", extra={"path": scope.get("path")})
+            log.info("client left mid-request", extra={"path": shown_path(scope)})
             return
         except Exception:
             context = trace.get_current_span().get_span_context()
             trace_id = format(context.trace_id, "032x") if context.is_valid else None
             log.exception(
                 "unexpected error answering a request",
-                extra={"path": scope.get("path"), "method": scope.get("method")},
+                extra={"path": shown_path(scope), "method": scope.get("method")},
             )
             if started:
                 raise  # half an answer is out: only closing the connection is honest

@@ -13,7 +13,6 @@ but not exported.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from fastapi import FastAPI
@@ -27,6 +26,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clinic.events.envelope import Envelope, TraceContext
+from clinic.platform.paths import shown_path
 
 
 def create_tracer_provider(service: str, otlp_endpoint: str) -> TracerProvider:
@@ -73,22 +73,10 @@ class TraceRequests:
     (bench/gateway_bench.py)."""
 
     UNTRACED = frozenset({"/healthz", "/readyz", "/metrics"})
-    SECRET_PARAMETERS = frozenset({"token"})
-    SECRET_PATH = re.compile(r"(/links/)[^/]+")
-    """A link's token, also where no route matched (a 404, or a 429 or 413 answered before
-    routing)."""
 
     def __init__(self, app: ASGIApp, tracer: trace.Tracer) -> None:
         self.app = app
         self.tracer = tracer
-
-    def shown_path(self, scope: Scope) -> str:
-        """The request's path with every credential in it replaced by its name."""
-        path: str = scope["path"]
-        for name, value in (scope.get("path_params") or {}).items():
-            if name in self.SECRET_PARAMETERS and value:
-                path = path.replace(str(value), f"{{{name}}}")
-        return self.SECRET_PATH.sub(r"\1{token}", path)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in self.UNTRACED:
@@ -122,7 +110,7 @@ class TraceRequests:
                 if template is not None:
                     span.update_name(f"{method} {template}")
                     span.set_attribute("http.route", template)
-                span.set_attribute("url.path", self.shown_path(scope))
+                span.set_attribute("url.path", shown_path(scope))
                 span.set_attribute("http.response.status_code", status)
                 if status >= 500:
                     span.set_status(trace.Status(trace.StatusCode.ERROR))
