@@ -18,7 +18,7 @@ def test_a_short_seeded_chaos_run_loses_doubles_and_double_books_nothing(
 ) -> None:
     stack = Stack(tmp_path / "chaos", stack_env(infrastructure))
     try:
-        findings = chaos(stack, seed=3, seconds=15, clients=3, fault_every=5)
+        findings = chaos(stack, seed=3, seconds=10, clients=3, fault_every=4)
     finally:
         stack.down()
     assert findings.faults >= 1
