@@ -81,19 +81,16 @@ class Database:
     async def close(self) -> None:
         await self.pool.close()
 
-    async def ensure_schema(self) -> None:
-        async with await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True) as conn:
-            await conn.execute(
-                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
-            )
-
     async def migrate(self, statements: list[str]) -> None:
         """Create the schema and run idempotent DDL, serialised by an advisory lock so several
-        replicas starting at once do not race."""
-        await self.ensure_schema()
+        replicas starting at once do not race (``CREATE SCHEMA IF NOT EXISTS`` itself fails
+        with a unique violation when two run it at the same moment)."""
         conn = await psycopg.AsyncConnection.connect(self.conninfo)
         async with conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.schema,))
+            await conn.execute(
+                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
+            )
             for statement in statements:
                 await conn.execute(statement)
 
