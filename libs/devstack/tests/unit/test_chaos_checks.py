@@ -1,20 +1,32 @@
 """`make chaos`'s checks fail on every kind of planted fault: an accepted booking lost or left
-as it was before an accepted change, two live appointments on the same minutes, and a
-projection that misses, doubles or misstates an appointment."""
+as it was before an accepted change, two live appointments on the same minutes, a
+projection that misses, doubles or misstates an appointment or differs from its rebuild, a
+patient never sent the latest news, a step's message or SIU message made twice or never, an
+email delivered twice."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 
-from clinic.devstack.chaos import Call, expectations
 from clinic.devstack.chaos_checks import (
+    MESSAGE_OF,
+    SIU_OF,
     Expected,
     Findings,
     Held,
+    compare_counts,
+    compare_messages,
     compare_projection,
     compare_with_booking,
+    differences,
+    expectations,
     overlaps,
+    repeated,
+    steps,
+    uncertain,
 )
+from clinic.devstack.chaos_load import Call
 
 NINE = dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.UTC)
 TEN = NINE + dt.timedelta(hours=1)
@@ -92,3 +104,92 @@ def test_a_projection_that_misses_doubles_or_misstates_an_appointment_fails_the_
     assert findings.duplicated_in_projection == ["b"]
     assert findings.different_in_projection == ["c", "d"]  # wrong time; still live when cancelled
     assert findings.failed
+
+
+def test_a_request_without_a_decision_leaves_its_appointment_unchecked() -> None:
+    calls = [
+        Call("book", 201, 1, "a", NINE),
+        Call("cancel", 0, 40, "a"),  # no answer within the client's patience
+        Call("book", 201, 1, "b", NINE),
+        Call("reschedule", 503, 30, "b", TEN),
+        Call("book", 201, 1, "c", TEN),
+        Call("cancel", 409, 1, "c"),
+    ]
+    assert uncertain(calls) == {"a", "b"}
+
+
+def test_checked_in_and_no_show_are_what_booking_must_hold_after_them() -> None:
+    calls = [
+        Call("book", 201, 1, "a", NINE),
+        Call("check-in", 200, 1, "a"),
+        Call("book", 201, 1, "b", TEN),
+        Call("no-show", 200, 2, "b"),
+        Call("no-show", 409, 1, "a"),  # refused: changes nothing
+    ]
+    assert expectations(calls) == {
+        "a": Expected("checked-in", NINE),
+        "b": Expected("noshow", TEN),
+    }
+
+
+def test_each_accepted_step_owes_one_message_and_one_siu_message() -> None:
+    calls = [
+        Call("book", 201, 1, "a", NINE),
+        Call("reschedule", 200, 3, "a", TEN),  # sent three times, decided once
+        Call("reschedule", 409, 1, "a", NINE),
+        Call("cancel", 200, 1, "a"),
+        Call("book", 201, 1, "b", NINE, channel="fhir"),
+        Call("check-in", 200, 1, "b"),
+        Call("cancel", 200, 1, "z"),  # not created by a client: no step owed
+    ]
+    assert steps(calls, MESSAGE_OF) == {
+        "a": Counter(confirmation=1, rescheduled=1, cancelled=1),
+        "b": Counter(confirmation=1),
+    }
+    assert steps(calls, SIU_OF) == {"a": Counter(S12=1, S13=1, S15=1), "b": Counter(S12=1, S14=1)}
+
+
+def test_an_siu_message_sent_twice_or_never_fails_the_run() -> None:
+    wanted = {"a": Counter(S12=1, S15=1), "b": Counter(S12=1)}
+    found = {"a": Counter(S12=2), "b": Counter(S12=1, S13=1)}
+    missing, doubled = compare_counts(wanted, found)
+    assert missing == [("a", "S15")]
+    assert doubled == [("a", "S12"), ("b", "S13")]
+    assert compare_counts(wanted, wanted) == ([], [])
+    assert Findings(siu_doubled=doubled).failed
+
+
+def test_a_patient_not_sent_the_latest_news_or_sent_a_step_twice_fails_the_run() -> None:
+    calls = [
+        Call("book", 201, 1, "a", NINE),
+        Call("cancel", 200, 1, "a"),
+        Call("book", 201, 1, "b", NINE),
+        Call("reschedule", 200, 1, "b", TEN),
+        Call("book", 201, 1, "c", NINE),
+    ]
+    # a's confirmation was superseded by its cancellation before it left: not a finding.
+    fine = {
+        "a": [("confirmation", "superseded"), ("cancelled", "sent")],
+        "b": [("confirmation", "sent"), ("rescheduled", "skipped")],
+        "c": [("confirmation", "sent")],
+    }
+    assert compare_messages(calls, fine) == ([], [])
+
+    planted = {
+        "a": [("confirmation", "superseded"), ("cancelled", "superseded")],  # never told
+        "b": [("confirmation", "sent"), ("confirmation", "pending"), ("rescheduled", "sent")],
+        "c": [],
+    }
+    missing, doubled = compare_messages(calls, planted)
+    assert missing == [("a", "cancelled"), ("c", "confirmation")]
+    assert doubled == [("b", "confirmation")]
+    assert Findings(messages_missing=missing).failed
+    assert Findings(messages_doubled=doubled).failed
+
+
+def test_an_email_delivered_twice_or_a_projection_unlike_its_rebuild_fails_the_run() -> None:
+    assert repeated(["<m1@x>", "<m2@x>", "<m1@x>"]) == ["<m1@x>"]
+    assert differences({"k": "1", "l": "2"}, {"k": "1", "l": "3", "m": "4"}) == ["l", "m"]
+    assert Findings(mail_doubled=["<m1@x>"]).failed
+    assert Findings(differs_from_rebuild=["calendar"]).failed
+    assert not Findings(uncertain=["a"], resent=2).failed  # reported, not a failure

@@ -8,6 +8,9 @@ import datetime as dt
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
+
+from clinic.devstack.chaos_load import Call
 
 LIVE = frozenset({"pending", "booked", "checked-in", "arrived"})
 """Statuses that hold a resource's minutes."""
@@ -33,33 +36,171 @@ class Held:
     """(resource, from, until) for each participant; empty where the service does not say."""
 
 
+CHECKS = {
+    "lost": "accepted, not held by booking",
+    "wrong": "held, not as the last accepted change left it",
+    "unexpected": "held live by booking, no client told of it",
+    "double_booked": "two live appointments on the same minutes",
+    "missing_in_projection": "missing from availability's calendars",
+    "duplicated_in_projection": "shown twice by availability",
+    "different_in_projection": "shown differently by availability",
+    "differs_from_rebuild": "availability differs from its rebuild",
+    "missing_in_fhir": "missing from the bridge's FHIR API",
+    "different_in_fhir": "shown differently by the FHIR API",
+    "messages_missing": "the patient's latest news not sent",
+    "messages_doubled": "a step's message made twice",
+    "mail_doubled": "an email delivered twice",
+    "siu_missing": "a step's SIU message not sent",
+    "siu_doubled": "a step's SIU message sent twice",
+}
+"""Every check: what its findings are (each must be empty)."""
+
+
 @dataclass
 class Findings:
     lost: list[str] = field(default_factory=list)
     """Accepted (2xx) creations booking does not hold."""
     wrong: list[str] = field(default_factory=list)
     """Held, but not as the last accepted change left it (status or start)."""
+    unexpected: list[str] = field(default_factory=list)
+    """Live appointments booking holds that no client was told of (a request done twice)."""
     double_booked: list[tuple[str, str, str]] = field(default_factory=list)
     """(resource, appointment, appointment) owning the same minutes."""
     missing_in_projection: list[str] = field(default_factory=list)
     duplicated_in_projection: list[str] = field(default_factory=list)
     different_in_projection: list[str] = field(default_factory=list)
+    differs_from_rebuild: list[str] = field(default_factory=list)
+    missing_in_fhir: list[str] = field(default_factory=list)
+    different_in_fhir: list[str] = field(default_factory=list)
+    messages_missing: list[tuple[str, str]] = field(default_factory=list)
+    """(appointment, kind): the message of the last accepted booking, move or cancellation
+    was neither sent nor skipped for a stated reason."""
+    messages_doubled: list[tuple[str, str]] = field(default_factory=list)
+    """(appointment, kind): more messages of a kind on their way than steps that make it."""
+    mail_doubled: list[str] = field(default_factory=list)
+    """Message-IDs the mail server received more than once."""
+    siu_missing: list[tuple[str, str]] = field(default_factory=list)
+    """(appointment, trigger) the EMR's MLLP listener never received."""
+    siu_doubled: list[tuple[str, str]] = field(default_factory=list)
+    """(appointment, trigger) received under two control ids."""
+    uncertain: list[str] = field(default_factory=list)
+    """Appointments a request without a decision touched (its effect cannot be expected)."""
+    resent: int = 0
+    """SIU messages received again under the same control id (an MLLP retry the EMR drops
+    as a duplicate; not a finding)."""
     requests: int = 0
     accepted: int = 0
     faults: int = 0
 
     @property
     def failed(self) -> bool:
-        return any(
-            (
-                self.lost,
-                self.wrong,
-                self.double_booked,
-                self.missing_in_projection,
-                self.duplicated_in_projection,
-                self.different_in_projection,
-            )
-        )
+        return any(getattr(self, name) for name in CHECKS)
+
+
+def uncertain(calls: Iterable[Call]) -> set[str]:
+    """Appointments that a request ending without a decision (no answer, a 5xx) touched."""
+    return {c.appointment for c in calls if c.appointment and not 0 < c.status < 500}
+
+
+STATUS_AFTER = {"cancel": "cancelled", "check-in": "checked-in", "no-show": "noshow"}
+
+
+def expectations(calls: Iterable[Call]) -> dict[str, Expected]:
+    """What booking must hold for each accepted creation, after its accepted changes (in
+    the order the clients were answered)."""
+    expected: dict[str, Expected] = {}
+    for call in calls:
+        if call.appointment is None or not 200 <= call.status < 300:
+            continue
+        if call.kind in ("book", "reschedule") and call.start is not None:
+            expected[call.appointment] = Expected("booked", call.start)
+        elif call.kind in STATUS_AFTER and call.appointment in expected:
+            status = STATUS_AFTER[call.kind]
+            expected[call.appointment] = Expected(status, expected[call.appointment].start)
+    return expected
+
+
+MESSAGE_OF = {"book": "confirmation", "reschedule": "rescheduled", "cancel": "cancelled"}
+"""The patient's message each accepted step makes (reminders are planned, not counted)."""
+SIU_OF = {"book": "S12", "reschedule": "S13", "cancel": "S15", "check-in": "S14", "no-show": "S26"}
+"""The SIU trigger each accepted step sends the EMR."""
+
+
+def steps(calls: Iterable[Call], of: Mapping[str, str]) -> dict[str, Counter[str]]:
+    """For each accepted creation: how many of each message its accepted steps make."""
+    made: dict[str, Counter[str]] = {}
+    for call in calls:
+        if call.appointment is None or not 200 <= call.status < 300 or call.kind not in of:
+            continue
+        if call.kind == "book" or call.appointment in made:
+            made.setdefault(call.appointment, Counter())[of[call.kind]] += 1
+    return made
+
+
+SETTLED = frozenset({"sent", "skipped"})
+"""A message that went out, or that was not sent for a reason it records (no address, the
+address opted out)."""
+OUTGOING = frozenset({"pending", "sending", "sent", "failed"})
+"""A message that went out, or was or is on its way (superseded, skipped and expired ones
+never leave)."""
+
+
+def latest_news(calls: Iterable[Call]) -> dict[str, str]:
+    """For each accepted creation, the message of its last accepted booking, move or
+    cancellation: what its patient must be told in the end. (Earlier ones may rightly be
+    superseded unsent: a confirmation still waiting when the booking is cancelled is never
+    sent, and a consumer that catches up on both at once plans only the cancellation.)"""
+    last: dict[str, str] = {}
+    for call in calls:
+        if call.appointment is None or not 200 <= call.status < 300:
+            continue
+        if call.kind in MESSAGE_OF and (call.kind == "book" or call.appointment in last):
+            last[call.appointment] = MESSAGE_OF[call.kind]
+    return last
+
+
+def compare_messages(
+    calls: Iterable[Call], made: Mapping[str, Iterable[tuple[str, str]]]
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(missing, doubled) for the accepted creations in ``made`` (each one's messages as
+    (kind, status)): its latest news neither sent nor skipped; more messages of a kind on
+    their way than the steps that make it."""
+    calls = list(calls)
+    owed, last = steps(calls, MESSAGE_OF), latest_news(calls)
+    missing, doubled = [], []
+    for appointment, rows in sorted(made.items()):
+        rows = list(rows)
+        if not any(k == last.get(appointment) and s in SETTLED for k, s in rows):
+            missing.append((appointment, last.get(appointment, "?")))
+        going = Counter(k for k, s in rows if s in OUTGOING)
+        allowed = owed.get(appointment, Counter())
+        doubled += [(appointment, k) for k in sorted(going) if going[k] > allowed[k]]
+    return missing, doubled
+
+
+def compare_counts(
+    wanted: Mapping[str, Counter[str]], found: Mapping[str, Counter[str]]
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(missing, doubled): each (appointment, kind) found fewer or more times than wanted."""
+    missing, doubled = [], []
+    for appointment, counts in sorted(wanted.items()):
+        seen = found.get(appointment, Counter())
+        for kind in sorted(set(counts) | set(seen)):
+            if seen[kind] < counts[kind]:
+                missing.append((appointment, kind))
+            elif seen[kind] > counts[kind]:
+                doubled.append((appointment, kind))
+    return missing, doubled
+
+
+def repeated(ids: Iterable[str]) -> list[str]:
+    """The ids seen more than once."""
+    return sorted(i for i, n in Counter(ids).items() if n > 1)
+
+
+def differences(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+    """The keys whose values differ between two snapshots (either side missing counts)."""
+    return sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
 
 
 def compare_with_booking(

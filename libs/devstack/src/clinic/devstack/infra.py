@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
@@ -219,6 +220,16 @@ class Ladder:
                 stop_local_postgres(component)
             else:
                 stop_local_kafka(component)
+
+    def kill(self, name: str) -> Component:
+        """SIGKILL a component this state directory started on this machine (``make chaos``:
+        a crash, not a shutdown); the next :meth:`up` starts it again on its data and port."""
+        component = self._load().get(name)
+        if component is None or component.source != Source.LOCAL or not component.pid:
+            raise InfrastructureError(name, "only a local component started here can be killed")
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(component.pid, signal.SIGKILL)
+        return component
 
     def status(self) -> list[str]:
         """One line per component: what runs, where, and its resident memory."""

@@ -127,8 +127,12 @@ class Stack:
         env: Mapping[str, str] | None = None,
         demo: bool = True,
         observability: bool = False,
+        booking_replicas: int = 1,
     ) -> None:
         self.demo = demo
+        self.booking_replicas = booking_replicas
+        """Booking processes on one event store (``booking``, ``booking-2``, ...): the gateway
+        calls the first, the EMR bridge the last, and one of them leads the relay."""
         self.observability = observability
         """Also a trace receiver every service exports to, and Prometheus (``make up OBS=1``)."""
         self.state_dir = state_dir.resolve()
@@ -148,8 +152,19 @@ class Stack:
             json.dumps({n: asdict(s) for n, s in services.items()}, indent=2)
         )
 
-    def _port_for(self, spec: ServiceSpec) -> int:
+    def instances(self) -> list[tuple[str, ServiceSpec]]:
+        """Each service process to run, by name, in the order they start."""
+        named = []
+        for spec in SERVICES:
+            named.append((spec.name, spec))
+            if spec.name == "booking":
+                named += [(f"booking-{n}", spec) for n in range(2, self.booking_replicas + 1)]
+        return named
+
+    def _port_for(self, spec: ServiceSpec, name: str | None = None) -> int:
         configured = self.env.get(f"{spec.env_prefix}PORT")
+        if name not in (None, spec.name):
+            return free_port()  # another replica
         if configured:
             return int(configured)
         return spec.default_port if not port_open("127.0.0.1", spec.default_port) else free_port()
@@ -178,15 +193,17 @@ class Stack:
         issuer: RunningService | None = None,
         traces: RunningService | None = None,
         gateway_port: int | None = None,
+        name: str | None = None,
     ) -> RunningService:
-        port = port or self._port_for(spec)
+        name = name or spec.name
+        port = port or self._port_for(spec, name)
         env = {
             **self.env,
             **infra.environment(),
             f"{spec.env_prefix}HOST": "127.0.0.1",
             "BOOKING_LOAD_DEMO_DATA": "true" if self.demo else "false",
             f"{spec.env_prefix}PORT": str(port),
-            **{f"{name.replace('-', '_').upper()}_URL": url for name, url in urls.items()},
+            **{f"{n.replace('-', '_').upper()}_URL": url for n, url in urls.items()},
         }
         # The operations routes (dead letters, projection rebuild) answer this token only.
         env.setdefault("OPERATIONS_TOKEN", local_secret(self.state_dir, "operations-token"))
@@ -216,8 +233,12 @@ class Stack:
             )
             env["EMR_BRIDGE_MLLP_PORT"] = str(mllp)
             env.setdefault("EMR_BRIDGE_ADMIN_TOKEN", local_secret(self.state_dir, "admin-token"))
-        pid, log_file = self._process(spec.name, [spec.module], env)
-        return RunningService(spec.name, pid, port, log_file, mllp_port=mllp)
+        if name != spec.name:
+            env["BOOKING_LOAD_DEMO_DATA"] = "false"  # the first replica loads it
+        if spec.name == "emr-bridge" and self.booking_replicas > 1:
+            env["EMR_BRIDGE_BOOKING_URL"] = urls[f"booking-{self.booking_replicas}"]
+        pid, log_file = self._process(name, [spec.module], env)
+        return RunningService(name, pid, port, log_file, mllp_port=mllp)
 
     def _spawn_sinks(self, notification_port: int) -> RunningService:
         """The local mail and SMS sinks notification sends to (``clinic.devstack.sinks``)."""
@@ -304,16 +325,16 @@ class Stack:
                 traces.port if traces is not None else TRACES_PORT
             )
             self._save(services)
-        for spec in SERVICES:
-            running = services.get(spec.name)
+        for name, spec in self.instances():
+            running = services.get(name)
             if running is not None and pid_alive(running.pid):
                 continue
-            urls = {
-                n: s.url for n, s in services.items() if n != spec.name and n not in LOCAL_PROCESSES
-            }
-            chosen = {"notification": port, "gateway": gateway_port}.get(spec.name)
-            services[spec.name] = self._spawn(
-                spec, infra, urls, sinks, chosen, issuer, traces, gateway_port
+            urls = {n: s.url for n, s in services.items() if n != name and n not in LOCAL_PROCESSES}
+            chosen = {"notification": port, "gateway": gateway_port}.get(name) or (
+                running.port if running is not None else None  # a replica keeps its port
+            )
+            services[name] = self._spawn(
+                spec, infra, urls, sinks, chosen, issuer, traces, gateway_port, name
             )
             self._save(services)
         failures = self._wait_ready(services, timeout)

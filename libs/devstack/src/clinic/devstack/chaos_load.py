@@ -1,0 +1,253 @@
+"""`make chaos`'s clients: front desks through the gateway's /v1 and EMRs through the bridge's
+FHIR API, racing for the same few popular times (a general consultation at Berlin Mitte on
+the next two weekdays).
+
+Each request is sent until it gets a decision: no answer, a 5xx, a 429, or the gateway's
+"this key is still in flight" is sent again, with the same Idempotency-Key (a FHIR `$book`
+of a proposal is keyed by the proposal itself), so every request ends with an answer the
+client saw, and a repeat must get the first answer."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+TYPE = "General consultation"
+LOCATION = "Berlin Mitte"
+FHIR_JSON = "application/fhir+json"
+
+
+@dataclass
+class Call:
+    """One client request and the decision it ended with (after its repeats)."""
+
+    kind: str
+    status: int
+    attempts: int
+    appointment: str | None = None
+    start: dt.datetime | None = None
+    channel: str = "api"
+    patient: str | None = None
+
+
+@dataclass
+class Run:
+    calls: list[Call] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, call: Call) -> None:
+        with self.lock:
+            self.calls.append(call)
+
+
+def weekdays_ahead(count: int) -> list[dt.date]:
+    days: list[dt.date] = []
+    day = dt.date.today()
+    while len(days) < count:
+        day += dt.timedelta(days=1)
+        if day.weekday() < 5:
+            days.append(day)
+    return days
+
+
+def instant(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+Answer = tuple[int, Any, int]
+"""(status, decoded body, attempts); status 0 when no answer came within the patience."""
+
+
+def persist(
+    send: Callable[[], httpx.Response], patience: float, waiting: Callable[..., bool]
+) -> Answer:
+    """Send until a decision or until ``patience`` runs out, half a second apart."""
+    deadline = time.monotonic() + patience
+    attempts = 0
+    while True:
+        attempts += 1
+        try:
+            answer = send()
+            body = answer.json() if answer.content else None
+            if answer.status_code < 500 and not waiting(answer, body):
+                return answer.status_code, body, attempts
+            if time.monotonic() > deadline:
+                return answer.status_code, body, attempts
+        except (httpx.HTTPError, ValueError):
+            if time.monotonic() > deadline:
+                return 0, None, attempts
+        time.sleep(0.5)
+
+
+class Desk:
+    """A front desk's app on the gateway."""
+
+    def __init__(self, gateway: str, token: str, patience: float) -> None:
+        self.http = httpx.Client(
+            base_url=f"{gateway}/v1",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=httpx.Timeout(10, connect=2),
+        )
+        self.patience = patience
+
+    def send(self, method: str, path: str, **kwargs: Any) -> Answer:
+        headers = {"Idempotency-Key": str(uuid.uuid4())} if method == "POST" else {}
+        return persist(
+            lambda: self.http.request(method, path, headers=headers, **kwargs),
+            self.patience,
+            _not_decided,
+        )
+
+
+def _not_decided(answer: httpx.Response, body: Any) -> bool:
+    """Too many requests, or the first request of this key still in flight (its gateway was
+    killed: the claim lapses)."""
+    return answer.status_code == 429 or (
+        answer.status_code == 409
+        and str((body or {}).get("type", "")).endswith("idempotency-key-in-use")
+    )
+
+
+class Emr:
+    """An EMR on the bridge's FHIR API, with a SMART backend-services token (fetched again
+    when refused)."""
+
+    def __init__(self, bridge: str, org: str, client: str, secret: str, patience: float) -> None:
+        self.http = httpx.Client(
+            base_url=f"{bridge}/fhir/{org}", timeout=httpx.Timeout(15, connect=2)
+        )
+        self.credentials = (client, secret)
+        self.token = ""
+        self.patience = patience
+
+    def _authorised(self) -> dict[str, str]:
+        if not self.token:
+            answer = self.http.post(
+                "/auth/token",
+                auth=self.credentials,
+                data={"grant_type": "client_credentials", "scope": "system/*.cruds"},
+            )
+            answer.raise_for_status()
+            self.token = answer.json()["access_token"]
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def send(self, method: str, path: str, key: str | None = None, **kwargs: Any) -> Answer:
+        def once() -> httpx.Response:
+            headers = {**self._authorised(), "Content-Type": FHIR_JSON, "Accept": FHIR_JSON}
+            if key is not None:
+                headers["Idempotency-Key"] = key
+            answer = self.http.request(method, path, headers=headers, **kwargs)
+            if answer.status_code == 401:
+                self.token = ""
+            return answer
+
+        return persist(once, self.patience, lambda answer, _: answer.status_code == 401)
+
+
+def drive_desk(
+    desk: Desk, rng: random.Random, demo: dict[str, Any], until: float, run: Run
+) -> None:
+    """One desk's load until ``until``: search, book one of the first free times (racing the
+    others for them), and now and then move, cancel, check in or mark a no-show."""
+    location = demo["locations"][LOCATION]
+    kind = demo["appointment_types"][TYPE]
+    days = weekdays_ahead(2)
+    mine: list[str] = []
+    while time.monotonic() < until:
+        roll = rng.random()
+        if mine and roll < 0.15:
+            appointment = mine.pop(rng.randrange(len(mine)))
+            status, _, attempts = desk.send(
+                "POST", f"/appointments/{appointment}/cancel", json={"reason": "chaos"}
+            )
+            run.record(Call("cancel", status, attempts, appointment))
+            continue
+        if mine and roll < 0.2:
+            verb = rng.choice(("check-in", "no-show"))
+            appointment = rng.choice(mine)
+            status, _, attempts = desk.send("POST", f"/appointments/{appointment}/{verb}", json={})
+            run.record(Call(verb, status, attempts, appointment))
+            continue
+        day = rng.choice(days).isoformat()
+        status, page, _ = desk.send(
+            "GET",
+            "/slots",
+            params={"appointment_type_id": kind, "location_id": location, "from": day,
+                    "to": day, "page_size": 5},
+        )  # fmt: skip
+        slots = (page or {}).get("slots") or [] if status == 200 else []
+        if not slots:
+            continue
+        start = rng.choice(slots[:3])["start"]
+        if mine and roll < 0.35:
+            appointment = rng.choice(mine)
+            status, _, attempts = desk.send(
+                "POST", f"/appointments/{appointment}/reschedule", json={"start": start}
+            )
+            run.record(Call("reschedule", status, attempts, appointment, instant(start)))
+            continue
+        patient = rng.choice(demo["patients"])
+        status, body, attempts = desk.send(
+            "POST",
+            "/appointments",
+            json={"appointment_type_id": kind, "location_id": location, "patient_id": patient,
+                  "start": start},
+        )  # fmt: skip
+        created = str(body["id"]) if status in (200, 201) and body else None
+        run.record(Call("book", status, attempts, created, instant(start), "api", patient))
+        if created:
+            mine.append(created)
+
+
+def drive_emr(emr: Emr, rng: random.Random, demo: dict[str, Any], until: float, run: Run) -> None:
+    """One EMR's load until ``until``: `$find` the same popular times, `$book` one of the
+    first proposals, and now and then `$cancel` one of its bookings."""
+    location = demo["locations"][LOCATION]
+    kind = demo["appointment_types"][TYPE]
+    days = weekdays_ahead(2)
+    mine: list[str] = []
+    while time.monotonic() < until:
+        if mine and rng.random() < 0.15:
+            appointment = mine.pop(rng.randrange(len(mine)))
+            status, _, attempts = emr.send(
+                "POST", f"/Appointment/{appointment}/$cancel", key=str(uuid.uuid4()), content=b""
+            )
+            run.record(Call("cancel", status, attempts, appointment, channel="fhir"))
+            continue
+        day = rng.choice(days).isoformat()
+        patient = rng.choice(demo["patients"])
+        status, found, _ = emr.send(
+            "GET",
+            "/Appointment/$find",
+            params={"start": f"{day}T06:00:00Z", "end": f"{day}T18:00:00Z",
+                    "appointmentType": kind, "location": f"Location/{location}",
+                    "patient": f"Patient/{patient}", "_count": 5},
+        )  # fmt: skip
+        proposals = [e["resource"] for e in (found or {}).get("entry", [])] if status == 200 else []
+        if not proposals:
+            continue
+        proposal = rng.choice(proposals[:3])
+        parameters = {
+            "resourceType": "Parameters",
+            "parameter": [
+                {
+                    "name": "appointment-reference",
+                    "valueReference": {"reference": f"Appointment/{proposal['id']}"},
+                }
+            ],
+        }
+        status, bundle, attempts = emr.send("POST", "/Appointment/$book", json=parameters)
+        entries = (bundle or {}).get("entry") or [] if 200 <= status < 300 else []
+        created = str(entries[0]["resource"]["id"]) if entries else None
+        start = instant(proposal["start"])
+        run.record(Call("book", status, attempts, created, start, "fhir", patient))
+        if created:
+            mine.append(created)
