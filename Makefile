@@ -88,7 +88,7 @@ bench: install web browser ## Benchmarks: print throughput and latency figures (
 	@bash scripts/run-bench.sh
 
 chaos: install ## Kill every component under a seeded load (gateway and FHIR) on a platform of its own, then check nothing was lost, doubled or double-booked (CHAOS_SEED=, CHAOS_SECONDS=)
-	@$(PY) -m clinic.devstack.chaos --seed $(or $(CHAOS_SEED),7) --seconds $(or $(CHAOS_SECONDS),150)
+	@$(PY) -m clinic.devstack.chaos --seed $(or $(CHAOS_SEED),7) --seconds $(or $(CHAOS_SECONDS),210)
 
 screenshots: install web browser ## Run the browser tests, saving each step's screenshot to docs/screenshots (the README shows them)
 	@CLINIC_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots bash scripts/run-tests.sh tests/browser -q
