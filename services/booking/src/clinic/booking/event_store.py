@@ -223,6 +223,19 @@ class BookingRecorder(PostgresApplicationRecorder):
             if row["notification_id"] is not None
         ]
 
+    def create_table(self) -> None:
+        """All of the event store's creation under one session advisory lock: replicas
+        starting together on a new database would otherwise race on the composite types,
+        which eventsourcing creates each in a transaction of its own and whose simultaneous
+        creation fails with "relation already exists" (an error it does not expect)."""
+        key = f"{self.datastore.schema}.{self.events_table_name}:create"
+        with self.datastore.get_connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+            try:
+                super().create_table()
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
+
     def _create_table(self, cursor: Cursor[DictRow]) -> None:
         """Create the table and function under an advisory lock: replicas starting together
         would otherwise race on CREATE OR REPLACE FUNCTION ("tuple concurrently updated")."""
