@@ -23,6 +23,7 @@ from clinic.devstack.chaos_checks import (
     expectations,
     overlaps,
     repeated,
+    replay_differs,
     steps,
     uncertain,
 )
@@ -193,3 +194,28 @@ def test_an_email_delivered_twice_or_a_projection_unlike_its_rebuild_fails_the_r
     assert Findings(mail_doubled=["<m1@x>"]).failed
     assert Findings(differs_from_rebuild=["calendar"]).failed
     assert not Findings(uncertain=["a"], resent=2).failed  # reported, not a failure
+
+
+def test_a_hold_is_pending_until_confirmed_and_only_its_confirmation_owes_messages() -> None:
+    calls = [
+        Call("hold", 201, 1, "h", NINE),
+        Call("confirm", 200, 1, "h", NINE),
+        Call("hold", 201, 1, "p", TEN),  # its confirmation got no 2xx: still held
+        Call("confirm", 409, 1, "p", TEN),
+    ]
+    assert expectations(calls) == {"h": Expected("booked", NINE), "p": Expected("pending", TEN)}
+    assert steps(calls, MESSAGE_OF) == {"h": Counter(confirmation=1), "p": Counter()}
+    assert steps(calls, SIU_OF) == {"h": Counter(S12=1), "p": Counter()}
+    made = {"h": [("confirmation", "sent")], "p": []}
+    assert compare_messages(calls, made) == ([], [])  # a hold alone is told nothing
+
+
+def test_a_repeat_not_given_the_first_answer_fails_the_run() -> None:
+    booked = Call("book", 201, 2, "a", NINE)
+    assert not replay_differs(booked, 201, {"id": "a"}, "true")
+    assert replay_differs(booked, 201, {"id": "b"}, "true")  # booked again
+    assert replay_differs(booked, 201, {"id": "a"}, None)  # done again, same answer
+    assert replay_differs(booked, 409, {"type": "slot-taken"}, None)
+    refused = Call("reschedule", 409, 1, "a", TEN)
+    assert not replay_differs(refused, 409, {"type": "slot-taken"}, "true")
+    assert Findings(replays_differ=["book a: 201, 409"]).failed

@@ -7,7 +7,8 @@ truth) and against every service that projects it.
     python -m clinic.devstack.chaos --seed 7 --seconds 210 --desks 5 --emrs 2
 
 Front desks (the gateway's /v1) and EMRs (the bridge's FHIR `$find`/`$book`/`$cancel`) race
-for the same few popular times, and book, move, cancel, check in and mark no-shows
+for the same few popular times, and book (outright, or a hold then confirmed), move, cancel,
+check in and mark no-shows
 (`clinic.devstack.chaos_load`). The gateway calls the first booking replica and the bridge
 the second: both decide on one event store, and one of them leads the outbox relay. The
 faults, in a seeded order that reaches each before any repeats: either booking replica, both
@@ -25,7 +26,9 @@ gateway, the Kafka broker and PostgreSQL (the last two only on a platform of its
   earlier message may rightly be superseded unsent), no step's message was made twice, and
   the mail server received each email once; the EMR's MLLP listener received each step's SIU message
   (S12, S13, S14, S15, S26) under one control id;
-- a request that failed got a 4xx or 5xx, never a 2xx for something that did not happen.
+- a request that failed got a 4xx or 5xx, never a 2xx for something that did not happen;
+- every decided desk request, sent once more with its Idempotency-Key, gets its first answer
+  (same status and appointment, marked ``Idempotency-Replayed: true``).
 
 It prints what was attempted and accepted, each fault and how long the platform took to be
 ready again, and what was lost, wrong or doubled; it exits 1 when anything was.
@@ -55,9 +58,11 @@ from clinic.devstack.chaos_checks import Findings, Held
 from clinic.devstack.chaos_load import (
     LOCATION,
     TYPE,
+    Call,
     Desk,
     Emr,
     Run,
+    WaitingOutRateLimits,
     drive_desk,
     drive_emr,
     instant,
@@ -117,20 +122,6 @@ class Chaos:
     run: Run = field(default_factory=Run)
     faults: list[Fault] = field(default_factory=list)
     targets: tuple[str, ...] = ()
-
-
-class WaitingOutRateLimits(httpx.HTTPTransport):
-    """The checks' reads wait out the gateway's rate limit (a 429's ``Retry-After``), as a
-    well-behaved client does."""
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        while True:
-            response = super().handle_request(request)
-            if response.status_code != 429:
-                return response
-            response.read()
-            response.close()
-            time.sleep(float(response.headers.get("Retry-After") or 1))
 
 
 def environment() -> dict[str, str]:
@@ -439,6 +430,21 @@ def messages_made(
     return made
 
 
+def replays(calls: list[Call]) -> tuple[int, list[str]]:
+    """Every decided desk request sent once more with its Idempotency-Key: how many, and
+    those not given their first answer (replayed)."""
+    decided = [c for c in calls if c.replay is not None and 0 < c.status < 500]
+    differ = []
+    for call in decided:
+        assert call.replay is not None
+        answer = call.replay()
+        body = answer.json() if answer.content else None
+        if checks.replay_differs(call, answer.status_code, body,
+                                 answer.headers.get("Idempotency-Replayed")):  # fmt: skip
+            differ.append(f"{call.kind} {call.appointment}: {call.status}, {answer.status_code}")
+    return len(decided), differ
+
+
 def fhir_appointments(emr: Emr, ids: set[str]) -> dict[str, Held]:
     found = {}
     for appointment in sorted(ids):
@@ -481,7 +487,9 @@ class Verdict:
         findings.unexpected = sorted(
             a for a, h in others.items() if h.status in checks.LIVE and a not in told | self.before
         )
-        if findings.unexpected and any(c.kind == "book" and not 0 < c.status < 500 for c in calls):
+        if findings.unexpected and any(
+            c.kind in checks.CREATIONS and not 0 < c.status < 500 for c in calls
+        ):
             findings.uncertain += findings.unexpected  # a creation without a decision made them
             findings.unexpected = []
         findings.double_booked = checks.overlaps([*booking.values(), *others.values()])
@@ -510,6 +518,7 @@ class Verdict:
         wanted = {a: c for a, c in checks.steps(calls, checks.SIU_OF).items() if a in expected}
         findings.siu_missing, findings.siu_doubled = checks.compare_counts(wanted, triggers)
         findings.resent = len(self.received) - len({r.control_id for r in self.received})
+        findings.replayed, findings.replays_differ = replays(calls)
         return findings
 
 
@@ -535,6 +544,7 @@ def report(chaos: Chaos, findings: Findings, seconds: float) -> None:
     print(f"  {'accepted creations checked':48} {findings.accepted:6}")
     print(f"  {'without a decision (not checked)':48} {len(findings.uncertain):6}")
     print(f"  {'SIU messages received again (same control id)':48} {findings.resent:6}")
+    print(f"  {'decided requests sent again with their key':48} {findings.replayed:6}")
     for name, meaning in checks.CHECKS.items():
         found = getattr(findings, name)
         print(f"  {meaning:48} {len(found):6}   (target 0)")

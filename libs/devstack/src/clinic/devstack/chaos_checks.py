@@ -52,6 +52,7 @@ CHECKS = {
     "mail_doubled": "an email delivered twice",
     "siu_missing": "a step's SIU message not sent",
     "siu_doubled": "a step's SIU message sent twice",
+    "replays_differ": "a repeat with its key not given the first answer",
 }
 """Every check: what its findings are (each must be empty)."""
 
@@ -83,6 +84,11 @@ class Findings:
     """(appointment, trigger) the EMR's MLLP listener never received."""
     siu_doubled: list[tuple[str, str]] = field(default_factory=list)
     """(appointment, trigger) received under two control ids."""
+    replays_differ: list[str] = field(default_factory=list)
+    """Decided requests sent once more with their Idempotency-Key whose answer was not the
+    first one, replayed."""
+    replayed: int = 0
+    """How many decided requests were sent once more with their key."""
     uncertain: list[str] = field(default_factory=list)
     """Appointments a request without a decision touched (its effect cannot be expected)."""
     resent: int = 0
@@ -102,7 +108,14 @@ def uncertain(calls: Iterable[Call]) -> set[str]:
     return {c.appointment for c in calls if c.appointment and not 0 < c.status < 500}
 
 
-STATUS_AFTER = {"cancel": "cancelled", "check-in": "checked-in", "no-show": "noshow"}
+STATUS_AFTER = {
+    "confirm": "booked",
+    "cancel": "cancelled",
+    "check-in": "checked-in",
+    "no-show": "noshow",
+}
+CREATIONS = {"book": "booked", "hold": "pending"}
+"""The requests that create an appointment, and the status they leave it in."""
 
 
 def expectations(calls: Iterable[Call]) -> dict[str, Expected]:
@@ -112,7 +125,9 @@ def expectations(calls: Iterable[Call]) -> dict[str, Expected]:
     for call in calls:
         if call.appointment is None or not 200 <= call.status < 300:
             continue
-        if call.kind in ("book", "reschedule") and call.start is not None:
+        if call.kind in CREATIONS and call.start is not None:
+            expected[call.appointment] = Expected(CREATIONS[call.kind], call.start)
+        elif call.kind == "reschedule" and call.start is not None:
             expected[call.appointment] = Expected("booked", call.start)
         elif call.kind in STATUS_AFTER and call.appointment in expected:
             status = STATUS_AFTER[call.kind]
@@ -120,20 +135,35 @@ def expectations(calls: Iterable[Call]) -> dict[str, Expected]:
     return expected
 
 
-MESSAGE_OF = {"book": "confirmation", "reschedule": "rescheduled", "cancel": "cancelled"}
-"""The patient's message each accepted step makes (reminders are planned, not counted)."""
-SIU_OF = {"book": "S12", "reschedule": "S13", "cancel": "S15", "check-in": "S14", "no-show": "S26"}
-"""The SIU trigger each accepted step sends the EMR."""
+MESSAGE_OF = {
+    "book": "confirmation",
+    "confirm": "confirmation",
+    "reschedule": "rescheduled",
+    "cancel": "cancelled",
+}
+"""The patient's message each accepted step makes (a hold none; reminders are planned, not
+counted)."""
+SIU_OF = {
+    "book": "S12",
+    "confirm": "S12",
+    "reschedule": "S13",
+    "cancel": "S15",
+    "check-in": "S14",
+    "no-show": "S26",
+}
+"""The SIU trigger each accepted step sends the EMR (a hold alone none)."""
 
 
 def steps(calls: Iterable[Call], of: Mapping[str, str]) -> dict[str, Counter[str]]:
     """For each accepted creation: how many of each message its accepted steps make."""
     made: dict[str, Counter[str]] = {}
     for call in calls:
-        if call.appointment is None or not 200 <= call.status < 300 or call.kind not in of:
+        if call.appointment is None or not 200 <= call.status < 300:
             continue
-        if call.kind == "book" or call.appointment in made:
-            made.setdefault(call.appointment, Counter())[of[call.kind]] += 1
+        if call.kind in CREATIONS:
+            made.setdefault(call.appointment, Counter())
+        if call.kind in of and call.appointment in made:
+            made[call.appointment][of[call.kind]] += 1
     return made
 
 
@@ -151,10 +181,13 @@ def latest_news(calls: Iterable[Call]) -> dict[str, str]:
     superseded unsent: a confirmation still waiting when the booking is cancelled is never
     sent, and a consumer that catches up on both at once plans only the cancellation.)"""
     last: dict[str, str] = {}
+    created: set[str] = set()
     for call in calls:
         if call.appointment is None or not 200 <= call.status < 300:
             continue
-        if call.kind in MESSAGE_OF and (call.kind == "book" or call.appointment in last):
+        if call.kind in CREATIONS:
+            created.add(call.appointment)
+        if call.kind in MESSAGE_OF and call.appointment in created:
             last[call.appointment] = MESSAGE_OF[call.kind]
     return last
 
@@ -169,9 +202,9 @@ def compare_messages(
     owed, last = steps(calls, MESSAGE_OF), latest_news(calls)
     missing, doubled = [], []
     for appointment, rows in sorted(made.items()):
-        rows = list(rows)
-        if not any(k == last.get(appointment) and s in SETTLED for k, s in rows):
-            missing.append((appointment, last.get(appointment, "?")))
+        rows, news = list(rows), last.get(appointment)
+        if news and not any(k == news and s in SETTLED for k, s in rows):
+            missing.append((appointment, news))
         going = Counter(k for k, s in rows if s in OUTGOING)
         allowed = owed.get(appointment, Counter())
         doubled += [(appointment, k) for k in sorted(going) if going[k] > allowed[k]]
@@ -191,6 +224,14 @@ def compare_counts(
             elif seen[kind] > counts[kind]:
                 doubled.append((appointment, kind))
     return missing, doubled
+
+
+def replay_differs(call: Call, status: int, body: Any, replayed: str | None) -> bool:
+    """Whether a decided request, sent once more with its key, was not given its first
+    answer (the same status and appointment, marked as a replay)."""
+    created = call.kind in CREATIONS and call.appointment is not None
+    same_id = not created or (isinstance(body, dict) and str(body.get("id")) == call.appointment)
+    return status != call.status or replayed != "true" or not same_id
 
 
 def repeated(ids: Iterable[str]) -> list[str]:

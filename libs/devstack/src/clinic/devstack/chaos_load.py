@@ -36,6 +36,8 @@ class Call:
     start: dt.datetime | None = None
     channel: str = "api"
     patient: str | None = None
+    replay: Callable[[], httpx.Response] | None = field(default=None, repr=False)
+    """The same request with the same Idempotency-Key (a desk's POST), to send once more."""
 
 
 @dataclass
@@ -87,6 +89,20 @@ def persist(
         time.sleep(0.5)
 
 
+class WaitingOutRateLimits(httpx.HTTPTransport):
+    """Waits out the gateway's rate limit (a 429's ``Retry-After``), as a well-behaved client
+    does."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        while True:
+            response = super().handle_request(request)
+            if response.status_code != 429:
+                return response
+            response.read()
+            response.close()
+            time.sleep(float(response.headers.get("Retry-After") or 1))
+
+
 class Desk:
     """A front desk's app on the gateway."""
 
@@ -95,16 +111,21 @@ class Desk:
             base_url=f"{gateway}/v1",
             headers={"Authorization": f"Bearer {token}"},
             timeout=httpx.Timeout(10, connect=2),
+            transport=WaitingOutRateLimits(),
         )
         self.patience = patience
 
-    def send(self, method: str, path: str, **kwargs: Any) -> Answer:
-        headers = {"Idempotency-Key": str(uuid.uuid4())} if method == "POST" else {}
-        return persist(
-            lambda: self.http.request(method, path, headers=headers, **kwargs),
-            self.patience,
-            _not_decided,
-        )
+    def get(self, path: str, params: dict[str, Any]) -> Answer:
+        return persist(lambda: self.http.get(path, params=params), self.patience, _not_decided)
+
+    def post(self, path: str, body: Any) -> tuple[Answer, Callable[[], httpx.Response]]:
+        """Send until decided; also returns the request, same key, to send once more."""
+        headers = {"Idempotency-Key": str(uuid.uuid4())}
+
+        def once() -> httpx.Response:
+            return self.http.post(path, json=body, headers=headers)
+
+        return persist(once, self.patience, _not_decided), once
 
 
 def _not_decided(answer: httpx.Response, body: Any) -> bool:
@@ -156,32 +177,33 @@ def drive_desk(
     desk: Desk, rng: random.Random, demo: dict[str, Any], until: float, run: Run
 ) -> None:
     """One desk's load until ``until``: search, book one of the first free times (racing the
-    others for them), and now and then move, cancel, check in or mark a no-show."""
+    others for them), outright or as a hold it then confirms, and now and then move, cancel,
+    check in or mark a no-show."""
     location = demo["locations"][LOCATION]
     kind = demo["appointment_types"][TYPE]
     days = weekdays_ahead(2)
     mine: list[str] = []
+
+    def step(what: str, appointment: str, path: str, body: Any, start: str | None = None) -> None:
+        (status, _, attempts), again = desk.post(path, body)
+        when = instant(start) if start else None
+        run.record(Call(what, status, attempts, appointment, when, replay=again))
+
     while time.monotonic() < until:
         roll = rng.random()
         if mine and roll < 0.15:
             appointment = mine.pop(rng.randrange(len(mine)))
-            status, _, attempts = desk.send(
-                "POST", f"/appointments/{appointment}/cancel", json={"reason": "chaos"}
-            )
-            run.record(Call("cancel", status, attempts, appointment))
+            step("cancel", appointment, f"/appointments/{appointment}/cancel", {"reason": "chaos"})
             continue
         if mine and roll < 0.2:
-            verb = rng.choice(("check-in", "no-show"))
-            appointment = rng.choice(mine)
-            status, _, attempts = desk.send("POST", f"/appointments/{appointment}/{verb}", json={})
-            run.record(Call(verb, status, attempts, appointment))
+            verb, appointment = rng.choice(("check-in", "no-show")), rng.choice(mine)
+            step(verb, appointment, f"/appointments/{appointment}/{verb}", {})
             continue
         day = rng.choice(days).isoformat()
-        status, page, _ = desk.send(
-            "GET",
+        status, page, _ = desk.get(
             "/slots",
-            params={"appointment_type_id": kind, "location_id": location, "from": day,
-                    "to": day, "page_size": 5},
+            {"appointment_type_id": kind, "location_id": location, "from": day, "to": day,
+             "page_size": 5},
         )  # fmt: skip
         slots = (page or {}).get("slots") or [] if status == 200 else []
         if not slots:
@@ -189,20 +211,21 @@ def drive_desk(
         start = rng.choice(slots[:3])["start"]
         if mine and roll < 0.35:
             appointment = rng.choice(mine)
-            status, _, attempts = desk.send(
-                "POST", f"/appointments/{appointment}/reschedule", json={"start": start}
-            )
-            run.record(Call("reschedule", status, attempts, appointment, instant(start)))
+            path = f"/appointments/{appointment}/reschedule"
+            step("reschedule", appointment, path, {"start": start}, start)
             continue
         patient = rng.choice(demo["patients"])
-        status, body, attempts = desk.send(
-            "POST",
-            "/appointments",
-            json={"appointment_type_id": kind, "location_id": location, "patient_id": patient,
-                  "start": start},
-        )  # fmt: skip
-        created = str(body["id"]) if status in (200, 201) and body else None
-        run.record(Call("book", status, attempts, created, instant(start), "api", patient))
+        body = {"appointment_type_id": kind, "location_id": location, "patient_id": patient,
+                "start": start}  # fmt: skip
+        hold = roll > 0.75  # a patient finishing on a kiosk: held, then confirmed
+        if hold:
+            body["hold_minutes"] = 120  # outlasts the run: a hold left pending stays so
+        (status, answer, attempts), again = desk.post("/holds" if hold else "/appointments", body)
+        created = str(answer["id"]) if status in (200, 201) and answer else None
+        kind_of = "hold" if hold else "book"
+        run.record(Call(kind_of, status, attempts, created, instant(start), "api", patient, again))
+        if created and hold:
+            step("confirm", created, f"/appointments/{created}/confirm", {}, start)
         if created:
             mine.append(created)
 

@@ -1,7 +1,7 @@
 """Idempotency keys: a POST repeated with its key gets the first answer, never a second effect.
 
 A key belongs to one caller (organisation and token subject). The first request with it
-claims the key; its answer is stored with it and replayed, with ``Idempotent-Replayed:
+claims the key; its answer is stored with it and replayed, with ``Idempotency-Replayed:
 true``, to every repeat within the key's lifetime (``GATEWAY_IDEMPOTENCY_TTL_HOURS``, 24 by
 default), after which it is forgotten. The same key with another request (method, route or
 body) is a 422; a repeat while the first is still being answered is a 409 to retry.
