@@ -22,6 +22,7 @@ from clinic.events import Envelope
 from clinic.events import appointments as appt
 from clinic.events import patients as pat
 from clinic.events import reference as ref
+from clinic.notification.channels import Outcome, Outgoing
 from clinic.notification.consumer import ProjectionWriter
 from clinic.notification.dispatcher import Dispatcher, DispatchMetrics, Policy
 from clinic.notification.links import Signer
@@ -90,9 +91,9 @@ class Setting:
         )
         return aid
 
-    def dispatcher(self, name: str, **policy: Any) -> Dispatcher:
+    def dispatcher(self, name: str, database: Database | None = None, **policy: Any) -> Dispatcher:
         return Dispatcher(
-            self.database,
+            database or self.database,
             {
                 "email": EmailChannel(
                     SmtpConfig(
@@ -220,6 +221,55 @@ async def test_an_instance_killed_mid_round_leaves_its_unsent_claims_to_another_
     finally:
         await doomed.stop()
         await survivor.stop()
+
+
+class LosingTheDatabase:
+    """A channel whose provider takes each message, after which the dispatcher's database
+    connections are cut (PostgreSQL restarting, or failing over) before it records it."""
+
+    def __init__(self, inner: Any, database: Database, application_name: str) -> None:
+        self.inner, self.database, self.name = inner, database, inner.name
+        self.application_name = application_name
+
+    async def send(self, message: Outgoing) -> Outcome:
+        outcome: Outcome = await self.inner.send(message)
+        async with self.database.pool.connection() as conn:
+            await conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = %s",
+                [self.application_name],
+            )
+        return outcome
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+async def test_a_message_sent_as_the_database_went_away_is_recorded_sent_and_never_sent_again(
+    database: Database, sinks: Sinks
+) -> None:
+    setting = Setting(database, sinks, reminder_plan=())
+    for n in range(3):
+        setting.book(setting.patient(n, preferred_channel="email"))
+    await setting.deliver()
+    # The dispatcher's own pool, whose connections the channel cuts after each send.
+    own = Database(database.url, database.schema, "notification-losing-its-database", 2)
+    await own.pool.open(wait=True)
+    dispatcher = setting.dispatcher("cut-off", own)
+    dispatcher.channels["email"] = LosingTheDatabase(
+        dispatcher.channels["email"], database, "notification-losing-its-database"
+    )
+    try:
+        assert await dispatcher.dispatch_due() == 3
+        assert {s[2:4] for s in await setting.statuses()} == {("sent", 1)}
+        # Before, each stayed "sending" and went out again once its lease lapsed.
+        setting.clinic.at = BOOKED + Policy().lease
+        assert await dispatcher.dispatch_due() == 0
+        assert len(sinks.mail.received) == 3
+        assert set(mail_ids(sinks).values()) == {1}
+    finally:
+        await dispatcher.stop()
+        await own.close()
 
 
 async def test_two_instances_at_once_send_every_message_exactly_once(

@@ -18,10 +18,13 @@ One round, at the time the clock gives (injectable, so tests drive it without sl
    ``pending`` after a backoff with jitter (``failed`` once the attempts are used up); for
    a permanent one ``failed`` with the reason.
 While a round's sends are in flight their leases are renewed, so a slow provider never makes
-another instance take them over. An instance killed mid-round leaves its unrecorded claims
-``sending``; when their lease lapses another instance sends them. The one window left is an
-instance dying between the provider's acceptance and the recording (milliseconds): such a
-message goes out again, with the same ``Message-ID``.
+another instance take them over. An outcome the database cannot take at once (it restarts,
+fails over, or drops the connection) is written again until it can: a message the provider
+took, left ``sending``, would otherwise go out a second time when its lease lapsed. An
+instance killed mid-round leaves its unrecorded claims ``sending``; when their lease lapses
+another instance sends them. The one window left is an instance dying between the
+provider's acceptance and the recording (milliseconds): such a message goes out again, with
+the same ``Message-ID``.
 """
 
 from __future__ import annotations
@@ -40,9 +43,11 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client import Counter as Total
 from psycopg.rows import dict_row
+from psycopg_pool import PoolTimeout
 
 from clinic.notification.channels import Channel, Failed, Outcome, Outgoing, Retry, Sent
 from clinic.notification.links import Action, Link, Signer
@@ -125,6 +130,10 @@ LEFT JOIN appointment_types t ON t.appointment_type_id = a.appointment_type_id
 LEFT JOIN locations l ON l.location_id = a.location_id
 WHERE m.message_id = ANY(%s)
 """
+
+
+RECORD_PAUSE, RECORD_PAUSE_CAP = 0.2, 2.0
+"""Seconds between writes of an outcome the database could not take, doubling to the cap."""
 
 
 @dataclass(frozen=True)
@@ -407,26 +416,47 @@ class Dispatcher:
                 )
                 values = [reason, now, *fence]
                 label = "failed"
-        async with self.database.pool.connection() as conn:
-            cursor = await conn.execute(sql, values)
-            if cursor.rowcount == 0:
-                log.warning(
-                    "outcome not recorded: the claim was taken over",
-                    extra={"message_id": str(row["message_id"]), "outcome": label},
-                )
-                return
+        if await self._write_outcome(sql, values, row["message_id"]) == 0:
+            log.warning(
+                "outcome not recorded: the claim was taken over",
+                extra={"message_id": str(row["message_id"]), "outcome": label},
+            )
+            return
         self.metrics.outcomes.labels(channel, row["kind"], label).inc()
 
+    async def _write_outcome(self, sql: str, values: list[Any], message_id: UUID) -> int:
+        """Write an outcome, again and again while the database cannot be reached (the
+        fence keeps a late write from overwriting another instance's claim). The rows it
+        changed."""
+        pause = RECORD_PAUSE
+        while True:
+            try:
+                async with self.database.pool.connection() as conn:
+                    cursor = await conn.execute(sql, values)
+                    return cursor.rowcount
+            except (psycopg.OperationalError, PoolTimeout) as error:
+                log.warning(
+                    "outcome not recorded yet: the database is unreachable; trying again",
+                    extra={"message_id": str(message_id), "error": str(error)},
+                )
+            await asyncio.sleep(pause)
+            pause = min(RECORD_PAUSE_CAP, pause * 2)
+
     async def _renew(self, ids: list[UUID]) -> None:
-        """Keep this round's leases from lapsing while its sends are in flight."""
+        """Keep this round's leases from lapsing while its sends are in flight (through a
+        database that is briefly unreachable)."""
         while True:
             await asyncio.sleep(self.policy.lease.total_seconds() / 3)
-            async with self.database.pool.connection() as conn:
-                await conn.execute(
-                    "UPDATE messages SET lease_until = %s WHERE message_id = ANY(%s) "
-                    "AND status = 'sending' AND claimed_by = %s",
-                    [self.clock() + self.policy.lease, ids, self.name],
-                )
+            try:
+                async with self.database.pool.connection() as conn:
+                    await conn.execute(
+                        "UPDATE messages SET lease_until = %s WHERE message_id = ANY(%s) "
+                        "AND status = 'sending' AND claimed_by = %s",
+                        [self.clock() + self.policy.lease, ids, self.name],
+                    )
+            except (psycopg.OperationalError, PoolTimeout) as error:
+                log.warning("leases not renewed: the database is unreachable",
+                            extra={"error": str(error)})  # fmt: skip
 
     # -- running -----------------------------------------------------------------------
 
