@@ -7,14 +7,15 @@ truth) and against every service that projects it.
     python -m clinic.devstack.chaos --seed 7 --seconds 210 --desks 5 --emrs 2
 
 Front desks (the gateway's /v1) and EMRs (the bridge's FHIR `$find`/`$book`/`$cancel`) race
-for the same few popular times, and book (outright, or a hold then confirmed), move, cancel,
-check in and mark no-shows
-(`clinic.devstack.chaos_load`). The gateway calls the first booking replica and the bridge
-the second: both decide on one event store, and one of them leads the outbox relay. The
-faults, in a seeded order that reaches each before any repeats: either booking replica, both
-at once, the replica leading the relay, availability, notification, the EMR bridge, the
-gateway, the Kafka broker and PostgreSQL (the last two only on a platform of its own). Then
-(`clinic.devstack.chaos_checks`):
+for the same few popular times, and book (outright, or a hold then confirmed), move and
+cancel; desks also book walk-ins minutes ahead, check them in, and mark them no-shows once
+their time has begun (`clinic.devstack.chaos_load`; the run first adds walk-in clinicians
+working around the clock and a walk-in type through /v1, as a clinic admin would). The
+gateway calls the first booking replica and the bridge the second: both decide on one event
+store, and one of them leads the outbox relay. The faults, in a seeded order that reaches
+each before any repeats: either booking replica, both at once, the replica leading the
+relay, availability, notification, the EMR bridge, the gateway, the Kafka broker and
+PostgreSQL (the last two only on a platform of its own). Then (`clinic.devstack.chaos_checks`):
 
 - every creation that got a 2xx is held by booking once, as the last accepted change left it;
   no live appointment exists that no client was told of (a request done twice);
@@ -66,7 +67,8 @@ from clinic.devstack.chaos_load import (
     drive_desk,
     drive_emr,
     instant,
-    weekdays_ahead,
+    loaded_days,
+    open_walk_ins,
 )
 from clinic.devstack.components import InfrastructureError, free_port, pid_alive
 from clinic.devstack.issuer import mint
@@ -284,7 +286,8 @@ def chaos(
         timeout=30,
         transport=WaitingOutRateLimits(),
     )
-    days = weekdays_ahead(2)
+    demo["walk_in"] = open_walk_ins(staff, demo)
+    days = loaded_days()
     before = {h.appointment_id for h in shown_by_calendars(staff, demo, days)}
     chaos = Chaos(targets=targets)
     with Peer() as peer:
@@ -480,7 +483,7 @@ class Verdict:
         findings.accepted = len(expected)
         booking = held_by_booking(staff, set(expected))
         checks.compare_with_booking(expected, booking, findings)
-        days = weekdays_ahead(2)
+        days = loaded_days()
         shown = shown_by_calendars(staff, demo, days)
         told = {c.appointment for c in calls if c.appointment}
         others = held_by_booking(staff, {h.appointment_id for h in shown} - set(booking))

@@ -1,6 +1,8 @@
 """`make chaos`'s clients: front desks through the gateway's /v1 and EMRs through the bridge's
 FHIR API, racing for the same few popular times (a general consultation at Berlin Mitte on
-the next two weekdays).
+the next two weekdays), and desks booking walk-ins for the next minute, which they check in
+or, once the time has begun, mark as no-shows (the clinic's walk-in clinicians, whom the
+run adds through /v1 as a clinic admin would, work around the clock).
 
 Each request is sent until it gets a decision: no answer, a 5xx, a 429, or the gateway's
 "this key is still in flight" is sent again, with the same Idempotency-Key (a FHIR `$book`
@@ -17,11 +19,15 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
 TYPE = "General consultation"
 LOCATION = "Berlin Mitte"
+WALK_IN = "Walk-in (chaos)"
+WALK_IN_MINUTES = 5
+WALK_IN_CLINICIANS = 6
 FHIR_JSON = "application/fhir+json"
 
 
@@ -50,14 +56,60 @@ class Run:
             self.calls.append(call)
 
 
+ZONE = ZoneInfo("Europe/Berlin")
+"""The time zone of ``LOCATION`` (its calendars are asked for by its local days)."""
+
+
 def weekdays_ahead(count: int) -> list[dt.date]:
     days: list[dt.date] = []
-    day = dt.date.today()
+    day = dt.datetime.now(ZONE).date()
     while len(days) < count:
         day += dt.timedelta(days=1)
         if day.weekday() < 5:
             days.append(day)
     return days
+
+
+def loaded_days() -> list[dt.date]:
+    """The local days the load books: today and tomorrow (walk-ins) and the next two
+    weekdays (consultations)."""
+    today = dt.datetime.now(ZONE).date()
+    return sorted({today, today + dt.timedelta(days=1), *weekdays_ahead(2)})
+
+
+def open_walk_ins(staff: httpx.Client, demo: dict[str, Any]) -> str:
+    """Walk-in clinicians at ``LOCATION`` working every hour of every day, and a walk-in
+    appointment type bookable at no notice, through /v1 as a clinic admin adds them (fixed
+    Idempotency-Keys: a second run on the same platform finds them). The type's id."""
+    location = demo["locations"][LOCATION]
+
+    def post(path: str, key: str, body: dict[str, Any]) -> str:
+        answer = staff.post(path, json=body, headers={"Idempotency-Key": f"chaos-{key}"})
+        answer.raise_for_status()
+        return str(answer.json()["id"])
+
+    for n in range(1, WALK_IN_CLINICIANS + 1):
+        clinician = post(
+            "/providers",
+            f"walk-in-clinician-{n}",
+            {"name": f"Walk-in clinician {n}", "kind": "physician", "specialties": ["walk-in"],
+             "location_ids": [location], "languages": ["de", "en"]},
+        )  # fmt: skip
+        hours = [
+            {"location_id": location, "weekday": d, "start": "00:00", "end": "23:59"}
+            for d in range(7)
+        ]
+        answer = staff.put(f"/providers/{clinician}/schedule/weekly-hours", json={"hours": hours})
+        answer.raise_for_status()
+    step = {"name": "walk-in", "duration_minutes": WALK_IN_MINUTES,
+            "requirements": [{"role": "clinician", "category": "provider",
+                              "specialty": "walk-in"}]}  # fmt: skip
+    return post(
+        "/appointment-types",
+        "walk-in-type",
+        {"name": WALK_IN, "steps": [step], "minimum_notice_minutes": 0,
+         "cancellation_cutoff_minutes": 0, "reschedule_cutoff_minutes": 0, "reminder_plan": []},
+    )  # fmt: skip
 
 
 def instant(text: str) -> dt.datetime:
@@ -178,16 +230,28 @@ def drive_desk(
 ) -> None:
     """One desk's load until ``until``: search, book one of the first free times (racing the
     others for them), outright or as a hold it then confirms, and now and then move, cancel,
-    check in or mark a no-show."""
+    book a walk-in for the next minute (racing the others for the walk-in clinicians), check
+    one in, or mark one as a no-show (refused until its time has begun)."""
     location = demo["locations"][LOCATION]
     kind = demo["appointment_types"][TYPE]
     days = weekdays_ahead(2)
     mine: list[str] = []
+    walk_ins: list[tuple[str, str]] = []  # (appointment, what the desk will do: the patient
+    # comes and is checked in, or never comes and is marked a no-show once the time begins)
 
-    def step(what: str, appointment: str, path: str, body: Any, start: str | None = None) -> None:
+    def step(what: str, appointment: str, path: str, body: Any, start: str | None = None) -> int:
         (status, _, attempts), again = desk.post(path, body)
         when = instant(start) if start else None
         run.record(Call(what, status, attempts, appointment, when, replay=again))
+        return status
+
+    def book(body: dict[str, Any], hold: bool = False) -> str | None:
+        (status, answer, attempts), again = desk.post("/holds" if hold else "/appointments", body)
+        created = str(answer["id"]) if status in (200, 201) and answer else None
+        when, patient = instant(body["start"]), body["patient_id"]
+        run.record(Call("hold" if hold else "book", status, attempts, created, when, "api",
+                        patient, again))  # fmt: skip
+        return created
 
     while time.monotonic() < until:
         roll = rng.random()
@@ -195,9 +259,21 @@ def drive_desk(
             appointment = mine.pop(rng.randrange(len(mine)))
             step("cancel", appointment, f"/appointments/{appointment}/cancel", {"reason": "chaos"})
             continue
-        if mine and roll < 0.2:
-            verb, appointment = rng.choice(("check-in", "no-show")), rng.choice(mine)
-            step(verb, appointment, f"/appointments/{appointment}/{verb}", {})
+        if walk_ins and roll < 0.22:
+            appointment, verb = walk = rng.choice(walk_ins)
+            if 200 <= step(verb, appointment, f"/appointments/{appointment}/{verb}", {}) < 300:
+                walk_ins.remove(walk)
+            continue
+        if roll < 0.3:  # a walk-in, seen within minutes by whichever clinician is free
+            start = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+            start += dt.timedelta(minutes=rng.randint(1, 3))
+            created = book(
+                {"appointment_type_id": demo["walk_in"], "location_id": location,
+                 "patient_id": rng.choice(demo["patients"]),
+                 "start": start.isoformat().replace("+00:00", "Z")}
+            )  # fmt: skip
+            if created:
+                walk_ins.append((created, "check-in" if rng.random() < 0.6 else "no-show"))
             continue
         day = rng.choice(days).isoformat()
         status, page, _ = desk.get(
@@ -209,21 +285,17 @@ def drive_desk(
         if not slots:
             continue
         start = rng.choice(slots[:3])["start"]
-        if mine and roll < 0.35:
+        if mine and roll < 0.45:
             appointment = rng.choice(mine)
             path = f"/appointments/{appointment}/reschedule"
             step("reschedule", appointment, path, {"start": start}, start)
             continue
-        patient = rng.choice(demo["patients"])
-        body = {"appointment_type_id": kind, "location_id": location, "patient_id": patient,
-                "start": start}  # fmt: skip
-        hold = roll > 0.75  # a patient finishing on a kiosk: held, then confirmed
+        body = {"appointment_type_id": kind, "location_id": location,
+                "patient_id": rng.choice(demo["patients"]), "start": start}  # fmt: skip
+        hold = roll > 0.8  # a patient finishing on a kiosk: held, then confirmed
         if hold:
             body["hold_minutes"] = 120  # outlasts the run: a hold left pending stays so
-        (status, answer, attempts), again = desk.post("/holds" if hold else "/appointments", body)
-        created = str(answer["id"]) if status in (200, 201) and answer else None
-        kind_of = "hold" if hold else "book"
-        run.record(Call(kind_of, status, attempts, created, instant(start), "api", patient, again))
+        created = book(body, hold)
         if created and hold:
             step("confirm", created, f"/appointments/{created}/confirm", {}, start)
         if created:
