@@ -91,6 +91,12 @@ class Setting:
         )
         return aid
 
+    async def bookings_by_email(self, count: int) -> None:
+        """``count`` patients who prefer email, each with a booking, delivered."""
+        for n in range(count):
+            self.book(self.patient(n, preferred_channel="email"))
+        await self.deliver()
+
     def dispatcher(self, name: str, database: Database | None = None, **policy: Any) -> Dispatcher:
         return Dispatcher(
             database or self.database,
@@ -194,9 +200,7 @@ async def test_an_instance_killed_mid_round_leaves_its_unsent_claims_to_another_
     database: Database, sinks: Sinks
 ) -> None:
     setting = Setting(database, sinks, reminder_plan=())
-    for n in range(30):
-        setting.book(setting.patient(n, preferred_channel="email"))
-    await setting.deliver()
+    await setting.bookings_by_email(30)
     doomed, survivor = setting.dispatcher("doomed"), setting.dispatcher("survivor")
     stalling = Stalling(doomed.channels["email"], allowed=10)
     doomed.channels["email"] = stalling
@@ -249,9 +253,7 @@ async def test_a_message_sent_as_the_database_went_away_is_recorded_sent_and_nev
     database: Database, sinks: Sinks
 ) -> None:
     setting = Setting(database, sinks, reminder_plan=())
-    for n in range(3):
-        setting.book(setting.patient(n, preferred_channel="email"))
-    await setting.deliver()
+    await setting.bookings_by_email(3)
     # The dispatcher's own pool, whose connections the channel cuts after each send.
     own = Database(database.url, database.schema, "notification-losing-its-database", 2)
     await own.pool.open(wait=True)
