@@ -1,6 +1,6 @@
 """`make chaos`'s clients: front desks through the gateway's /v1 and EMRs through the bridge's
 FHIR API, racing for the same few popular times (a general consultation at Berlin Mitte on
-the next two weekdays), and desks booking walk-ins for the next minute, which they check in
+the next two weekdays), and desks booking walk-ins a few minutes ahead, which they check in
 or, once the time has begun, mark as no-shows (the clinic's walk-in clinicians, whom the
 run adds through /v1 as a clinic admin would, work around the clock).
 
@@ -230,7 +230,7 @@ def drive_desk(
 ) -> None:
     """One desk's load until ``until``: search, book one of the first free times (racing the
     others for them), outright or as a hold it then confirms, and now and then move, cancel,
-    book a walk-in for the next minute (racing the others for the walk-in clinicians), check
+    book a walk-in minutes ahead (racing the others for the walk-in clinicians), check
     one in, or mark one as a no-show (refused until its time has begun)."""
     location = demo["locations"][LOCATION]
     kind = demo["appointment_types"][TYPE]
