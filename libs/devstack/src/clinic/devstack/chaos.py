@@ -115,6 +115,8 @@ class Fault:
     target: str
     at: float
     recovered_after: float | None = None
+    wall: float = field(default_factory=time.time)
+    """When it was killed (seconds since the epoch, as the mail server's times)."""
 
 
 @dataclass
@@ -183,8 +185,8 @@ def inject(
         time.sleep(pause)
         if not order:
             order = rng.sample(targets, len(targets))
-        at = time.monotonic()
-        fault = Fault(kill(stack, order.pop()), at)
+        at, wall = time.monotonic(), time.time()
+        fault = Fault(kill(stack, order.pop()), at, wall=wall)
         chaos.faults.append(fault)
         time.sleep(rng.uniform(1, 4))
         try:
@@ -513,7 +515,10 @@ class Verdict:
         )
         sinks = stack._load()["sinks"].url
         mails = httpx.get(f"{sinks}/mail", timeout=30).json()
-        findings.mail_doubled = checks.repeated(m["message_id"] for m in mails)
+        killed = [f.wall for f in self.chaos.faults if f.target == "notification"]
+        findings.mail_doubled, findings.mail_resent = checks.mail_doubled(
+            [(m["message_id"], m["received_at"]) for m in mails], killed
+        )
 
         triggers: dict[str, Counter[str]] = {}
         for control in {r.control_id: r for r in self.received}.values():  # each message once
@@ -547,6 +552,7 @@ def report(chaos: Chaos, findings: Findings, seconds: float) -> None:
     print(f"  {'accepted creations checked':48} {findings.accepted:6}")
     print(f"  {'without a decision (not checked)':48} {len(findings.uncertain):6}")
     print(f"  {'SIU messages received again (same control id)':48} {findings.resent:6}")
+    print(f"  {'emails sent again as notification was killed':48} {findings.mail_resent:6}")
     print(f"  {'decided requests sent again with their key':48} {findings.replayed:6}")
     for name, meaning in checks.CHECKS.items():
         found = getattr(findings, name)

@@ -5,6 +5,7 @@ planted fault without a platform)."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -91,6 +92,10 @@ class Findings:
     """How many decided requests were sent once more with their key."""
     uncertain: list[str] = field(default_factory=list)
     """Appointments a request without a decision touched (its effect cannot be expected)."""
+    mail_resent: int = 0
+    """Emails received again under the same Message-ID because notification was killed
+    between the mail server's acceptance and its recording (SMTP cannot be one transaction
+    with the database; a mail client shows one message per Message-ID; not a finding)."""
     resent: int = 0
     """SIU messages received again under the same control id (an MLLP retry the EMR drops
     as a duplicate; not a finding)."""
@@ -234,9 +239,31 @@ def replay_differs(call: Call, status: int, body: Any, replayed: str | None) -> 
     return status != call.status or replayed != "true" or not same_id
 
 
-def repeated(ids: Iterable[str]) -> list[str]:
-    """The ids seen more than once."""
-    return sorted(i for i, n in Counter(ids).items() if n > 1)
+KILL_WINDOW = 5.0
+"""Seconds after a delivery within which a kill of notification explains its second one:
+the time from the mail server's acceptance to the recording, on a loaded machine."""
+
+
+def mail_doubled(
+    deliveries: Iterable[tuple[str, float]], killed: Iterable[float]
+) -> tuple[list[str], int]:
+    """(doubled, resent) from each delivery's (Message-ID, time received) and the times
+    notification was killed: a Message-ID received again is resent (not a finding) when
+    notification was killed after the delivery before it, within ``KILL_WINDOW``, and
+    before this one; otherwise it is doubled."""
+    kills = sorted(killed)
+    times: dict[str, list[float]] = defaultdict(list)
+    for message_id, at in deliveries:
+        times[message_id].append(at)
+    doubled, resent = set(), 0
+    for message_id, received in times.items():
+        received.sort()
+        for before, again in itertools.pairwise(received):
+            if any(before <= k <= min(again, before + KILL_WINDOW) for k in kills):
+                resent += 1
+            else:
+                doubled.add(message_id)
+    return sorted(doubled), resent
 
 
 def differences(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:

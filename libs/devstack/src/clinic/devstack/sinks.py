@@ -10,8 +10,8 @@
   gives ``undelivered``, ``+15005550011`` ``failed``), signed with ``X-Twilio-Signature``.
   ``POST /replies`` makes a phone answer (``{"from": "+49...", "body": "STOP"}``): the sink
   posts it to the inbound webhook, signed, as the provider would.
-- Both listed over HTTP: ``GET /mail``, ``GET /mail/{n}`` (the message as received),
-  ``GET /sms``.
+- Both listed over HTTP: ``GET /mail`` (each message's recipient, subject, Message-ID and
+  when it was received), ``GET /mail/{n}`` (the message as received), ``GET /sms``.
 
 ``python -m clinic.devstack.sinks --maildir DIR --smtp-port N --http-port M`` runs both (what
 ``make up`` starts; ``SINKS_MAILDIR``, ``SINKS_SMTP_PORT``, ``SINKS_PORT``,
@@ -35,6 +35,7 @@ import mailbox
 import os
 import re
 import threading
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -64,6 +65,8 @@ class Received:
     sender: str
     recipients: list[str]
     raw: bytes
+    at: float = field(default_factory=time.time)
+    """When the server accepted it (seconds since the epoch)."""
 
     @functools.cached_property
     def message(self) -> EmailMessage:
@@ -85,11 +88,16 @@ class MailHandler:
     def stored(self) -> list[EmailMessage]:
         """Every message kept, oldest first: the Maildir's when there is one (it outlives
         the process), else those received since start."""
+        return [message for _, message in self.stored_with_times()]
+
+    def stored_with_times(self) -> list[tuple[float, EmailMessage]]:
+        """Every message kept, oldest first, with when it was received (a Maildir file's
+        name begins with its seconds and microseconds)."""
         with self.lock:
             if self.box is None:
-                return [r.message for r in self.received]
-            keys = sorted(self.box.iterkeys(), key=lambda k: k.split(".")[0:2])
-            return [_parsed(self.box.get_bytes(k)) for k in keys]
+                return [(r.at, r.message) for r in self.received]
+            timed = sorted((_received_at(k), k) for k in self.box.iterkeys())
+            return [(at, _parsed(self.box.get_bytes(k))) for at, k in timed]
 
     async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -109,6 +117,13 @@ class MailHandler:
             if self.box is not None:
                 self.box.add(raw)
         return "250 Message accepted for delivery"
+
+
+def _received_at(key: str) -> float:
+    """A Maildir key's time: ``<seconds>.M<microseconds>P<pid>...``."""
+    seconds, unique = key.split(".")[0:2]
+    micro = re.match(r"M(\d+)", unique)
+    return int(seconds) + (int(micro.group(1)) / 1e6 if micro else 0.0)
 
 
 def _parsed(raw: bytes) -> EmailMessage:
@@ -289,8 +304,9 @@ class Sinks:
                         "subject": m["Subject"],
                         "date": m["Date"],
                         "message_id": m["Message-ID"],
+                        "received_at": at,
                     }
-                    for n, m in enumerate(self.mail.stored())
+                    for n, (at, m) in enumerate(self.mail.stored_with_times())
                 ]
             )
 
