@@ -31,6 +31,8 @@ T = TypeVar("T")
 R = TypeVar("R")
 MOST = 500  # requests in one group
 IN_FLIGHT = 4  # groups of one kind written at once (of the pool's 10 connections)
+RELEASE_PAUSE, RELEASE_PAUSE_CAP = 0.5, 4.0
+"""Seconds between tries to release a claim while the database is unreachable (doubling)."""
 
 
 class DatabaseUnavailableError(Problem):
@@ -137,6 +139,7 @@ class Writes:
             "idempotency claims", self._claim_group, drop_abandoned=True
         )
         self._records = Grouped[Record, None]("audit rows", self._record_group)
+        self._releasing: set[asyncio.Task[None]] = set()
 
     async def claim(self, wanted: idempotency.Claim) -> idempotency.Stored | None:
         """Take the key for this request (None), or the first answer to replay; raises the
@@ -147,9 +150,38 @@ class Writes:
         """Write the audit row (and the answer with its key), durably, before answering."""
         await self._records(record)
 
+    async def release(self, claim: idempotency.Claim) -> None:
+        """Free the key of a request that decided nothing, so its retry is not told "still
+        being answered" until the claim lapses. The database unreachable (the same outage
+        that failed the request, often) does not keep it: the release is written again in
+        the background until it goes or the claim has lapsed by itself."""
+        try:
+            await self._release(claim)
+        except DatabaseUnavailableError:
+            task = asyncio.create_task(self._release_later(claim), name="release a claim")
+            self._releasing.add(task)
+            task.add_done_callback(self._releasing.discard)
+
+    async def _release(self, claim: idempotency.Claim) -> None:
+        async with self._connection() as conn:
+            await idempotency.release(conn, claim)
+
+    async def _release_later(self, claim: idempotency.Claim) -> None:
+        lapsed = asyncio.get_running_loop().time() + idempotency.CLAIM_LEASE.total_seconds()
+        pause = RELEASE_PAUSE
+        while asyncio.get_running_loop().time() + pause < lapsed:
+            await asyncio.sleep(pause)
+            try:
+                await self._release(claim)
+                return
+            except DatabaseUnavailableError:
+                pause = min(RELEASE_PAUSE_CAP, pause * 2)
+
     async def drain(self) -> None:
         await self._claims.drain()
         await self._records.drain()
+        for task in list(self._releasing):  # a claim left lapses by itself
+            task.cancel()
 
     async def _claim_group(self, group: list[idempotency.Claim]) -> list[idempotency.Claimed]:
         async with self._connection() as conn:

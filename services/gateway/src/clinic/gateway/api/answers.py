@@ -191,8 +191,7 @@ async def command(
     except Exception:
         # Nothing was decided (or nobody can tell): the key is free for the retry, which
         # booking answers once; the refusal itself is audited by ``refused``.
-        async with caller.database.pool.connection() as conn:
-            await idempotency.release(conn, claim)
+        await caller.writes.release(claim)
         raise
     answer = _answer_of(caller, reply, created)
     stored_answer = idempotency.Stored(answer.status_code, dict(answer.headers), bytes(answer.body))
