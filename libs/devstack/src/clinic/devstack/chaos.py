@@ -25,8 +25,10 @@ PostgreSQL (the last two only on a platform of its own). Then (`clinic.devstack.
 - the bridge's FHIR Appointment of each is as booking holds it;
 - each patient was sent the news of the last accepted booking, move or cancellation (an
   earlier message may rightly be superseded unsent), no step's message was made twice, and
-  the mail server received each email once; the EMR's MLLP listener received each step's SIU message
-  (S12, S13, S14, S15, S26) under one control id;
+  the mail server received each email once (one received again within seconds of a kill of
+  notification, same Message-ID, is counted apart as a resend: the mail server's acceptance
+  and notification's record of it cannot be one transaction); the EMR's MLLP listener
+  received each step's SIU message (S12, S13, S14, S15, S26) under one control id;
 - a request that failed got a 4xx or 5xx, never a 2xx for something that did not happen;
 - every decided desk request, sent once more with its Idempotency-Key, gets its first answer
   (same status and appointment, marked ``Idempotency-Replayed: true``).
