@@ -47,8 +47,8 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
-from psycopg import Connection, Cursor
-from psycopg.rows import DictRow, tuple_row
+from psycopg import Connection
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 MAX_GROUP = 64  # decisions in one call
@@ -227,7 +227,8 @@ class BookingRecorder(PostgresApplicationRecorder):
         """All of the event store's creation under one session advisory lock: replicas
         starting together on a new database would otherwise race on the composite types,
         which eventsourcing creates each in a transaction of its own and whose simultaneous
-        creation fails with "relation already exists" (an error it does not expect)."""
+        creation fails with "relation already exists" (an error it does not expect), and on
+        CREATE OR REPLACE FUNCTION ("tuple concurrently updated")."""
         key = f"{self.datastore.schema}.{self.events_table_name}:create"
         with self.datastore.get_connection() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
@@ -235,15 +236,6 @@ class BookingRecorder(PostgresApplicationRecorder):
                 super().create_table()
             finally:
                 conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
-
-    def _create_table(self, cursor: Cursor[DictRow]) -> None:
-        """Create the table and function under an advisory lock: replicas starting together
-        would otherwise race on CREATE OR REPLACE FUNCTION ("tuple concurrently updated")."""
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(hashtext(%s))",
-            (f"{self.datastore.schema}.{self.events_table_name}",),
-        )
-        super()._create_table(cursor)
 
     def guard(self, topics: Iterable[str]) -> None:
         """Record these topics' events as guarded reference data."""
