@@ -76,13 +76,15 @@ from clinic.devstack.components import InfrastructureError, free_port, pid_alive
 from clinic.devstack.issuer import mint
 from clinic.devstack.mllp_peer import Peer, Received
 from clinic.devstack.stack import (
+    ADMIN_TOKEN,
     DEMO_EMR_CLIENT,
     JWT_AUDIENCE,
+    OPERATIONS_TOKEN,
     SERVICES,
     Stack,
     StackError,
+    bearer,
     demo_emr_client,
-    local_secret,
 )
 from clinic.devstack.testing import NO_QUIET_HOURS, caught_up
 
@@ -118,7 +120,8 @@ class Fault:
     at: float
     recovered_after: float | None = None
     wall: float = field(default_factory=time.time)
-    """When it was killed (seconds since the epoch, as the mail server's times)."""
+    """When it was killed (seconds since the epoch, as the mail server's times; made as
+    the kill returns)."""
 
 
 @dataclass
@@ -187,8 +190,8 @@ def inject(
         time.sleep(pause)
         if not order:
             order = rng.sample(targets, len(targets))
-        at, wall = time.monotonic(), time.time()
-        fault = Fault(kill(stack, order.pop()), at, wall=wall)
+        at = time.monotonic()
+        fault = Fault(kill(stack, order.pop()), at)
         chaos.faults.append(fault)
         time.sleep(rng.uniform(1, 4))
         try:
@@ -219,22 +222,12 @@ def settle(stack: Stack, org: str, within: float = 240) -> None:
         answer = httpx.get(
             f"{bridge}/admin/organizations/{org}/hl7-messages",
             params={"status": "pending", "limit": 1},
-            headers=_admin(stack),
+            headers=bearer(stack.env, stack.state_dir, ADMIN_TOKEN),
             timeout=10,
         )
         return answer.status_code == 200 and not answer.json()["messages"]
 
     wait_for("the bridge sent its SIU messages", sent, within)
-
-
-def _admin(stack: Stack) -> dict[str, str]:
-    token = stack.env.get("EMR_BRIDGE_ADMIN_TOKEN") or local_secret(stack.state_dir, "admin-token")
-    return {"Authorization": f"Bearer {token}"}
-
-
-def _operations(stack: Stack) -> dict[str, str]:
-    token = stack.env.get("OPERATIONS_TOKEN") or local_secret(stack.state_dir, "operations-token")
-    return {"Authorization": f"Bearer {token}"}
 
 
 def listen_for_siu(stack: Stack, org: str, peer: Peer) -> None:
@@ -249,7 +242,7 @@ def listen_for_siu(stack: Stack, org: str, peer: Peer) -> None:
     answer = httpx.put(
         f"{bridge}/admin/organizations/{org}/hl7-endpoints/chaos",
         json=body,
-        headers=_admin(stack),
+        headers=bearer(stack.env, stack.state_dir, ADMIN_TOKEN),
         timeout=10,
     )
     answer.raise_for_status()
@@ -401,7 +394,7 @@ def rebuilt(stack: Stack, staff: httpx.Client, demo: dict[str, Any], days: list[
     answer = httpx.post(
         f"{stack._load()['availability'].url}/projection/rebuild",
         params={"source": "booking"},
-        headers=_operations(stack),
+        headers=bearer(stack.env, stack.state_dir, OPERATIONS_TOKEN),
         timeout=300,
     )
     answer.raise_for_status()

@@ -74,6 +74,19 @@ def local_secret(state: Path, name: str) -> str:
     return path.read_text().strip()
 
 
+ADMIN_TOKEN = ("EMR_BRIDGE_ADMIN_TOKEN", "admin-token")
+OPERATIONS_TOKEN = ("OPERATIONS_TOKEN", "operations-token")
+"""The local platform's tokens: the variable that sets each, and its file in the state
+directory otherwise."""
+
+
+def bearer(env: Mapping[str, str], state: Path, token: tuple[str, str]) -> dict[str, str]:
+    """The Authorization header for one of the local platform's tokens (``ADMIN_TOKEN``,
+    ``OPERATIONS_TOKEN``): the environment's, else the one kept in the state directory."""
+    variable, name = token
+    return {"Authorization": f"Bearer {env.get(variable) or local_secret(state, name)}"}
+
+
 SERVICES = (
     ServiceSpec("booking", "clinic.booking", 8081),
     ServiceSpec("availability", "clinic.availability", 8082),
@@ -599,12 +612,11 @@ def demo_emr_client(bridge: RunningService, org: str, state: Path) -> str | None
     the bridge would not take it."""
     secret = local_secret(state, "demo-emr-secret")
     body = {"name": "Demo EMR (make up)", "scopes": ["system/*.cruds"], "secret": secret}
-    token = os.environ.get("EMR_BRIDGE_ADMIN_TOKEN") or local_secret(state, "admin-token")
     try:
         answer = httpx.put(
             f"{bridge.url}/admin/organizations/{org}/emr-clients/{DEMO_EMR_CLIENT}",
             json=body,
-            headers={"Authorization": f"Bearer {token}"},
+            headers=bearer(os.environ, state, ADMIN_TOKEN),
             timeout=10,
         )
     except httpx.HTTPError:
