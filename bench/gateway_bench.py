@@ -549,6 +549,21 @@ def start_granian(env: dict[str, str]) -> Process:
     ).wait_ready("/readyz", 120)  # fmt: skip
 
 
+def start_forwarder(upstream: str, database_url: str, schema: str) -> Process:
+    """bench/bare_forwarder.py in front of one service: the floor under what a gateway adds."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    port = free_port()
+    return Process(
+        "bare-forwarder",
+        [sys.executable, "-m", "uvicorn", "--factory", "--app-dir", str(ROOT / "bench"),
+         "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level",
+         "warning", "bare_forwarder:create"],
+        {"BARE_UPSTREAM": upstream, "BARE_DATABASE_URL": database_url, "BARE_SCHEMA": schema},
+        f"http://127.0.0.1:{port}",
+    ).wait_ready("/readyz", 60)  # fmt: skip
+
+
 def bench_rendering(page: dict[str, Any], reply: bytes) -> list[tuple[str, float, str]]:
     """Microseconds per call (the best of five repeats) of turning a page of slots into a
     response, and of reading availability's answer, each with whether its JSON is the same."""
@@ -616,18 +631,20 @@ def row(label: str, f: Figures) -> str:
     return f"  {label:<50} {f.rate:>8.0f} {f.p50:>8.2f} {f.p99:>8.2f}   {cpu:<62} {f.answers()}"
 
 
-def verdict(direct: Figures, through: Figures, direct_steady: Figures, steady: Figures) -> str:
-    """Throughput flat out; the added time at a steady load both sides serve without a queue
-    (flat out, every client waits in the queue the slower side makes: there the p50 only
-    restates the throughput, by Little's law)."""
+def verdict(measured: dict[str, list[Figures]]) -> str:
+    """Throughput flat out; the time added at a steady pace, and at a light one (flat out,
+    every client waits in the queue the slower side makes: there the p50 only restates the
+    throughput, by Little's law). Each beside what the bare forwarder keeps and adds."""
+    (direct, through, bare), steady, light = (measured[k] for k in ("flat out", "steady", "light"))
     share = through.rate / direct.rate
-    added = steady.p50 - direct_steady.p50
-    queued = through.p50 - direct.p50
+    added = steady[1].p50 - steady[0].p50
     return (
         f"  verdict: the gateway keeps {share:.0%} of direct throughput (target >= 60%: "
         f"{'met' if share >= 0.6 else 'missed'}) and adds {added:+.2f} ms at p50 at a steady "
-        f"{steady.rate:.0f} req/s (target < 2 ms: {'met' if added < 2 else 'missed'}); flat "
-        f"out its queue adds {queued:+.1f} ms"
+        f"{steady[1].rate:.0f} req/s (target < 2 ms: {'met' if added < 2 else 'missed'}), "
+        f"{light[1].p50 - light[0].p50:+.2f} ms at a light {light[1].rate:.0f} req/s;\n"
+        f"    the bare forwarder keeps {bare.rate / direct.rate:.0%} and adds "
+        f"{steady[2].p50 - steady[0].p50:+.2f} ms steady, {light[2].p50 - light[0].p50:+.2f} ms light"
     )
 
 
@@ -715,6 +732,12 @@ def main() -> int:
                 settle(p)
             return dataclasses.replace(figures, cpu=spent)
 
+        forwarders = {}
+        for name, service in (("availability", p.availability), ("booking", p.booking)):
+            schema = f"{tag}_fw_{name[:2]}"
+            p.schemas.append(schema)
+            forwarders[name] = start_forwarder(service.url, infra.database_url, schema)
+            p.started.append(forwarders[name].stop)
         pids = {
             name: service.process.pid
             for name, service in (
@@ -735,69 +758,89 @@ def main() -> int:
         on_book = {"booking": pids["booking"], **shared}
 
         # -- A ---------------------------------------------------------------------------------
-        print(f"A. through the gateway vs straight to the services, {args.clients} clients")
+        print(
+            f"A. through the gateway vs straight to the services, and through a bare forwarder "
+            f"(bench/bare_forwarder.py), {args.clients} clients"
+        )
         print(
             "  flat out: each client sends its next request as soon as it has an answer (the "
             "most each side serves: the throughput target);\n  steady: each client pauses "
-            "before each request so that both sides are offered a third of what the service "
-            "alone served flat out\n  (no queue on the shared CPUs: the latency target, the "
-            "time the gateway adds to a request)"
+            "before each request so that every side is offered a third of what the service "
+            "alone served flat out (the latency target, the time the gateway adds to a "
+            "request);\n  light: a tenth (the shared CPUs mostly idle: what a request costs "
+            "without their queue);\n  bare forwarder: passes each request on as it came "
+            "and writes one durable row per command, nothing else (the floor under any "
+            "gateway that audits every change)"
         )
         print(
             f"  {'':<50} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}   {'CPU ms per request':<62} answers"
         )
-        watch_gateway = {"gateway": pids["gateway"]}
         book_url = f"{p.booking.url}/organizations/{clinic.org}/appointments"
+        book_path = f"/organizations/{clinic.org}/appointments"
         sides = (
             (
                 "slot search (7 days, first page of 50)",
-                Load(direct_search, ACTOR),
-                Load(gateway_search, bearer),
+                "availability",
+                (
+                    Load(direct_search, ACTOR),
+                    Load(gateway_search, bearer),
+                    Load(
+                        direct_search.replace(p.availability.url, forwarders["availability"].url),
+                        ACTOR,
+                    ),
+                ),
                 on_search,
                 ("straight to availability", "through the gateway (/v1/slots)"),
                 {200},
             ),
             (
                 "book (each request a different free time, its own Idempotency-Key)",
-                Load(book_url, ACTOR, bookings),
-                Load(f"{p.gateway.url}/v1/appointments", bearer, bookings),
+                "booking",
+                (
+                    Load(book_url, ACTOR, bookings),
+                    Load(f"{p.gateway.url}/v1/appointments", bearer, bookings),
+                    Load(f"{forwarders['booking'].url}{book_path}", ACTOR, bookings),
+                ),
                 on_book,
                 ("straight to booking", "through the gateway (/v1/appointments)"),
                 {201, 409},
             ),
         )
-        for title, direct_load, gateway_load, on_service, labels, expected in sides:
+        for title, service, loads, on_service, labels, expected in sides:
             print(f"  {title}")
-            direct = measure(direct_load, on_service)
-            through = measure(gateway_load, {**watch_gateway, **on_service})
-            pause = round(3 * args.clients * 1000 / max(direct.rate, 1))
-            direct_steady = measure(dataclasses.replace(direct_load, pause_ms=pause), on_service)
-            through_steady = measure(
-                dataclasses.replace(gateway_load, pause_ms=pause),
-                {**watch_gateway, **on_service},
+            names = (labels[0], labels[1], "through a bare forwarder")
+            watches = (
+                on_service,
+                {"gateway": pids["gateway"], **on_service},
+                {"forwarder": forwarders[service].process.pid, **on_service},
             )
-            print(row(f"  flat out, {labels[0]}", direct))
-            print(row(f"  flat out, {labels[1]}", through))
-            print(f"    steady: pauses of {pause} ms on average")
-            print(row(f"  steady, {labels[0]}", direct_steady))
-            print(row(f"  steady, {labels[1]}", through_steady))
-            print(verdict(direct, through, direct_steady, through_steady))
-            for label, f in (
-                ("direct, flat out", direct),
-                ("gateway, flat out", through),
-                ("direct, steady", direct_steady),
-                ("gateway, steady", through_steady),
-            ):
-                odd += odd_answers(f"{title.split(' (')[0]}, {label}", f, expected)
-                if 201 in expected:
-                    decided = f.statuses.get(201, 0) + f.statuses.get(409, 0)
-                    print(
-                        f"    {label}: {f.statuses.get(201, 0)} booked (201), "
-                        f"{f.statuses.get(409, 0)} refused as taken (409), "
-                        f"{f.requests - decided} other"
+            measured: dict[str, list[Figures]] = {}
+            for pace, share in (("flat out", 0), ("steady", 3), ("light", 10)):
+                pause = 0
+                if share:
+                    pause = round(
+                        share * args.clients * 1000 / max(measured["flat out"][0].rate, 1)
                     )
-                    if 409 in f.samples:
-                        odd.append(f"book, {label}: first 409: {f.samples[409][:300]}")
+                    print(f"    {pace}: pauses of {pause} ms on average")
+                measured[pace] = []
+                for name, load, watch in zip(names, loads, watches, strict=True):
+                    f = measure(dataclasses.replace(load, pause_ms=pause), watch)
+                    measured[pace].append(f)
+                    print(row(f"  {pace}, {name}", f))
+            print(verdict(measured))
+            for pace, figures in measured.items():
+                for name, f in zip(("direct", "gateway", "forwarder"), figures, strict=True):
+                    label = f"{name}, {pace}"
+                    odd += odd_answers(f"{title.split(' (')[0]}, {label}", f, expected)
+                    if 201 in expected:
+                        decided = f.statuses.get(201, 0) + f.statuses.get(409, 0)
+                        print(
+                            f"    {label}: {f.statuses.get(201, 0)} booked (201), "
+                            f"{f.statuses.get(409, 0)} refused as taken (409), "
+                            f"{f.requests - decided} other"
+                        )
+                        if 409 in f.samples:
+                            odd.append(f"book, {label}: first 409: {f.samples[409][:300]}")
 
         # -- B ---------------------------------------------------------------------------------
         if "B" not in args.parts.upper():
