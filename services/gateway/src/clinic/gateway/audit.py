@@ -18,6 +18,7 @@ from uuid import UUID
 
 import psycopg
 
+from clinic.gateway.rows_json import as_json, text
 from clinic.platform.database import append_only
 from clinic.platform.paging import decode_cursor, encode_cursor
 
@@ -77,34 +78,38 @@ COLUMNS_WRITTEN = (
     "path, target_ids, patient_id, outcome, client_address, trace_id, replayed"
 )
 INSERT_MANY = f"""INSERT INTO access_audit ({COLUMNS_WRITTEN})
-    SELECT id, recorded_at, organization_id, actor, role, client_id, operation, method, route,
-        path, target_ids::uuid[], patient_id, outcome, client_address, trace_id, replayed
-    FROM unnest(%s::uuid[], %s::timestamptz[], %s::uuid[], %s::text[], %s::text[], %s::text[],
-        %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::uuid[], %s::int[],
-        %s::text[], %s::text[], %s::boolean[])
-        AS e({COLUMNS_WRITTEN})"""
+    SELECT {COLUMNS_WRITTEN}
+    FROM jsonb_to_recordset(%s::jsonb) AS e(id uuid, recorded_at timestamptz,
+        organization_id uuid, actor text, role text, client_id text, operation text,
+        method text, route text, path text, target_ids uuid[], patient_id uuid,
+        outcome integer, client_address text, trace_id text, replayed boolean)"""
 
 
 def insert_many(entries: Sequence[AuditEntry]) -> tuple[str, tuple[Any, ...]]:
-    """The statement that records ``entries`` and its parameters (to run alone, or inside
-    another statement): one column of values per column, whatever the number of rows."""
+    """The statement that records ``entries`` and its parameter (to run alone, or inside
+    another statement): the rows as one JSON array, whatever their number."""
     return INSERT_MANY, (
-        [e.id for e in entries],
-        [e.recorded_at for e in entries],
-        [e.organization_id for e in entries],
-        [e.actor for e in entries],
-        [e.role for e in entries],
-        [e.client_id for e in entries],
-        [e.operation for e in entries],
-        [e.method for e in entries],
-        [e.route for e in entries],
-        [e.path for e in entries],
-        ["{" + ",".join(str(i) for i in e.target_ids) + "}" for e in entries],
-        [e.patient_id for e in entries],
-        [e.outcome for e in entries],
-        [e.client_address for e in entries],
-        [e.trace_id for e in entries],
-        [e.replayed for e in entries],
+        as_json(
+            {
+                "id": e.id,
+                "recorded_at": e.recorded_at,
+                "organization_id": e.organization_id,
+                "actor": text(e.actor),
+                "role": e.role,
+                "client_id": text(e.client_id),
+                "operation": e.operation,
+                "method": e.method,
+                "route": text(e.route),
+                "path": text(e.path),
+                "target_ids": e.target_ids,
+                "patient_id": e.patient_id,
+                "outcome": e.outcome,
+                "client_address": e.client_address,
+                "trace_id": e.trace_id,
+                "replayed": e.replayed,
+            }
+            for e in entries
+        ),
     )
 
 

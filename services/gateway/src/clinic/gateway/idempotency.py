@@ -24,6 +24,7 @@ from uuid import UUID
 
 import psycopg
 
+from clinic.gateway.rows_json import as_json
 from clinic.platform.problems import Problem
 
 CLAIM_LEASE = dt.timedelta(minutes=1)
@@ -115,8 +116,8 @@ AGAIN = Again()
 CLAIM_MANY = """
     WITH wanted AS (
         SELECT w.*
-        FROM unnest(%(orgs)s::uuid[], %(subjects)s::text[], %(keys)s::text[], %(prints)s::text[])
-            WITH ORDINALITY AS w(organization_id, subject, key, fingerprint, n)
+        FROM jsonb_to_recordset(%(wanted)s::jsonb)
+            AS w(organization_id uuid, subject text, key text, fingerprint text, n integer)
         -- A claim need not outlive a crash of the database (see ``claim_many``): its commit
         -- does not wait for the write-ahead log to reach the disk.
         CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS lazily
@@ -163,10 +164,16 @@ async def claim_many(
     cursor = await conn.execute(
         CLAIM_MANY,
         {
-            "orgs": [wanted[n].organization_id for n in sent],
-            "subjects": [wanted[n].subject for n in sent],
-            "keys": [wanted[n].key for n in sent],
-            "prints": [wanted[n].fingerprint for n in sent],
+            "wanted": as_json(
+                {
+                    "organization_id": wanted[n].organization_id,
+                    "subject": wanted[n].subject,
+                    "key": wanted[n].key,
+                    "fingerprint": wanted[n].fingerprint,
+                    "n": n,
+                }
+                for n in sent
+            ),
             "now": now,
             "expires": now + ttl,
             "lease": now + CLAIM_LEASE,
@@ -198,10 +205,10 @@ def _claimed(
     return Stored(status, dict(headers or {}), bytes(body or b""))
 
 
-STORE_MANY = """UPDATE idempotency_keys AS k SET status = a.status, headers = a.headers::jsonb,
-        body = a.body, claimed_until = NULL
-    FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::int[], %s::text[], %s::bytea[])
-        AS a(organization_id, subject, key, status, headers, body)
+STORE_MANY = """UPDATE idempotency_keys AS k SET status = a.status, headers = a.headers,
+        body = decode(a.body, 'hex'), claimed_until = NULL
+    FROM jsonb_to_recordset(%s::jsonb)
+        AS a(organization_id uuid, subject text, key text, status integer, headers jsonb, body text)
     WHERE (k.organization_id, k.subject, k.key) = (a.organization_id, a.subject, a.key)"""
 
 
@@ -216,18 +223,18 @@ async def complete_many(
     if not answers:
         await conn.execute(statement, extra)
         return
-    values: tuple[Any, ...] = (
-        [claim.organization_id for claim, _ in answers],
-        [claim.subject for claim, _ in answers],
-        [claim.key for claim, _ in answers],
-        [answer.status for _, answer in answers],
-        [
-            json.dumps({k: v for k, v in answer.headers.items() if k.lower() in KEPT_HEADERS})
-            for _, answer in answers
-        ],
-        [answer.body for _, answer in answers],
+    stored = as_json(
+        {
+            "organization_id": claim.organization_id,
+            "subject": claim.subject,
+            "key": claim.key,
+            "status": answer.status,
+            "headers": {k: v for k, v in answer.headers.items() if k.lower() in KEPT_HEADERS},
+            "body": answer.body.hex(),
+        }
+        for claim, answer in answers
     )
-    await conn.execute(f"WITH stored AS ({STORE_MANY} RETURNING 1) {statement}", values + extra)
+    await conn.execute(f"WITH stored AS ({STORE_MANY} RETURNING 1) {statement}", (stored, *extra))
 
 
 async def release(conn: psycopg.AsyncConnection, wanted: Claim) -> None:
