@@ -9,9 +9,10 @@ import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
 
+import psycopg
 import pytest
 
-from clinic.devstack.infra import Infrastructure
+from clinic.devstack.components import Infrastructure
 from clinic.gateway import audit, idempotency
 from clinic.gateway.writes import Record, Writes
 from clinic.platform.database import Database
@@ -109,3 +110,24 @@ async def test_an_audit_row_whose_text_carries_a_nul_is_recorded_with_a_replacem
             (org,),
         )
         assert await cursor.fetchall() == [("/v1/x\ufffdy", "app\ufffd", [])]
+
+
+async def test_the_audit_index_of_target_ids_keeps_no_pending_list_also_where_one_was_kept(
+    infrastructure: Infrastructure, schema_name: str
+) -> None:
+    database = Database(infrastructure.database_url, schema_name, "gateway-ddl-test", 1)
+
+    async def options() -> list[str] | None:
+        async with await psycopg.AsyncConnection.connect(database.conninfo) as conn:
+            cursor = await conn.execute(
+                "SELECT reloptions FROM pg_class WHERE oid = 'access_audit_by_target'::regclass"
+            )
+            found = await cursor.fetchone()
+        return found[0] if found else None
+
+    await database.migrate(audit.DDL)
+    assert await options() == ["fastupdate=off"]
+    async with await psycopg.AsyncConnection.connect(database.conninfo, autocommit=True) as conn:
+        await conn.execute("ALTER INDEX access_audit_by_target SET (fastupdate = on)")  # as before
+    await database.migrate(audit.DDL)  # the next start
+    assert await options() == ["fastupdate=off"]

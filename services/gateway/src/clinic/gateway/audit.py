@@ -47,8 +47,19 @@ DDL = [
     """CREATE INDEX IF NOT EXISTS access_audit_by_patient
         ON access_audit (organization_id, patient_id, recorded_at DESC)
         WHERE patient_id IS NOT NULL""",
+    # Each insert updates the GIN index itself. With GIN's pending list (fastupdate, its
+    # default) an insert is as cheap, until one finds the list full and moves all of it into
+    # the index, holding that request (and every request of its group) meanwhile: 50,000
+    # audit rows inserted one by one took at most 274 ms with it and 7 ms without, at the
+    # about the same median (0.34 vs 0.37 ms).
     """CREATE INDEX IF NOT EXISTS access_audit_by_target
-        ON access_audit USING gin (target_ids)""",
+        ON access_audit USING gin (target_ids) WITH (fastupdate = off)""",
+    """DO $$ BEGIN
+        IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = 'access_audit_by_target'::regclass
+                       AND 'fastupdate=off' = ANY (reloptions)) THEN
+            ALTER INDEX access_audit_by_target SET (fastupdate = off);
+        END IF;
+    END $$""",
     *append_only("access_audit"),
 ]
 
