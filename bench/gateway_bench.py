@@ -6,15 +6,21 @@ Run with ``make bench``. Prints, side by side in one run:
   availability's ``GET /organizations/{org}/slots`` with the same query) and booking
   (``POST /v1/appointments`` beside booking's ``POST /organizations/{org}/appointments`` with
   the actor headers the gateway sends), every booking for a different free time with its own
-  Idempotency-Key, each side twice: flat out (every client sends again as soon as it is
-  answered: the most each side serves, for the throughput target, at least 60% of direct)
-  and steady (every client pauses before each request, so that both sides are offered a
-  third of what the service alone served flat out: the time the gateway adds to a request
-  without the queue the shared CPUs make, for the latency target, under 2 ms at p50). Flat
-  out, every client waits in the queue of the slower side, so there the difference of the
-  p50s only restates the throughput (Little's law). For each: p50, p99, throughput, the
-  answers by status (a 409 is a decided request, counted apart), and the CPU each process
-  (PostgreSQL's backends and Kafka too) spent per request: where the 2 shared CPUs went;
+  Idempotency-Key; beside both, the same direct calls through a bare forwarder
+  (bench/bare_forwarder.py: passes each request on and writes one durable row per command,
+  nothing else: the floor under what any gateway that audits every change adds here). Each
+  at three paces: flat out (every client sends again as soon as it is answered: the most
+  each side serves, for the throughput target, at least 60% of direct), steady (every
+  client pauses before each request, so that every side is offered a third of what the
+  service alone served flat out: the time the gateway adds to a request, for the latency
+  target, under 2 ms at p50) and light (a tenth: the shared CPUs mostly idle). Flat out,
+  every client waits in the queue of the slower side, so there the difference of the p50s
+  only restates the throughput (Little's law). Each comparison runs in ``--a-rounds``
+  alternating rounds (each side first in turn); the medians are reported, with every
+  round's rate and p50 (single runs on 2 shared CPUs differ by more than the targets'
+  margins). For each: p50, p99, throughput, the answers by status (a 409 is a decided
+  request, counted apart), and the CPU each process (PostgreSQL's backends and Kafka too)
+  spent per request: where the 2 shared CPUs went;
 - B. the same gateway app (``clinic.gateway.main:create_app``, from the same environment)
   served by uvicorn with uvloop and httptools, as ``clinic.platform.service.serve`` runs it,
   and by granian (ASGI interface, uvloop), on slot search through the gateway and on
@@ -341,8 +347,8 @@ def profiled(folder: Path | None, watch: dict[str, int], seconds: float) -> Iter
     try:
         yield
     finally:
-        for spy in spies:
-            spy.wait(timeout=60)
+        for running in spies:
+            running.wait(timeout=60)
 
 
 def loaded_libraries(pid: int) -> str:
@@ -631,6 +637,36 @@ def row(label: str, f: Figures) -> str:
     return f"  {label:<50} {f.rate:>8.0f} {f.p50:>8.2f} {f.p99:>8.2f}   {cpu:<62} {f.answers()}"
 
 
+def combined(runs: list[Figures]) -> Figures:
+    """Rounds of one side as one: the median round's rate (as requests over seconds), p50,
+    p99 and CPU per request; the answers of all."""
+    middle = sorted(runs, key=lambda f: f.rate)[len(runs) // 2]
+    statuses: Counter[int] = Counter()
+    samples: dict[int, str] = {}
+    for f in runs:
+        statuses.update(f.statuses)
+        for status, text in f.samples.items():
+            samples.setdefault(status, text)
+    return Figures(
+        requests=middle.requests,
+        seconds=middle.seconds,
+        p50=statistics.median(f.p50 for f in runs),
+        p99=statistics.median(f.p99 for f in runs),
+        statuses=dict(statuses),
+        socket_errors=sum(f.socket_errors for f in runs),
+        samples=samples,
+        cpu={name: statistics.median(f.cpu[name] for f in runs) for name in middle.cpu},
+    )
+
+
+def spread(runs: list[Figures]) -> str:
+    if len(runs) < 2:
+        return ""
+    rates = "/".join(f"{f.rate:.0f}" for f in runs)
+    p50s = "/".join(f"{f.p50:.1f}" for f in runs)
+    return f"   (rounds: {rates} req/s, p50 {p50s} ms)"
+
+
 def verdict(measured: dict[str, list[Figures]]) -> str:
     """Throughput flat out; the time added at a steady pace, and at a light one (flat out,
     every client waits in the queue the slower side makes: there the p50 only restates the
@@ -664,6 +700,12 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=int, default=8, help="each measured run")
     parser.add_argument("--warm-seconds", type=int, default=2, help="each unmeasured warm-up")
+    parser.add_argument(
+        "--a-rounds",
+        type=int,
+        default=3,
+        help="alternating rounds of each comparison of A (medians reported, each round shown)",
+    )
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds of B")
     parser.add_argument("--python-client", action="store_true", help="never use wrk")
     parser.add_argument("--parts", default="AB", help="which parts to run: A, B or AB")
@@ -806,13 +848,13 @@ def main() -> int:
                 {201, 409},
             ),
         )
-        for title, service, loads, on_service, labels, expected in sides:
+        for title, target, loads, on_service, labels, expected in sides:
             print(f"  {title}")
             names = (labels[0], labels[1], "through a bare forwarder")
             watches = (
                 on_service,
                 {"gateway": pids["gateway"], **on_service},
-                {"forwarder": forwarders[service].process.pid, **on_service},
+                {"forwarder": forwarders[target].process.pid, **on_service},
             )
             measured: dict[str, list[Figures]] = {}
             for pace, share in (("flat out", 0), ("steady", 3), ("light", 10)):
@@ -822,22 +864,26 @@ def main() -> int:
                         share * args.clients * 1000 / max(measured["flat out"][0].rate, 1)
                     )
                     print(f"    {pace}: pauses of {pause} ms on average")
-                measured[pace] = []
-                for name, load, watch in zip(names, loads, watches, strict=True):
-                    f = measure(dataclasses.replace(load, pause_ms=pause), watch)
-                    measured[pace].append(f)
-                    print(row(f"  {pace}, {name}", f))
+                runs: list[list[Figures]] = [[], [], []]
+                for n in range(args.a_rounds):
+                    # Alternating: each side goes first, second and last in turn.
+                    for side in [(n + k) % 3 for k in range(3)]:
+                        load = dataclasses.replace(loads[side], pause_ms=pause)
+                        runs[side].append(measure(load, watches[side]))
+                measured[pace] = [combined(r) for r in runs]
+                for name, f, r in zip(names, measured[pace], runs, strict=True):
+                    print(row(f"  {pace}, {name}", f) + spread(r))
             print(verdict(measured))
             for pace, figures in measured.items():
                 for name, f in zip(("direct", "gateway", "forwarder"), figures, strict=True):
                     label = f"{name}, {pace}"
                     odd += odd_answers(f"{title.split(' (')[0]}, {label}", f, expected)
                     if 201 in expected:
-                        decided = f.statuses.get(201, 0) + f.statuses.get(409, 0)
+                        other = sum(n for st, n in f.statuses.items() if st not in (201, 409))
                         print(
                             f"    {label}: {f.statuses.get(201, 0)} booked (201), "
                             f"{f.statuses.get(409, 0)} refused as taken (409), "
-                            f"{f.requests - decided} other"
+                            f"{other + f.socket_errors} other"
                         )
                         if 409 in f.samples:
                             odd.append(f"book, {label}: first 409: {f.samples[409][:300]}")
