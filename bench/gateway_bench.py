@@ -47,6 +47,7 @@ import dataclasses
 import datetime as dt
 import itertools
 import json
+import math
 import os
 import random
 import shutil
@@ -76,7 +77,10 @@ ROOT = Path(__file__).resolve().parents[1]
 LUA = ROOT / "bench" / "gateway_http.lua"
 AUDIENCE = "clinic-gateway"
 PROVIDERS = 60  # each works every day: 60 x 32 half-hours a day to book from
-DAYS_PER_RUN = 12  # each booking run books its own days: 23,040 free half-hours
+MOST_BOOKINGS_PER_SECOND = 1000
+"""What one run is given days for: each booking run books days of its own, from a month ahead,
+as many as this rate would fill (60 doctors x 32 half-hours a day), so that every run's
+days stay within the appointment type's 365-day horizon."""
 ACTOR = {"X-Actor-Id": "desk-bench", "X-Actor-Role": "front_desk", "X-Actor-Channel": "api"}
 NO_LIMITS = "1000000/minute"
 
@@ -157,7 +161,7 @@ class Client:
     def __init__(self, clients: int, force_python: bool) -> None:
         self.clients = clients
         self.wrk = None if force_python else shutil.which("wrk")
-        self.days = itertools.count(30, DAYS_PER_RUN)  # booking runs start a month ahead
+        self.next_day = 30  # booking runs start a month ahead
 
     def describe(self) -> str:
         if self.wrk is not None:
@@ -166,7 +170,10 @@ class Client:
         return f"a Python client (asyncio + httpx, {self.clients} connections; wrk not installed or not asked for)"
 
     def run(self, load: Load, seconds: float) -> Figures:
-        first_day = next(self.days) if load.book is not None else 0
+        first_day = 0
+        if load.book is not None:
+            first_day = self.next_day
+            self.next_day += math.ceil(MOST_BOOKINGS_PER_SECOND * seconds / (PROVIDERS * 32))
         if self.wrk is not None:
             return self._wrk(self.wrk, load, seconds, first_day)
         return asyncio.run(self._python(load, seconds, first_day))
