@@ -50,7 +50,7 @@ DDL = [
     # Each insert updates the GIN index itself. With GIN's pending list (fastupdate, its
     # default) an insert is as cheap, until one finds the list full and moves all of it into
     # the index, holding that request (and every request of its group) meanwhile: 50,000
-    # audit rows inserted one by one took at most 274 ms with it and 7 ms without, at the
+    # audit rows inserted one by one took at most 274 ms with it and 7 ms without, at
     # about the same median (0.34 vs 0.37 ms).
     """CREATE INDEX IF NOT EXISTS access_audit_by_target
         ON access_audit USING gin (target_ids) WITH (fastupdate = off)""",
