@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+UNREACHABLE = (psycopg.OperationalError, PoolTimeout)
+"""What the database restarting, failing over or dropping a connection raises."""
 
 
 def scoped_conninfo(url: str, schema: str, application_name: str) -> str:
@@ -93,6 +98,34 @@ class Database:
             )
             for statement in statements:
                 await conn.execute(statement)
+
+    async def when_reachable(
+        self,
+        work: Callable[[psycopg.AsyncConnection], Awaitable[T]],
+        *,
+        what: str,
+        pause: float = 0.2,
+        most: float = 2.0,
+        within: float | None = None,
+    ) -> T:
+        """``work`` on a pooled connection, done again after a pause (doubling up to
+        ``most`` seconds) while the database cannot be reached: for a write that must not be
+        lost to a restart or a failover, and that may safely be done twice. ``within``: the
+        seconds to keep trying (None: until it is done), then :class:`TimeoutError`."""
+        loop = asyncio.get_running_loop()
+        deadline = None if within is None else loop.time() + within
+        while True:
+            try:
+                async with self.pool.connection() as conn:
+                    return await work(conn)
+            except UNREACHABLE as error:
+                log.warning(
+                    "%s waits: the database is unreachable", what, extra={"error": str(error)}
+                )
+            if deadline is not None and loop.time() + pause >= deadline:
+                raise TimeoutError(f"{what}: the database stayed unreachable")
+            await asyncio.sleep(pause)
+            pause = min(most, pause * 2)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[psycopg.AsyncConnection]:

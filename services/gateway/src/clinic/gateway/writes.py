@@ -20,10 +20,9 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 import psycopg
-from psycopg_pool import PoolTimeout
 
 from clinic.gateway import audit, idempotency
-from clinic.platform.database import Database
+from clinic.platform.database import UNREACHABLE, Database
 from clinic.platform.problems import Problem
 
 log = logging.getLogger(__name__)
@@ -167,15 +166,17 @@ class Writes:
             await idempotency.release(conn, claim)
 
     async def _release_later(self, claim: idempotency.Claim) -> None:
-        lapsed = asyncio.get_running_loop().time() + idempotency.CLAIM_LEASE.total_seconds()
-        pause = RELEASE_PAUSE
-        while asyncio.get_running_loop().time() + pause < lapsed:
-            await asyncio.sleep(pause)
-            try:
-                await self._release(claim)
-                return
-            except DatabaseUnavailableError:
-                pause = min(RELEASE_PAUSE_CAP, pause * 2)
+        async def release(conn: psycopg.AsyncConnection) -> None:
+            await idempotency.release(conn, claim)
+
+        with contextlib.suppress(TimeoutError):  # by then the claim has lapsed by itself
+            await self.database.when_reachable(
+                release,
+                what="releasing an Idempotency-Key claim",
+                pause=RELEASE_PAUSE,
+                most=RELEASE_PAUSE_CAP,
+                within=idempotency.CLAIM_LEASE.total_seconds(),
+            )
 
     async def drain(self) -> None:
         await self._claims.drain()
@@ -201,7 +202,7 @@ class Writes:
         try:
             async with self.database.pool.connection() as conn:
                 yield conn
-        except (PoolTimeout, psycopg.OperationalError) as error:
+        except UNREACHABLE as error:
             raise DatabaseUnavailableError(
                 f"the gateway could not reach its database ({type(error).__name__}); send "
                 "the request again with the same Idempotency-Key: it is done at most once"

@@ -47,13 +47,12 @@ import psycopg
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client import Counter as Total
 from psycopg.rows import dict_row
-from psycopg_pool import PoolTimeout
 
 from clinic.notification.channels import Channel, Failed, Outcome, Outgoing, Retry, Sent
 from clinic.notification.links import Action, Link, Signer
 from clinic.notification.messages import EVERYONE, OPTED_OUT
 from clinic.notification.texts import Context, write
-from clinic.platform.database import Database
+from clinic.platform.database import UNREACHABLE, Database
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], dt.datetime]
@@ -428,19 +427,14 @@ class Dispatcher:
         """Write an outcome, again and again while the database cannot be reached (the
         fence keeps a late write from overwriting another instance's claim). The rows it
         changed."""
-        pause = RECORD_PAUSE
-        while True:
-            try:
-                async with self.database.pool.connection() as conn:
-                    cursor = await conn.execute(sql, values)
-                    return cursor.rowcount
-            except (psycopg.OperationalError, PoolTimeout) as error:
-                log.warning(
-                    "outcome not recorded yet: the database is unreachable; trying again",
-                    extra={"message_id": str(message_id), "error": str(error)},
-                )
-            await asyncio.sleep(pause)
-            pause = min(RECORD_PAUSE_CAP, pause * 2)
+
+        async def write(conn: psycopg.AsyncConnection) -> int:
+            return (await conn.execute(sql, values)).rowcount
+
+        return await self.database.when_reachable(
+            write, what=f"the outcome of message {message_id}", pause=RECORD_PAUSE,
+            most=RECORD_PAUSE_CAP,
+        )  # fmt: skip
 
     async def _renew(self, ids: list[UUID]) -> None:
         """Keep this round's leases from lapsing while its sends are in flight (through a
@@ -454,7 +448,7 @@ class Dispatcher:
                         "AND status = 'sending' AND claimed_by = %s",
                         [self.clock() + self.policy.lease, ids, self.name],
                     )
-            except (psycopg.OperationalError, PoolTimeout) as error:
+            except UNREACHABLE as error:
                 log.warning("leases not renewed: the database is unreachable",
                             extra={"error": str(error)})  # fmt: skip
 
